@@ -1,0 +1,48 @@
+//! What a service call can fail with, in business terms.
+
+/// Result of a service call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a service call failed. Variants up to [`Error::NotFound`] are the
+/// caller's doing and are shown to them; the rest are ours and are not.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Email unknown or password wrong; deliberately not saying which.
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    /// The caller is not (or no longer) authenticated.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// A unique value (email, username) is already taken.
+    #[error("User already exists with this {field}")]
+    Conflict { field: &'static str },
+    /// The caller may not do this.
+    #[error("Insufficient permissions")]
+    Forbidden,
+    /// The thing asked for does not exist.
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// Storage failed.
+    #[error("storage failed")]
+    Storage(#[source] persistence::Error),
+    /// Hashing or token signing failed.
+    #[error("{context}")]
+    Crypto {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A blocking task was cancelled or panicked.
+    #[error("background task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl From<persistence::Error> for Error {
+    fn from(err: persistence::Error) -> Self {
+        match err {
+            persistence::Error::Conflict { field, .. } => Self::Conflict { field },
+            persistence::Error::NotFound { entity, .. } => Self::NotFound { entity },
+            other => Self::Storage(other),
+        }
+    }
+}

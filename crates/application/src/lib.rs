@@ -1,0 +1,45 @@
+//! Services: the product's behaviour, written against domain types.
+//!
+//! A service validates business rules, hashes and checks credentials, issues
+//! tokens, and drives repositories (opening transactions where several writes
+//! must stand or fall together). It returns [`Error`] values that say what
+//! happened in business terms; it must not know about HTTP (actix, status
+//! codes, DTOs), which is the web crate's job.
+
+mod error;
+pub mod security;
+pub mod services;
+
+use infra::Settings;
+use persistence::Db;
+
+pub use error::{Error, Result};
+pub use security::tokens::{Caller, TokenPair};
+pub use services::{auth::AuthService, users::UserService};
+
+/// Every service, built once at start-up and shared by all requests.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub auth: AuthService,
+    pub users: UserService,
+    db: Db,
+}
+
+impl Services {
+    /// Builds the services on an open pool. Computes one password hash (the
+    /// decoy that makes unknown-email logins cost as much as real ones).
+    pub fn new(db: Db, settings: &Settings) -> Result<Self> {
+        let passwords = security::password::PasswordHasher::new()?;
+        let tokens = security::tokens::TokenService::new(settings);
+        Ok(Self {
+            auth: AuthService::new(db.clone(), passwords, tokens),
+            users: UserService::new(db.clone()),
+            db,
+        })
+    }
+
+    /// Checks that the database answers (for readiness).
+    pub async fn ping_database(&self) -> Result<()> {
+        Ok(self.db.ping().await?)
+    }
+}

@@ -1,0 +1,4 @@
+//! Password hashing and token handling.
+
+pub mod password;
+pub mod tokens;

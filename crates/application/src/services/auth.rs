@@ -1,0 +1,182 @@
+//! Registration, login, token refresh and logout.
+
+use chrono::Utc;
+use domain::{Email, NewUser, Password, User, Username};
+use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UserRepository};
+use uuid::Uuid;
+
+use crate::{
+    Error, Result,
+    security::{
+        password::PasswordHasher,
+        tokens::{Caller, TokenKind, TokenPair, TokenService},
+    },
+};
+
+/// A registration, already parsed from the request.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub email: Email,
+    pub username: Username,
+    pub password: Password,
+}
+
+/// Authentication: who may enter, and with which tokens.
+#[derive(Debug, Clone)]
+pub struct AuthService {
+    db: Db,
+    users: UserRepository,
+    refresh_tokens: RefreshTokenRepository,
+    passwords: PasswordHasher,
+    tokens: TokenService,
+}
+
+impl AuthService {
+    pub(crate) fn new(db: Db, passwords: PasswordHasher, tokens: TokenService) -> Self {
+        Self {
+            db,
+            users: UserRepository,
+            refresh_tokens: RefreshTokenRepository,
+            passwords,
+            tokens,
+        }
+    }
+
+    /// Creates an account. A taken email or username is
+    /// [`Error::Conflict`], whether found by the friendly pre-check or, when
+    /// two registrations race, by the unique constraints.
+    pub async fn register(&self, registration: Registration) -> Result<User> {
+        let conn = self.db.conn();
+        if self.users.email_taken(conn, &registration.email).await? {
+            return Err(Error::Conflict { field: "email" });
+        }
+        if self
+            .users
+            .username_taken(conn, &registration.username)
+            .await?
+        {
+            return Err(Error::Conflict { field: "username" });
+        }
+        let password_hash = self.passwords.hash(&registration.password).await?;
+        let user = self
+            .users
+            .create(
+                conn,
+                NewUser {
+                    uuid: Uuid::new_v4(),
+                    email: registration.email,
+                    username: registration.username,
+                    password_hash,
+                },
+            )
+            .await?;
+        tracing::info!(user_uuid = %user.uuid, "user registered");
+        Ok(user)
+    }
+
+    /// Exchanges email and password for a token pair, starting a new login
+    /// family. An unknown email and a wrong password are indistinguishable,
+    /// in the answer and in the time it takes.
+    pub async fn login(&self, email: &Email, password: String) -> Result<TokenPair> {
+        let found = self.users.find_credentials(self.db.conn(), email).await?;
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        let verified = self.passwords.verify(password, hash).await?;
+        let Some(user) = user.filter(|_| verified) else {
+            return Err(Error::InvalidCredentials);
+        };
+        self.issue(user.id, Uuid::new_v4()).await
+    }
+
+    /// Rotates a refresh token: the presented one stops working and a new
+    /// pair in the same family is returned. Presenting a token that was
+    /// already rotated means it was copied; the whole family is revoked, so
+    /// neither the thief nor the victim can continue without logging in.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        const INVALID: Error = Error::Unauthorized("Invalid refresh token");
+        let claims = self
+            .tokens
+            .decode(refresh_token, TokenKind::Refresh)
+            .ok_or(INVALID)?;
+        let now = Utc::now();
+        // Consuming first (a conditional UPDATE) both takes the write lock
+        // at once and settles races: of two concurrent refreshes with one
+        // token, exactly one consumes it.
+        let tx = self.db.begin().await?;
+        if self
+            .refresh_tokens
+            .mark_used(tx.conn(), claims.jti, now)
+            .await?
+        {
+            let Some(record) = self.refresh_tokens.find(tx.conn(), claims.jti).await? else {
+                return Err(INVALID);
+            };
+            let issued = self.tokens.issue(record.user_id, record.family_id)?;
+            self.refresh_tokens
+                .insert(
+                    tx.conn(),
+                    NewRefreshToken {
+                        jti: issued.refresh_jti,
+                        family_id: record.family_id,
+                        user_id: record.user_id,
+                        expires_at: issued.refresh_expires_at,
+                    },
+                )
+                .await?;
+            tx.commit().await?;
+            return Ok(issued.pair);
+        }
+        match self.refresh_tokens.find(tx.conn(), claims.jti).await? {
+            Some(record) if record.revoked_at.is_none() => {
+                // Used before and not revoked: this is a replay.
+                let revoked = self
+                    .refresh_tokens
+                    .revoke_family(tx.conn(), record.family_id, now)
+                    .await?;
+                tx.commit().await?;
+                tracing::warn!(
+                    user_id = %record.user_id,
+                    family_id = %record.family_id,
+                    revoked,
+                    "refresh token reused; login family revoked"
+                );
+            }
+            // Unknown (user deleted, or never issued by us) or revoked.
+            _ => {}
+        }
+        Err(INVALID)
+    }
+
+    /// Ends the caller's login: every refresh token of its family stops
+    /// working. Access tokens already issued expire on their own (they are
+    /// short-lived by design).
+    pub async fn logout(&self, caller: Caller) -> Result<()> {
+        self.refresh_tokens
+            .revoke_family(self.db.conn(), caller.family_id, Utc::now())
+            .await?;
+        Ok(())
+    }
+
+    /// The caller behind an access token, if it is valid.
+    pub fn authenticate(&self, access_token: &str) -> Option<Caller> {
+        self.tokens.authenticate(access_token)
+    }
+
+    async fn issue(&self, user: domain::UserId, family_id: Uuid) -> Result<TokenPair> {
+        let issued = self.tokens.issue(user, family_id)?;
+        self.refresh_tokens
+            .insert(
+                self.db.conn(),
+                NewRefreshToken {
+                    jti: issued.refresh_jti,
+                    family_id,
+                    user_id: user,
+                    expires_at: issued.refresh_expires_at,
+                },
+            )
+            .await?;
+        Ok(issued.pair)
+    }
+}

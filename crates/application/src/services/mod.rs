@@ -1,0 +1,4 @@
+//! One service per area of the product.
+
+pub mod auth;
+pub mod users;

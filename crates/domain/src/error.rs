@@ -1,0 +1,80 @@
+//! The error a value parser returns when raw input breaks a rule.
+
+use std::fmt;
+
+/// Why a raw value could not become a domain value.
+///
+/// `kind` is a short machine-readable code (the same codes Pydantic uses, so
+/// clients of the FastAPI template keep working: `string_too_short`,
+/// `value_error`, ...); `message` is the sentence shown to people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidValue {
+    kind: &'static str,
+    message: String,
+}
+
+impl InvalidValue {
+    /// A rule broken by the value, with the code and sentence to report.
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A custom rule (Pydantic's `value_error`); the message is prefixed the
+    /// way Pydantic prefixes validator messages.
+    pub fn value_error(message: &str) -> Self {
+        Self::new("value_error", format!("Value error, {message}"))
+    }
+
+    /// The value has fewer than `min` characters.
+    pub fn too_short(min: usize) -> Self {
+        Self::new(
+            "string_too_short",
+            format!("String should have at least {min} character{}", plural(min)),
+        )
+    }
+
+    /// The value has more than `max` characters.
+    pub fn too_long(max: usize) -> Self {
+        Self::new(
+            "string_too_long",
+            format!("String should have at most {max} character{}", plural(max)),
+        )
+    }
+
+    /// Machine-readable code of the broken rule.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Human-readable description of the broken rule.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+impl fmt::Display for InvalidValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InvalidValue {}
+
+/// Checks a string's length in characters (not bytes), as Pydantic does.
+pub(crate) fn check_length(raw: &str, min: usize, max: usize) -> Result<(), InvalidValue> {
+    let len = raw.chars().count();
+    if len < min {
+        Err(InvalidValue::too_short(min))
+    } else if len > max {
+        Err(InvalidValue::too_long(max))
+    } else {
+        Ok(())
+    }
+}

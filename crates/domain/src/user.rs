@@ -1,0 +1,302 @@
+//! Users and the values they are made of.
+//!
+//! Email, username and password are parsed from raw strings into types whose
+//! fields are private: holding one is proof that the value obeys the rules of
+//! the FastAPI template this project keeps compatible with.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{InvalidValue, check_length};
+
+/// The database identity of a user. Internal: clients see [`User::uuid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A stored user, as the rest of the system sees it. The password hash stays
+/// in the persistence and application layers and is not part of this type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Internal identity, used in tokens and foreign keys.
+    pub id: UserId,
+    /// Public identity, the only id clients ever see.
+    pub uuid: Uuid,
+    pub email: Email,
+    pub username: Username,
+    /// Admins pass every access check.
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What is needed to store a new user: parsed values and an already computed
+/// password hash (hashing is the application layer's job).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub uuid: Uuid,
+    pub email: Email,
+    pub username: Username,
+    pub password_hash: String,
+}
+
+/// An email address, lower-cased so that `Alice@Example.com` and
+/// `alice@example.com` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// Longest address SMTP can carry (RFC 5321 path limit minus brackets).
+    pub const MAX_LEN: usize = 254;
+
+    /// Parses a raw address, rejecting anything that is not a plausible
+    /// `local@domain.tld` mailbox.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let invalid = |why: &str| {
+            InvalidValue::new(
+                "value_error",
+                format!("value is not a valid email address: {why}"),
+            )
+        };
+        if raw.len() > Self::MAX_LEN {
+            return Err(invalid("The email address is too long."));
+        }
+        let Some((local, domain)) = raw.rsplit_once('@') else {
+            return Err(invalid("An email address must have an @-sign."));
+        };
+        if local.is_empty() {
+            return Err(invalid("There must be something before the @-sign."));
+        }
+        if local.len() > 64 {
+            return Err(invalid("The part before the @-sign is too long."));
+        }
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..");
+        if !local_ok {
+            return Err(invalid(
+                "The part before the @-sign contains invalid characters.",
+            ));
+        }
+        if domain.is_empty() {
+            return Err(invalid("There must be something after the @-sign."));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let labels_ok = labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if !labels_ok {
+            return Err(invalid("The part after the @-sign is not a valid domain."));
+        }
+        let tld = labels.last().copied().unwrap_or_default();
+        if labels.len() < 2 || tld.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid(
+                "The part after the @-sign is not valid. It should have a period.",
+            ));
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A public handle: 3 to 64 ASCII letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(InvalidValue::value_error(
+                "Username must not contain special characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A character class a password must contain, and the complaint if it does not.
+type PasswordRule = (fn(char) -> bool, &'static str);
+
+/// A new password that satisfies the strength rules: 8 to 64 characters with
+/// upper- and lower-case letters, a digit and a special character.
+///
+/// The plain text never appears in `Debug` output, so it cannot leak into logs.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_LEN: usize = 8;
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;
+        let rules: [PasswordRule; 4] = [
+            (
+                |c| !c.is_ascii_alphanumeric(),
+                "Password must contain special characters",
+            ),
+            (|c| c.is_ascii_digit(), "Password must contain numbers"),
+            (
+                |c| c.is_ascii_uppercase(),
+                "Password must contain uppercase characters",
+            ),
+            (
+                |c| c.is_ascii_lowercase(),
+                "Password must contain lowercase characters",
+            ),
+        ];
+        for (holds, message) in rules {
+            if !raw.chars().any(holds) {
+                return Err(InvalidValue::value_error(message));
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The plain text, for the password hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_accepts_ordinary_addresses_and_lowercases_them() {
+        let email = Email::parse("John.Doe+tag@Example.co.uk").unwrap();
+        assert_eq!(email.as_str(), "john.doe+tag@example.co.uk");
+    }
+
+    #[test]
+    fn email_rejects_malformed_addresses() {
+        for raw in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@localhost",
+            "a@b..com",
+            "a@-b.com",
+            "a b@example.com",
+            ".a@example.com",
+            "a..b@example.com",
+            "a@example.123",
+            "a@exa_mple.com",
+        ] {
+            let err = Email::parse(raw).expect_err(raw);
+            assert_eq!(err.kind(), "value_error", "{raw}");
+            assert!(
+                err.message()
+                    .starts_with("value is not a valid email address")
+            );
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn username_rules() {
+        assert!(Username::parse("abc").is_ok());
+        assert!(Username::parse(&"a".repeat(64)).is_ok());
+        assert_eq!(
+            Username::parse("ab").unwrap_err().kind(),
+            "string_too_short"
+        );
+        assert_eq!(
+            Username::parse(&"a".repeat(65)).unwrap_err().kind(),
+            "string_too_long"
+        );
+        let err = Username::parse("john_doe").unwrap_err();
+        assert_eq!(err.kind(), "value_error");
+        assert_eq!(
+            err.message(),
+            "Value error, Username must not contain special characters"
+        );
+    }
+
+    #[test]
+    fn password_rules_name_the_missing_class() {
+        assert!(Password::parse("Str0ng!pass").is_ok());
+        let cases = [
+            ("Sh0rt!", "string_too_short", "at least 8 characters"),
+            ("NoSpecial123", "value_error", "special characters"),
+            ("NoDigits!!", "value_error", "numbers"),
+            ("noupper1!", "value_error", "uppercase"),
+            ("NOLOWER1!", "value_error", "lowercase"),
+        ];
+        for (raw, kind, fragment) in cases {
+            let err = Password::parse(raw).unwrap_err();
+            assert_eq!(err.kind(), kind, "{raw}");
+            assert!(err.message().contains(fragment), "{raw}: {}", err.message());
+        }
+        let long = format!("Aa1!{}", "x".repeat(61));
+        assert_eq!(
+            Password::parse(&long).unwrap_err().kind(),
+            "string_too_long"
+        );
+    }
+
+    #[test]
+    fn password_debug_never_shows_the_secret() {
+        let password = Password::parse("Str0ng!pass").unwrap();
+        assert!(!format!("{password:?}").contains("Str0ng"));
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        // Eight characters in twelve bytes; seven characters in ten bytes.
+        assert!(Password::parse("Aa1!ääää").is_ok());
+        assert_eq!(
+            Password::parse("Aa1!äää").unwrap_err().kind(),
+            "string_too_short"
+        );
+    }
+}

@@ -1,0 +1,423 @@
+//! Typed settings, parsed once at start-up.
+//!
+//! Every variable is documented in `.env.example`. A missing variable takes
+//! its default; a present but unusable one stops start-up with a
+//! [`ConfigError`] naming the variable and the problem, because a typo in
+//! production config must not silently fall back to a default.
+
+use std::{collections::HashMap, fmt, str::FromStr, time::Duration};
+
+/// The secret shipped for development. Production refuses to start with it.
+pub const DEVELOPMENT_SECRET_KEY: &str = "development-secret-key-do-not-use-in-production";
+
+/// Minimum length of `SECRET_KEY` in production: 256 bits for HMAC-SHA256.
+pub const MIN_PRODUCTION_SECRET_LEN: usize = 32;
+
+/// The default database: a SQLite file under `data/`, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
+
+/// A setting that could not be used, with the variable's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with its value, in one sentence.
+    pub problem: String,
+}
+
+/// Why [`Settings::load`] failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read .env: {0}")]
+    DotEnv(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(ConfigError),
+}
+
+/// Where the service runs; decides safe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// HMAC algorithms for signing tokens. Only symmetric algorithms are offered
+/// because the key is `SECRET_KEY`; the algorithm is fixed here and never
+/// taken from a token's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+/// A secret value: usable, but never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Every setting of the product. Built once per binary and passed down.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `ENVIRONMENT`: development (default), test or production.
+    pub environment: Environment,
+    /// `RELEASE_VERSION`: reported by the health endpoint.
+    pub release_version: String,
+    /// `HOST`, `PORT`: where the API listens.
+    pub host: String,
+    pub port: u16,
+    /// `SECRET_KEY`: signs tokens.
+    pub secret_key: Secret,
+    /// `JWT_ALGORITHM`: HS256 (default), HS384 or HS512.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `JWT_EXPIRE_MINUTES`: lifetime of access tokens (default 15).
+    pub jwt_expire_minutes: u32,
+    /// `REFRESH_TOKEN_EXPIRE_DAYS`: lifetime of refresh tokens (default 7).
+    pub refresh_token_expire_days: u32,
+    /// `DATABASE_URL`: SQLite (default file under `data/`) or Postgres.
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size (default 10).
+    pub database_max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: wait for a pooled connection (default 5).
+    pub database_acquire_timeout: Duration,
+    /// `DATABASE_AUTO_MIGRATE`: apply pending migrations at API start-up
+    /// (default on, except in production where `just migrate` runs them once).
+    pub database_auto_migrate: bool,
+    /// `REDIS_URL`: optional; the cache and rate limits use it when set.
+    pub redis_url: Option<String>,
+    /// `LOG_FORMAT`: pretty (default) or json.
+    pub log_format: LogFormat,
+    /// `LOG_LEVEL`: a tracing filter such as `info` or `info,sqlx=warn` (default info).
+    pub log_level: String,
+    /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (default on, except in production).
+    pub docs_enabled: bool,
+}
+
+impl Settings {
+    /// Loads `.env` (when present) into the process environment and parses
+    /// the environment. The one place that reads the environment: binaries
+    /// call it once in `main` and pass the settings down.
+    pub fn load() -> Result<Self, LoadError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(err) if err.not_found() => {}
+            Err(err) => return Err(LoadError::DotEnv(err.to_string())),
+        }
+        let vars = std::env::vars_os()
+            .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)));
+        Self::from_vars(vars).map_err(LoadError::Invalid)
+    }
+
+    /// Parses settings from `(name, value)` pairs, typically
+    /// `std::env::vars()` after `.env` was loaded. Unknown names are ignored.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = Vars(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        let environment =
+            vars.parse_with("ENVIRONMENT", Environment::Development, |raw| {
+                match raw.to_ascii_lowercase().as_str() {
+                    "development" | "dev" => Ok(Environment::Development),
+                    "test" => Ok(Environment::Test),
+                    "production" | "prod" => Ok(Environment::Production),
+                    _ => Err("expected development, test or production".to_owned()),
+                }
+            })?;
+        let production = environment == Environment::Production;
+
+        let secret_key = Secret::new(vars.string("SECRET_KEY", DEVELOPMENT_SECRET_KEY)?);
+        if production {
+            if secret_key.expose() == DEVELOPMENT_SECRET_KEY {
+                return Err(ConfigError {
+                    variable: "SECRET_KEY",
+                    problem: "the development secret must not be used in production; \
+                              generate one with `openssl rand -hex 32`"
+                        .to_owned(),
+                });
+            }
+            if secret_key.expose().len() < MIN_PRODUCTION_SECRET_LEN {
+                return Err(ConfigError {
+                    variable: "SECRET_KEY",
+                    problem: format!(
+                        "must be at least {MIN_PRODUCTION_SECRET_LEN} bytes in production"
+                    ),
+                });
+            }
+        }
+
+        Ok(Self {
+            environment,
+            release_version: vars.string("RELEASE_VERSION", env!("CARGO_PKG_VERSION"))?,
+            host: vars.string("HOST", "127.0.0.1")?,
+            port: vars.number("PORT", 8000, 0, u16::MAX)?,
+            secret_key,
+            jwt_algorithm: vars.parse_with(
+                "JWT_ALGORITHM",
+                JwtAlgorithm::HS256,
+                |raw| match raw.to_ascii_uppercase().as_str() {
+                    "HS256" => Ok(JwtAlgorithm::HS256),
+                    "HS384" => Ok(JwtAlgorithm::HS384),
+                    "HS512" => Ok(JwtAlgorithm::HS512),
+                    _ => Err(
+                        "expected HS256, HS384 or HS512 (tokens are signed with SECRET_KEY)"
+                            .to_owned(),
+                    ),
+                },
+            )?,
+            jwt_expire_minutes: vars.number("JWT_EXPIRE_MINUTES", 15, 1, 24 * 60)?,
+            refresh_token_expire_days: vars.number("REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)?,
+            database_url: vars.parse_with(
+                "DATABASE_URL",
+                DEFAULT_DATABASE_URL.to_owned(),
+                |raw| {
+                    if raw.starts_with("sqlite:")
+                        || raw.starts_with("postgres://")
+                        || raw.starts_with("postgresql://")
+                    {
+                        Ok(raw.to_owned())
+                    } else {
+                        Err("expected a sqlite:, postgres:// or postgresql:// URL".to_owned())
+                    }
+                },
+            )?,
+            database_max_connections: vars.number("DATABASE_MAX_CONNECTIONS", 10, 1, 10_000)?,
+            database_acquire_timeout: Duration::from_secs(vars.number(
+                "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+                5,
+                1,
+                600,
+            )?),
+            database_auto_migrate: vars.boolean("DATABASE_AUTO_MIGRATE", !production)?,
+            redis_url: vars.optional("REDIS_URL", |raw| {
+                if raw.starts_with("redis://") || raw.starts_with("rediss://") {
+                    Ok(raw.to_owned())
+                } else {
+                    Err("expected a redis:// or rediss:// URL".to_owned())
+                }
+            })?,
+            log_format: vars.parse_with("LOG_FORMAT", LogFormat::Pretty, |raw| {
+                match raw.to_ascii_lowercase().as_str() {
+                    "pretty" | "text" => Ok(LogFormat::Pretty),
+                    "json" => Ok(LogFormat::Json),
+                    _ => Err("expected pretty or json".to_owned()),
+                }
+            })?,
+            log_level: vars.parse_with("LOG_LEVEL", "info".to_owned(), |raw| {
+                tracing_subscriber::EnvFilter::try_new(raw)
+                    .map(|_| raw.to_owned())
+                    .map_err(|err| format!("not a valid log filter ({err})"))
+            })?,
+            docs_enabled: vars.boolean("DOCS_ENABLED", !production)?,
+        })
+    }
+
+    /// Whether the development secret is in use (worth a warning outside tests).
+    pub fn uses_development_secret(&self) -> bool {
+        self.secret_key.expose() == DEVELOPMENT_SECRET_KEY
+    }
+
+    /// `host:port`, for binding.
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The raw variables, with one parser per kind of value.
+struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// The value if the variable is set and not blank.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn parse_with<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => parse(raw).map_err(|problem| ConfigError {
+                variable: name,
+                problem: format!("{problem}, got {raw:?}"),
+            }),
+        }
+    }
+
+    fn optional<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.parse_with(name, None, |raw| parse(raw).map(Some))
+    }
+
+    fn string(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        self.parse_with(name, default.to_owned(), |raw| Ok(raw.to_owned()))
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        self.parse_with(name, default, |raw| {
+            raw.parse::<T>()
+                .ok()
+                .filter(|n| *n >= min && *n <= max)
+                .ok_or_else(|| format!("expected a whole number from {min} to {max}"))
+        })
+    }
+
+    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        self.parse_with(name, default, |raw| {
+            match raw.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err("expected true or false".to_owned()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(vars.iter().copied())
+    }
+
+    #[test]
+    fn defaults_serve_the_embedded_development_setup() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.bind_address(), "127.0.0.1:8000");
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.jwt_algorithm, JwtAlgorithm::HS256);
+        assert_eq!(s.jwt_expire_minutes, 15);
+        assert_eq!(s.refresh_token_expire_days, 7);
+        assert!(s.database_auto_migrate);
+        assert!(s.docs_enabled);
+        assert!(s.redis_url.is_none());
+        assert!(s.uses_development_secret());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_the_problem() {
+        let err = settings(&[("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.variable, "PORT");
+        assert_eq!(
+            err.to_string(),
+            "PORT: expected a whole number from 0 to 65535, got \"eighty\""
+        );
+        assert_eq!(settings(&[("PORT", "70000")]).unwrap_err().variable, "PORT");
+        assert_eq!(
+            settings(&[("JWT_ALGORITHM", "none")]).unwrap_err().variable,
+            "JWT_ALGORITHM"
+        );
+        assert_eq!(
+            settings(&[("JWT_ALGORITHM", "RS256")])
+                .unwrap_err()
+                .variable,
+            "JWT_ALGORITHM"
+        );
+        assert_eq!(
+            settings(&[("DATABASE_URL", "mysql://x")])
+                .unwrap_err()
+                .variable,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            settings(&[("REDIS_URL", "localhost:6379")])
+                .unwrap_err()
+                .variable,
+            "REDIS_URL"
+        );
+        assert_eq!(
+            settings(&[("DOCS_ENABLED", "maybe")]).unwrap_err().variable,
+            "DOCS_ENABLED"
+        );
+        assert_eq!(
+            settings(&[("LOG_LEVEL", "info,[")]).unwrap_err().variable,
+            "LOG_LEVEL"
+        );
+        assert_eq!(
+            settings(&[("JWT_EXPIRE_MINUTES", "0")])
+                .unwrap_err()
+                .variable,
+            "JWT_EXPIRE_MINUTES"
+        );
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret_and_short_secrets() {
+        let err = settings(&[("ENVIRONMENT", "production")]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY");
+        assert!(err.problem.contains("development secret"));
+
+        let err = settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY");
+        assert!(err.problem.contains("32 bytes"));
+
+        let strong = "k".repeat(32);
+        let s = settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &strong)]).unwrap();
+        assert!(!s.docs_enabled, "docs are off in production by default");
+        assert!(!s.database_auto_migrate);
+        let s = settings(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", &strong),
+            ("DOCS_ENABLED", "true"),
+        ])
+        .unwrap();
+        assert!(s.docs_enabled);
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let s = settings(&[("SECRET_KEY", "hunter2-hunter2")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn blank_values_mean_unset() {
+        let s = settings(&[("PORT", ""), ("REDIS_URL", "  ")]).unwrap();
+        assert_eq!(s.port, 8000);
+        assert!(s.redis_url.is_none());
+    }
+}

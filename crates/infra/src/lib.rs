@@ -1,0 +1,13 @@
+//! Infrastructure the services stand on: typed configuration and telemetry
+//! (later also the cache and the job queue plumbing).
+//!
+//! Only [`config::Settings::load`] reads the process environment, and only
+//! binaries call it, once in `main`; everything else receives settings as a
+//! value. Tests build settings from a plain list with
+//! [`config::Settings::from_vars`]. It must not know about
+//! storage (persistence) or HTTP (actix, web).
+
+pub mod config;
+pub mod telemetry;
+
+pub use config::{ConfigError, Environment, JwtAlgorithm, LoadError, LogFormat, Secret, Settings};

@@ -1,0 +1,39 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "refresh_tokens")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The token's `jti` claim.
+    #[sea_orm(unique)]
+    pub jti: Uuid,
+    /// Shared by every token rotated from one login.
+    pub family_id: Uuid,
+    pub user_id: i64,
+    pub expires_at: DateTimeUtc,
+    /// Set when the token was exchanged for a new pair.
+    pub used_at: Option<DateTimeUtc>,
+    /// Set on logout or when reuse of the family was detected.
+    pub revoked_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::user::Entity",
+        from = "Column::UserId",
+        to = "super::user::Column::Id",
+        on_delete = "Cascade"
+    )]
+    User,
+}
+
+impl Related<super::user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,55 @@
+//! Storage errors, in terms a service can act on.
+
+use sea_orm::{DbErr, SqlErr};
+
+/// Result of a storage operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No row matched.
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    /// A unique constraint on `field` rejected the write: the value is taken.
+    #[error("{entity} with this {field} already exists")]
+    Conflict {
+        entity: &'static str,
+        field: &'static str,
+    },
+    /// A stored value no longer satisfies the domain's rules.
+    #[error("stored {entity} is invalid: {reason}")]
+    Corrupt {
+        entity: &'static str,
+        reason: String,
+    },
+    /// The database failed or could not be reached.
+    #[error("database error")]
+    Database(#[source] DbErr),
+}
+
+impl Error {
+    /// Classifies a database error, turning a unique violation on one of the
+    /// `unique_fields` into [`Error::Conflict`].
+    ///
+    /// Postgres names the constraint (`users_email_key`) and SQLite the
+    /// column (`users.email`); both messages contain the column name.
+    pub(crate) fn from_write(
+        err: DbErr,
+        entity: &'static str,
+        unique_fields: &[&'static str],
+    ) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err()
+            && let Some(field) = unique_fields.iter().find(|field| message.contains(*field))
+        {
+            return Self::Conflict { entity, field };
+        }
+        Self::Database(err)
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        Self::Database(err)
+    }
+}

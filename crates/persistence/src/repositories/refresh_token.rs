@@ -1,0 +1,115 @@
+//! Refresh-token state: issue, consume once, revoke by family.
+
+use chrono::{DateTime, Utc};
+use domain::UserId;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use uuid::Uuid;
+
+use crate::{
+    Connection, Error, Result,
+    entities::refresh_token::{self, Entity as RefreshTokens},
+};
+
+const ENTITY: &str = "refresh token";
+
+/// A refresh token about to be issued.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub jti: Uuid,
+    pub family_id: Uuid,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The stored state of one issued refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub jti: Uuid,
+    pub family_id: Uuid,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Storage of refresh-token state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefreshTokenRepository;
+
+impl RefreshTokenRepository {
+    /// Records a newly issued token.
+    pub async fn insert(self, conn: &impl Connection, token: NewRefreshToken) -> Result<()> {
+        let model = refresh_token::ActiveModel {
+            jti: Set(token.jti),
+            family_id: Set(token.family_id),
+            user_id: Set(token.user_id.0),
+            expires_at: Set(token.expires_at),
+            used_at: Set(None),
+            revoked_at: Set(None),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        RefreshTokens::insert(model)
+            .exec_without_returning(conn)
+            .await
+            .map_err(|err| Error::from_write(err, ENTITY, &["jti"]))?;
+        Ok(())
+    }
+
+    /// The token with this id, if it was ever issued.
+    pub async fn find(
+        self,
+        conn: &impl Connection,
+        jti: Uuid,
+    ) -> Result<Option<RefreshTokenRecord>> {
+        Ok(RefreshTokens::find()
+            .filter(refresh_token::Column::Jti.eq(jti))
+            .one(conn)
+            .await?
+            .map(|model| RefreshTokenRecord {
+                jti: model.jti,
+                family_id: model.family_id,
+                user_id: UserId(model.user_id),
+                expires_at: model.expires_at,
+                used_at: model.used_at,
+                revoked_at: model.revoked_at,
+            }))
+    }
+
+    /// Marks the token used, if and only if it is still unused and not
+    /// revoked. Returns `false` when another request got there first: the
+    /// condition is in the `UPDATE`, so two concurrent refreshes with one
+    /// token cannot both win.
+    pub async fn mark_used(
+        self,
+        conn: &impl Connection,
+        jti: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = RefreshTokens::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(at))
+            .filter(refresh_token::Column::Jti.eq(jti))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Revokes every token of a family that is not revoked yet; returns how
+    /// many were.
+    pub async fn revoke_family(
+        self,
+        conn: &impl Connection,
+        family_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let result = RefreshTokens::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(at))
+            .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}

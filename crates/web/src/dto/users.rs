@@ -1,0 +1,130 @@
+//! Users and authentication.
+
+use application::{TokenPair, services::auth::Registration};
+use domain::{Email, Password, User, Username};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::validation::{FieldError, Fields, JsonRequest};
+
+/// Body of `POST /v1/users/`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
+pub struct RegisterUserRequest {
+    /// A valid email address; stored lower-cased.
+    #[schema(example = "john.doe@example.com", max_length = 254)]
+    email: String,
+    /// 8 to 64 characters with upper- and lower-case letters, a digit and a
+    /// special character.
+    #[schema(example = "Str0ng!pass", min_length = 8, max_length = 64)]
+    password: String,
+    /// 3 to 64 letters and digits.
+    #[schema(example = "johndoe", min_length = 3, max_length = 64)]
+    username: String,
+}
+
+impl JsonRequest for RegisterUserRequest {
+    type Parsed = Registration;
+
+    fn parse(mut fields: Fields) -> Result<Registration, Vec<FieldError>> {
+        let email = fields.parse("email", Email::parse);
+        let password = fields.parse("password", Password::parse);
+        let username = fields.parse("username", Username::parse);
+        fields.finish(|| {
+            Some(Registration {
+                email: email?,
+                username: username?,
+                password: password?,
+            })
+        })
+    }
+}
+
+/// Body of `POST /v1/users/login`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
+pub struct LoginUserRequest {
+    #[schema(example = "john.doe@example.com")]
+    email: String,
+    #[schema(example = "Str0ng!pass")]
+    password: String,
+}
+
+/// A parsed login: a well-formed email and whatever password was sent (the
+/// strength rules apply to new passwords, not to checking old ones).
+#[derive(Debug)]
+pub struct Login {
+    pub email: Email,
+    pub password: String,
+}
+
+impl JsonRequest for LoginUserRequest {
+    type Parsed = Login;
+
+    fn parse(mut fields: Fields) -> Result<Login, Vec<FieldError>> {
+        let email = fields.parse("email", Email::parse);
+        let password = fields.string("password");
+        fields.finish(|| {
+            Some(Login {
+                email: email?,
+                password: password?,
+            })
+        })
+    }
+}
+
+/// Body of `POST /v1/users/refresh`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
+pub struct RefreshTokenRequest {
+    /// The refresh token from login or the previous refresh.
+    refresh_token: String,
+}
+
+impl JsonRequest for RefreshTokenRequest {
+    type Parsed = String;
+
+    fn parse(mut fields: Fields) -> Result<String, Vec<FieldError>> {
+        let token = fields.string("refresh_token");
+        fields.finish(|| token)
+    }
+}
+
+/// A user as other clients see them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    #[schema(example = "john.doe@example.com")]
+    pub email: String,
+    #[schema(example = "johndoe")]
+    pub username: String,
+    pub uuid: Uuid,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            email: user.email.as_str().to_owned(),
+            username: user.username.as_str().to_owned(),
+            uuid: user.uuid,
+        }
+    }
+}
+
+/// Tokens from login and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Bearer token for API calls; expires after `JWT_EXPIRE_MINUTES`.
+    pub access_token: String,
+    /// Exchange at `POST /v1/users/refresh` for a new pair; single use.
+    pub refresh_token: String,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+        }
+    }
+}

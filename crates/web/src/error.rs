@@ -1,0 +1,157 @@
+//! The single mapping from errors to HTTP responses.
+//!
+//! Every failure a client can see passes through [`ApiError`]. Bodies keep
+//! the FastAPI template's shapes: `{"error_code": <status>, "message": ...}`
+//! for errors and `{"detail": [...]}` for 422. A 5xx says nothing about its
+//! cause; the request logger logs the cause chain with the request id.
+
+use std::fmt::Write as _;
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde::Serialize;
+
+use crate::{middleware::current_request_id, validation::FieldError};
+
+/// An error on its way to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A service refused or failed; the status depends on why.
+    #[error(transparent)]
+    App(#[from] application::Error),
+    /// 422: the request did not parse; one entry per offending field.
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    /// 404: no route matches the path.
+    #[error("Not Found")]
+    RouteNotFound,
+    /// 405: the path exists, the method does not.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    /// 413: the body is larger than the configured limit.
+    #[error("Request body is too large")]
+    PayloadTooLarge,
+}
+
+/// The body of every non-validation error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The HTTP status code, repeated in the body (as the template does).
+    #[schema(example = 400)]
+    pub error_code: u16,
+    /// What went wrong, for people.
+    #[schema(example = "Invalid credentials")]
+    pub message: String,
+    /// The request's id, to quote when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The body of a 422.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    /// The cause chain, one `: `-separated line, for the log.
+    pub(crate) fn cause_chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let _ = write!(out, ": {cause}");
+            source = cause.source();
+        }
+        out
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        use application::Error as E;
+        match self {
+            Self::App(E::InvalidCredentials | E::Conflict { .. }) => StatusCode::BAD_REQUEST,
+            Self::App(E::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
+            Self::App(E::Forbidden) => StatusCode::FORBIDDEN,
+            Self::App(E::NotFound { .. }) | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::App(E::Storage(_) | E::Crypto { .. } | E::Task(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let request_id = current_request_id();
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Self::Validation(detail) = self {
+            return response.json(ValidationErrorBody {
+                detail: detail.clone(),
+                request_id,
+            });
+        }
+        let message = if status.is_server_error() {
+            // Never the cause: it may hold SQL, paths or hostnames.
+            "Internal server error".to_owned()
+        } else {
+            self.to_string()
+        };
+        response.json(ErrorBody {
+            error_code: status.as_u16(),
+            message,
+            request_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_template() {
+        use application::Error as E;
+        let cases = [
+            (ApiError::App(E::InvalidCredentials), 400),
+            (ApiError::App(E::Conflict { field: "email" }), 400),
+            (
+                ApiError::App(E::Unauthorized("Authentication required")),
+                401,
+            ),
+            (ApiError::App(E::Forbidden), 403),
+            (ApiError::App(E::NotFound { entity: "task" }), 404),
+            (ApiError::Validation(vec![]), 422),
+            (ApiError::RouteNotFound, 404),
+            (ApiError::MethodNotAllowed, 405),
+            (ApiError::PayloadTooLarge, 413),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status_code().as_u16(), status, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn server_errors_hide_their_cause_but_log_it() {
+        let error = ApiError::App(application::Error::Crypto {
+            context: "token signing failed",
+            source: "secret key at /etc/secret is unreadable".into(),
+        });
+        assert_eq!(error.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        let chain = error.cause_chain();
+        assert!(chain.contains("/etc/secret"), "{chain}");
+        let body = actix_web::body::to_bytes(error.error_response().into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .unwrap()
+            .unwrap();
+        let body = std::str::from_utf8(&body).unwrap();
+        assert!(!body.contains("/etc/secret"), "{body}");
+        assert!(body.contains("\"error_code\":500"), "{body}");
+    }
+}

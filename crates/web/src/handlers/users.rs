@@ -1,0 +1,141 @@
+//! Users and authentication: register, login, refresh, logout, list, me.
+
+use actix_web::{HttpResponse, web};
+use application::Services;
+
+use crate::{
+    ApiError,
+    dto::users::{
+        LoginUserRequest, RefreshTokenRequest, RegisterUserRequest, TokenResponse, UserResponse,
+    },
+    error::{ErrorBody, ValidationErrorBody},
+    extract::{CurrentUser, Pagination},
+    handlers::resource,
+    validation::Valid,
+};
+
+type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
+
+/// Register a new user.
+#[utoipa::path(
+    post,
+    path = "/v1/users/",
+    tag = "users",
+    request_body = RegisterUserRequest,
+    responses(
+        (status = 201, description = "Registered", body = UserResponse),
+        (status = 400, description = "Email or username already taken", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationErrorBody),
+    ),
+)]
+pub async fn register(services: web::Data<Services>, body: Valid<RegisterUserRequest>) -> Result {
+    let user = services.auth.register(body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(UserResponse::from(user)))
+}
+
+/// Log in with email and password; returns an access and a refresh token.
+#[utoipa::path(
+    post,
+    path = "/v1/users/login",
+    tag = "users",
+    request_body = LoginUserRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "Invalid credentials", body = ErrorBody),
+        (status = 422, description = "Malformed request", body = ValidationErrorBody),
+    ),
+)]
+pub async fn login(services: web::Data<Services>, body: Valid<LoginUserRequest>) -> Result {
+    let login = body.into_inner();
+    let pair = services.auth.login(&login.email, login.password).await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+}
+
+/// Exchange a refresh token for a new pair. The presented token stops
+/// working; presenting it again revokes the whole login.
+#[utoipa::path(
+    post,
+    path = "/v1/users/refresh",
+    tag = "users",
+    request_body = RefreshTokenRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "Invalid, expired, used or revoked refresh token", body = ErrorBody),
+        (status = 422, description = "Malformed request", body = ValidationErrorBody),
+    ),
+)]
+pub async fn refresh(services: web::Data<Services>, body: Valid<RefreshTokenRequest>) -> Result {
+    let pair = services.auth.refresh(&body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+}
+
+/// Log out: every refresh token of this login stops working.
+#[utoipa::path(
+    post,
+    path = "/v1/users/logout",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+)]
+pub async fn logout(services: web::Data<Services>, user: CurrentUser) -> Result {
+    services.auth.logout(user.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List users.
+#[utoipa::path(
+    get,
+    path = "/v1/users/",
+    tag = "users",
+    security(("bearer" = [])),
+    params(Pagination),
+    responses(
+        (status = 200, description = "A page of users, oldest first", body = Vec<UserResponse>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 422, description = "Bad pagination", body = ValidationErrorBody),
+    ),
+)]
+pub async fn list(
+    services: web::Data<Services>,
+    _user: CurrentUser,
+    page: Pagination,
+) -> Result<web::Json<Vec<UserResponse>>> {
+    let users = services.users.list(page.skip, page.limit).await?;
+    Ok(web::Json(
+        users.into_iter().map(UserResponse::from).collect(),
+    ))
+}
+
+/// The caller's own account.
+#[utoipa::path(
+    get,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserResponse),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+)]
+pub async fn me(
+    services: web::Data<Services>,
+    user: CurrentUser,
+) -> Result<web::Json<UserResponse>> {
+    let me = services.users.me(user.0).await?;
+    Ok(web::Json(me.into()))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/v1/users")
+            .route(web::get().to(list))
+            .route(web::post().to(register)),
+    )
+    .service(resource("/v1/users/login").route(web::post().to(login)))
+    .service(resource("/v1/users/refresh").route(web::post().to(refresh)))
+    .service(resource("/v1/users/logout").route(web::post().to(logout)))
+    .service(resource("/v1/users/me").route(web::get().to(me)));
+}

@@ -1,0 +1,23 @@
+//! The HTTP face of the product: actix-web handlers, request and response
+//! DTOs, extractors, middleware, the OpenAPI document, and the one mapping
+//! from errors to HTTP responses.
+//!
+//! Handlers are thin: parse the request into domain values (a bad value is a
+//! 422 before any service runs), call one service, shape the answer. This
+//! crate must not know how data is stored: it never sees SeaORM or a
+//! repository, only `application` services.
+
+pub mod dto;
+mod error;
+pub mod extract;
+pub mod handlers;
+mod middleware;
+pub mod openapi;
+mod server;
+pub mod validation;
+
+pub use error::ApiError;
+pub use server::{WebConfig, run};
+
+/// The running server handle returned by [`run`].
+pub use actix_web::dev::Server;

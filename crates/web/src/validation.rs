@@ -1,0 +1,327 @@
+//! Turning request bodies and queries into domain values, reporting every
+//! problem at once in FastAPI's 422 shape:
+//! `{"detail": [{"loc": ["body", "email"], "msg": "...", "type": "..."}]}`.
+//!
+//! A request DTO implements [`JsonRequest`]: it names the fields it reads
+//! and what they parse into; [`Valid`] is the extractor that runs it.
+
+use std::{collections::HashMap, future::Future, marker::PhantomData, pin::Pin};
+
+use actix_web::{
+    FromRequest, HttpMessage, HttpRequest, dev::Payload, error::PayloadError, web::Bytes,
+};
+use domain::InvalidValue;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::ApiError;
+
+/// One entry of a 422 `detail` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Where the problem is: `["body", "email"]`, `["query", "limit"]`.
+    #[schema(value_type = Vec<String>, example = json!(["body", "email"]))]
+    pub loc: Vec<Value>,
+    /// What is wrong, for people.
+    #[schema(example = "Field required")]
+    pub msg: String,
+    /// What is wrong, for programs (Pydantic's error codes).
+    #[serde(rename = "type")]
+    #[schema(example = "missing")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn new(loc: Vec<Value>, kind: impl Into<String>, msg: impl Into<String>) -> Self {
+        Self {
+            loc,
+            msg: msg.into(),
+            kind: kind.into(),
+        }
+    }
+
+    fn body(kind: &str, msg: &str) -> Self {
+        Self::new(vec!["body".into()], kind, msg)
+    }
+}
+
+/// Reads the fields of one JSON object (or query string), collecting an
+/// error per bad field instead of stopping at the first.
+#[derive(Debug)]
+pub struct Fields {
+    source: &'static str,
+    map: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    /// The fields of a request body, which must be a JSON object.
+    pub fn body(value: Value) -> Result<Self, Vec<FieldError>> {
+        match value {
+            Value::Object(map) => Ok(Self {
+                source: "body",
+                map,
+                errors: Vec::new(),
+            }),
+            _ => Err(vec![FieldError::body(
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            )]),
+        }
+    }
+
+    /// The parameters of a query string; every value is a string.
+    pub fn query(params: HashMap<String, String>) -> Self {
+        Self {
+            source: "query",
+            map: params
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn loc(&self, name: &str) -> Vec<Value> {
+        vec![self.source.into(), name.into()]
+    }
+
+    fn fail(&mut self, name: &str, kind: &str, msg: &str) {
+        let loc = self.loc(name);
+        self.errors.push(FieldError::new(loc, kind, msg));
+    }
+
+    /// A required string field, as it came.
+    pub fn string(&mut self, name: &str) -> Option<String> {
+        match self.map.remove(name) {
+            None => {
+                self.fail(name, "missing", "Field required");
+                None
+            }
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.fail(name, "string_type", "Input should be a valid string");
+                None
+            }
+        }
+    }
+
+    /// A required string field parsed into a domain value.
+    pub fn parse<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+    ) -> Option<T> {
+        let raw = self.string(name)?;
+        match parse(&raw) {
+            Ok(value) => Some(value),
+            Err(invalid) => {
+                self.fail(name, invalid.kind(), invalid.message());
+                None
+            }
+        }
+    }
+
+    /// An optional whole number within `min..=max`, `default` when absent.
+    pub fn integer(&mut self, name: &str, default: u64, min: u64, max: u64) -> Option<u64> {
+        let number = match self.map.remove(name) {
+            None => return Some(default),
+            Some(Value::Number(n)) => n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)),
+            Some(Value::String(s)) => {
+                if let Ok(n) = s.trim().parse::<i128>() {
+                    Some(n)
+                } else {
+                    self.fail(
+                        name,
+                        "int_parsing",
+                        "Input should be a valid integer, unable to parse string as an integer",
+                    );
+                    return None;
+                }
+            }
+            Some(_) => None,
+        };
+        let Some(number) = number else {
+            self.fail(name, "int_type", "Input should be a valid integer");
+            return None;
+        };
+        if number < i128::from(min) {
+            self.fail(
+                name,
+                "greater_than_equal",
+                &format!("Input should be greater than or equal to {min}"),
+            );
+            None
+        } else if number > i128::from(max) {
+            self.fail(
+                name,
+                "less_than_equal",
+                &format!("Input should be less than or equal to {max}"),
+            );
+            None
+        } else {
+            u64::try_from(number).ok()
+        }
+    }
+
+    /// Ends reading: the value built from the fields, or every error seen.
+    /// `build` runs only when no field failed.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Vec<FieldError>> {
+        if self.errors.is_empty()
+            && let Some(value) = build()
+        {
+            return Ok(value);
+        }
+        Err(self.errors)
+    }
+}
+
+/// A request body DTO: how to read it into the value a handler needs.
+pub trait JsonRequest {
+    /// What a valid body becomes (usually a domain command).
+    type Parsed;
+
+    /// Reads the fields; returns every problem found.
+    fn parse(fields: Fields) -> Result<Self::Parsed, Vec<FieldError>>;
+}
+
+/// Extractor: the body of a request, parsed by `R` (a [`JsonRequest`]).
+///
+/// Malformed JSON, a body that is not an object, a wrong content type and bad
+/// fields are all 422 with a `detail` list, as in FastAPI.
+#[derive(Debug)]
+pub struct Valid<R: JsonRequest>(pub R::Parsed, PhantomData<R>);
+
+impl<R: JsonRequest> Valid<R> {
+    pub fn into_inner(self) -> R::Parsed {
+        self.0
+    }
+}
+
+/// Whether the request says (or leaves open) that its body is JSON.
+fn declares_json(req: &HttpRequest) -> bool {
+    if req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_none()
+    {
+        // FastAPI parses a body without a content type as JSON.
+        return true;
+    }
+    matches!(req.mime_type(), Ok(Some(mime))
+        if mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+}
+
+/// Parses raw body bytes into the DTO's output.
+pub(crate) fn parse_body<R: JsonRequest>(json: bool, bytes: &[u8]) -> Result<R::Parsed, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::Validation(vec![FieldError::body(
+            "missing",
+            "Field required",
+        )]));
+    }
+    if !json {
+        return Err(ApiError::Validation(vec![FieldError::body(
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+        )]));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
+        ApiError::Validation(vec![FieldError::new(
+            vec!["body".into(), err.column().into()],
+            "json_invalid",
+            "JSON decode error",
+        )])
+    })?;
+    R::parse(Fields::body(value).map_err(ApiError::Validation)?).map_err(ApiError::Validation)
+}
+
+impl<R: JsonRequest + 'static> FromRequest for Valid<R> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = declares_json(req);
+        let bytes = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await.map_err(|err| {
+                let too_large =
+                    matches!(err.as_error::<PayloadError>(), Some(PayloadError::Overflow))
+                        || err.as_response_error().status_code()
+                            == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE;
+                if too_large {
+                    ApiError::PayloadTooLarge.into()
+                } else {
+                    err
+                }
+            })?;
+            Ok(Valid(parse_body::<R>(json, &bytes)?, PhantomData))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn errors(result: Result<(), Vec<FieldError>>) -> Vec<(String, String)> {
+        result
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.loc.last().unwrap().to_string(), e.kind))
+            .collect()
+    }
+
+    #[test]
+    fn collects_every_bad_field() {
+        let mut fields = Fields::body(json!({"a": 1, "c": "x"})).unwrap();
+        let _ = fields.string("a");
+        let _ = fields.string("b");
+        let _ = fields.parse("c", |_| Err::<(), _>(InvalidValue::too_short(3)));
+        let found = errors(fields.finish(|| Some(())));
+        assert_eq!(
+            found,
+            vec![
+                ("\"a\"".into(), "string_type".into()),
+                ("\"b\"".into(), "missing".into()),
+                ("\"c\"".into(), "string_too_short".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_must_be_an_object() {
+        let err = Fields::body(json!([1, 2])).unwrap_err();
+        assert_eq!(err[0].kind, "model_attributes_type");
+        assert_eq!(err[0].loc, vec![json!("body")]);
+    }
+
+    #[test]
+    fn query_integers_are_parsed_and_bounded() {
+        let params = |pairs: &[(&str, &str)]| {
+            Fields::query(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        let mut f = params(&[("limit", "20")]);
+        assert_eq!(f.integer("limit", 100, 1, 100), Some(20));
+        assert_eq!(f.integer("skip", 0, 0, u64::MAX), Some(0));
+
+        for (raw, kind) in [
+            ("abc", "int_parsing"),
+            ("0", "greater_than_equal"),
+            ("-3", "greater_than_equal"),
+            ("101", "less_than_equal"),
+        ] {
+            let mut f = params(&[("limit", raw)]);
+            assert_eq!(f.integer("limit", 100, 1, 100), None, "{raw}");
+            assert_eq!(f.errors[0].kind, kind, "{raw}");
+            assert_eq!(f.errors[0].loc, vec![json!("query"), json!("limit")]);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Helpers for the end-to-end suite: each test gets the real app, built by
+//! the same [`api::Application`] builder the binary uses, on a random port
+//! and its own fresh database.
+//!
+//! The database is in-memory SQLite by default. With `TEST_DATABASE_URL`
+//! set to a Postgres server URL (e.g. `postgres://postgres@127.0.0.1:5432/postgres`),
+//! each test creates its own database there and drops it afterwards, so
+//! tests run in parallel without sharing state. Set `TEST_LOG=1` to see the
+//! app's logs.
+
+use std::{net::TcpListener, sync::Once};
+
+use sea_orm::{ConnectionTrait as _, Database};
+use serde_json::{Value, json};
+
+/// A password that satisfies every strength rule.
+pub const PASSWORD: &str = "Str0ng!pass";
+
+/// One running app and a client for it.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The settings the app was built with.
+    pub settings: infra::Settings,
+    _db: TestDatabase,
+}
+
+/// Spawns the app with test defaults.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Spawns the app with extra settings (`("JWT_EXPIRE_MINUTES", "1")`, ...).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    init_logging();
+    let db = TestDatabase::create().await;
+    let mut vars: Vec<(String, String)> = vec![
+        ("ENVIRONMENT".into(), "test".into()),
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("LOG_LEVEL".into(), "info,sqlx=warn".into()),
+    ];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let settings = infra::Settings::from_vars(vars).expect("test settings are valid");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+    let app = api::Application::build_on(&settings, listener)
+        .await
+        .expect("the app builds");
+    let address = format!("http://{}", app.address());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("build client"),
+        settings,
+        _db: db,
+    }
+}
+
+fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = infra::telemetry::init(infra::LogFormat::Pretty, "debug,sqlx=warn");
+        }
+    });
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Registers `name` (email `name@example.com`) and asserts 201.
+    pub async fn register(&self, name: &str) -> Value {
+        let response = self
+            .post_json(
+                "/v1/users/",
+                &json!({"email": format!("{name}@example.com"), "password": PASSWORD, "username": name}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201, "register {name}");
+        response.json().await.expect("json body")
+    }
+
+    /// Logs `name` in and returns `(access_token, refresh_token)`.
+    pub async fn login(&self, name: &str) -> (String, String) {
+        let response = self
+            .post_json(
+                "/v1/users/login",
+                &json!({"email": format!("{name}@example.com"), "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login {name}");
+        let body: Value = response.json().await.expect("json body");
+        (
+            body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        )
+    }
+
+    /// Registers and logs in; returns the access and refresh tokens.
+    pub async fn signed_up(&self, name: &str) -> (String, String) {
+        self.register(name).await;
+        self.login(name).await
+    }
+}
+
+/// A database only this test uses.
+#[derive(Debug)]
+struct TestDatabase {
+    url: String,
+    /// For Postgres: the server URL and the name to drop afterwards.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        let Some(server) = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        else {
+            return Self {
+                url: "sqlite::memory:".into(),
+                postgres: None,
+            };
+        };
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&server)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            postgres: Some((server, name)),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on itself;
+        // a short-lived thread with its own runtime does the cleanup.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(&server).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}

@@ -1,0 +1,121 @@
+use serde_json::{Value, json};
+use tests::{spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn docs_and_openapi_describe_every_endpoint() {
+    let app = spawn_app().await;
+    let response = app.get("/docs", None).await;
+    assert_eq!(response.status(), 308);
+    assert_eq!(response.headers()["location"], "/docs/");
+    let response = app.get("/docs/", None).await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("swagger"), "Swagger UI page");
+    // The UI's assets come from the binary, not a CDN.
+    assert!(!html.contains("cdn."), "{html}");
+    let response = app.get("/docs/swagger-ui.css", None).await;
+    assert_eq!(response.status(), 200);
+
+    let spec: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/monitoring/health", "get"),
+        ("/v1/users/", "post"),
+        ("/v1/users/", "get"),
+        ("/v1/users/login", "post"),
+        ("/v1/users/refresh", "post"),
+        ("/v1/users/logout", "post"),
+        ("/v1/users/me", "get"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "ErrorBody",
+        "ValidationErrorBody",
+        "RegisterUserRequest",
+        "UserResponse",
+        "TokenResponse",
+    ] {
+        assert!(schemas.contains_key(schema), "{schema}");
+    }
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn production_hides_the_docs_unless_enabled() {
+    let secret = "p".repeat(40);
+    let app = spawn_app_with(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &secret)]).await;
+    assert_eq!(app.get("/docs/", None).await.status(), 404);
+    assert_eq!(app.get("/openapi.json", None).await.status(), 404);
+
+    let app = spawn_app_with(&[
+        ("ENVIRONMENT", "production"),
+        ("SECRET_KEY", &secret),
+        ("DOCS_ENABLED", "true"),
+    ])
+    .await;
+    assert_eq!(app.get("/openapi.json", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let app = spawn_app().await;
+    let response = app.get("/v1/nothing-here", None).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], 404);
+    assert_eq!(body["message"], "Not Found");
+
+    let response = app
+        .client
+        .delete(app.url("/v1/users/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], 405);
+}
+
+#[tokio::test]
+async fn a_storage_failure_is_an_opaque_500() {
+    // Break the schema under a running app: login must write a refresh
+    // token and cannot. The client learns nothing about why.
+    let path = std::env::temp_dir().join(format!("rpt-{}.db", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let app = spawn_app_with(&[("DATABASE_URL", &url)]).await;
+    app.register("alice").await;
+    let saboteur = sea_orm::Database::connect(&url).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&saboteur, "DROP TABLE refresh_tokens")
+        .await
+        .unwrap();
+
+    let response = app
+        .post_json(
+            "/v1/users/login",
+            &json!({"email": "alice@example.com", "password": tests::PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 500);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error_code": 500, "message": "Internal server error", "request_id": request_id})
+    );
+    drop(app);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real app over HTTP, one fresh database per test.
+
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod docs_and_errors;
+mod health;
+mod users;
