@@ -1,0 +1,101 @@
+//! The api binary as a user runs it: defaults, refusal of unsafe config,
+//! clean stop on SIGTERM.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("api-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Only the variables a test sets; nothing from the developer's shell.
+fn api(dir: &PathBuf) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    command.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap());
+    command
+}
+
+#[test]
+fn starts_on_the_embedded_defaults_creates_the_database_and_stops_on_sigterm() {
+    let dir = scratch_dir("defaults");
+    let mut child = api(&dir)
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut address = None;
+    let mut docs_logged = false;
+    while address.is_none() || !docs_logged {
+        let line = lines.recv_timeout(Duration::from_secs(30)).expect("startup log");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            address = Some(rest.split('"').next().unwrap().to_owned());
+        }
+        docs_logged |= line.contains("/docs");
+    }
+    assert!(dir.join("data/app.db").exists(), "SQLite file created under data/");
+
+    let mut stream = TcpStream::connect(address.unwrap()).unwrap();
+    stream
+        .write_all(b"GET /v1/monitoring/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"Healthy\""), "{response}");
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn production_refuses_the_development_secret() {
+    let dir = scratch_dir("production");
+    for secret in [None, Some("too-short")] {
+        let mut command = api(&dir);
+        command.env("ENVIRONMENT", "production");
+        if let Some(secret) = secret {
+            command.env("SECRET_KEY", secret);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{secret:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("SECRET_KEY"), "{stderr}");
+    }
+    assert!(!dir.join("data").exists(), "nothing created before refusing");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_bad_value_stops_startup_naming_the_variable() {
+    let dir = scratch_dir("bad-port");
+    let output = api(&dir).env("PORT", "eighty").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        "error: invalid configuration: PORT: expected a whole number from 0 to 65535, got \"eighty\""
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,68 @@
+# Tasks for working on the project. `just` lists them.
+# Install just with `cargo install just --locked` or `pip install rust-just`.
+
+set dotenv-load
+
+# The same default as the API, so `just migrate` works with no .env.
+export DATABASE_URL := env("DATABASE_URL", "sqlite://data/app.db?mode=rwc")
+
+# Postgres and Redis for `just test-pg` (compose.yaml's, or your own).
+pg_url := env("TEST_DATABASE_URL", "postgres://app:app@localhost:5432/app")
+redis_url := env("TEST_REDIS_URL", "redis://localhost:6379")
+
+default:
+    @just --list
+
+# Run the API, reading .env (migrations apply at start-up outside production).
+dev:
+    cargo run --bin api
+
+# Run the background worker.
+worker:
+    cargo run --bin worker
+
+# Apply pending migrations to DATABASE_URL.
+migrate:
+    cargo run -p migration -- up
+
+# Roll back the latest migration.
+rollback:
+    cargo run -p migration -- down -n 1
+
+# Drop every table and apply all migrations again. Destroys all data.
+reset-database:
+    cargo run -p migration -- fresh
+
+# Show which migrations have been applied.
+migration-status:
+    cargo run -p migration -- status
+
+# Create migration/src/mYYYYMMDD_HHMMSS_NAME.rs and register it.
+generate-migration NAME:
+    cd migration && cargo run -- generate {{NAME}}
+
+# The whole test suite on the embedded default (SQLite, in-memory cache).
+test:
+    cargo test --workspace
+
+# The same suite against Postgres and Redis.
+test-pg:
+    TEST_DATABASE_URL={{pg_url}} TEST_REDIS_URL={{redis_url}} cargo test --workspace
+
+# Lint; warnings are errors.
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# What CI checks: formatting, lints, tests.
+check:
+    cargo fmt --all --check
+    just lint
+    just test
+
+# The layering rules of ARCHITECTURE.md (also part of `just test`).
+check-deps:
+    cargo test -p tests --test architecture
