@@ -11,11 +11,21 @@ use serde_json::Value;
 fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
     metadata["packages"]
         .as_array()
@@ -36,7 +46,12 @@ fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
 
 /// Crates that tie a layer to a database, HTTP framework or Redis client.
 const DATABASE: &[&str] = &["sea-orm", "sea-orm-migration", "sqlx"];
-const HTTP: &[&str] = &["actix-web", "actix-cors", "utoipa-swagger-ui", "tracing-actix-web"];
+const HTTP: &[&str] = &[
+    "actix-web",
+    "actix-cors",
+    "utoipa-swagger-ui",
+    "tracing-actix-web",
+];
 const REDIS: &[&str] = &["fred", "deadpool-redis", "redis"];
 
 #[test]
@@ -45,13 +60,28 @@ fn layers_depend_only_downwards() {
     let forbidden: &[(&str, Vec<&str>)] = &[
         (
             "domain",
-            [DATABASE, HTTP, REDIS, &["persistence", "application", "web", "infra"]].concat(),
+            [
+                DATABASE,
+                HTTP,
+                REDIS,
+                &["persistence", "application", "web", "infra"],
+            ]
+            .concat(),
         ),
-        ("persistence", [HTTP, REDIS, &["application", "web", "infra"]].concat()),
-        ("infra", [DATABASE, HTTP, &["persistence", "application", "web"]].concat()),
+        (
+            "persistence",
+            [HTTP, REDIS, &["application", "web", "infra"]].concat(),
+        ),
+        (
+            "infra",
+            [DATABASE, HTTP, &["persistence", "application", "web"]].concat(),
+        ),
         ("application", [HTTP, &["web", "sea-orm", "sqlx"]].concat()),
         ("web", [DATABASE, &["persistence", "migration"]].concat()),
-        ("migration", vec!["domain", "persistence", "application", "web", "infra"]),
+        (
+            "migration",
+            vec!["domain", "persistence", "application", "web", "infra"],
+        ),
     ];
     let mut violations = Vec::new();
     for (krate, banned) in forbidden {
@@ -73,7 +103,10 @@ fn domain_stays_plain() {
     let deps = workspace_dependencies();
     let allowed = ["thiserror", "uuid", "chrono", "serde"];
     for dep in &deps["domain"] {
-        assert!(allowed.contains(&dep.as_str()), "domain depends on {dep}; allowed: {allowed:?}");
+        assert!(
+            allowed.contains(&dep.as_str()),
+            "domain depends on {dep}; allowed: {allowed:?}"
+        );
     }
 }
 

@@ -21,7 +21,10 @@ fn scratch_dir(name: &str) -> PathBuf {
 /// Only the variables a test sets; nothing from the developer's shell.
 fn api(dir: &PathBuf) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
-    command.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap());
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap());
     command
 }
 
@@ -46,13 +49,18 @@ fn starts_on_the_embedded_defaults_creates_the_database_and_stops_on_sigterm() {
     let mut address = None;
     let mut docs_logged = false;
     while address.is_none() || !docs_logged {
-        let line = lines.recv_timeout(Duration::from_secs(30)).expect("startup log");
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("startup log");
         if let Some(rest) = line.split("listening on http://").nth(1) {
             address = Some(rest.split('"').next().unwrap().to_owned());
         }
         docs_logged |= line.contains("/docs");
     }
-    assert!(dir.join("data/app.db").exists(), "SQLite file created under data/");
+    assert!(
+        dir.join("data/app.db").exists(),
+        "SQLite file created under data/"
+    );
 
     let mut stream = TcpStream::connect(address.unwrap()).unwrap();
     stream
@@ -63,7 +71,10 @@ fn starts_on_the_embedded_defaults_creates_the_database_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"Healthy\""), "{response}");
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
     std::fs::remove_dir_all(dir).ok();
 }
@@ -83,7 +94,10 @@ fn production_refuses_the_development_secret() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains("SECRET_KEY"), "{stderr}");
     }
-    assert!(!dir.join("data").exists(), "nothing created before refusing");
+    assert!(
+        !dir.join("data").exists(),
+        "nothing created before refusing"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -15,7 +15,10 @@ fn worker_starts_and_exits_cleanly_on_sigterm() {
     let database = dir.join("app.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
         .current_dir(std::env::temp_dir())
-        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", database.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", database.display()),
+        )
         .env("LOG_FORMAT", "json")
         .env("ENVIRONMENT", "test")
         .stdout(Stdio::piped())
@@ -35,7 +38,9 @@ fn worker_starts_and_exits_cleanly_on_sigterm() {
     });
     let deadline = Duration::from_secs(30);
     loop {
-        let line = lines.recv_timeout(deadline).expect("worker logs that it started");
+        let line = lines
+            .recv_timeout(deadline)
+            .expect("worker logs that it started");
         if line.contains("worker started") {
             break;
         }
@@ -49,7 +54,10 @@ fn worker_starts_and_exits_cleanly_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "clean exit on SIGTERM");
     let rest: Vec<String> = lines.iter().collect();
-    assert!(rest.iter().any(|l| l.contains("worker stopped")), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("worker stopped")),
+        "{rest:?}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -119,3 +119,20 @@ async fn a_storage_failure_is_an_opaque_500() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_413_in_the_error_shape() {
+    let app = spawn_app().await;
+    let huge = format!("{{\"email\": \"{}\"}}", "a".repeat(100 * 1024));
+    let response = app
+        .client
+        .post(app.url("/v1/users/"))
+        .header("Content-Type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], 413);
+}
