@@ -65,6 +65,7 @@ impl Application {
 pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
     Db::connect(&DbOptions {
         url: settings.database_url.clone(),
+        read_url: settings.database_read_url.clone(),
         max_connections: settings.database_max_connections,
         acquire_timeout: settings.database_acquire_timeout,
     })

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let db = Db::connect(&DbOptions {
         url: settings.database_url.clone(),
+        read_url: settings.database_read_url.clone(),
         max_connections: settings.database_max_connections,
         acquire_timeout: settings.database_acquire_timeout,
     })

@@ -22,6 +22,15 @@ pub enum Error {
     /// The thing asked for does not exist.
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
+    /// A value the caller sent breaks a rule only the service can check
+    /// (e.g. an unknown sort column); `location` is `body`, `query` or `path`.
+    #[error("{message}")]
+    Invalid {
+        location: &'static str,
+        field: &'static str,
+        kind: &'static str,
+        message: String,
+    },
     /// Storage failed.
     #[error("storage failed")]
     Storage(#[source] persistence::Error),
@@ -42,6 +51,12 @@ impl From<persistence::Error> for Error {
         match err {
             persistence::Error::Conflict { field, .. } => Self::Conflict { field },
             persistence::Error::NotFound { entity, .. } => Self::NotFound { entity },
+            persistence::Error::InvalidSort { requested, allowed } => Self::Invalid {
+                location: "query",
+                field: "sort",
+                kind: "enum",
+                message: format!("Cannot sort by {requested:?}; expected one of: {allowed}"),
+            },
             other => Self::Storage(other),
         }
     }

@@ -6,6 +6,7 @@
 //! happened in business terms; it must not know about HTTP (actix, status
 //! codes, DTOs), which is the web crate's job.
 
+mod access;
 mod error;
 pub mod security;
 pub mod services;
@@ -13,15 +14,18 @@ pub mod services;
 use infra::Settings;
 use persistence::Db;
 
+pub use access::Principals;
 pub use error::{Error, Result};
+pub use persistence::{Page, Sort, TaskFilter};
 pub use security::tokens::{Caller, TokenPair};
-pub use services::{auth::AuthService, users::UserService};
+pub use services::{auth::AuthService, tasks::TaskService, users::UserService};
 
 /// Every service, built once at start-up and shared by all requests.
 #[derive(Debug, Clone)]
 pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
+    pub tasks: TaskService,
     db: Db,
 }
 
@@ -31,9 +35,11 @@ impl Services {
     pub fn new(db: Db, settings: &Settings) -> Result<Self> {
         let passwords = security::password::PasswordHasher::new()?;
         let tokens = security::tokens::TokenService::new(settings);
+        let auth = AuthService::new(db.clone(), passwords, tokens);
         Ok(Self {
-            auth: AuthService::new(db.clone(), passwords, tokens),
-            users: UserService::new(db.clone()),
+            users: UserService::new(db.clone(), auth.clone()),
+            tasks: TaskService::new(db.clone()),
+            auth,
             db,
         })
     }

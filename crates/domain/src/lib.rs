@@ -1,5 +1,5 @@
-//! Plain domain types of the product: users, credentials and the rules their
-//! values obey.
+//! Plain domain types of the product: users, tasks, the rules their values
+//! obey, and the access-control lists that say who may touch which row.
 //!
 //! This crate is the vocabulary every other layer shares. It must not know how
 //! values are stored (no SeaORM), how they travel (no actix, no serde formats
@@ -7,8 +7,12 @@
 //! are parsed once at the edge into types with private fields, so code that
 //! holds a [`user::Email`] never has to ask whether it is valid.
 
+pub mod acl;
 pub mod error;
+pub mod task;
 pub mod user;
 
+pub use acl::{Permission, Principal};
 pub use error::InvalidValue;
-pub use user::{Email, NewUser, Password, User, UserId, Username};
+pub use task::{NewTask, Task, TaskDescription, TaskId, TaskPatch, TaskTitle};
+pub use user::{Email, NewUser, Password, User, UserId, UserPatch, Username};

@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{InvalidValue, check_length};
+use crate::{
+    acl::{AclPrincipal, AclRule, Guarded, Permission, Principal},
+    error::{InvalidValue, check_length},
+};
 
 /// The database identity of a user. Internal: clients see [`User::uuid`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,6 +39,34 @@ pub struct User {
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The template's rules: anyone may read users and register; a user may
+/// edit themself; admins may do everything (including delete).
+impl Guarded for User {
+    fn acl() -> Vec<AclRule> {
+        use AclPrincipal::{Fixed, UserInField};
+        vec![
+            AclRule::allow(
+                Fixed(Principal::Everyone),
+                &[Permission::Read, Permission::Create],
+            ),
+            AclRule::allow(UserInField("id"), &[Permission::Read, Permission::Edit]),
+            AclRule::allow(Fixed(Principal::admin()), Permission::ALL),
+        ]
+    }
+
+    fn user_in_field(&self, field: &str) -> Option<UserId> {
+        (field == "id").then_some(self.id)
+    }
+}
+
+/// A change to one's own account; `None` leaves the field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub email: Option<Email>,
+    pub username: Option<Username>,
+    pub password: Option<Password>,
 }
 
 /// What is needed to store a new user: parsed values and an already computed

@@ -103,6 +103,9 @@ pub struct Settings {
     pub refresh_token_expire_days: u32,
     /// `DATABASE_URL`: SQLite (default file under `data/`) or Postgres.
     pub database_url: String,
+    /// `DATABASE_READ_URL`: optional read replica; reads outside
+    /// transactions go there, writes and transactions to `DATABASE_URL`.
+    pub database_read_url: Option<String>,
     /// `DATABASE_MAX_CONNECTIONS`: pool size (default 10).
     pub database_max_connections: u32,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: wait for a pooled connection (default 5).
@@ -203,17 +206,9 @@ impl Settings {
             database_url: vars.parse_with(
                 "DATABASE_URL",
                 DEFAULT_DATABASE_URL.to_owned(),
-                |raw| {
-                    if raw.starts_with("sqlite:")
-                        || raw.starts_with("postgres://")
-                        || raw.starts_with("postgresql://")
-                    {
-                        Ok(raw.to_owned())
-                    } else {
-                        Err("expected a sqlite:, postgres:// or postgresql:// URL".to_owned())
-                    }
-                },
+                database_url,
             )?,
+            database_read_url: vars.optional("DATABASE_READ_URL", database_url)?,
             database_max_connections: vars.number("DATABASE_MAX_CONNECTIONS", 10, 1, 10_000)?,
             database_acquire_timeout: Duration::from_secs(vars.number(
                 "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
@@ -253,6 +248,17 @@ impl Settings {
     /// `host:port`, for binding.
     pub fn bind_address(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+}
+
+fn database_url(raw: &str) -> Result<String, String> {
+    if raw.starts_with("sqlite:")
+        || raw.starts_with("postgres://")
+        || raw.starts_with("postgresql://")
+    {
+        Ok(raw.to_owned())
+    } else {
+        Err("expected a sqlite:, postgres:// or postgresql:// URL".to_owned())
     }
 }
 

@@ -1,4 +1,15 @@
-//! The connection pool and transactions.
+//! The connection pools, read/write routing, and units of work.
+//!
+//! [`Db`] holds the primary pool and, when `DATABASE_READ_URL` is set, a
+//! replica pool. Reads outside a transaction use [`Db::reader`] (the replica
+//! if there is one), writes use [`Db::writer`], and a transaction always runs
+//! on the primary (the template's routing session).
+//!
+//! A unit of work ([`UnitOfWork::transaction`], the template's
+//! `@Transactional`) runs a closure in a transaction that commits when the
+//! closure returns `Ok` and rolls back when it returns `Err` or panics.
+//! Called on a [`Tx`], it joins that transaction (REQUIRED); [`Tx::requires_new`]
+//! starts an independent one on another connection (REQUIRES_NEW).
 
 use std::{path::Path, time::Duration};
 
@@ -9,85 +20,94 @@ use sea_orm::{
 
 use crate::Result;
 
-/// How to open the pool. Built by the binaries from the typed settings.
+/// How to open the pools. Built by the binaries from the typed settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
-    /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://...`.
+    /// The primary: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://...`.
     pub url: String,
-    /// Upper bound of pooled connections.
+    /// An optional read replica for reads outside transactions.
+    pub read_url: Option<String>,
+    /// Upper bound of pooled connections (per pool).
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing.
     pub acquire_timeout: Duration,
 }
 
-/// The shared connection pool. Cheap to clone: clones share the pool.
+/// The shared pools. Cheap to clone: clones share the pools.
 #[derive(Debug, Clone)]
 pub struct Db {
-    conn: DatabaseConnection,
+    primary: DatabaseConnection,
+    replica: Option<DatabaseConnection>,
 }
 
-/// An open transaction. Dropping it without [`Tx::commit`] rolls it back.
+/// An open transaction on the primary. Dropping it without [`Tx::commit`]
+/// (an early return, a `?`, a panic) rolls it back.
 #[derive(Debug)]
 pub struct Tx {
     inner: DatabaseTransaction,
+    db: Db,
 }
 
 impl Db {
-    /// Opens the pool. For a SQLite file, creates its directory first and
+    /// Opens the pools. For a SQLite file, creates its directory first and
     /// switches the file to WAL so readers do not block the writer.
     pub async fn connect(options: &DbOptions) -> Result<Self> {
-        let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
-        if let Some(path) = sqlite_file_path(&options.url)
-            && let Some(dir) = Path::new(path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|err| {
-                sea_orm::DbErr::Custom(format!("cannot create {}: {err}", dir.display()))
-            })?;
-        }
-        let mut connect = ConnectOptions::new(options.url.clone());
-        connect
-            .max_connections(if in_memory {
-                // Every connection to `:memory:` is a separate, empty database.
-                1
-            } else {
-                options.max_connections
-            })
-            .min_connections(u32::from(in_memory)) // Keeps the in-memory database alive.
-            .acquire_timeout(options.acquire_timeout)
-            .sqlx_logging(false);
-        let conn = Database::connect(connect).await?;
-        if conn.get_database_backend() == DbBackend::Sqlite && !in_memory {
-            conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-        }
-        Ok(Self { conn })
+        let primary = open(&options.url, options).await?;
+        let replica = match &options.read_url {
+            Some(url) => Some(open(url, options).await?),
+            None => None,
+        };
+        Ok(Self { primary, replica })
     }
 
-    /// Wraps an already opened connection (used by the migration runner and tests).
+    /// Wraps an already opened connection (migration runner, tests).
     pub fn from_connection(conn: DatabaseConnection) -> Self {
-        Self { conn }
+        Self {
+            primary: conn,
+            replica: None,
+        }
     }
 
-    /// The pool, for repositories outside a transaction.
+    /// Where reads outside a transaction go: the replica if configured.
+    pub fn reader(&self) -> &DatabaseConnection {
+        self.replica.as_ref().unwrap_or(&self.primary)
+    }
+
+    /// Where writes go: always the primary.
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.primary
+    }
+
+    /// The primary pool (migrations, and reads that must see the latest
+    /// writes, such as logging in right after registering).
     pub fn conn(&self) -> &DatabaseConnection {
-        &self.conn
+        &self.primary
     }
 
     /// Starts a transaction on the primary.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
-            inner: self.conn.begin().await?,
+            inner: self.primary.begin().await?,
+            db: self.clone(),
         })
     }
 
-    /// A cheap round trip, for readiness checks.
+    /// A cheap round trip to every pool, for readiness checks.
     pub async fn ping(&self) -> Result<()> {
-        Ok(self.conn.ping().await?)
+        self.primary.ping().await?;
+        if let Some(replica) = &self.replica {
+            replica.ping().await?;
+        }
+        Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(self) -> Result<()> {
-        Ok(self.conn.close().await?)
+        self.primary.close().await?;
+        if let Some(replica) = self.replica {
+            replica.close().await?;
+        }
+        Ok(())
     }
 }
 
@@ -101,6 +121,83 @@ impl Tx {
     pub async fn commit(self) -> Result<()> {
         Ok(self.inner.commit().await?)
     }
+
+    /// Runs `work` in a new, independent transaction (REQUIRES_NEW): it
+    /// commits or rolls back on its own, whatever this one does later. It
+    /// needs a second pooled connection.
+    pub async fn requires_new<T, E>(
+        &self,
+        work: impl AsyncFnOnce(&Tx) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<crate::Error>,
+    {
+        self.db.transaction(work).await
+    }
+}
+
+/// Something a transaction can be run on: the pool (starts one) or an open
+/// transaction (joins it).
+pub trait UnitOfWork {
+    /// Runs `work` in a transaction: commits on `Ok`, rolls back on `Err`
+    /// or panic. On a [`Tx`] it joins the open transaction (REQUIRED), and
+    /// the outer unit decides the commit.
+    fn transaction<T, E>(
+        &self,
+        work: impl AsyncFnOnce(&Tx) -> Result<T, E>,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        E: From<crate::Error>;
+}
+
+impl UnitOfWork for Db {
+    async fn transaction<T, E>(&self, work: impl AsyncFnOnce(&Tx) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<crate::Error>,
+    {
+        let tx = self.begin().await?;
+        // A panic in `work` drops `tx` while unwinding, which rolls it back.
+        let value = work(&tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+}
+
+impl UnitOfWork for Tx {
+    async fn transaction<T, E>(&self, work: impl AsyncFnOnce(&Tx) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<crate::Error>,
+    {
+        work(self).await
+    }
+}
+
+async fn open(url: &str, options: &DbOptions) -> Result<DatabaseConnection> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if let Some(path) = sqlite_file_path(url)
+        && let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            sea_orm::DbErr::Custom(format!("cannot create {}: {err}", dir.display()))
+        })?;
+    }
+    let mut connect = ConnectOptions::new(url.to_owned());
+    connect
+        .max_connections(if in_memory {
+            // Every connection to `:memory:` is a separate, empty database.
+            1
+        } else {
+            options.max_connections
+        })
+        .min_connections(u32::from(in_memory)) // Keeps the in-memory database alive.
+        .acquire_timeout(options.acquire_timeout)
+        .sqlx_logging(false);
+    let conn = Database::connect(connect).await?;
+    if conn.get_database_backend() == DbBackend::Sqlite && !in_memory {
+        conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    Ok(conn)
 }
 
 /// The file path of a `sqlite:` URL, if it names a file.

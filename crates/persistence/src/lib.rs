@@ -1,24 +1,29 @@
-//! Storage: SeaORM entities, the connection pool, and repositories that turn
-//! rows into domain types.
+//! Storage: SeaORM entities, the connection pools, units of work, and
+//! repositories that turn rows into domain types.
 //!
 //! Everything SeaORM-specific stays here. Callers get domain types back and
 //! [`Error`] values that say what went wrong in storage terms (`NotFound`,
-//! `Conflict { field }`), never a raw `DbErr` to pattern-match on. This crate
-//! must not know about HTTP, services or configuration loading.
+//! `Conflict { field }`), never a raw `DbErr` to pattern-match on. Access
+//! rules of the domain are compiled into SQL here ([`acl`]), so list queries
+//! filter in the database. This crate must not know about HTTP, services or
+//! configuration loading.
 //!
-//! Repositories take any [`Connection`], so the same code runs on the pool or
-//! inside a transaction opened with [`Db::begin`].
+//! Repositories take any [`Connection`], so the same code runs on the pool,
+//! the read replica, or inside a transaction ([`UnitOfWork`]).
 
+pub mod acl;
 mod db;
 pub mod entities;
 mod error;
 pub mod repositories;
 
-pub use db::{Db, DbOptions, Tx};
+pub use db::{Db, DbOptions, Tx, UnitOfWork};
 pub use error::{Error, Result};
 pub use repositories::{
+    base::{BaseRepository, Page, Sort},
     refresh_token::{NewRefreshToken, RefreshTokenRecord, RefreshTokenRepository},
-    user::UserRepository,
+    task::{TaskFilter, TaskRepository},
+    user::{PasswordHash, UserRepository},
 };
 /// A pool connection or a transaction; every repository method takes one.
 pub use sea_orm::ConnectionTrait as Connection;

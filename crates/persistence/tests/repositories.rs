@@ -5,14 +5,18 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::{Email, NewUser, UserId, Username};
+use domain::{Email, NewUser, Principal, UserId, Username};
 use migration::{Migrator, MigratorTrait as _};
-use persistence::{Db, DbOptions, Error, NewRefreshToken, RefreshTokenRepository, UserRepository};
+use persistence::{
+    Db, DbOptions, Error, NewRefreshToken, Page, RefreshTokenRepository, Sort, UnitOfWork as _,
+    UserRepository,
+};
 use uuid::Uuid;
 
 async fn db() -> Db {
     let db = Db::connect(&DbOptions {
         url: "sqlite::memory:".into(),
+        read_url: None,
         max_connections: 5,
         acquire_timeout: Duration::from_secs(5),
     })
@@ -20,6 +24,26 @@ async fn db() -> Db {
     .unwrap();
     Migrator::up(db.conn(), None).await.unwrap();
     db
+}
+
+fn everyone() -> Vec<Principal> {
+    vec![Principal::Everyone]
+}
+
+async fn count_users(db: &Db) -> u64 {
+    UserRepository::default()
+        .list(
+            db.conn(),
+            &everyone(),
+            None,
+            Page {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap()
+        .1
 }
 
 fn new_user(email: &str, username: &str) -> NewUser {
@@ -34,7 +58,7 @@ fn new_user(email: &str, username: &str) -> NewUser {
 #[tokio::test]
 async fn users_round_trip_and_unique_keys_are_conflicts() {
     let db = db().await;
-    let users = UserRepository;
+    let users = UserRepository::default();
     let alice = users
         .create(db.conn(), new_user("alice@example.com", "alice"))
         .await
@@ -85,25 +109,37 @@ async fn users_round_trip_and_unique_keys_are_conflicts() {
 #[tokio::test]
 async fn users_list_pages_in_creation_order() {
     let db = db().await;
-    let users = UserRepository;
+    let users = UserRepository::default();
     for name in ["ann", "ben", "cat", "dan"] {
         users
             .create(db.conn(), new_user(&format!("{name}@example.com"), name))
             .await
             .unwrap();
     }
-    let page = users.list(db.conn(), 1, 2).await.unwrap();
+    let (page, total) = users
+        .list(
+            db.conn(),
+            &everyone(),
+            None,
+            Page {
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
     let names: Vec<&str> = page.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(names, ["ben", "cat"]);
     assert!(
         users
-            .username_taken(db.conn(), &Username::parse("dan").unwrap())
+            .username_taken(db.conn(), &Username::parse("dan").unwrap(), None)
             .await
             .unwrap()
     );
     assert!(
         !users
-            .email_taken(db.conn(), &Email::parse("eve@example.com").unwrap())
+            .email_taken(db.conn(), &Email::parse("eve@example.com").unwrap(), None)
             .await
             .unwrap()
     );
@@ -112,7 +148,7 @@ async fn users_list_pages_in_creation_order() {
 #[tokio::test]
 async fn a_refresh_token_is_consumed_once_and_families_revoke_together() {
     let db = db().await;
-    let user = UserRepository
+    let user = UserRepository::default()
         .create(db.conn(), new_user("a@example.com", "alice"))
         .await
         .unwrap();
@@ -189,14 +225,14 @@ async fn a_refresh_token_is_consumed_once_and_families_revoke_together() {
 #[tokio::test]
 async fn a_dropped_transaction_rolls_back() {
     let db = db().await;
-    let users = UserRepository;
+    let users = UserRepository::default();
     let tx = db.begin().await.unwrap();
     users
         .create(tx.conn(), new_user("gone@example.com", "gone"))
         .await
         .unwrap();
     drop(tx);
-    assert!(users.list(db.conn(), 0, 10).await.unwrap().is_empty());
+    assert_eq!(count_users(&db).await, 0);
 
     let tx = db.begin().await.unwrap();
     users
@@ -204,5 +240,274 @@ async fn a_dropped_transaction_rolls_back() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(users.list(db.conn(), 0, 10).await.unwrap().len(), 1);
+    assert_eq!(count_users(&db).await, 1);
+}
+
+/// A SQLite file with a pool of connections (REQUIRES_NEW needs a second
+/// connection; `:memory:` has one).
+async fn file_db(read_url: Option<String>) -> (Db, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("persistence-{}.db", Uuid::new_v4().simple()));
+    let db = Db::connect(&DbOptions {
+        url: format!("sqlite://{}?mode=rwc", path.display()),
+        read_url,
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    Migrator::up(db.writer(), None).await.unwrap();
+    (db, path)
+}
+
+fn remove(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[derive(Debug)]
+struct Failed;
+
+impl From<Error> for Failed {
+    fn from(err: Error) -> Self {
+        panic!("unexpected storage error: {err}")
+    }
+}
+
+#[tokio::test]
+async fn a_failure_after_two_writes_leaves_neither() {
+    let db = db().await;
+    let users = UserRepository::default();
+    let result: Result<(), Failed> = db
+        .transaction(async |tx| {
+            users
+                .create(tx.conn(), new_user("one@example.com", "one"))
+                .await?;
+            users
+                .create(tx.conn(), new_user("two@example.com", "two"))
+                .await?;
+            Err(Failed)
+        })
+        .await;
+    assert!(result.is_err());
+    assert_eq!(count_users(&db).await, 0);
+
+    let created: Result<u64, Failed> = db
+        .transaction(async |tx| {
+            users
+                .create(tx.conn(), new_user("one@example.com", "one"))
+                .await?;
+            users
+                .create(tx.conn(), new_user("two@example.com", "two"))
+                .await?;
+            Ok(2)
+        })
+        .await;
+    assert_eq!(created.unwrap(), 2);
+    assert_eq!(count_users(&db).await, 2);
+}
+
+#[tokio::test]
+async fn nested_units_join_the_outer_transaction_unless_asked_for_a_new_one() {
+    let (db, path) = file_db(None).await;
+    let users = UserRepository::default();
+    let result: Result<(), Failed> = db
+        .transaction(async |outer| {
+            // REQUIRES_NEW: commits on its own connection, whatever happens
+            // next. (It runs first because SQLite allows one writer at a
+            // time: a new unit cannot write while this one holds the lock.
+            // Postgres has no such limit.)
+            outer
+                .requires_new(async |independent| {
+                    users
+                        .create(independent.conn(), new_user("audit@example.com", "audit"))
+                        .await?;
+                    Ok::<_, Failed>(())
+                })
+                .await?;
+            users
+                .create(outer.conn(), new_user("outer@example.com", "outer"))
+                .await?;
+            // REQUIRED: joins; its write stands or falls with the outer one.
+            outer
+                .transaction(async |inner| {
+                    users
+                        .create(inner.conn(), new_user("joined@example.com", "joined"))
+                        .await?;
+                    Ok::<_, Failed>(())
+                })
+                .await?;
+            Err(Failed)
+        })
+        .await;
+    assert!(result.is_err());
+    let remaining = UserRepository::default()
+        .list(
+            db.conn(),
+            &everyone(),
+            None,
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .0;
+    let names: Vec<&str> = remaining.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["audit"], "only the independent unit survived");
+    db.close().await.unwrap();
+    remove(&path);
+}
+
+#[tokio::test]
+async fn a_panic_inside_a_unit_of_work_rolls_it_back() {
+    let (db, path) = file_db(None).await;
+    let inner = db.clone();
+    let outcome = tokio::spawn(async move {
+        let _: Result<(), Failed> = inner
+            .transaction(async |tx| {
+                UserRepository::default()
+                    .create(tx.conn(), new_user("panic@example.com", "panic"))
+                    .await?;
+                panic!("handler bug");
+            })
+            .await;
+    })
+    .await;
+    assert!(outcome.unwrap_err().is_panic());
+    assert_eq!(count_users(&db).await, 0);
+    db.close().await.unwrap();
+    remove(&path);
+}
+
+#[tokio::test]
+async fn reads_go_to_the_replica_and_writes_and_transactions_to_the_primary() {
+    // Two separate databases stand in for primary and replica; a row written
+    // through the repository exists only in the primary.
+    let replica_path = std::env::temp_dir().join(format!(
+        "persistence-replica-{}.db",
+        Uuid::new_v4().simple()
+    ));
+    let replica_url = format!("sqlite://{}?mode=rwc", replica_path.display());
+    {
+        let replica = Db::connect(&DbOptions {
+            url: replica_url.clone(),
+            read_url: None,
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        Migrator::up(replica.writer(), None).await.unwrap();
+        replica.close().await.unwrap();
+    }
+    let (db, path) = file_db(Some(replica_url)).await;
+    let users = UserRepository::default();
+    let written = users
+        .create(db.writer(), new_user("primary@example.com", "primary"))
+        .await
+        .unwrap();
+    assert!(
+        users
+            .find_by_uuid(db.reader(), written.uuid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        users
+            .find_by_uuid(db.writer(), written.uuid)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let seen_in_tx: Result<bool, Failed> = db
+        .transaction(async |tx| Ok(users.find_by_uuid(tx.conn(), written.uuid).await?.is_some()))
+        .await;
+    assert!(seen_in_tx.unwrap(), "transactions run on the primary");
+    db.close().await.unwrap();
+    remove(&path);
+    remove(&replica_path);
+}
+
+#[tokio::test]
+async fn lists_sort_by_allowed_columns_only() {
+    let db = db().await;
+    let users = UserRepository::default();
+    for name in ["bob", "ann", "cat"] {
+        users
+            .create(db.conn(), new_user(&format!("{name}@example.com"), name))
+            .await
+            .unwrap();
+    }
+    let page = Page {
+        offset: 0,
+        limit: 10,
+    };
+    let sorted = |raw: &str| {
+        let db = db.clone();
+        let sort = Sort::parse(raw);
+        async move { users.list(db.conn(), &everyone(), Some(&sort), page).await }
+    };
+    let names = |list: Vec<domain::User>| -> Vec<String> {
+        list.into_iter()
+            .map(|u| u.username.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(sorted("username").await.unwrap().0),
+        ["ann", "bob", "cat"]
+    );
+    assert_eq!(
+        names(sorted("-username").await.unwrap().0),
+        ["cat", "bob", "ann"]
+    );
+    let err = sorted("password").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidSort { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_user_with_their_tasks_loads_in_two_queries() {
+    use domain::{NewTask, TaskDescription, TaskTitle};
+    use persistence::TaskRepository;
+    let db = db().await;
+    let users = UserRepository::default();
+    let tasks = TaskRepository::default();
+    let ann = users
+        .create(db.conn(), new_user("ann@example.com", "ann"))
+        .await
+        .unwrap();
+    users
+        .create(db.conn(), new_user("bob@example.com", "bob"))
+        .await
+        .unwrap();
+    for title in ["one", "two"] {
+        tasks
+            .create(
+                db.conn(),
+                NewTask {
+                    title: TaskTitle::parse(title).unwrap(),
+                    description: TaskDescription::parse("d").unwrap(),
+                    author_id: ann.id,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let loaded = users
+        .list_with_tasks(
+            db.conn(),
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let shape: Vec<(String, usize)> = loaded
+        .iter()
+        .map(|(user, tasks)| (user.username.as_str().to_owned(), tasks.len()))
+        .collect();
+    assert_eq!(shape, [("ann".to_owned(), 2), ("bob".to_owned(), 0)]);
 }

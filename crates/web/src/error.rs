@@ -75,10 +75,10 @@ impl ResponseError for ApiError {
             Self::App(E::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
             Self::App(E::Forbidden) => StatusCode::FORBIDDEN,
             Self::App(E::NotFound { .. }) | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::App(E::Invalid { .. }) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::App(E::Storage(_) | E::Crypto { .. } | E::Task(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -91,11 +91,29 @@ impl ResponseError for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let Self::Validation(detail) = self {
-            return response.json(ValidationErrorBody {
-                detail: detail.clone(),
-                request_id,
-            });
+        match self {
+            Self::Validation(detail) => {
+                return response.json(ValidationErrorBody {
+                    detail: detail.clone(),
+                    request_id,
+                });
+            }
+            Self::App(application::Error::Invalid {
+                location,
+                field,
+                kind,
+                message,
+            }) => {
+                return response.json(ValidationErrorBody {
+                    detail: vec![FieldError::new(
+                        vec![(*location).into(), (*field).into()],
+                        *kind,
+                        message.clone(),
+                    )],
+                    request_id,
+                });
+            }
+            _ => {}
         }
         let message = if status.is_server_error() {
             // Never the cause: it may hold SQL, paths or hostnames.

@@ -1,13 +1,13 @@
-//! Extractors handlers ask for: the caller, pagination.
+//! Extractors handlers ask for: the caller, their principals, list queries.
 
 use std::{
     collections::HashMap,
-    future::{Ready, ready},
+    future::{Future, Ready, ready},
+    pin::Pin,
 };
 
-use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web::Query};
-use application::Caller;
-use utoipa::IntoParams;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+use application::{Caller, Page, Services, Sort};
 
 use crate::{
     ApiError,
@@ -37,46 +37,80 @@ impl FromRequest for CurrentUser {
     }
 }
 
-/// `?skip=&limit=` as in the template: skip 0 and limit 100 by default,
-/// limit at most 100.
-#[derive(Debug, Clone, Copy, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Pagination {
-    /// How many items to skip.
-    #[param(minimum = 0, default = 0)]
-    pub skip: u64,
-    /// How many items to return.
-    #[param(minimum = 1, maximum = 100, default = 100)]
-    pub limit: u64,
+/// The caller's principals (the template's `Permissions` dependency):
+/// `Everyone` for anonymous callers; with a valid token also
+/// `Authenticated`, `User(id)` and, for admins, `Role("admin")`, read from
+/// the user's current row. Services check access with them.
+#[derive(Debug, Clone)]
+pub struct Principals(pub application::Principals);
+
+impl FromRequest for Principals {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let caller = req.extensions().get::<Caller>().copied();
+        let services = req.app_data::<web::Data<Services>>().cloned();
+        Box::pin(async move {
+            let services = services.ok_or(ApiError::App(application::Error::Unauthorized(
+                "Authentication required",
+            )))?;
+            Ok(Self(services.auth.principals(caller).await?))
+        })
+    }
 }
 
-impl FromRequest for Pagination {
+/// The query string as fields, or a 422 if it does not parse.
+pub(crate) fn query_fields(req: &HttpRequest) -> Result<Fields, ApiError> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|params| Fields::query(params.into_inner()))
+        .map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                vec!["query".into()],
+                "query_invalid",
+                "The query string cannot be parsed",
+            )])
+        })
+}
+
+/// Reads `skip`, `limit` and `sort` as in the template (skip 0, limit 1–100
+/// defaulting to 100) plus `extra` list-specific filters, reporting every
+/// bad parameter at once.
+pub(crate) fn list_query<T>(
+    req: &HttpRequest,
+    extra: impl FnOnce(&mut Fields) -> Option<T>,
+) -> Result<(Page, Option<Sort>, T), ApiError> {
+    let mut fields = query_fields(req)?;
+    let skip = fields.integer("skip", 0, 0, i64::MAX.unsigned_abs());
+    let limit = fields.integer("limit", 100, 1, application::services::users::MAX_PAGE_SIZE);
+    let sort = fields.optional_string("sort");
+    let extra = extra(&mut fields);
+    fields
+        .finish(|| {
+            Some((
+                Page {
+                    offset: skip?,
+                    limit: limit?,
+                },
+                sort?.map(|raw| Sort::parse(&raw)),
+                extra?,
+            ))
+        })
+        .map_err(ApiError::Validation)
+}
+
+/// `?skip=&limit=&sort=` for lists without filters of their own.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub page: Page,
+    pub sort: Option<Sort>,
+}
+
+impl FromRequest for ListQuery {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let params = match Query::<HashMap<String, String>>::from_query(req.query_string()) {
-            Ok(params) => params.into_inner(),
-            Err(_) => {
-                return ready(Err(ApiError::Validation(vec![FieldError::new(
-                    vec!["query".into()],
-                    "query_invalid",
-                    "The query string cannot be parsed",
-                )])));
-            }
-        };
-        let mut fields = Fields::query(params);
-        let skip = fields.integer("skip", 0, 0, i64::MAX as u64);
-        let limit = fields.integer("limit", 100, 1, application::services::users::MAX_PAGE_SIZE);
-        ready(
-            fields
-                .finish(|| {
-                    Some(Pagination {
-                        skip: skip?,
-                        limit: limit?,
-                    })
-                })
-                .map_err(ApiError::Validation),
-        )
+        ready(list_query(req, |_| Some(())).map(|(page, sort, ())| Self { page, sort }))
     }
 }

@@ -7,7 +7,7 @@ use utoipa::{
 
 use crate::{
     dto, error,
-    handlers::{monitoring, users},
+    handlers::{monitoring, tasks, users},
     validation,
 };
 
@@ -27,6 +27,14 @@ use crate::{
         users::logout,
         users::list,
         users::me,
+        users::update_me,
+        users::get,
+        users::delete,
+        tasks::list,
+        tasks::create,
+        tasks::get,
+        tasks::update,
+        tasks::delete,
     ),
     components(schemas(
         error::ErrorBody,
@@ -38,10 +46,15 @@ use crate::{
         dto::users::RefreshTokenRequest,
         dto::users::UserResponse,
         dto::users::TokenResponse,
+        dto::users::UpdateUserRequest,
+        dto::tasks::CreateTaskRequest,
+        dto::tasks::UpdateTaskRequest,
+        dto::tasks::TaskResponse,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "users", description = "Accounts and authentication"),
+        (name = "tasks", description = "Tasks; each visible to its author and admins"),
         (name = "monitoring", description = "Health"),
     )
 )]

@@ -54,6 +54,7 @@ pub fn run(
             .wrap(from_fn(middleware::log_requests))
             .configure(handlers::monitoring::routes)
             .configure(handlers::users::routes)
+            .configure(handlers::tasks::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::RouteNotFound)
             }));

@@ -106,6 +106,56 @@ impl Fields {
         }
     }
 
+    /// An optional string field: `None` when absent; present, it must be a
+    /// string (`null` is refused: omit a field to leave it unchanged).
+    pub fn optional_string(&mut self, name: &str) -> Option<Option<String>> {
+        if self.map.contains_key(name) {
+            self.string(name).map(Some)
+        } else {
+            Some(None)
+        }
+    }
+
+    /// An optional string field parsed into a domain value.
+    pub fn optional_parse<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+    ) -> Option<Option<T>> {
+        if self.map.contains_key(name) {
+            self.parse(name, parse).map(Some)
+        } else {
+            Some(None)
+        }
+    }
+
+    /// An optional boolean: a JSON `true`/`false` in a body; `true`, `false`,
+    /// `1`, `0`, `yes`, `no`, `on`, `off` in a query (as Pydantic accepts).
+    pub fn optional_bool(&mut self, name: &str) -> Option<Option<bool>> {
+        match self.map.remove(name) {
+            None => Some(None),
+            Some(Value::Bool(b)) => Some(Some(b)),
+            Some(Value::String(s)) if self.source == "query" => {
+                match s.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Some(Some(true)),
+                    "false" | "0" | "no" | "off" => Some(Some(false)),
+                    _ => {
+                        self.fail(
+                            name,
+                            "bool_parsing",
+                            "Input should be a valid boolean, unable to interpret input",
+                        );
+                        None
+                    }
+                }
+            }
+            Some(_) => {
+                self.fail(name, "bool_type", "Input should be a valid boolean");
+                None
+            }
+        }
+    }
+
     /// A required string field parsed into a domain value.
     pub fn parse<T>(
         &mut self,
@@ -174,6 +224,17 @@ impl Fields {
         }
         Err(self.errors)
     }
+}
+
+/// Parses a path segment as a UUID; a malformed one is a 422 like FastAPI's.
+pub fn path_uuid(field: &'static str, raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|err| {
+        ApiError::Validation(vec![FieldError::new(
+            vec!["path".into(), field.into()],
+            "uuid_parsing",
+            format!("Input should be a valid UUID, {err}"),
+        )])
+    })
 }
 
 /// A request body DTO: how to read it into the value a handler needs.

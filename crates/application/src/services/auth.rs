@@ -1,12 +1,12 @@
 //! Registration, login, token refresh and logout.
 
 use chrono::Utc;
-use domain::{Email, NewUser, Password, User, Username};
+use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
 use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UserRepository};
 use uuid::Uuid;
 
 use crate::{
-    Error, Result,
+    Error, Principals, Result,
     security::{
         password::PasswordHasher,
         tokens::{Caller, TokenKind, TokenPair, TokenService},
@@ -35,7 +35,7 @@ impl AuthService {
     pub(crate) fn new(db: Db, passwords: PasswordHasher, tokens: TokenService) -> Self {
         Self {
             db,
-            users: UserRepository,
+            users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
             passwords,
             tokens,
@@ -47,12 +47,16 @@ impl AuthService {
     /// two registrations race, by the unique constraints.
     pub async fn register(&self, registration: Registration) -> Result<User> {
         let conn = self.db.conn();
-        if self.users.email_taken(conn, &registration.email).await? {
+        if self
+            .users
+            .email_taken(conn, &registration.email, None)
+            .await?
+        {
             return Err(Error::Conflict { field: "email" });
         }
         if self
             .users
-            .username_taken(conn, &registration.username)
+            .username_taken(conn, &registration.username, None)
             .await?
         {
             return Err(Error::Conflict { field: "username" });
@@ -157,6 +161,51 @@ impl AuthService {
             .revoke_family(self.db.conn(), caller.family_id, Utc::now())
             .await?;
         Ok(())
+    }
+
+    /// The principals of the caller behind a request (the template's
+    /// `get_user_principals`): read from the user's current row, so a
+    /// demoted admin or a deleted account loses access at once. A valid
+    /// token for a deleted account is treated as no authentication.
+    pub async fn principals(&self, caller: Option<Caller>) -> Result<Principals> {
+        let Some(caller) = caller else {
+            return Ok(Principals::anonymous());
+        };
+        // The replica may lag behind a just-registered account; fall back to
+        // the primary before concluding the account is gone.
+        let user = match self.users.get(self.db.reader(), caller.user_id).await {
+            Err(persistence::Error::NotFound { .. }) => {
+                self.users.get(self.db.writer(), caller.user_id).await
+            }
+            other => other,
+        };
+        match user {
+            Ok(user) => Ok(Principals::new(
+                Some(caller),
+                principals_of(Some((user.id, user.is_admin))),
+            )),
+            Err(persistence::Error::NotFound { .. }) => {
+                Err(Error::Unauthorized("Authentication required"))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Verifies a signed-in user's current password (before sensitive changes).
+    pub(crate) async fn check_password(&self, user: &User, password: String) -> Result<bool> {
+        let found = self
+            .users
+            .find_credentials(self.db.writer(), &user.email)
+            .await?;
+        let hash = found
+            .filter(|(stored, _)| stored.id == user.id)
+            .map(|(_, hash)| hash);
+        self.passwords.verify(password, hash).await
+    }
+
+    /// Hashes a new password (on the blocking pool).
+    pub(crate) async fn hash_password(&self, password: &Password) -> Result<String> {
+        self.passwords.hash(password).await
     }
 
     /// The caller behind an access token, if it is valid.

@@ -1,4 +1,5 @@
 //! One service per area of the product.
 
 pub mod auth;
+pub mod tasks;
 pub mod users;

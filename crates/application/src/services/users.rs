@@ -1,45 +1,184 @@
-//! Reading users.
+//! Users as other users see them, and one's own account.
 
-use domain::User;
-use persistence::{Db, UserRepository};
+use chrono::Utc;
+use domain::{Password, User, UserPatch, acl::Permission};
+use persistence::{
+    Db, Page, PasswordHash, RefreshTokenRepository, Sort, UnitOfWork as _, UserRepository,
+};
+use uuid::Uuid;
 
-use crate::{Caller, Error, Result};
+use crate::{AuthService, Caller, Error, Principals, Result, services::auth::Registration};
 
-/// Largest page `list` returns, whatever the caller asks for.
+/// Largest page a list returns, whatever the caller asks for.
 pub const MAX_PAGE_SIZE: u64 = 100;
 
-/// Users as other users see them.
+/// A change to one's own account, as requested.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub patch: UserPatch,
+    /// Required to change the email or the password.
+    pub current_password: Option<String>,
+}
+
+/// Reading, changing and deleting users.
 #[derive(Debug, Clone)]
 pub struct UserService {
     db: Db,
     users: UserRepository,
+    refresh_tokens: RefreshTokenRepository,
+    auth: AuthService,
 }
 
 impl UserService {
-    pub(crate) fn new(db: Db) -> Self {
+    pub(crate) fn new(db: Db, auth: AuthService) -> Self {
         Self {
             db,
-            users: UserRepository,
+            users: UserRepository::default(),
+            refresh_tokens: RefreshTokenRepository,
+            auth,
         }
     }
 
-    /// A page of users, oldest first; `limit` is capped at [`MAX_PAGE_SIZE`].
-    pub async fn list(&self, offset: u64, limit: u64) -> Result<Vec<User>> {
+    /// A page of the users the caller may read, with the total; `limit` is
+    /// capped at [`MAX_PAGE_SIZE`].
+    pub async fn list(
+        &self,
+        principals: &Principals,
+        sort: Option<&Sort>,
+        page: Page,
+    ) -> Result<(Vec<User>, u64)> {
+        let page = Page {
+            limit: page.limit.min(MAX_PAGE_SIZE),
+            ..page
+        };
         Ok(self
             .users
-            .list(self.db.conn(), offset, limit.min(MAX_PAGE_SIZE))
+            .list(self.db.reader(), principals.as_slice(), sort, page)
             .await?)
+    }
+
+    /// One user by public id.
+    pub async fn get(&self, principals: &Principals, uuid: Uuid) -> Result<User> {
+        let user = self
+            .users
+            .find_by_uuid(self.db.reader(), uuid)
+            .await?
+            .ok_or(Error::NotFound { entity: "User" })?;
+        principals.assert_access(Permission::Read, &[&user])?;
+        Ok(user)
     }
 
     /// The caller's own account. A valid token for a deleted account is
     /// treated as no authentication at all.
     pub async fn me(&self, caller: Caller) -> Result<User> {
-        match self.users.get(self.db.conn(), caller.user_id).await {
+        match self.users.get(self.db.writer(), caller.user_id).await {
             Ok(user) => Ok(user),
             Err(persistence::Error::NotFound { .. }) => {
                 Err(Error::Unauthorized("Authentication required"))
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Changes the caller's email, username or password. Email and password
+    /// changes need the current password; a password change ends every
+    /// other login (all refresh tokens are revoked) in the same transaction.
+    pub async fn update_me(&self, principals: &Principals, change: ProfileChange) -> Result<User> {
+        let caller = principals.require_caller()?;
+        let me = self.me(caller).await?;
+        principals.assert_access(Permission::Edit, &[&me])?;
+        let sensitive = change.patch.email.is_some() || change.patch.password.is_some();
+        if sensitive {
+            let current = change.current_password.ok_or(Error::Invalid {
+                location: "body",
+                field: "current_password",
+                kind: "missing",
+                message: "Field required to change the email or password".into(),
+            })?;
+            if !self.auth.check_password(&me, current).await? {
+                return Err(Error::Invalid {
+                    location: "body",
+                    field: "current_password",
+                    kind: "value_error",
+                    message: "Value error, Current password is incorrect".into(),
+                });
+            }
+        }
+        // Hash before the transaction: it takes tens of milliseconds and
+        // must not hold a database connection meanwhile.
+        let password_hash = match &change.patch.password {
+            Some(password) => Some(PasswordHash(self.hash(password).await?)),
+            None => None,
+        };
+        let password_changed = password_hash.is_some();
+        let patch = change.patch;
+        self.db
+            .transaction(async |tx| {
+                if let Some(email) = &patch.email
+                    && self
+                        .users
+                        .email_taken(tx.conn(), email, Some(me.id))
+                        .await?
+                {
+                    return Err(Error::Conflict { field: "email" });
+                }
+                if let Some(username) = &patch.username
+                    && self
+                        .users
+                        .username_taken(tx.conn(), username, Some(me.id))
+                        .await?
+                {
+                    return Err(Error::Conflict { field: "username" });
+                }
+                let updated = self
+                    .users
+                    .update(tx.conn(), me.id, patch, password_hash)
+                    .await?;
+                if password_changed {
+                    self.refresh_tokens
+                        .revoke_all_for_user(tx.conn(), me.id, Utc::now())
+                        .await?;
+                }
+                Ok(updated)
+            })
+            .await
+    }
+
+    /// Deletes a user (admins only); their tasks and tokens go with them.
+    pub async fn delete(&self, principals: &Principals, uuid: Uuid) -> Result<()> {
+        principals.require_caller()?;
+        let user = self
+            .users
+            .find_by_uuid(self.db.writer(), uuid)
+            .await?
+            .ok_or(Error::NotFound { entity: "User" })?;
+        principals.assert_access(Permission::Delete, &[&user])?;
+        self.users.delete(self.db.writer(), user.id).await?;
+        tracing::info!(user_uuid = %uuid, "user deleted");
+        Ok(())
+    }
+
+    /// Makes an account an admin, creating it first if no account has this
+    /// email (for bootstrapping the first admin from the command line).
+    /// Returns the admin and whether it was created.
+    pub async fn create_admin(&self, registration: Registration) -> Result<(User, bool)> {
+        let existing = self
+            .users
+            .find_credentials(self.db.writer(), &registration.email)
+            .await?;
+        let (user, created) = match existing {
+            Some((user, _)) => (user, false),
+            None => (self.auth.register(registration).await?, true),
+        };
+        let admin = self
+            .users
+            .set_admin(self.db.writer(), user.id, true)
+            .await?;
+        tracing::info!(user_uuid = %admin.uuid, created, "admin role granted");
+        Ok((admin, created))
+    }
+
+    async fn hash(&self, password: &Password) -> Result<String> {
+        self.auth.hash_password(password).await
     }
 }

@@ -112,4 +112,20 @@ impl RefreshTokenRepository {
             .await?;
         Ok(result.rows_affected)
     }
+
+    /// Revokes every live token of a user (after a password change).
+    pub async fn revoke_all_for_user(
+        self,
+        conn: &impl Connection,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let result = RefreshTokens::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(at))
+            .filter(refresh_token::Column::UserId.eq(user_id.0))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
 }

@@ -1,28 +1,59 @@
-//! Users: lookups by each unique key, listing, and registration.
+//! Users: lookups by each unique key, listing, registration, profile
+//! changes, deletion, and a user with their tasks.
 
 use chrono::Utc;
-use domain::{Email, NewUser, User, UserId, Username};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use domain::{Email, NewUser, Principal, Task, User, UserId, UserPatch, Username, acl::Permission};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, IntoActiveModel};
 use uuid::Uuid;
 
 use crate::{
-    Connection, Error, Result,
-    entities::user::{self, Entity as Users},
+    Connection, Error, Result, acl,
+    entities::{
+        task,
+        user::{self, Entity as Users},
+    },
+    repositories::{
+        base::{BaseRepository, Page, Sort},
+        task::to_domain as task_to_domain,
+    },
 };
 
 const ENTITY: &str = "user";
 
 /// Storage of users.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UserRepository;
+#[derive(Debug, Clone, Copy)]
+pub struct UserRepository {
+    base: BaseRepository<Users>,
+}
+
+impl Default for UserRepository {
+    fn default() -> Self {
+        Self {
+            base: BaseRepository::new(
+                ENTITY,
+                &["id", "username", "email", "created_at", "updated_at"],
+                &["email", "username", "uuid"],
+            ),
+        }
+    }
+}
+
+/// A new password hash to store alongside a profile change.
+#[derive(Debug, Clone)]
+pub struct PasswordHash(pub String);
 
 impl UserRepository {
+    /// Columns `list` may sort by.
+    pub fn sortable(&self) -> &'static [&'static str] {
+        self.base.sortable()
+    }
+
     /// Inserts a new user. A taken email or username is reported as
     /// [`Error::Conflict`] by the unique constraints, so two concurrent
     /// registrations of one address cannot both succeed.
-    pub async fn create(self, conn: &impl Connection, new: NewUser) -> Result<User> {
+    pub async fn create(&self, conn: &impl Connection, new: NewUser) -> Result<User> {
         let now = Utc::now();
-        let model = user::ActiveModel {
+        let row = user::ActiveModel {
             uuid: Set(new.uuid),
             email: Set(new.email.as_str().to_owned()),
             password: Set(new.password_hash),
@@ -32,30 +63,18 @@ impl UserRepository {
             updated_at: Set(now),
             ..Default::default()
         };
-        let inserted = Users::insert(model)
-            .exec_with_returning(conn)
-            .await
-            .map_err(|err| Error::from_write(err, ENTITY, &["email", "username", "uuid"]))?;
-        to_domain(&inserted)
+        to_domain(&self.base.create(conn, row).await?)
     }
 
     /// The user with this internal id.
-    pub async fn get(self, conn: &impl Connection, id: UserId) -> Result<User> {
-        Users::find_by_id(id.0)
-            .one(conn)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                entity: ENTITY,
-                id: id.to_string(),
-            })
-            .and_then(|model| to_domain(&model))
+    pub async fn get(&self, conn: &impl Connection, id: UserId) -> Result<User> {
+        to_domain(&self.base.get_by(conn, user::Column::Id, id.0).await?)
     }
 
     /// The user with this public id, if any.
-    pub async fn find_by_uuid(self, conn: &impl Connection, uuid: Uuid) -> Result<Option<User>> {
-        Users::find()
-            .filter(user::Column::Uuid.eq(uuid))
-            .one(conn)
+    pub async fn find_by_uuid(&self, conn: &impl Connection, uuid: Uuid) -> Result<Option<User>> {
+        self.base
+            .find_by(conn, user::Column::Uuid, uuid)
             .await?
             .map(|model| to_domain(&model))
             .transpose()
@@ -63,13 +82,13 @@ impl UserRepository {
 
     /// The user with this email and their password hash, for login.
     pub async fn find_credentials(
-        self,
+        &self,
         conn: &impl Connection,
         email: &Email,
     ) -> Result<Option<(User, String)>> {
-        let Some(model) = Users::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(conn)
+        let Some(model) = self
+            .base
+            .find_by(conn, user::Column::Email, email.as_str())
             .await?
         else {
             return Ok(None);
@@ -78,39 +97,131 @@ impl UserRepository {
         Ok(Some((user, model.password)))
     }
 
-    /// Whether an account uses this email.
-    pub async fn email_taken(self, conn: &impl Connection, email: &Email) -> Result<bool> {
-        exists(conn, user::Column::Email, email.as_str()).await
+    /// Whether an account other than `except` uses this email.
+    pub async fn email_taken(
+        &self,
+        conn: &impl Connection,
+        email: &Email,
+        except: Option<UserId>,
+    ) -> Result<bool> {
+        self.taken(conn, user::Column::Email.eq(email.as_str()), except)
+            .await
     }
 
-    /// Whether an account uses this username.
-    pub async fn username_taken(self, conn: &impl Connection, username: &Username) -> Result<bool> {
-        exists(conn, user::Column::Username, username.as_str()).await
+    /// Whether an account other than `except` uses this username.
+    pub async fn username_taken(
+        &self,
+        conn: &impl Connection,
+        username: &Username,
+        except: Option<UserId>,
+    ) -> Result<bool> {
+        self.taken(conn, user::Column::Username.eq(username.as_str()), except)
+            .await
     }
 
-    /// A page of users, oldest first.
-    pub async fn list(self, conn: &impl Connection, offset: u64, limit: u64) -> Result<Vec<User>> {
-        Users::find()
-            .order_by_asc(user::Column::Id)
-            .offset(offset)
-            .limit(limit)
-            .all(conn)
+    async fn taken(
+        &self,
+        conn: &impl Connection,
+        condition: sea_orm::sea_query::SimpleExpr,
+        except: Option<UserId>,
+    ) -> Result<bool> {
+        let mut filter = Condition::all().add(condition);
+        if let Some(id) = except {
+            filter = filter.add(user::Column::Id.ne(id.0));
+        }
+        Ok(self.base.count(conn, filter).await? > 0)
+    }
+
+    /// The users `principals` may read, a page at a time, with the total.
+    pub async fn list(
+        &self,
+        conn: &impl Connection,
+        principals: &[Principal],
+        sort: Option<&Sort>,
+        page: Page,
+    ) -> Result<(Vec<User>, u64)> {
+        let filter = acl::condition::<User, Users>(principals, Permission::Read)?;
+        let rows = self.base.list(conn, filter.clone(), sort, page).await?;
+        let total = self.base.count(conn, filter).await?;
+        Ok((rows.iter().map(to_domain).collect::<Result<_>>()?, total))
+    }
+
+    /// A page of users, each with their tasks: two queries, however many users.
+    pub async fn list_with_tasks(
+        &self,
+        conn: &impl Connection,
+        page: Page,
+    ) -> Result<Vec<(User, Vec<Task>)>> {
+        self.base
+            .list_with_related::<task::Entity>(conn, Condition::all(), None, page)
             .await?
-            .into_iter()
-            .map(|model| to_domain(&model))
+            .iter()
+            .map(|(user, tasks)| {
+                Ok((
+                    to_domain(user)?,
+                    tasks.iter().map(task_to_domain).collect::<Result<_>>()?,
+                ))
+            })
             .collect()
     }
-}
 
-async fn exists(conn: &impl Connection, column: user::Column, value: &str) -> Result<bool> {
-    let found = Users::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(column.eq(value))
-        .into_tuple::<i64>()
-        .one(conn)
-        .await?;
-    Ok(found.is_some())
+    /// Applies a profile change; a taken email or username is a conflict.
+    pub async fn update(
+        &self,
+        conn: &impl Connection,
+        id: UserId,
+        patch: UserPatch,
+        password_hash: Option<PasswordHash>,
+    ) -> Result<User> {
+        let mut row = self
+            .base
+            .get_by(conn, user::Column::Id, id.0)
+            .await?
+            .into_active_model();
+        if let Some(email) = patch.email {
+            row.email = Set(email.as_str().to_owned());
+        }
+        if let Some(username) = patch.username {
+            row.username = Set(username.as_str().to_owned());
+        }
+        if let Some(PasswordHash(hash)) = password_hash {
+            row.password = Set(hash);
+        }
+        row.updated_at = Set(Utc::now());
+        to_domain(&self.base.update(conn, row).await?)
+    }
+
+    /// Grants or withdraws the admin role.
+    pub async fn set_admin(
+        &self,
+        conn: &impl Connection,
+        id: UserId,
+        is_admin: bool,
+    ) -> Result<User> {
+        let mut row = self
+            .base
+            .get_by(conn, user::Column::Id, id.0)
+            .await?
+            .into_active_model();
+        row.is_admin = Set(is_admin);
+        row.updated_at = Set(Utc::now());
+        to_domain(&self.base.update(conn, row).await?)
+    }
+
+    /// Deletes a user; their tasks and tokens go with them (ON DELETE CASCADE).
+    pub async fn delete(&self, conn: &impl Connection, id: UserId) -> Result<()> {
+        let deleted = self
+            .base
+            .delete(conn, Condition::all().add(user::Column::Id.eq(id.0)))
+            .await?;
+        if deleted == 0 {
+            return Err(Error::NotFound {
+                entity: ENTITY,
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 fn to_domain(model: &user::Model) -> Result<User> {

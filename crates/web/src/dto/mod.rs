@@ -2,4 +2,5 @@
 //! domain types; requests parse into them (see [`crate::validation`]).
 
 pub mod monitoring;
+pub mod tasks;
 pub mod users;

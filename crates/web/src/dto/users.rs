@@ -1,9 +1,12 @@
 //! Users and authentication.
 
-use application::{TokenPair, services::auth::Registration};
-use domain::{Email, Password, User, Username};
+use application::{
+    TokenPair,
+    services::{auth::Registration, users::ProfileChange},
+};
+use domain::{Email, Password, User, UserPatch, Username};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::validation::{FieldError, Fields, JsonRequest};
@@ -127,4 +130,59 @@ impl From<TokenPair> for TokenResponse {
             refresh_token: pair.refresh_token,
         }
     }
+}
+
+/// Body of `PATCH /v1/users/me`: only the fields present change. Changing
+/// the email or the password requires `current_password`; a new password
+/// ends every other login.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
+pub struct UpdateUserRequest {
+    #[schema(example = "new.address@example.com")]
+    email: Option<String>,
+    #[schema(example = "newname", min_length = 3, max_length = 64)]
+    username: Option<String>,
+    /// Same rules as at registration.
+    #[schema(min_length = 8, max_length = 64)]
+    password: Option<String>,
+    /// Required with `email` or `password`.
+    current_password: Option<String>,
+}
+
+impl JsonRequest for UpdateUserRequest {
+    type Parsed = ProfileChange;
+
+    fn parse(mut fields: Fields) -> Result<ProfileChange, Vec<FieldError>> {
+        let email = fields.optional_parse("email", Email::parse);
+        let username = fields.optional_parse("username", Username::parse);
+        let password = fields.optional_parse("password", Password::parse);
+        let current_password = fields.optional_string("current_password");
+        fields.finish(|| {
+            Some(ProfileChange {
+                patch: UserPatch {
+                    email: email?,
+                    username: username?,
+                    password: password?,
+                },
+                current_password: current_password?,
+            })
+        })
+    }
+}
+
+/// Query of `GET /v1/users/` (documentation of [`crate::extract::ListQuery`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the query that `ListQuery` parses.
+pub struct UserListParams {
+    /// How many users to skip.
+    #[param(minimum = 0, default = 0)]
+    skip: Option<u64>,
+    /// How many users to return.
+    #[param(minimum = 1, maximum = 100, default = 100)]
+    limit: Option<u64>,
+    /// `id`, `username`, `email`, `created_at` or `updated_at`; prefix with
+    /// `-` for descending. Default: registration order.
+    #[param(example = "username")]
+    sort: Option<String>,
 }

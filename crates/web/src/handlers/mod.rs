@@ -1,11 +1,17 @@
 //! Handlers, one module per resource; each ends with its `routes`.
 
 pub mod monitoring;
+pub mod tasks;
 pub mod users;
 
-use actix_web::{Resource, web};
+use actix_web::{HttpResponse, Resource, web};
+use serde::Serialize;
 
 use crate::ApiError;
+
+/// Header carrying the number of items matching a list query, all pages
+/// together, so the body can stay the template's plain JSON list.
+pub const TOTAL_COUNT_HEADER: &str = "X-Total-Count";
 
 /// A resource answering at `path` with and without a trailing slash (the
 /// template's clients call `/v1/users/`), and 405 in the error shape for a
@@ -15,4 +21,12 @@ pub(crate) fn resource(path: &str) -> Resource {
     web::resource([trimmed.to_owned(), format!("{trimmed}/")]).default_service(web::to(|| async {
         Err::<&str, _>(ApiError::MethodNotAllowed)
     }))
+}
+
+/// A page of a list: the items as a JSON array, the total in a header.
+pub(crate) fn list_response<T: Serialize>(items: Vec<T>, total: u64) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((TOTAL_COUNT_HEADER, total.to_string()))
+        .insert_header(("Access-Control-Expose-Headers", TOTAL_COUNT_HEADER))
+        .json(items)
 }

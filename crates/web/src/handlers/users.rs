@@ -6,12 +6,13 @@ use application::Services;
 use crate::{
     ApiError,
     dto::users::{
-        LoginUserRequest, RefreshTokenRequest, RegisterUserRequest, TokenResponse, UserResponse,
+        LoginUserRequest, RefreshTokenRequest, RegisterUserRequest, TokenResponse,
+        UpdateUserRequest, UserListParams, UserResponse,
     },
     error::{ErrorBody, ValidationErrorBody},
-    extract::{CurrentUser, Pagination},
-    handlers::resource,
-    validation::Valid,
+    extract::{CurrentUser, ListQuery, Principals},
+    handlers::{list_response, resource},
+    validation::{Valid, path_uuid},
 };
 
 type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
@@ -91,22 +92,105 @@ pub async fn logout(services: web::Data<Services>, user: CurrentUser) -> Result 
     path = "/v1/users/",
     tag = "users",
     security(("bearer" = [])),
-    params(Pagination),
+    params(UserListParams),
     responses(
-        (status = 200, description = "A page of users, oldest first", body = Vec<UserResponse>),
+        (status = 200, description = "A page of users", body = Vec<UserResponse>,
+            headers(("X-Total-Count" = u64, description = "Users matching the query, all pages"))),
         (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Bad pagination", body = ValidationErrorBody),
+        (status = 422, description = "Bad query", body = ValidationErrorBody),
     ),
 )]
 pub async fn list(
     services: web::Data<Services>,
     _user: CurrentUser,
-    page: Pagination,
-) -> Result<web::Json<Vec<UserResponse>>> {
-    let users = services.users.list(page.skip, page.limit).await?;
-    Ok(web::Json(
+    principals: Principals,
+    query: ListQuery,
+) -> Result {
+    let (users, total) = services
+        .users
+        .list(&principals.0, query.sort.as_ref(), query.page)
+        .await?;
+    Ok(list_response(
         users.into_iter().map(UserResponse::from).collect(),
+        total,
     ))
+}
+
+/// One user by uuid.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_uuid}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("user_uuid" = uuid::Uuid, Path, description = "The user's uuid")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "Malformed uuid", body = ValidationErrorBody),
+    ),
+)]
+pub async fn get(
+    services: web::Data<Services>,
+    _user: CurrentUser,
+    principals: Principals,
+    path: web::Path<String>,
+) -> Result<web::Json<UserResponse>> {
+    let uuid = path_uuid("user_uuid", &path)?;
+    Ok(web::Json(
+        services.users.get(&principals.0, uuid).await?.into(),
+    ))
+}
+
+/// Delete a user and everything they own (admins only).
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{user_uuid}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("user_uuid" = uuid::Uuid, Path, description = "The user's uuid")),
+    responses(
+        (status = 204, description = "Deleted, with their tasks"),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "Malformed uuid", body = ValidationErrorBody),
+    ),
+)]
+pub async fn delete(
+    services: web::Data<Services>,
+    principals: Principals,
+    path: web::Path<String>,
+) -> Result {
+    let uuid = path_uuid("user_uuid", &path)?;
+    services.users.delete(&principals.0, uuid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Change the caller's email, username or password.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The updated account", body = UserResponse),
+        (status = 400, description = "Email or username already taken", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 422, description = "Invalid input, or current password missing or wrong", body = ValidationErrorBody),
+    ),
+)]
+pub async fn update_me(
+    services: web::Data<Services>,
+    principals: Principals,
+    body: Valid<UpdateUserRequest>,
+) -> Result<web::Json<UserResponse>> {
+    let user = services
+        .users
+        .update_me(&principals.0, body.into_inner())
+        .await?;
+    Ok(web::Json(user.into()))
 }
 
 /// The caller's own account.
@@ -137,5 +221,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/users/login").route(web::post().to(login)))
     .service(resource("/v1/users/refresh").route(web::post().to(refresh)))
     .service(resource("/v1/users/logout").route(web::post().to(logout)))
-    .service(resource("/v1/users/me").route(web::get().to(me)));
+    .service(
+        resource("/v1/users/me")
+            .route(web::get().to(me))
+            .route(web::patch().to(update_me)),
+    )
+    // After the fixed paths above, which would otherwise match as a uuid.
+    .service(
+        resource("/v1/users/{user_uuid}")
+            .route(web::get().to(get))
+            .route(web::delete().to(delete)),
+    );
 }

@@ -1,0 +1,109 @@
+//! Tasks: every operation checks the caller's access, and lists filter by
+//! it in SQL.
+
+use domain::{NewTask, Task, TaskDescription, TaskPatch, TaskTitle, acl::Permission};
+use persistence::{Db, Page, Sort, TaskFilter, TaskRepository};
+use uuid::Uuid;
+
+use crate::{Error, Principals, Result, services::users::MAX_PAGE_SIZE};
+
+/// A task to create, as requested.
+#[derive(Debug, Clone)]
+pub struct TaskDraft {
+    pub title: TaskTitle,
+    pub description: TaskDescription,
+}
+
+/// The tasks resource.
+#[derive(Debug, Clone)]
+pub struct TaskService {
+    db: Db,
+    tasks: TaskRepository,
+}
+
+impl TaskService {
+    pub(crate) fn new(db: Db) -> Self {
+        Self {
+            db,
+            tasks: TaskRepository::default(),
+        }
+    }
+
+    /// A page of the tasks the caller may read (their own; all for admins),
+    /// with the total matching `filter`.
+    pub async fn list(
+        &self,
+        principals: &Principals,
+        filter: TaskFilter,
+        sort: Option<&Sort>,
+        page: Page,
+    ) -> Result<(Vec<Task>, u64)> {
+        principals.require_caller()?;
+        let page = Page {
+            limit: page.limit.min(MAX_PAGE_SIZE),
+            ..page
+        };
+        Ok(self
+            .tasks
+            .list(self.db.reader(), principals.as_slice(), filter, sort, page)
+            .await?)
+    }
+
+    /// Creates a task written by the caller.
+    pub async fn create(&self, principals: &Principals, draft: TaskDraft) -> Result<Task> {
+        let caller = principals.require_caller()?;
+        principals.assert_may_create::<Task>()?;
+        Ok(self
+            .tasks
+            .create(
+                self.db.writer(),
+                NewTask {
+                    title: draft.title,
+                    description: draft.description,
+                    author_id: caller.user_id,
+                },
+            )
+            .await?)
+    }
+
+    /// One task: 404 if there is none, 403 if it is someone else's.
+    pub async fn get(&self, principals: &Principals, uuid: Uuid) -> Result<Task> {
+        let task = self.find(principals, uuid, false).await?;
+        principals.assert_access(Permission::Read, &[&task])?;
+        Ok(task)
+    }
+
+    /// Changes a task's title, description or completion.
+    pub async fn update(
+        &self,
+        principals: &Principals,
+        uuid: Uuid,
+        patch: TaskPatch,
+    ) -> Result<Task> {
+        let task = self.find(principals, uuid, true).await?;
+        principals.assert_access(Permission::Edit, &[&task])?;
+        Ok(self.tasks.update(self.db.writer(), task.id, patch).await?)
+    }
+
+    /// Deletes a task.
+    pub async fn delete(&self, principals: &Principals, uuid: Uuid) -> Result<()> {
+        let task = self.find(principals, uuid, true).await?;
+        principals.assert_access(Permission::Delete, &[&task])?;
+        Ok(self.tasks.delete(self.db.writer(), task.id).await?)
+    }
+
+    /// Looks a task up for an operation; writes read from the primary so
+    /// they never act on a replica's stale copy.
+    async fn find(&self, principals: &Principals, uuid: Uuid, for_write: bool) -> Result<Task> {
+        principals.require_caller()?;
+        let conn = if for_write {
+            self.db.writer()
+        } else {
+            self.db.reader()
+        };
+        self.tasks
+            .find_by_uuid(conn, uuid)
+            .await?
+            .ok_or(Error::NotFound { entity: "Task" })
+    }
+}

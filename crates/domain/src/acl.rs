@@ -1,0 +1,259 @@
+//! Row-level access control: who may do what to which row.
+//!
+//! A model declares its access-control list once, as [`AclRule`]s: allow or
+//! deny a set of [`Permission`]s to a principal. A principal in a rule is
+//! either fixed (`Everyone`, `Role("admin")`) or taken from a field of the
+//! row (`the user in task_author_id`). Because rules are data, the same list
+//! is both evaluated in memory for one row ([`has_permission`]) and compiled
+//! into a SQL condition for list queries (in persistence), so a page never
+//! holds a row the caller may not read. Deny wins over allow.
+
+use std::collections::BTreeSet;
+
+use crate::UserId;
+
+/// Something a caller is, from which access follows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Principal {
+    /// Every caller, signed in or not.
+    Everyone,
+    /// Every signed-in caller.
+    Authenticated,
+    /// One user.
+    User(UserId),
+    /// Holders of a role, such as `admin`.
+    Role(String),
+    /// Access to one item by an external id (the template's `ItemPrincipal`),
+    /// e.g. a share link.
+    Item(String),
+    /// Permission to perform a named action (the template's `ActionPrincipal`).
+    Action(String),
+}
+
+impl Principal {
+    /// The administrators' role principal.
+    pub fn admin() -> Self {
+        Self::Role(ADMIN_ROLE.to_owned())
+    }
+}
+
+/// Name of the role that may do everything.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// What can be done to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    Create,
+    Read,
+    Edit,
+    Delete,
+}
+
+impl Permission {
+    /// Every permission, for "may do everything" rules.
+    pub const ALL: &'static [Self] = &[Self::Create, Self::Read, Self::Edit, Self::Delete];
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// Who a rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclPrincipal {
+    /// The same principal for every row.
+    Fixed(Principal),
+    /// The user whose id is in this field of the row (named as the column).
+    UserInField(&'static str),
+}
+
+/// One entry of an access-control list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclRule {
+    pub effect: Effect,
+    pub principal: AclPrincipal,
+    pub permissions: &'static [Permission],
+}
+
+impl AclRule {
+    pub fn allow(principal: AclPrincipal, permissions: &'static [Permission]) -> Self {
+        Self {
+            effect: Effect::Allow,
+            principal,
+            permissions,
+        }
+    }
+
+    pub fn deny(principal: AclPrincipal, permissions: &'static [Permission]) -> Self {
+        Self {
+            effect: Effect::Deny,
+            principal,
+            permissions,
+        }
+    }
+}
+
+/// A model with row-level access control.
+pub trait Guarded {
+    /// The model's access-control list, the same for every row; row-specific
+    /// principals come from fields via [`AclPrincipal::UserInField`].
+    fn acl() -> Vec<AclRule>;
+
+    /// The user id in a field named by [`AclPrincipal::UserInField`].
+    fn user_in_field(&self, field: &str) -> Option<UserId>;
+}
+
+/// Whether a rule names one of the caller's principals for this row.
+fn applies<R: Guarded>(rule: &AclRule, principals: &[Principal], row: &R) -> bool {
+    match &rule.principal {
+        AclPrincipal::Fixed(principal) => principals.contains(principal),
+        AclPrincipal::UserInField(field) => row
+            .user_in_field(field)
+            .is_some_and(|owner| principals.contains(&Principal::User(owner))),
+    }
+}
+
+/// Whether `principals` grant `permission` on every one of `rows`. A
+/// matching deny rule beats any allow; no matching rule means no access.
+pub fn has_permission<R: Guarded>(
+    principals: &[Principal],
+    permission: Permission,
+    rows: &[&R],
+) -> bool {
+    let acl = R::acl();
+    rows.iter().all(|row| {
+        let mut allowed = false;
+        for rule in acl
+            .iter()
+            .filter(|rule| rule.permissions.contains(&permission))
+        {
+            if applies(rule, principals, *row) {
+                match rule.effect {
+                    Effect::Deny => return false,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        allowed
+    })
+}
+
+/// The permissions `principals` hold on all of `rows` (the intersection).
+pub fn show_permissions<R: Guarded>(principals: &[Principal], rows: &[&R]) -> BTreeSet<Permission> {
+    Permission::ALL
+        .iter()
+        .copied()
+        .filter(|permission| has_permission(principals, *permission, rows))
+        .collect()
+}
+
+/// Whether `principals` may create a row of model `R`: creation is checked
+/// against rules with fixed principals only, since the row does not exist.
+pub fn may_create<R: Guarded>(principals: &[Principal]) -> bool {
+    let mut allowed = false;
+    for rule in R::acl()
+        .iter()
+        .filter(|rule| rule.permissions.contains(&Permission::Create))
+    {
+        if let AclPrincipal::Fixed(principal) = &rule.principal
+            && principals.contains(principal)
+        {
+            match rule.effect {
+                Effect::Deny => return false,
+                Effect::Allow => allowed = true,
+            }
+        }
+    }
+    allowed
+}
+
+/// The principals of a caller: everyone; plus, when signed in, authenticated,
+/// their user, and the admin role for admins.
+pub fn principals_of(user: Option<(UserId, bool)>) -> Vec<Principal> {
+    let mut principals = vec![Principal::Everyone];
+    if let Some((id, is_admin)) = user {
+        principals.push(Principal::Authenticated);
+        principals.push(Principal::User(id));
+        if is_admin {
+            principals.push(Principal::admin());
+        }
+    }
+    principals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Note {
+        owner: UserId,
+    }
+
+    impl Guarded for Note {
+        fn acl() -> Vec<AclRule> {
+            use AclPrincipal::{Fixed, UserInField};
+            vec![
+                AclRule::allow(Fixed(Principal::Authenticated), &[Permission::Create]),
+                AclRule::allow(UserInField("owner"), &[Permission::Read, Permission::Edit]),
+                AclRule::allow(Fixed(Principal::admin()), Permission::ALL),
+                AclRule::deny(Fixed(Principal::Role("banned".into())), Permission::ALL),
+            ]
+        }
+
+        fn user_in_field(&self, field: &str) -> Option<UserId> {
+            (field == "owner").then_some(self.owner)
+        }
+    }
+
+    #[test]
+    fn owners_read_others_do_not_admins_do_everything() {
+        let note = Note { owner: UserId(1) };
+        let owner = principals_of(Some((UserId(1), false)));
+        let other = principals_of(Some((UserId(2), false)));
+        let admin = principals_of(Some((UserId(3), true)));
+        assert!(has_permission(&owner, Permission::Read, &[&note]));
+        assert!(!has_permission(&owner, Permission::Delete, &[&note]));
+        assert!(!has_permission(&other, Permission::Read, &[&note]));
+        assert!(has_permission(&admin, Permission::Delete, &[&note]));
+        assert!(!has_permission(
+            &principals_of(None),
+            Permission::Read,
+            &[&note]
+        ));
+    }
+
+    #[test]
+    fn deny_beats_allow() {
+        let note = Note { owner: UserId(1) };
+        let mut banned_owner = principals_of(Some((UserId(1), true)));
+        banned_owner.push(Principal::Role("banned".into()));
+        assert!(!has_permission(&banned_owner, Permission::Read, &[&note]));
+        assert!(!may_create::<Note>(&banned_owner));
+    }
+
+    #[test]
+    fn many_rows_must_all_pass_and_show_permissions_intersects() {
+        let mine = Note { owner: UserId(1) };
+        let theirs = Note { owner: UserId(2) };
+        let owner = principals_of(Some((UserId(1), false)));
+        assert!(has_permission(&owner, Permission::Read, &[&mine]));
+        assert!(!has_permission(&owner, Permission::Read, &[&mine, &theirs]));
+        assert_eq!(
+            show_permissions(&owner, &[&mine]),
+            BTreeSet::from([Permission::Create, Permission::Read, Permission::Edit])
+        );
+        assert_eq!(
+            show_permissions(&owner, &[&mine, &theirs]),
+            BTreeSet::from([Permission::Create])
+        );
+    }
+
+    #[test]
+    fn creation_uses_fixed_rules_only() {
+        assert!(may_create::<Note>(&principals_of(Some((UserId(1), false)))));
+        assert!(!may_create::<Note>(&principals_of(None)));
+    }
+}

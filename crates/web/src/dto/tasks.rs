@@ -1,0 +1,139 @@
+//! Tasks.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use application::{Page, Sort, TaskFilter, services::tasks::TaskDraft};
+use domain::{Task, TaskDescription, TaskPatch, TaskTitle};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    ApiError,
+    extract::list_query,
+    validation::{FieldError, Fields, JsonRequest},
+};
+
+/// Body of `POST /v1/tasks/`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
+pub struct CreateTaskRequest {
+    /// 1 to 100 characters.
+    #[schema(example = "Write the report", min_length = 1, max_length = 100)]
+    title: String,
+    /// 1 to 1000 characters.
+    #[schema(
+        example = "Quarterly numbers, two pages",
+        min_length = 1,
+        max_length = 1000
+    )]
+    description: String,
+}
+
+impl JsonRequest for CreateTaskRequest {
+    type Parsed = TaskDraft;
+
+    fn parse(mut fields: Fields) -> Result<TaskDraft, Vec<FieldError>> {
+        let title = fields.parse("title", TaskTitle::parse);
+        let description = fields.parse("description", TaskDescription::parse);
+        fields.finish(|| {
+            Some(TaskDraft {
+                title: title?,
+                description: description?,
+            })
+        })
+    }
+}
+
+/// Body of `PATCH /v1/tasks/{task_uuid}`: only the fields present change.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
+pub struct UpdateTaskRequest {
+    #[schema(min_length = 1, max_length = 100)]
+    title: Option<String>,
+    #[schema(min_length = 1, max_length = 1000)]
+    description: Option<String>,
+    is_completed: Option<bool>,
+}
+
+impl JsonRequest for UpdateTaskRequest {
+    type Parsed = TaskPatch;
+
+    fn parse(mut fields: Fields) -> Result<TaskPatch, Vec<FieldError>> {
+        let title = fields.optional_parse("title", TaskTitle::parse);
+        let description = fields.optional_parse("description", TaskDescription::parse);
+        let is_completed = fields.optional_bool("is_completed");
+        fields.finish(|| {
+            Some(TaskPatch {
+                title: title?,
+                description: description?,
+                is_completed: is_completed?,
+            })
+        })
+    }
+}
+
+/// A task, as the template returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskResponse {
+    #[schema(example = "Write the report")]
+    pub title: String,
+    #[schema(example = "Quarterly numbers, two pages")]
+    pub description: String,
+    pub is_completed: bool,
+    pub uuid: Uuid,
+}
+
+impl From<Task> for TaskResponse {
+    fn from(task: Task) -> Self {
+        Self {
+            title: task.title.as_str().to_owned(),
+            description: task.description.as_str().to_owned(),
+            is_completed: task.is_completed,
+            uuid: task.uuid,
+        }
+    }
+}
+
+/// Query of `GET /v1/tasks/` (documentation of [`TaskListQuery`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the query that `TaskListQuery` parses.
+pub struct TaskListParams {
+    /// How many tasks to skip.
+    #[param(minimum = 0, default = 0)]
+    skip: Option<u64>,
+    /// How many tasks to return.
+    #[param(minimum = 1, maximum = 100, default = 100)]
+    limit: Option<u64>,
+    /// `id`, `title`, `is_completed`, `created_at` or `updated_at`; prefix
+    /// with `-` for descending. Default: creation order.
+    #[param(example = "-created_at")]
+    sort: Option<String>,
+    /// Only completed (`true`) or open (`false`) tasks.
+    is_completed: Option<bool>,
+}
+
+/// The parsed task-list query.
+#[derive(Debug, Clone)]
+pub struct TaskListQuery {
+    pub page: Page,
+    pub sort: Option<Sort>,
+    pub filter: TaskFilter,
+}
+
+impl FromRequest for TaskListQuery {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            list_query(req, |fields| {
+                let is_completed = fields.optional_bool("is_completed")?;
+                Some(TaskFilter { is_completed })
+            })
+            .map(|(page, sort, filter)| Self { page, sort, filter }),
+        )
+    }
+}
