@@ -24,6 +24,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The settings the app was built with.
     pub settings: infra::Settings,
+    /// The app's services, for setting up what the API cannot (admins).
+    pub services: application::Services,
     _db: TestDatabase,
 }
 
@@ -52,6 +54,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .await
         .expect("the app builds");
     let address = format!("http://{}", app.address());
+    let services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -60,6 +63,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
             .build()
             .expect("build client"),
         settings,
+        services,
         _db: db,
     }
 }
@@ -135,6 +139,58 @@ impl TestApp {
         )
     }
 
+    /// Registers `name` as an admin (the way `api create-admin` does) and
+    /// logs in.
+    pub async fn signed_up_admin(&self, name: &str) -> (String, String) {
+        let email = domain::Email::parse(&format!("{name}@example.com")).expect("email");
+        let account = (
+            domain::Username::parse(name).expect("username"),
+            domain::Password::parse(PASSWORD).expect("password"),
+        );
+        let (_, created) = self
+            .services
+            .users
+            .create_admin(email, Some(account))
+            .await
+            .expect("create admin");
+        assert!(created);
+        self.login(name).await
+    }
+
+    pub async fn patch_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.patch(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.delete(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Creates a task as the owner of `token`; returns its body.
+    pub async fn create_task(&self, token: &str, title: &str) -> Value {
+        let response = self
+            .post_json(
+                "/v1/tasks/",
+                &json!({"title": title, "description": format!("about {title}")}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create task {title}");
+        response.json().await.expect("json body")
+    }
+
     /// Registers and logs in; returns the access and refresh tokens.
     pub async fn signed_up(&self, name: &str) -> (String, String) {
         self.register(name).await;
@@ -142,16 +198,18 @@ impl TestApp {
     }
 }
 
-/// A database only this test uses.
+/// A database only this test uses: in-memory SQLite, or a new database on
+/// the `TEST_DATABASE_URL` Postgres server, dropped when this is dropped.
 #[derive(Debug)]
-struct TestDatabase {
-    url: String,
+pub struct TestDatabase {
+    /// Where to connect.
+    pub url: String,
     /// For Postgres: the server URL and the name to drop afterwards.
     postgres: Option<(String, String)>,
 }
 
 impl TestDatabase {
-    async fn create() -> Self {
+    pub async fn create() -> Self {
         let Some(server) = std::env::var("TEST_DATABASE_URL")
             .ok()
             .filter(|url| !url.is_empty())

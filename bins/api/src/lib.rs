@@ -17,6 +17,7 @@ use persistence::{Db, DbOptions};
 pub struct Application {
     address: SocketAddr,
     server: web::Server,
+    services: Services,
 }
 
 impl std::fmt::Debug for Application {
@@ -38,16 +39,24 @@ impl Application {
 
     /// Builds the app on an already bound listener (tests bind port 0).
     pub async fn build_on(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
-        let db = connect(settings).await?;
-        if settings.database_auto_migrate {
-            Migrator::up(db.conn(), None)
-                .await
-                .context("cannot apply database migrations")?;
-        }
-        let services = Services::new(db, settings).context("cannot build services")?;
+        let services = services(settings).await?;
         let address = listener.local_addr()?;
-        let server = web::run(listener, services, web::WebConfig::from_settings(settings))?;
-        Ok(Self { address, server })
+        let server = web::run(
+            listener,
+            services.clone(),
+            web::WebConfig::from_settings(settings),
+        )?;
+        Ok(Self {
+            address,
+            server,
+            services,
+        })
+    }
+
+    /// The services the server runs (tests use them to set up state, such
+    /// as an admin, that the API deliberately cannot create).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// The address the server listens on.
@@ -58,6 +67,45 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Connects, applies migrations when `DATABASE_AUTO_MIGRATE` is on, and
+/// builds the services.
+pub async fn services(settings: &Settings) -> anyhow::Result<Services> {
+    let db = connect(settings).await?;
+    if settings.database_auto_migrate {
+        Migrator::up(db.writer(), None)
+            .await
+            .context("cannot apply database migrations")?;
+    }
+    Services::new(db, settings).context("cannot build services")
+}
+
+/// Grants the admin role to the account with `email`. If there is none, it
+/// is created with `username` and `password`, which are then required. The
+/// command-line way to bootstrap the first admin; the API cannot make admins.
+pub async fn create_admin(
+    settings: &Settings,
+    email: &str,
+    username: &str,
+    password: Option<&str>,
+) -> anyhow::Result<(domain::User, bool)> {
+    let email = domain::Email::parse(email).map_err(|err| anyhow::anyhow!("EMAIL: {err}"))?;
+    let new_account = match password {
+        Some(password) => Some((
+            domain::Username::parse(username).map_err(|err| anyhow::anyhow!("USERNAME: {err}"))?,
+            domain::Password::parse(password)
+                .map_err(|err| anyhow::anyhow!("ADMIN_PASSWORD: {err}"))?,
+        )),
+        None => None,
+    };
+    let services = services(settings).await?;
+    match services.users.create_admin(email, new_account).await {
+        Err(application::Error::NotFound { .. }) => anyhow::bail!(
+            "no account has this email; set ADMIN_PASSWORD to create one with USERNAME"
+        ),
+        other => Ok(other?),
     }
 }
 

@@ -29,13 +29,52 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(settings)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.first().map(String::as_str) {
+        None => runtime.block_on(serve(settings)),
+        Some("create-admin") => runtime.block_on(create_admin(&settings, &args[1..])),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("error: unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+const USAGE: &str = "\
+Usage:
+  api                                      serve the API (settings from the environment and .env)
+  api create-admin EMAIL USERNAME          make EMAIL an admin, creating the account if needed;
+                                           a new account's password is read from ADMIN_PASSWORD";
+
+async fn create_admin(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
+    let [email, username] = args else {
+        anyhow::bail!("create-admin takes EMAIL and USERNAME\n\n{USAGE}");
+    };
+    // Read from the environment, not the command line, so the password
+    // stays out of shell history and process listings.
+    let password = std::env::var("ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let (admin, created) =
+        api::create_admin(settings, email, username, password.as_deref()).await?;
+    tracing::info!(
+        uuid = %admin.uuid,
+        email = %admin.email,
+        "{}",
+        if created { "admin account created" } else { "existing account is now an admin" }
+    );
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

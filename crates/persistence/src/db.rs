@@ -38,6 +38,12 @@ pub struct DbOptions {
 pub struct Db {
     primary: DatabaseConnection,
     replica: Option<DatabaseConnection>,
+    /// For in-memory SQLite: one idle connection that keeps the database
+    /// alive. An in-memory database lives only while a connection to it is
+    /// open, and the pool closes its connection whenever a query is
+    /// cancelled (a client hanging up mid-request), which would otherwise
+    /// silently start an empty database.
+    _keepalive: Vec<DatabaseConnection>,
 }
 
 /// An open transaction on the primary. Dropping it without [`Tx::commit`]
@@ -52,12 +58,17 @@ impl Db {
     /// Opens the pools. For a SQLite file, creates its directory first and
     /// switches the file to WAL so readers do not block the writer.
     pub async fn connect(options: &DbOptions) -> Result<Self> {
-        let primary = open(&options.url, options).await?;
+        let mut keepalive = Vec::new();
+        let primary = open(&options.url, options, &mut keepalive).await?;
         let replica = match &options.read_url {
-            Some(url) => Some(open(url, options).await?),
+            Some(url) => Some(open(url, options, &mut keepalive).await?),
             None => None,
         };
-        Ok(Self { primary, replica })
+        Ok(Self {
+            primary,
+            replica,
+            _keepalive: keepalive,
+        })
     }
 
     /// Wraps an already opened connection (migration runner, tests).
@@ -65,6 +76,7 @@ impl Db {
         Self {
             primary: conn,
             replica: None,
+            _keepalive: Vec::new(),
         }
     }
 
@@ -172,8 +184,14 @@ impl UnitOfWork for Tx {
     }
 }
 
-async fn open(url: &str, options: &DbOptions) -> Result<DatabaseConnection> {
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+async fn open(
+    url: &str,
+    options: &DbOptions,
+    keepalive: &mut Vec<DatabaseConnection>,
+) -> Result<DatabaseConnection> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return open_in_memory(url, options, keepalive).await;
+    }
     if let Some(path) = sqlite_file_path(url)
         && let Some(dir) = Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -184,20 +202,49 @@ async fn open(url: &str, options: &DbOptions) -> Result<DatabaseConnection> {
     }
     let mut connect = ConnectOptions::new(url.to_owned());
     connect
-        .max_connections(if in_memory {
-            // Every connection to `:memory:` is a separate, empty database.
-            1
-        } else {
-            options.max_connections
-        })
-        .min_connections(u32::from(in_memory)) // Keeps the in-memory database alive.
+        .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
     let conn = Database::connect(connect).await?;
-    if conn.get_database_backend() == DbBackend::Sqlite && !in_memory {
+    if conn.get_database_backend() == DbBackend::Sqlite {
         conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     }
     Ok(conn)
+}
+
+/// An in-memory SQLite database (tests, experiments): given a name so a
+/// second connection can reach it, held open by a keep-alive connection,
+/// and used through one pooled connection (a shared in-memory database
+/// locks whole tables, so concurrent connections would fail, not wait).
+async fn open_in_memory(
+    url: &str,
+    options: &DbOptions,
+    keepalive: &mut Vec<DatabaseConnection>,
+) -> Result<DatabaseConnection> {
+    let url = if url.contains(":memory:") {
+        // The `file:` form makes SQLite treat the name as a shared in-memory
+        // database that every connection of this process can reach.
+        format!(
+            "sqlite:file:memdb-{}?mode=memory&cache=shared",
+            uuid::Uuid::new_v4().simple()
+        )
+    } else {
+        url.to_owned()
+    };
+    let mut keeper = ConnectOptions::new(url.clone());
+    keeper
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .sqlx_logging(false);
+    keepalive.push(Database::connect(keeper).await?);
+    let mut connect = ConnectOptions::new(url);
+    connect
+        .max_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .sqlx_logging(false);
+    Ok(Database::connect(connect).await?)
 }
 
 /// The file path of a `sqlite:` URL, if it names a file.

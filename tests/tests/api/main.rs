@@ -5,4 +5,5 @@
 mod auth;
 mod docs_and_errors;
 mod health;
+mod tasks;
 mod users;

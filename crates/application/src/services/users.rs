@@ -1,7 +1,7 @@
 //! Users as other users see them, and one's own account.
 
 use chrono::Utc;
-use domain::{Password, User, UserPatch, acl::Permission};
+use domain::{Email, Password, User, UserPatch, Username, acl::Permission};
 use persistence::{
     Db, Page, PasswordHash, RefreshTokenRepository, Sort, UnitOfWork as _, UserRepository,
 };
@@ -158,17 +158,30 @@ impl UserService {
         Ok(())
     }
 
-    /// Makes an account an admin, creating it first if no account has this
-    /// email (for bootstrapping the first admin from the command line).
-    /// Returns the admin and whether it was created.
-    pub async fn create_admin(&self, registration: Registration) -> Result<(User, bool)> {
+    /// Makes the account with `email` an admin, creating it first from
+    /// `new_account` (username and password) if there is none: the way to
+    /// bootstrap the first admin from the command line. Returns the admin and
+    /// whether the account was created.
+    pub async fn create_admin(
+        &self,
+        email: Email,
+        new_account: Option<(Username, Password)>,
+    ) -> Result<(User, bool)> {
         let existing = self
             .users
-            .find_credentials(self.db.writer(), &registration.email)
+            .find_credentials(self.db.writer(), &email)
             .await?;
-        let (user, created) = match existing {
-            Some((user, _)) => (user, false),
-            None => (self.auth.register(registration).await?, true),
+        let (user, created) = match (existing, new_account) {
+            (Some((user, _)), _) => (user, false),
+            (None, Some((username, password))) => {
+                let registration = Registration {
+                    email,
+                    username,
+                    password,
+                };
+                (self.auth.register(registration).await?, true)
+            }
+            (None, None) => return Err(Error::NotFound { entity: "User" }),
         };
         let admin = self
             .users
