@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod auth;
 mod docs_and_errors;
 mod health;
