@@ -41,6 +41,10 @@ migration-status:
 generate-migration NAME:
     cd migration && cargo run -- generate {{NAME}}
 
+# Make EMAIL an admin, creating the account (password from ADMIN_PASSWORD) if needed.
+create-admin EMAIL USERNAME:
+    cargo run --bin api -- create-admin {{EMAIL}} {{USERNAME}}
+
 # The whole test suite on the embedded default (SQLite, in-memory cache).
 test:
     cargo test --workspace

@@ -113,3 +113,38 @@ fn a_bad_value_stops_startup_naming_the_variable() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn create_admin_bootstraps_the_first_admin() {
+    let dir = scratch_dir("create-admin");
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut command = api(&dir);
+        command
+            .arg("create-admin")
+            .args(args)
+            .env("LOG_FORMAT", "json");
+        if let Some(password) = password {
+            command.env("ADMIN_PASSWORD", password);
+        }
+        command.output().unwrap()
+    };
+    let created = run(&["root@example.com", "root"], Some("Adm1n!pass"));
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    assert!(String::from_utf8_lossy(&created.stdout).contains("admin account created"));
+
+    let again = run(&["root@example.com", "root"], None);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("existing account is now an admin"));
+
+    let unknown = run(&["nobody@example.com", "nobody"], None);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stdout).contains("set ADMIN_PASSWORD"));
+
+    let weak = run(&["weak@example.com", "weak"], Some("short"));
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&weak.stdout).contains("ADMIN_PASSWORD"));
+
+    let usage = run(&["only-one-argument"], None);
+    assert_eq!(usage.status.code(), Some(1));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -26,12 +26,26 @@ async fn docs_and_openapi_describe_every_endpoint() {
         ("/v1/users/refresh", "post"),
         ("/v1/users/logout", "post"),
         ("/v1/users/me", "get"),
+        ("/v1/users/me", "patch"),
+        ("/v1/users/{user_uuid}", "get"),
+        ("/v1/users/{user_uuid}", "delete"),
+        ("/v1/tasks/", "get"),
+        ("/v1/tasks/", "post"),
+        ("/v1/tasks/{task_uuid}", "get"),
+        ("/v1/tasks/{task_uuid}", "patch"),
+        ("/v1/tasks/{task_uuid}", "delete"),
     ] {
         assert!(
             paths[path][method].is_object(),
             "{method} {path} documented"
         );
     }
+    // Protected task endpoints document their refusals.
+    let get_task = &paths["/v1/tasks/{task_uuid}"]["get"]["responses"];
+    for status in ["200", "401", "403", "404", "422"] {
+        assert!(get_task[status].is_object(), "GET task documents {status}");
+    }
+    assert!(paths["/v1/tasks/"]["get"]["responses"]["200"]["headers"]["X-Total-Count"].is_object());
     let schemas = spec["components"]["schemas"].as_object().unwrap();
     for schema in [
         "ErrorBody",
