@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("Request body is too large")]
     PayloadTooLarge,
+    /// 500: the app is wired wrongly (a programming error, logged).
+    #[error("misconfigured: {0}")]
+    Misconfigured(&'static str),
 }
 
 /// The body of every non-validation error.
@@ -81,6 +84,7 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

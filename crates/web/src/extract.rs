@@ -52,9 +52,9 @@ impl FromRequest for Principals {
         let caller = req.extensions().get::<Caller>().copied();
         let services = req.app_data::<web::Data<Services>>().cloned();
         Box::pin(async move {
-            let services = services.ok_or(ApiError::App(application::Error::Unauthorized(
-                "Authentication required",
-            )))?;
+            let services = services.ok_or(ApiError::Misconfigured(
+                "Services are not registered as app data",
+            ))?;
             Ok(Self(services.auth.principals(caller).await?))
         })
     }
