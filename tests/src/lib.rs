@@ -42,6 +42,9 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         ("ENVIRONMENT".into(), "test".into()),
         ("DATABASE_URL".into(), db.url.clone()),
         ("LOG_LEVEL".into(), "info,sqlx=warn".into()),
+        // Tests register and log in far faster than people; the rate-limit
+        // tests turn it back on.
+        ("RATE_LIMIT_ENABLED".into(), "false".into()),
     ];
     vars.extend(
         extra

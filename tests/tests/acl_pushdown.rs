@@ -69,6 +69,8 @@ async fn fresh_db() -> (Db, TestDatabase) {
         read_url: None,
         max_connections: 2,
         acquire_timeout: Duration::from_secs(10),
+        statement_timeout: None,
+        connect_lazy: false,
     })
     .await
     .unwrap();

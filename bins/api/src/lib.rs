@@ -13,10 +13,12 @@ use infra::Settings;
 use migration::{Migrator, MigratorTrait as _};
 use persistence::{Db, DbOptions};
 
-/// A built, not yet running, API server.
+/// A built, not yet running, API server (and, with `METRICS_PORT`, its
+/// metrics server).
 pub struct Application {
     address: SocketAddr,
     server: web::Server,
+    metrics: Option<(SocketAddr, web::Server)>,
     services: Services,
 }
 
@@ -40,15 +42,28 @@ impl Application {
     /// Builds the app on an already bound listener (tests bind port 0).
     pub async fn build_on(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let services = services(settings).await?;
+        let deps = web_deps(settings)?;
         let address = listener.local_addr()?;
+        let metrics = match settings.metrics_port.filter(|_| settings.metrics_enabled) {
+            Some(port) => {
+                let bind = format!("{}:{port}", settings.host);
+                let listener = TcpListener::bind(&bind)
+                    .with_context(|| format!("cannot listen on {bind} (METRICS_PORT)"))?;
+                let address = listener.local_addr()?;
+                Some((address, web::run_metrics(listener, services.clone(), deps.clone())?))
+            }
+            None => None,
+        };
         let server = web::run(
             listener,
             services.clone(),
             web::WebConfig::from_settings(settings),
+            deps,
         )?;
         Ok(Self {
             address,
             server,
+            metrics,
             services,
         })
     }
@@ -64,10 +79,58 @@ impl Application {
         self.address
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// Where `/metrics` is served when `METRICS_PORT` is set.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(address, _)| *address)
     }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight
+    /// requests finish within `SHUTDOWN_GRACE_SECONDS`, and closes the
+    /// database pools.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.metrics {
+            Some((_, metrics)) => {
+                let metrics_handle = metrics.handle();
+                let result = self.server.await;
+                // The API is down; the scrape endpoint goes with it.
+                metrics_handle.stop(true).await;
+                metrics.await?;
+                result?;
+            }
+            None => self.server.await?,
+        }
+        if let Err(err) = self.services.close().await {
+            tracing::warn!(error = %err, "closing the database pools failed");
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP layer's shared clients: Redis (when configured) for readiness
+/// and shared rate-limit counters, the metrics recorder (when enabled).
+pub fn web_deps(settings: &Settings) -> anyhow::Result<web::WebDeps> {
+    let redis = settings
+        .redis_url
+        .as_deref()
+        .map(|url| {
+            infra::redis::RedisPool::new(url, settings.redis_timeout, &settings.redis_key_prefix)
+                .context("cannot set up the Redis pool (REDIS_URL)")
+        })
+        .transpose()?;
+    let rate_limiter = match &redis {
+        Some(pool) => infra::rate_limit::RateLimiter::redis(pool.clone()),
+        None => infra::rate_limit::RateLimiter::in_memory(),
+    };
+    let metrics = if settings.metrics_enabled {
+        Some(infra::metrics::Metrics::install().map_err(|err| anyhow::anyhow!("cannot install the metrics recorder: {err}"))?)
+    } else {
+        None
+    };
+    Ok(web::WebDeps {
+        rate_limiter,
+        redis,
+        metrics,
+    })
 }
 
 /// Connects, applies migrations when `DATABASE_AUTO_MIGRATE` is on, and
@@ -116,41 +179,17 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
         read_url: settings.database_read_url.clone(),
         max_connections: settings.database_max_connections,
         acquire_timeout: settings.database_acquire_timeout,
+        statement_timeout: Some(settings.database_statement_timeout)
+            .filter(|timeout| !timeout.is_zero()),
+        // Without start-up migrations nothing needs the database before the
+        // first request: start anyway and let readiness report it.
+        connect_lazy: !settings.database_auto_migrate,
     })
     .await
     .with_context(|| {
         format!(
             "cannot connect to the database at {}",
-            redact_url(&settings.database_url)
+            infra::config::mask_url(&settings.database_url)
         )
     })
-}
-
-/// A database URL with any password masked, safe to log.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_in_urls_are_masked() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/app"),
-            "postgres://app:****@db:5432/app"
-        );
-        assert_eq!(redact_url("postgres://app@db/app"), "postgres://app@db/app");
-        assert_eq!(redact_url("sqlite://data/app.db"), "sqlite://data/app.db");
-    }
 }

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use api::{Application, redact_url};
+use api::Application;
 use infra::{Environment, Settings, telemetry};
 
 fn main() -> ExitCode {
@@ -33,6 +33,10 @@ fn main() -> ExitCode {
     let command = match args.first().map(String::as_str) {
         None => runtime.block_on(serve(settings)),
         Some("create-admin") => runtime.block_on(create_admin(&settings, &args[1..])),
+        Some("print-config" | "--print-config") => {
+            print!("{}", settings.describe());
+            return ExitCode::SUCCESS;
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -55,7 +59,8 @@ const USAGE: &str = "\
 Usage:
   api                                      serve the API (settings from the environment and .env)
   api create-admin EMAIL USERNAME          make EMAIL an admin, creating the account if needed;
-                                           a new account's password is read from ADMIN_PASSWORD";
+                                           a new account's password is read from ADMIN_PASSWORD
+  api print-config                         show the effective settings, secrets masked";
 
 async fn create_admin(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
     let [email, username] = args else {
@@ -84,7 +89,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(&settings).await?;
     let base = format!("http://{}", app.address());
     tracing::info!(
-        database = %redact_url(&settings.database_url),
+        database = %infra::config::mask_url(&settings.database_url),
         environment = ?settings.environment,
         "listening on {base}"
     );

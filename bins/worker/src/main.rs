@@ -45,6 +45,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         read_url: settings.database_read_url.clone(),
         max_connections: settings.database_max_connections,
         acquire_timeout: settings.database_acquire_timeout,
+        statement_timeout: Some(settings.database_statement_timeout)
+            .filter(|timeout| !timeout.is_zero()),
+        // Without start-up migrations nothing needs the database before the
+        // first request: start anyway and let readiness report it.
+        connect_lazy: !settings.database_auto_migrate,
     })
     .await
     .context("cannot connect to the database")?;

@@ -31,6 +31,10 @@ pub enum Error {
         kind: &'static str,
         message: String,
     },
+    /// A dependency (the database) is down, saturated or too slow; the
+    /// request may succeed if retried later.
+    #[error("Service temporarily unavailable")]
+    Unavailable(#[source] persistence::Error),
     /// Storage failed.
     #[error("storage failed")]
     Storage(#[source] persistence::Error),
@@ -57,6 +61,7 @@ impl From<persistence::Error> for Error {
                 kind: "enum",
                 message: format!("Cannot sort by {requested:?}; expected one of: {allowed}"),
             },
+            unavailable @ persistence::Error::Unavailable(_) => Self::Unavailable(unavailable),
             other => Self::Storage(other),
         }
     }

@@ -44,6 +44,16 @@ impl Services {
         })
     }
 
+    /// Open and idle connections per pool, for the metrics.
+    pub fn pool_stats(&self) -> Vec<(&'static str, persistence::PoolStats)> {
+        self.db.pool_stats()
+    }
+
+    /// Closes the database pools (at shutdown, after the last request).
+    pub async fn close(self) -> Result<()> {
+        Ok(self.db.close().await?)
+    }
+
     /// Checks that the database answers (for readiness).
     pub async fn ping_database(&self) -> Result<()> {
         Ok(self.db.ping().await?)

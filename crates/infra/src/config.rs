@@ -121,6 +121,42 @@ pub struct Settings {
     pub log_level: String,
     /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (default on, except in production).
     pub docs_enabled: bool,
+    /// `BODY_LIMIT_BYTES`: largest accepted request body (default 64 KiB).
+    pub body_limit_bytes: usize,
+    /// `METRICS_ENABLED`: serve Prometheus metrics (default on).
+    pub metrics_enabled: bool,
+    /// `METRICS_PORT`: serve `/metrics` on this port instead of the API's
+    /// (keeps it off the public listener). Default: the API's port.
+    pub metrics_port: Option<u16>,
+    /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
+    /// browser (`*` for any). Default: none (no CORS headers).
+    pub cors_origins: Vec<String>,
+    /// `CORS_ALLOW_CREDENTIALS`: let browsers send cookies and auth headers
+    /// cross-origin; only with explicit origins (default false).
+    pub cors_allow_credentials: bool,
+    /// `TRUSTED_PROXIES`: comma-separated proxy IPs whose `X-Forwarded-For`
+    /// is believed for the client address. Default: none (socket address).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `RATE_LIMIT_ENABLED`: limit login, register and refresh per client
+    /// IP (default on).
+    pub rate_limit_enabled: bool,
+    /// `RATE_LIMIT_LOGIN_PER_MINUTE` (default 10),
+    /// `RATE_LIMIT_REGISTER_PER_MINUTE` (default 5),
+    /// `RATE_LIMIT_REFRESH_PER_MINUTE` (default 30).
+    pub rate_limit_login_per_minute: u32,
+    pub rate_limit_register_per_minute: u32,
+    pub rate_limit_refresh_per_minute: u32,
+    /// `REDIS_KEY_PREFIX`: prefix of every key we write (default `rpt:`), so
+    /// several apps or test runs can share one Redis.
+    pub redis_key_prefix: String,
+    /// `REDIS_TIMEOUT_MS`: connect and command timeout (default 500).
+    pub redis_timeout: Duration,
+    /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer
+    /// statements (default 10; 0 turns it off).
+    pub database_statement_timeout: Duration,
+    /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests may
+    /// take to finish (default 30).
+    pub shutdown_grace: Duration,
 }
 
 impl Settings {
@@ -182,7 +218,7 @@ impl Settings {
             }
         }
 
-        Ok(Self {
+        let settings = Self {
             environment,
             release_version: vars.string("RELEASE_VERSION", env!("CARGO_PKG_VERSION"))?,
             host: vars.string("HOST", "127.0.0.1")?,
@@ -237,7 +273,120 @@ impl Settings {
                     .map_err(|err| format!("not a valid log filter ({err})"))
             })?,
             docs_enabled: vars.boolean("DOCS_ENABLED", !production)?,
-        })
+            body_limit_bytes: vars.number("BODY_LIMIT_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?,
+            metrics_enabled: vars.boolean("METRICS_ENABLED", true)?,
+            metrics_port: vars.optional("METRICS_PORT", |raw| {
+                raw.parse::<u16>()
+                    .map_err(|_| "expected a port from 0 to 65535".to_owned())
+            })?,
+            cors_origins: vars.parse_with("CORS_ORIGINS", Vec::new(), |raw| {
+                let origins: Vec<String> = raw
+                    .split(',')
+                    .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                    .filter(|origin| !origin.is_empty())
+                    .collect();
+                match origins.iter().find(|o| {
+                    *o != "*" && !(o.starts_with("http://") || o.starts_with("https://"))
+                }) {
+                    Some(bad) => Err(format!("{bad:?} is not an origin like https://app.example.com")),
+                    None => Ok(origins),
+                }
+            })?,
+            cors_allow_credentials: vars.boolean("CORS_ALLOW_CREDENTIALS", false)?,
+            trusted_proxies: vars.parse_with("TRUSTED_PROXIES", Vec::new(), |raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|ip| !ip.is_empty())
+                    .map(|ip| ip.parse().map_err(|_| format!("{ip:?} is not an IP address")))
+                    .collect()
+            })?,
+            rate_limit_enabled: vars.boolean("RATE_LIMIT_ENABLED", true)?,
+            rate_limit_login_per_minute: vars.number("RATE_LIMIT_LOGIN_PER_MINUTE", 10, 1, 1_000_000)?,
+            rate_limit_register_per_minute: vars.number(
+                "RATE_LIMIT_REGISTER_PER_MINUTE",
+                5,
+                1,
+                1_000_000,
+            )?,
+            rate_limit_refresh_per_minute: vars.number(
+                "RATE_LIMIT_REFRESH_PER_MINUTE",
+                30,
+                1,
+                1_000_000,
+            )?,
+            redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "rpt:")?,
+            redis_timeout: Duration::from_millis(vars.number("REDIS_TIMEOUT_MS", 500, 10, 60_000)?),
+            database_statement_timeout: Duration::from_secs(vars.number(
+                "DATABASE_STATEMENT_TIMEOUT_SECONDS",
+                10,
+                0,
+                3600,
+            )?),
+            shutdown_grace: Duration::from_secs(vars.number("SHUTDOWN_GRACE_SECONDS", 30, 0, 3600)?),
+        };
+        if settings.cors_allow_credentials && settings.cors_origins.iter().any(|o| o == "*") {
+            return Err(ConfigError {
+                variable: "CORS_ALLOW_CREDENTIALS",
+                problem: "cannot be true while CORS_ORIGINS allows any origin (*); \
+                          list the origins instead"
+                    .to_owned(),
+            });
+        }
+        Ok(settings)
+    }
+
+    /// The effective settings, one `NAME=value` line each, with secrets and
+    /// URL passwords masked: safe to print or log (`api --print-config`).
+    pub fn describe(&self) -> String {
+        let or_unset = |v: Option<String>| v.unwrap_or_else(|| "(unset)".to_owned());
+        let list = |items: Vec<String>| {
+            if items.is_empty() {
+                "(none)".to_owned()
+            } else {
+                items.join(",")
+            }
+        };
+        let lines = [
+            ("ENVIRONMENT", format!("{:?}", self.environment).to_lowercase()),
+            ("RELEASE_VERSION", self.release_version.clone()),
+            ("HOST", self.host.clone()),
+            ("PORT", self.port.to_string()),
+            ("SECRET_KEY", if self.uses_development_secret() {
+                "(development secret)".to_owned()
+            } else {
+                format!("**** ({} bytes)", self.secret_key.expose().len())
+            }),
+            ("JWT_ALGORITHM", format!("{:?}", self.jwt_algorithm)),
+            ("JWT_EXPIRE_MINUTES", self.jwt_expire_minutes.to_string()),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", self.refresh_token_expire_days.to_string()),
+            ("DATABASE_URL", mask_url(&self.database_url)),
+            ("DATABASE_READ_URL", or_unset(self.database_read_url.as_deref().map(mask_url))),
+            ("DATABASE_MAX_CONNECTIONS", self.database_max_connections.to_string()),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", self.database_acquire_timeout.as_secs().to_string()),
+            ("DATABASE_STATEMENT_TIMEOUT_SECONDS", self.database_statement_timeout.as_secs().to_string()),
+            ("DATABASE_AUTO_MIGRATE", self.database_auto_migrate.to_string()),
+            ("REDIS_URL", or_unset(self.redis_url.as_deref().map(mask_url))),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
+            ("REDIS_TIMEOUT_MS", self.redis_timeout.as_millis().to_string()),
+            ("LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase()),
+            ("LOG_LEVEL", self.log_level.clone()),
+            ("DOCS_ENABLED", self.docs_enabled.to_string()),
+            ("BODY_LIMIT_BYTES", self.body_limit_bytes.to_string()),
+            ("METRICS_ENABLED", self.metrics_enabled.to_string()),
+            ("METRICS_PORT", or_unset(self.metrics_port.map(|p| p.to_string()))),
+            ("CORS_ORIGINS", list(self.cors_origins.clone())),
+            ("CORS_ALLOW_CREDENTIALS", self.cors_allow_credentials.to_string()),
+            ("TRUSTED_PROXIES", list(self.trusted_proxies.iter().map(ToString::to_string).collect())),
+            ("RATE_LIMIT_ENABLED", self.rate_limit_enabled.to_string()),
+            ("RATE_LIMIT_LOGIN_PER_MINUTE", self.rate_limit_login_per_minute.to_string()),
+            ("RATE_LIMIT_REGISTER_PER_MINUTE", self.rate_limit_register_per_minute.to_string()),
+            ("RATE_LIMIT_REFRESH_PER_MINUTE", self.rate_limit_refresh_per_minute.to_string()),
+            ("SHUTDOWN_GRACE_SECONDS", self.shutdown_grace.as_secs().to_string()),
+        ];
+        lines
+            .iter()
+            .map(|(name, value)| format!("{name}={value}\n"))
+            .collect()
     }
 
     /// Whether the development secret is in use (worth a warning outside tests).
@@ -248,6 +397,20 @@ impl Settings {
     /// `host:port`, for binding.
     pub fn bind_address(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A URL with any password replaced by `****`, safe to log.
+pub fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -418,6 +581,47 @@ mod tests {
     fn secrets_never_appear_in_debug_output() {
         let s = settings(&[("SECRET_KEY", "hunter2-hunter2")]).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn described_settings_mask_secrets() {
+        let s = settings(&[
+            ("SECRET_KEY", "hunter2-hunter2-hunter2-hunter2-hunter2"),
+            ("DATABASE_URL", "postgres://app:pa55word@db/app"),
+            ("REDIS_URL", "redis://:redispass@cache:6379"),
+        ])
+        .unwrap();
+        let text = s.describe();
+        for secret in ["hunter2", "pa55word", "redispass"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("DATABASE_URL=postgres://app:****@db/app"), "{text}");
+        assert!(text.contains("PORT=8000"));
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_url("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:****@db:5432/app"
+        );
+        assert_eq!(mask_url("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(mask_url("sqlite://data/app.db"), "sqlite://data/app.db");
+    }
+
+    #[test]
+    fn cors_and_proxies_are_validated() {
+        let s = settings(&[
+            ("CORS_ORIGINS", "https://app.example.com/, http://localhost:3000"),
+            ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
+        ])
+        .unwrap();
+        assert_eq!(s.cors_origins, ["https://app.example.com", "http://localhost:3000"]);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(settings(&[("CORS_ORIGINS", "app.example.com")]).unwrap_err().variable, "CORS_ORIGINS");
+        assert_eq!(settings(&[("TRUSTED_PROXIES", "proxy")]).unwrap_err().variable, "TRUSTED_PROXIES");
+        let err = settings(&[("CORS_ORIGINS", "*"), ("CORS_ALLOW_CREDENTIALS", "true")]).unwrap_err();
+        assert_eq!(err.variable, "CORS_ALLOW_CREDENTIALS");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Infrastructure the services stand on: typed configuration and telemetry
-//! (later also the cache and the job queue plumbing).
+//! Infrastructure the services stand on: typed configuration, telemetry,
+//! metrics, the request-path Redis pool and rate limiting (later also the
+//! cache and the job queue plumbing).
 //!
 //! Only [`config::Settings::load`] reads the process environment, and only
 //! binaries call it, once in `main`; everything else receives settings as a
@@ -8,6 +9,9 @@
 //! storage (persistence) or HTTP (actix, web).
 
 pub mod config;
+pub mod metrics;
+pub mod rate_limit;
+pub mod redis;
 pub mod telemetry;
 
 pub use config::{ConfigError, Environment, JwtAlgorithm, LoadError, LogFormat, Secret, Settings};

@@ -31,6 +31,22 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing.
     pub acquire_timeout: Duration,
+    /// Postgres cancels statements that run longer (`None`: no limit).
+    /// SQLite has no statement timeout; its busy timeout (5 s) bounds waits
+    /// for the write lock.
+    pub statement_timeout: Option<Duration>,
+    /// Open connections on first use instead of at start-up, so the process
+    /// starts (and reports not-ready) while the database is down.
+    pub connect_lazy: bool,
+}
+
+/// Connections of one pool, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, in use or idle.
+    pub open: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
 }
 
 /// The shared pools. Cheap to clone: clones share the pools.
@@ -102,6 +118,15 @@ impl Db {
             inner: self.primary.begin().await?,
             db: self.clone(),
         })
+    }
+
+    /// Open and idle connections of the primary and (if any) the replica.
+    pub fn pool_stats(&self) -> Vec<(&'static str, PoolStats)> {
+        let mut stats = vec![("primary", stats_of(&self.primary))];
+        if let Some(replica) = &self.replica {
+            stats.push(("replica", stats_of(replica)));
+        }
+        stats
     }
 
     /// A cheap round trip to every pool, for readiness checks.
@@ -204,7 +229,14 @@ async fn open(
     connect
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
+        .connect_lazy(options.connect_lazy)
         .sqlx_logging(false);
+    if let Some(timeout) = options.statement_timeout {
+        let millis = timeout.as_millis().to_string();
+        connect.map_sqlx_postgres_opts(move |pg| {
+            pg.options([("statement_timeout", millis.clone())])
+        });
+    }
     let conn = Database::connect(connect).await?;
     if conn.get_database_backend() == DbBackend::Sqlite {
         conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
@@ -245,6 +277,24 @@ async fn open_in_memory(
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
     Ok(Database::connect(connect).await?)
+}
+
+fn stats_of(conn: &DatabaseConnection) -> PoolStats {
+    let (open, idle) = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = conn.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DbBackend::Sqlite => {
+            let pool = conn.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    PoolStats {
+        open,
+        idle: u32::try_from(idle).unwrap_or(u32::MAX),
+    }
 }
 
 /// The file path of a `sqlite:` URL, if it names a file.

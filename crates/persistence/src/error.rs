@@ -33,6 +33,10 @@ pub enum Error {
     /// A list was asked to sort by a column that is not sortable.
     #[error("cannot sort by {requested:?}; sortable: {allowed}")]
     InvalidSort { requested: String, allowed: String },
+    /// The database is unreachable, the pool is exhausted, or a statement
+    /// ran past its timeout: worth retrying later (503).
+    #[error("database unavailable")]
+    Unavailable(#[source] DbErr),
     /// The database failed or could not be reached.
     #[error("database error")]
     Database(#[source] DbErr),
@@ -54,12 +58,36 @@ impl Error {
         {
             return Self::Conflict { entity, field };
         }
-        Self::Database(err)
+        Self::from(err)
     }
 }
 
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
-        Self::Database(err)
+        let unavailable = match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+            // Postgres: 57014 query_canceled (statement_timeout), 57P01
+            // admin shutdown, 53300 too many connections.
+            _ => ["57014", "57P01", "53300"]
+                .iter()
+                .any(|code| sql_state(&err).as_deref() == Some(*code)),
+        };
+        if unavailable {
+            Self::Unavailable(err)
+        } else {
+            Self::Database(err)
+        }
     }
+}
+
+/// The SQLSTATE code of a database error, when the driver reported one.
+fn sql_state(err: &DbErr) -> Option<String> {
+    let runtime = match err {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return None,
+    };
+    runtime
+        .as_database_error()
+        .and_then(|db| db.code())
+        .map(|code| code.into_owned())
 }

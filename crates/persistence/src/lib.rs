@@ -17,7 +17,7 @@ pub mod entities;
 mod error;
 pub mod repositories;
 
-pub use db::{Db, DbOptions, Tx, UnitOfWork};
+pub use db::{Db, DbOptions, PoolStats, Tx, UnitOfWork};
 pub use error::{Error, Result};
 pub use repositories::{
     base::{BaseRepository, Page, Sort},

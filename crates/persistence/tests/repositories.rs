@@ -19,6 +19,8 @@ async fn db() -> Db {
         read_url: None,
         max_connections: 5,
         acquire_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+        connect_lazy: false,
     })
     .await
     .unwrap();
@@ -252,6 +254,8 @@ async fn file_db(read_url: Option<String>) -> (Db, std::path::PathBuf) {
         read_url,
         max_connections: 4,
         acquire_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+        connect_lazy: false,
     })
     .await
     .unwrap();
@@ -396,6 +400,8 @@ async fn reads_go_to_the_replica_and_writes_and_transactions_to_the_primary() {
             read_url: None,
             max_connections: 1,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            connect_lazy: false,
         })
         .await
         .unwrap();

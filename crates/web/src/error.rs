@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("Request body is too large")]
     PayloadTooLarge,
+    /// 429: too many requests from this client; retry after the window.
+    #[error("Too many requests; retry in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     /// 500: the app is wired wrongly (a programming error, logged).
     #[error("misconfigured: {0}")]
     Misconfigured(&'static str),
@@ -79,12 +82,14 @@ impl ResponseError for ApiError {
             Self::App(E::Forbidden) => StatusCode::FORBIDDEN,
             Self::App(E::NotFound { .. }) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::App(E::Invalid { .. }) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::App(E::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::App(E::Storage(_) | E::Crypto { .. } | E::Task(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -94,6 +99,12 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", "5"));
+        }
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         match self {
             Self::Validation(detail) => {
@@ -119,7 +130,9 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "Service temporarily unavailable".to_owned()
+        } else if status.is_server_error() {
             // Never the cause: it may hold SQL, paths or hostnames.
             "Internal server error".to_owned()
         } else {

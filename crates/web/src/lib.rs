@@ -17,7 +17,7 @@ mod server;
 pub mod validation;
 
 pub use error::ApiError;
-pub use server::{WebConfig, run};
+pub use server::{RateLimits, WebConfig, WebDeps, run, run_metrics};
 
 /// The running server handle returned by [`run`].
 pub use actix_web::dev::Server;

@@ -1,20 +1,26 @@
 //! Request-scoped plumbing: the request id, the response logger, and
 //! authentication.
 
-use std::time::Instant;
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use actix_web::{
-    Error, HttpMessage,
+    Error, HttpMessage, HttpRequest,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{self, HeaderName, HeaderValue},
+    http::{
+        Method,
+        header::{self, HeaderName, HeaderValue},
+    },
     middleware::Next,
     web,
 };
 use application::Services;
 use tracing::Instrument;
 
-use crate::ApiError;
+use crate::{ApiError, WebConfig, WebDeps};
 
 /// Header that carries the request id in and out.
 pub(crate) static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -72,6 +78,25 @@ pub(crate) async fn log_requests(
     match result {
         Ok(mut res) => {
             let status = res.status().as_u16();
+            // The route template, not the path: one series per endpoint, not
+            // one per task uuid.
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned());
+            metrics::counter!(
+                "http_requests_total",
+                "method" => method.to_string(),
+                "route" => route.clone(),
+                "status" => status.to_string(),
+            )
+            .increment(1);
+            metrics::histogram!(
+                "http_request_duration_seconds",
+                "method" => method.to_string(),
+                "route" => route,
+            )
+            .record(started.elapsed().as_secs_f64());
             if let Ok(value) = HeaderValue::from_str(&id) {
                 res.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
             }
@@ -116,4 +141,130 @@ pub(crate) async fn authenticate(
         req.extensions_mut().insert(caller);
     }
     next.call(req).await
+}
+
+/// Content-Security-Policy of API responses: JSON needs nothing.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+/// Content-Security-Policy of the Swagger UI pages, served from the binary:
+/// own scripts and styles only (its bundle sets inline styles), no CDN.
+const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                        script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response.
+pub(crate) async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let docs = req.path().starts_with("/docs");
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),
+    );
+    Ok(res)
+}
+
+/// The client's address: the socket peer, or, when the peer is a trusted
+/// proxy, the right-most `X-Forwarded-For` entry that is not itself a
+/// trusted proxy (entries further left are client-controlled).
+pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all(HeaderName::from_static("x-forwarded-for"))
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .filter_map(|entry| entry.parse::<IpAddr>().ok())
+        .find(|ip| !trusted_proxies.contains(ip))
+        .or(Some(peer))
+}
+
+/// The endpoints with their own request budget per client.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bucket {
+    Login,
+    Register,
+    Refresh,
+}
+
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Counts the request against the client's budget for `bucket` and answers
+/// 429 with `Retry-After` once it is spent.
+async fn rate_limit<B: MessageBody + 'static>(
+    bucket: Bucket,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
+    let config = req.app_data::<web::Data<WebConfig>>().cloned();
+    let deps = req.app_data::<web::Data<WebDeps>>().cloned();
+    let (Some(config), Some(deps)) = (config, deps) else {
+        return Err(ApiError::Misconfigured("web config is not registered").into());
+    };
+    let limits = match config.rate_limits {
+        // Registration shares its path with the user list; only POST counts.
+        Some(_) if matches!(bucket, Bucket::Register) && req.method() != Method::POST => None,
+        other => other,
+    };
+    if let Some(limits) = limits
+        && let Some(ip) = client_ip(req.request(), &config.trusted_proxies)
+    {
+        let (name, limit) = match bucket {
+            Bucket::Login => ("login", limits.login),
+            Bucket::Register => ("register", limits.register),
+            Bucket::Refresh => ("refresh", limits.refresh),
+        };
+        let decision = deps
+            .rate_limiter
+            .hit(&format!("{name}:{ip}"), limit, RATE_WINDOW)
+            .await;
+        if !decision.allowed {
+            metrics::counter!("rate_limited_total", "bucket" => name).increment(1);
+            let retry_after_secs = decision.reset_after.as_secs_f64().ceil().max(1.0);
+            // Whole seconds, at most the window: the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let retry_after_secs = retry_after_secs as u64;
+            return Err(ApiError::RateLimited { retry_after_secs }.into());
+        }
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+pub(crate) async fn limit_login<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
+    rate_limit(Bucket::Login, req, next).await
+}
+
+pub(crate) async fn limit_register<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
+    rate_limit(Bucket::Register, req, next).await
+}
+
+pub(crate) async fn limit_refresh<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
+    rate_limit(Bucket::Refresh, req, next).await
 }

@@ -21,6 +21,7 @@ use crate::{
     ),
     paths(
         monitoring::health,
+        monitoring::ready,
         users::register,
         users::login,
         users::refresh,
@@ -41,6 +42,7 @@ use crate::{
         error::ValidationErrorBody,
         validation::FieldError,
         dto::monitoring::HealthResponse,
+        dto::monitoring::ReadinessResponse,
         dto::users::RegisterUserRequest,
         dto::users::LoginUserRequest,
         dto::users::RefreshTokenRequest,
@@ -55,7 +57,7 @@ use crate::{
     tags(
         (name = "users", description = "Accounts and authentication"),
         (name = "tasks", description = "Tasks; each visible to its author and admins"),
-        (name = "monitoring", description = "Health"),
+        (name = "monitoring", description = "Liveness and readiness"),
     )
 )]
 pub struct ApiDoc;

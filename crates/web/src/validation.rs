@@ -273,6 +273,41 @@ fn declares_json(req: &HttpRequest) -> bool {
         if mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
 }
 
+/// Deepest nesting of arrays and objects a body may have. Our requests are
+/// flat; deep nesting only costs parse time and stack.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// The byte position where `bytes` first nests deeper than
+/// [`MAX_JSON_DEPTH`], looking past strings; a cheap scan before parsing.
+fn too_deep(bytes: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (position, byte) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Some(position);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses raw body bytes into the DTO's output.
 pub(crate) fn parse_body<R: JsonRequest>(json: bool, bytes: &[u8]) -> Result<R::Parsed, ApiError> {
     if bytes.is_empty() {
@@ -285,6 +320,13 @@ pub(crate) fn parse_body<R: JsonRequest>(json: bool, bytes: &[u8]) -> Result<R::
         return Err(ApiError::Validation(vec![FieldError::body(
             "model_attributes_type",
             "Input should be a valid dictionary or object to extract fields from",
+        )]));
+    }
+    if let Some(position) = too_deep(bytes) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            vec!["body".into(), position.into()],
+            "json_invalid",
+            format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"),
         )]));
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|err| {
@@ -350,6 +392,15 @@ mod tests {
                 ("\"c\"".into(), "string_too_short".into()),
             ]
         );
+    }
+
+    #[test]
+    fn nesting_is_bounded_but_brackets_in_strings_do_not_count() {
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(too_deep(deep.as_bytes()), Some(MAX_JSON_DEPTH));
+        let shallow = format!("{{\"a\": \"{}\\\"\"}}", "[".repeat(100));
+        assert_eq!(too_deep(shallow.as_bytes()), None, "{shallow}");
+        assert_eq!(too_deep(br#"{"a": [1, {"b": [2]}]}"#), None);
     }
 
     #[test]

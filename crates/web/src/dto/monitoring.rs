@@ -13,3 +13,17 @@ pub struct HealthResponse {
     #[schema(example = "Healthy")]
     pub status: &'static str,
 }
+
+/// Readiness and what each dependency answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessResponse {
+    /// `Ready` or `Unavailable`.
+    #[schema(example = "Ready")]
+    pub status: &'static str,
+    /// `ok`, `unavailable` or `timeout`.
+    #[schema(example = "ok")]
+    pub database: String,
+    /// Like `database`; absent when Redis is not configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
+}

@@ -1,8 +1,19 @@
-//! Liveness.
+//! Liveness, readiness and metrics.
 
-use actix_web::{HttpResponse, web};
+use std::time::Duration;
 
-use crate::{WebConfig, dto::monitoring::HealthResponse, handlers::resource};
+use actix_web::{HttpResponse, http::StatusCode, web};
+use application::Services;
+
+use crate::{
+    WebConfig, WebDeps,
+    dto::monitoring::{HealthResponse, ReadinessResponse},
+    handlers::resource,
+};
+
+/// How long readiness waits for each dependency: a probe must answer well
+/// inside an orchestrator's timeout even when a dependency hangs.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness: the process answers. Does no I/O, so a slow database never
 /// makes an orchestrator restart healthy instances.
@@ -19,6 +30,68 @@ pub async fn health(config: web::Data<WebConfig>) -> HttpResponse {
     })
 }
 
+/// Readiness: whether this instance can serve traffic now. Checks the
+/// database and, when configured, Redis, each within two seconds.
+#[utoipa::path(
+    get,
+    path = "/v1/monitoring/ready",
+    tag = "monitoring",
+    responses(
+        (status = 200, description = "Every dependency answers", body = ReadinessResponse),
+        (status = 503, description = "A dependency failed; `checks` says which", body = ReadinessResponse),
+    ),
+)]
+pub async fn ready(services: web::Data<Services>, deps: web::Data<WebDeps>) -> HttpResponse {
+    let database = match tokio::time::timeout(CHECK_TIMEOUT, services.ping_database()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness: database check failed");
+            "unavailable".to_owned()
+        }
+        Err(_) => "timeout".to_owned(),
+    };
+    let redis = match &deps.redis {
+        None => None,
+        Some(redis) => Some(match redis.ping().await {
+            Ok(()) => "ok".to_owned(),
+            Err(infra::redis::RedisError::Timeout(_)) => "timeout".to_owned(),
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness: redis check failed");
+                "unavailable".to_owned()
+            }
+        }),
+    };
+    let ready = database == "ok" && redis.as_deref().is_none_or(|r| r == "ok");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status).json(ReadinessResponse {
+        status: if ready { "Ready" } else { "Unavailable" },
+        database,
+        redis,
+    })
+}
+
+/// Prometheus metrics in the text format.
+pub async fn metrics(services: web::Data<Services>, deps: web::Data<WebDeps>) -> HttpResponse {
+    let Some(metrics) = &deps.metrics else {
+        return HttpResponse::NotFound().finish();
+    };
+    // Pool gauges are sampled at scrape time: exact when read, free otherwise.
+    for (pool, stats) in services.pool_stats() {
+        metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "idle")
+            .set(f64::from(stats.idle));
+        metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "in_use")
+            .set(f64::from(stats.open.saturating_sub(stats.idle)));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/monitoring/health").route(web::get().to(health)));
+    cfg.service(resource("/v1/monitoring/health").route(web::get().to(health)))
+        .service(resource("/v1/monitoring/ready").route(web::get().to(ready)));
 }

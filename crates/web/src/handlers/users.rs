@@ -1,6 +1,6 @@
 //! Users and authentication: register, login, refresh, logout, list, me.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, middleware::from_fn, web};
 use application::Services;
 
 use crate::{
@@ -12,6 +12,7 @@ use crate::{
     error::{ErrorBody, ValidationErrorBody},
     extract::{CurrentUser, ListQuery, Principals},
     handlers::{list_response, resource},
+    middleware,
     validation::{Valid, path_uuid},
 };
 
@@ -27,6 +28,7 @@ type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
         (status = 201, description = "Registered", body = UserResponse),
         (status = 400, description = "Email or username already taken", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationErrorBody),
+        (status = 429, description = "Too many registrations from this address", body = ErrorBody),
     ),
 )]
 pub async fn register(services: web::Data<Services>, body: Valid<RegisterUserRequest>) -> Result {
@@ -44,6 +46,7 @@ pub async fn register(services: web::Data<Services>, body: Valid<RegisterUserReq
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Invalid credentials", body = ErrorBody),
         (status = 422, description = "Malformed request", body = ValidationErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
     ),
 )]
 pub async fn login(services: web::Data<Services>, body: Valid<LoginUserRequest>) -> Result {
@@ -63,6 +66,7 @@ pub async fn login(services: web::Data<Services>, body: Valid<LoginUserRequest>)
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Invalid, expired, used or revoked refresh token", body = ErrorBody),
         (status = 422, description = "Malformed request", body = ValidationErrorBody),
+        (status = 429, description = "Too many refreshes from this address", body = ErrorBody),
     ),
 )]
 pub async fn refresh(services: web::Data<Services>, body: Valid<RefreshTokenRequest>) -> Result {
@@ -215,11 +219,20 @@ pub async fn me(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/v1/users")
+            .wrap(from_fn(middleware::limit_register))
             .route(web::get().to(list))
             .route(web::post().to(register)),
     )
-    .service(resource("/v1/users/login").route(web::post().to(login)))
-    .service(resource("/v1/users/refresh").route(web::post().to(refresh)))
+    .service(
+        resource("/v1/users/login")
+            .wrap(from_fn(middleware::limit_login))
+            .route(web::post().to(login)),
+    )
+    .service(
+        resource("/v1/users/refresh")
+            .wrap(from_fn(middleware::limit_refresh))
+            .route(web::post().to(refresh)),
+    )
     .service(resource("/v1/users/logout").route(web::post().to(logout)))
     .service(
         resource("/v1/users/me")

@@ -1,0 +1,54 @@
+//! Prometheus metrics: one recorder per process, rendered on demand.
+//!
+//! Code anywhere records with the `metrics` macros (`counter!`,
+//! `histogram!`, `gauge!`); the HTTP layer serves [`Metrics::render`] at
+//! `/metrics`. Names follow Prometheus conventions (`_total`, `_seconds`).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets (seconds) for request durations: fine below 100 ms,
+/// where a healthy API lives, coarse above.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Renders the process's metrics in the Prometheus text format.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+impl Metrics {
+    /// Installs the global recorder the first time; later calls (a second
+    /// app in the same test process) share it.
+    pub fn install() -> Result<Self, String> {
+        HANDLE
+            .get_or_init(|| {
+                PrometheusBuilder::new()
+                    .set_buckets_for_metric(
+                        Matcher::Suffix("_seconds".to_owned()),
+                        LATENCY_BUCKETS,
+                    )
+                    .map_err(|err| err.to_string())?
+                    .install_recorder()
+                    .map_err(|err| err.to_string())
+            })
+            .clone()
+            .map(|handle| Self { handle })
+    }
+
+    /// The current values, in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+}

@@ -1,0 +1,178 @@
+//! Fixed-window rate limiting: at most `limit` hits per key per window.
+//!
+//! With Redis configured the counters live there (one atomic script per hit),
+//! so every instance behind the load balancer shares them; otherwise they
+//! live in this process. If Redis fails, the hit is allowed and a warning
+//! logged: an outage of the limiter must not lock every user out of login.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use deadpool_redis::redis::Script;
+
+use crate::redis::RedisPool;
+
+/// The outcome of one hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// Hits left in the current window.
+    pub remaining: u32,
+    /// Time until the window resets (for `Retry-After`).
+    pub reset_after: Duration,
+}
+
+/// Where counters live.
+#[derive(Clone, Debug)]
+pub enum RateLimiter {
+    /// Counters in this process.
+    Memory(Arc<Mutex<HashMap<String, Window>>>),
+    /// Counters in Redis, shared by all instances.
+    Redis(RedisPool),
+}
+
+/// One key's current window (in-process backend).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    started: Instant,
+    hits: u32,
+}
+
+/// Increments the key and sets its expiry on the first hit of a window, in
+/// one atomic step; returns the count and the milliseconds left.
+const HIT_SCRIPT: &str = r"
+local hits = redis.call('INCR', KEYS[1])
+if hits == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {hits, ttl}
+";
+
+/// Above this many tracked keys, expired windows are swept on the next hit.
+const SWEEP_THRESHOLD: usize = 10_000;
+
+impl RateLimiter {
+    /// Counters in this process (the embedded default).
+    pub fn in_memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    /// Counters shared through Redis.
+    pub fn redis(pool: RedisPool) -> Self {
+        Self::Redis(pool)
+    }
+
+    /// Records a hit on `key` (e.g. `login:203.0.113.9`) and decides.
+    pub async fn hit(&self, key: &str, limit: u32, window: Duration) -> Decision {
+        match self {
+            Self::Memory(windows) => Self::hit_memory(windows, key, limit, window),
+            Self::Redis(pool) => {
+                let redis_key = pool.key(&format!("ratelimit:{key}"));
+                let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+                let result = pool
+                    .run(|mut conn| async move {
+                        Script::new(HIT_SCRIPT)
+                            .key(redis_key)
+                            .arg(window_ms)
+                            .invoke_async::<(u64, i64)>(&mut conn)
+                            .await
+                    })
+                    .await;
+                match result {
+                    Ok((hits, ttl_ms)) => decide(
+                        hits,
+                        limit,
+                        Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+                    ),
+                    Err(err) => {
+                        metrics::counter!("rate_limit_errors_total").increment(1);
+                        tracing::warn!(error = %err, "rate limiter unavailable; allowing the request");
+                        Decision {
+                            allowed: true,
+                            remaining: limit,
+                            reset_after: window,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn hit_memory(
+        windows: &Mutex<HashMap<String, Window>>,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Decision {
+        let now = Instant::now();
+        // A poisoned lock only means another thread panicked mid-update of a
+        // counter; the map is still usable.
+        let mut windows = windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if windows.len() > SWEEP_THRESHOLD {
+            windows.retain(|_, w| now.duration_since(w.started) < window);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            hits: 0,
+        });
+        if now.duration_since(entry.started) >= window {
+            *entry = Window {
+                started: now,
+                hits: 0,
+            };
+        }
+        entry.hits = entry.hits.saturating_add(1);
+        let reset_after = window.saturating_sub(now.duration_since(entry.started));
+        decide(u64::from(entry.hits), limit, reset_after)
+    }
+}
+
+fn decide(hits: u64, limit: u32, reset_after: Duration) -> Decision {
+    let limit = u64::from(limit);
+    Decision {
+        allowed: hits <= limit,
+        remaining: u32::try_from(limit.saturating_sub(hits)).unwrap_or(u32::MAX),
+        reset_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_limiter_allows_up_to_the_limit_per_window() {
+        let limiter = RateLimiter::in_memory();
+        let window = Duration::from_secs(60);
+        for remaining in (0..3).rev() {
+            let decision = limiter.hit("login:1.2.3.4", 3, window).await;
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, remaining);
+        }
+        let refused = limiter.hit("login:1.2.3.4", 3, window).await;
+        assert!(!refused.allowed);
+        assert!(refused.reset_after <= window && refused.reset_after > Duration::ZERO);
+        assert!(limiter.hit("login:5.6.7.8", 3, window).await.allowed, "keys are separate");
+    }
+
+    #[tokio::test]
+    async fn a_new_window_starts_afresh() {
+        let limiter = RateLimiter::in_memory();
+        let window = Duration::from_millis(1);
+        assert!(limiter.hit("k", 1, window).await.allowed);
+        // The window is a millisecond; waiting past it is the behaviour under test.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(limiter.hit("k", 1, window).await.allowed);
+    }
+}
