@@ -26,6 +26,8 @@ pub struct TestApp {
     pub settings: infra::Settings,
     /// The app's services, for setting up what the API cannot (admins).
     pub services: application::Services,
+    /// `http://127.0.0.1:PORT` of the metrics server, with `METRICS_PORT`.
+    pub metrics_address: Option<String>,
     _db: TestDatabase,
 }
 
@@ -58,6 +60,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .expect("the app builds");
     let address = format!("http://{}", app.address());
     let services = app.services().clone();
+    let metrics_address = app.metrics_address().map(|a| format!("http://{a}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -67,6 +70,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
             .expect("build client"),
         settings,
         services,
+        metrics_address,
         _db: db,
     }
 }
@@ -199,6 +203,18 @@ impl TestApp {
         self.register(name).await;
         self.login(name).await
     }
+}
+
+/// The Redis server for tests that need one (`TEST_REDIS_URL`), if any.
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A key prefix no other test uses, so tests share one Redis safely.
+pub fn unique_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
 }
 
 /// A database only this test uses: in-memory SQLite, or a new database on

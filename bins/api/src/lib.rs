@@ -50,7 +50,10 @@ impl Application {
                 let listener = TcpListener::bind(&bind)
                     .with_context(|| format!("cannot listen on {bind} (METRICS_PORT)"))?;
                 let address = listener.local_addr()?;
-                Some((address, web::run_metrics(listener, services.clone(), deps.clone())?))
+                Some((
+                    address,
+                    web::run_metrics(listener, services.clone(), deps.clone())?,
+                ))
             }
             None => None,
         };
@@ -89,13 +92,9 @@ impl Application {
     /// database pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         match self.metrics {
+            // Both stop on the same SIGINT/SIGTERM; polled together so both serve.
             Some((_, metrics)) => {
-                let metrics_handle = metrics.handle();
-                let result = self.server.await;
-                // The API is down; the scrape endpoint goes with it.
-                metrics_handle.stop(true).await;
-                metrics.await?;
-                result?;
+                tokio::try_join!(self.server, metrics)?;
             }
             None => self.server.await?,
         }
@@ -122,7 +121,10 @@ pub fn web_deps(settings: &Settings) -> anyhow::Result<web::WebDeps> {
         None => infra::rate_limit::RateLimiter::in_memory(),
     };
     let metrics = if settings.metrics_enabled {
-        Some(infra::metrics::Metrics::install().map_err(|err| anyhow::anyhow!("cannot install the metrics recorder: {err}"))?)
+        Some(
+            infra::metrics::Metrics::install()
+                .map_err(|err| anyhow::anyhow!("cannot install the metrics recorder: {err}"))?,
+        )
     } else {
         None
     };

@@ -148,3 +148,101 @@ fn create_admin_bootstraps_the_first_admin() {
     assert_eq!(usage.status.code(), Some(1));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Starts the binary on port 0 and returns it with its address; the caller
+/// waits for it.
+#[allow(clippy::zombie_processes)]
+fn start(dir: &PathBuf) -> (std::process::Child, String) {
+    let mut command = api(dir);
+    command
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("startup log");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            return (child, rest.split('"').next().unwrap().to_owned());
+        }
+    }
+}
+
+#[test]
+fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
+    let dir = scratch_dir("sigterm");
+    let (mut child, address) = start(&dir);
+
+    // Send a registration's headers with `Expect: 100-continue`: the
+    // server answers `100 Continue` once a worker is processing the request,
+    // so the request is provably in flight before the signal.
+    let body = br#"{"email":"late@example.com","password":"Str0ng!pass","username":"late"}"#;
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST /v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 100"), "{status}");
+    let mut blank = String::new();
+    reader.read_line(&mut blank).unwrap();
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // The server has begun shutting down once it stops accepting.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&address).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    reader.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn print_config_shows_effective_settings_with_secrets_masked() {
+    let dir = scratch_dir("print-config");
+    let output = api(&dir)
+        .arg("print-config")
+        .env("SECRET_KEY", "a-very-secret-value-of-forty-bytes-long!!")
+        .env("DATABASE_URL", "postgres://app:db-password@db:5432/app")
+        .env("PORT", "9000")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("PORT=9000"), "{text}");
+    assert!(
+        text.contains("DATABASE_URL=postgres://app:****@db:5432/app"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("a-very-secret") && !text.contains("db-password"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -35,10 +35,7 @@ impl Metrics {
         HANDLE
             .get_or_init(|| {
                 PrometheusBuilder::new()
-                    .set_buckets_for_metric(
-                        Matcher::Suffix("_seconds".to_owned()),
-                        LATENCY_BUCKETS,
-                    )
+                    .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
                     .map_err(|err| err.to_string())?
                     .install_recorder()
                     .map_err(|err| err.to_string())

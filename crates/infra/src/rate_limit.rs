@@ -163,7 +163,10 @@ mod tests {
         let refused = limiter.hit("login:1.2.3.4", 3, window).await;
         assert!(!refused.allowed);
         assert!(refused.reset_after <= window && refused.reset_after > Duration::ZERO);
-        assert!(limiter.hit("login:5.6.7.8", 3, window).await.allowed, "keys are separate");
+        assert!(
+            limiter.hit("login:5.6.7.8", 3, window).await.allowed,
+            "keys are separate"
+        );
     }
 
     #[tokio::test]

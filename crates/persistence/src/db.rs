@@ -233,9 +233,8 @@ async fn open(
         .sqlx_logging(false);
     if let Some(timeout) = options.statement_timeout {
         let millis = timeout.as_millis().to_string();
-        connect.map_sqlx_postgres_opts(move |pg| {
-            pg.options([("statement_timeout", millis.clone())])
-        });
+        connect
+            .map_sqlx_postgres_opts(move |pg| pg.options([("statement_timeout", millis.clone())]));
     }
     let conn = Database::connect(connect).await?;
     if conn.get_database_backend() == DbBackend::Sqlite {

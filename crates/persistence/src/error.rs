@@ -82,12 +82,11 @@ impl From<DbErr> for Error {
 
 /// The SQLSTATE code of a database error, when the driver reported one.
 fn sql_state(err: &DbErr) -> Option<String> {
-    let runtime = match err {
-        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
-        _ => return None,
+    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(runtime))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(runtime))) = err
+    else {
+        return None;
     };
-    runtime
-        .as_database_error()
-        .and_then(|db| db.code())
-        .map(|code| code.into_owned())
+    let code = runtime.as_database_error()?.code()?;
+    Some(code.into_owned())
 }

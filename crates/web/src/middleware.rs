@@ -1,10 +1,7 @@
 //! Request-scoped plumbing: the request id, the response logger, and
 //! authentication.
 
-use std::{
-    net::IpAddr,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, time::Instant};
 
 use actix_web::{
     Error, HttpMessage, HttpRequest,
@@ -205,8 +202,6 @@ pub(crate) enum Bucket {
     Refresh,
 }
 
-const RATE_WINDOW: Duration = Duration::from_secs(60);
-
 /// Counts the request against the client's budget for `bucket` and answers
 /// 429 with `Retry-After` once it is spent.
 async fn rate_limit<B: MessageBody + 'static>(
@@ -234,7 +229,7 @@ async fn rate_limit<B: MessageBody + 'static>(
         };
         let decision = deps
             .rate_limiter
-            .hit(&format!("{name}:{ip}"), limit, RATE_WINDOW)
+            .hit(&format!("{name}:{ip}"), limit, limits.window)
             .await;
         if !decision.allowed {
             metrics::counter!("rate_limited_total", "bucket" => name).increment(1);
@@ -245,7 +240,9 @@ async fn rate_limit<B: MessageBody + 'static>(
             return Err(ApiError::RateLimited { retry_after_secs }.into());
         }
     }
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 pub(crate) async fn limit_login<B: MessageBody + 'static>(

@@ -13,9 +13,10 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{ApiError, handlers, middleware, openapi::ApiDoc};
 
-/// Requests per minute per client IP on the endpoints that guess at secrets.
+/// Requests per client IP per window on the endpoints that guess at secrets.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
+    pub window: Duration,
     pub login: u32,
     pub register: u32,
     pub refresh: u32,
@@ -53,9 +54,10 @@ impl WebConfig {
             cors_allow_credentials: settings.cors_allow_credentials,
             trusted_proxies: settings.trusted_proxies.clone(),
             rate_limits: settings.rate_limit_enabled.then_some(RateLimits {
-                login: settings.rate_limit_login_per_minute,
-                register: settings.rate_limit_register_per_minute,
-                refresh: settings.rate_limit_refresh_per_minute,
+                window: settings.rate_limit_window,
+                login: settings.rate_limit_login,
+                register: settings.rate_limit_register,
+                refresh: settings.rate_limit_refresh,
             }),
             metrics_on_api_port: settings.metrics_enabled && settings.metrics_port.is_none(),
             shutdown_grace: settings.shutdown_grace,
@@ -134,9 +136,13 @@ pub fn run(
             .configure(handlers::monitoring::routes)
             .configure(handlers::users::routes)
             .configure(handlers::tasks::routes)
-            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::RouteNotFound) }));
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::RouteNotFound)
+            }));
         let app = if config.metrics_on_api_port {
-            app.service(web::resource("/metrics").route(web::get().to(handlers::monitoring::metrics)))
+            app.service(
+                web::resource("/metrics").route(web::get().to(handlers::monitoring::metrics)),
+            )
         } else {
             app
         };
@@ -159,7 +165,11 @@ pub fn run(
 
 /// Serves `/metrics` alone on its own listener (`METRICS_PORT`), so the
 /// scrape endpoint need not be exposed where the API is.
-pub fn run_metrics(listener: TcpListener, services: Services, deps: WebDeps) -> std::io::Result<Server> {
+pub fn run_metrics(
+    listener: TcpListener,
+    services: Services,
+    deps: WebDeps,
+) -> std::io::Result<Server> {
     let services = web::Data::new(services);
     let deps = web::Data::new(deps);
     let server = HttpServer::new(move || {

@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod docs_and_errors;
+mod hardening;
 mod health;
 mod tasks;
 mod users;

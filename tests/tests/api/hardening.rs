@@ -1,0 +1,363 @@
+//! What production traffic needs: metrics, readiness, rate limits, CORS,
+//! security headers, bounded input, and clean answers when a dependency is
+//! down.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::{PASSWORD, spawn_app, spawn_app_with, test_redis_url, unique_prefix};
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = spawn_app().await;
+    let (token, _) = app.signed_up("alice").await;
+    let task = app.create_task(&token, "counted").await;
+    let path = format!("/v1/tasks/{}", task["uuid"].as_str().unwrap());
+    app.get(&path, Some(&token)).await;
+    app.get("/v1/monitoring/health", None).await;
+
+    let response = app.get("/metrics", None).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let counted = |route: &str| {
+        text.lines().any(|line| {
+            line.starts_with("http_requests_total{")
+                && line.contains(&format!("route=\"{route}\""))
+                && line.contains("status=\"200\"")
+        })
+    };
+    assert!(counted("/v1/monitoring/health"), "{text}");
+    assert!(
+        counted("/v1/tasks/{task_uuid}"),
+        "one series per route, not per uuid: {text}"
+    );
+    assert!(!text.contains(task["uuid"].as_str().unwrap()));
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{"),
+        "latency histogram"
+    );
+    assert!(text.contains("db_pool_connections{"), "pool gauges");
+}
+
+#[tokio::test]
+async fn metrics_can_be_off_or_on_their_own_port() {
+    let app = spawn_app_with(&[("METRICS_ENABLED", "false")]).await;
+    assert_eq!(app.get("/metrics", None).await.status(), 404);
+
+    let app = spawn_app_with(&[("METRICS_PORT", "0")]).await;
+    assert_eq!(
+        app.get("/metrics", None).await.status(),
+        404,
+        "not on the API port"
+    );
+    let metrics = app.metrics_address.clone().unwrap();
+    let response = app
+        .client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("db_pool_connections")
+    );
+}
+
+#[tokio::test]
+async fn readiness_checks_the_database_and_redis() {
+    let mut extra = vec![];
+    let redis = test_redis_url();
+    if let Some(url) = &redis {
+        extra.push(("REDIS_URL", url.as_str()));
+    }
+    let app = spawn_app_with(&extra).await;
+    let response = app.get("/v1/monitoring/ready", None).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "Ready");
+    assert_eq!(body["database"], "ok");
+    if redis.is_some() {
+        assert_eq!(body["redis"], "ok");
+    } else {
+        assert!(body.get("redis").is_none());
+    }
+}
+
+#[tokio::test]
+async fn readiness_is_503_naming_a_dead_database_while_liveness_stays_up() {
+    // Nothing listens on port 1. Without start-up migrations the app starts
+    // anyway, connecting lazily.
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing"),
+        ("DATABASE_AUTO_MIGRATE", "false"),
+        ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let response = app.get("/v1/monitoring/ready", None).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "Unavailable");
+    assert_ne!(body["database"], "ok");
+    assert_eq!(app.get("/v1/monitoring/health", None).await.status(), 200);
+
+    // Requests that need the database get a clean 503, not a hang or a 500.
+    let response = app
+        .post_json(
+            "/v1/users/login",
+            &json!({"email": "a@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], 503);
+    assert_eq!(body["message"], "Service temporarily unavailable");
+}
+
+#[tokio::test]
+async fn readiness_is_503_naming_a_dead_redis() {
+    let app = spawn_app_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let response = app.get("/v1/monitoring/ready", None).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    assert_ne!(body["redis"], "ok");
+}
+
+async fn login_status(app: &tests::TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/v1/users/login"))
+        .json(&json!({"email": "nobody@example.com", "password": "Wr0ng!pass"}));
+    if let Some(ip) = forwarded_for {
+        request = request.header("X-Forwarded-For", ip);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn login_is_limited_per_client_then_resets_after_the_window() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN", "2"),
+        ("RATE_LIMIT_WINDOW_SECONDS", "1"),
+    ])
+    .await;
+    assert_eq!(login_status(&app, None).await.status(), 400);
+    assert_eq!(login_status(&app, None).await.status(), 400);
+    let refused = login_status(&app, None).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error_code"], 429);
+    // Other endpoints are not affected.
+    assert_eq!(app.get("/v1/monitoring/health", None).await.status(), 200);
+
+    // The window is one second; waiting it out is the behaviour under test.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(login_status(&app, None).await.status(), 400, "a new window");
+}
+
+#[tokio::test]
+async fn registration_and_refresh_have_their_own_budgets() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_REGISTER", "1"),
+        ("RATE_LIMIT_REFRESH", "1"),
+    ])
+    .await;
+    app.register("alice").await;
+    let response = app
+        .post_json(
+            "/v1/users/",
+            &json!({"email": "b@example.com", "password": PASSWORD, "username": "bob"}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 429);
+    let (token, _) = app.login("alice").await;
+    assert_eq!(
+        app.get("/v1/users/", Some(&token)).await.status(),
+        200,
+        "listing is not registering"
+    );
+    let body = json!({"refresh_token": "x"});
+    assert_eq!(
+        app.post_json("/v1/users/refresh", &body, None)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.post_json("/v1/users/refresh", &body, None)
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let limited = [("RATE_LIMIT_ENABLED", "true"), ("RATE_LIMIT_LOGIN", "1")];
+    // Untrusted peer: X-Forwarded-For is ignored, one budget for all.
+    let app = spawn_app_with(&limited).await;
+    assert_eq!(login_status(&app, Some("198.51.100.1")).await.status(), 400);
+    assert_eq!(login_status(&app, Some("198.51.100.2")).await.status(), 429);
+
+    // Trusted proxy: each forwarded client has its own budget.
+    let app = spawn_app_with(&[limited[0], limited[1], ("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    assert_eq!(login_status(&app, Some("198.51.100.1")).await.status(), 400);
+    assert_eq!(login_status(&app, Some("198.51.100.2")).await.status(), 400);
+    assert_eq!(login_status(&app, Some("198.51.100.1")).await.status(), 429);
+    // A client cannot dodge by prepending addresses: the right-most
+    // untrusted entry is the one the proxy saw.
+    assert_eq!(
+        login_status(&app, Some("203.0.113.7, 198.51.100.2"))
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn limits_are_shared_by_instances_through_redis_and_fail_open_without_it() {
+    let limited = [("RATE_LIMIT_ENABLED", "true"), ("RATE_LIMIT_LOGIN", "2")];
+    if let Some(url) = test_redis_url() {
+        let prefix = unique_prefix();
+        let shared = [
+            limited[0],
+            limited[1],
+            ("REDIS_URL", url.as_str()),
+            ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ];
+        let first = spawn_app_with(&shared).await;
+        let second = spawn_app_with(&shared).await;
+        assert_eq!(login_status(&first, None).await.status(), 400);
+        assert_eq!(login_status(&second, None).await.status(), 400);
+        assert_eq!(
+            login_status(&first, None).await.status(),
+            429,
+            "one budget across instances"
+        );
+        assert_eq!(login_status(&second, None).await.status(), 429);
+    }
+    // A dead Redis must not lock everyone out of login.
+    let app = spawn_app_with(&[
+        limited[0],
+        limited[1],
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("REDIS_TIMEOUT_MS", "100"),
+    ])
+    .await;
+    for _ in 0..4 {
+        assert_eq!(login_status(&app, None).await.status(), 400);
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_configured_origins_only() {
+    let app = spawn_app_with(&[("CORS_ORIGINS", "https://app.example.com")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/users/login"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let denied = preflight("https://evil.example.com").await.unwrap();
+    assert!(!denied.status().is_success());
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let response = app
+        .client
+        .get(app.url("/v1/monitoring/health"))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+
+    // No origins configured: no grant.
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/v1/monitoring/health"))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/v1/monitoring/health", "/v1/nothing", "/docs/"] {
+        let response = app.get(path, None).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        if path.starts_with("/docs") {
+            assert!(
+                csp.contains("script-src 'self'"),
+                "the docs still load: {csp}"
+            );
+        } else {
+            assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn deeply_nested_bodies_are_422_and_the_body_limit_is_configurable() {
+    let app = spawn_app_with(&[("BODY_LIMIT_BYTES", "2048")]).await;
+    let nested = format!("{{\"email\": {}1{}}}", "[".repeat(64), "]".repeat(64));
+    let response = app
+        .client
+        .post(app.url("/v1/users/"))
+        .header("Content-Type", "application/json")
+        .body(nested)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+
+    let response = app
+        .client
+        .post(app.url("/v1/users/"))
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"email\": \"{}\"}}", "a".repeat(3000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
