@@ -144,7 +144,9 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Services> {
             .await
             .context("cannot apply database migrations")?;
     }
-    Services::new(db, settings).context("cannot build services")
+    Services::new(db, settings)
+        .await
+        .context("cannot build services")
 }
 
 /// Grants the admin role to the account with `email`. If there is none, it

@@ -66,13 +66,10 @@ async fn create_admin(settings: &Settings, args: &[String]) -> anyhow::Result<()
     let [email, username] = args else {
         anyhow::bail!("create-admin takes EMAIL and USERNAME\n\n{USAGE}");
     };
-    // Read from the environment, not the command line, so the password
-    // stays out of shell history and process listings.
-    let password = std::env::var("ADMIN_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    let (admin, created) =
-        api::create_admin(settings, email, username, password.as_deref()).await?;
+    // ADMIN_PASSWORD comes from the environment, not the command line, so
+    // it stays out of shell history and process listings.
+    let password = settings.admin_password.as_ref().map(infra::Secret::expose);
+    let (admin, created) = api::create_admin(settings, email, username, password).await?;
     tracing::info!(
         uuid = %admin.uuid,
         email = %admin.email,

@@ -32,8 +32,8 @@ pub struct Services {
 impl Services {
     /// Builds the services on an open pool. Computes one password hash (the
     /// decoy that makes unknown-email logins cost as much as real ones).
-    pub fn new(db: Db, settings: &Settings) -> Result<Self> {
-        let passwords = security::password::PasswordHasher::new()?;
+    pub async fn new(db: Db, settings: &Settings) -> Result<Self> {
+        let passwords = security::password::PasswordHasher::new().await?;
         let tokens = security::tokens::TokenService::new(settings);
         let auth = AuthService::new(db.clone(), passwords, tokens);
         Ok(Self {

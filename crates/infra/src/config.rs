@@ -159,6 +159,9 @@ pub struct Settings {
     /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer
     /// statements (default 10; 0 turns it off).
     pub database_statement_timeout: Duration,
+    /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
+    /// account (read from the environment so it stays out of shell history).
+    pub admin_password: Option<Secret>,
     /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests may
     /// take to finish (default 30).
     pub shutdown_grace: Duration,
@@ -342,6 +345,7 @@ impl Settings {
                 0,
                 3600,
             )?),
+            admin_password: vars.optional("ADMIN_PASSWORD", |raw| Ok(Secret::new(raw)))?,
         };
         if settings.cors_allow_credentials && settings.cors_origins.iter().any(|o| o == "*") {
             return Err(ConfigError {
@@ -519,7 +523,8 @@ impl Vars {
             None => Ok(default),
             Some(raw) => parse(raw).map_err(|problem| ConfigError {
                 variable: name,
-                problem: format!("{problem}, got {raw:?}"),
+                // URLs may carry a password: never echo it.
+                problem: format!("{problem}, got {:?}", mask_url(raw)),
             }),
         }
     }
@@ -675,6 +680,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("PORT=8000"));
+    }
+
+    #[test]
+    fn a_rejected_url_is_echoed_without_its_password() {
+        let err =
+            settings(&[("DATABASE_URL", "postgresql+asyncpg://app:S3cret@db/app")]).unwrap_err();
+        assert!(!err.to_string().contains("S3cret"), "{err}");
+        assert!(err.to_string().contains("app:****@db"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::{path::Path, time::Duration};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    TransactionTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::Result;
@@ -112,10 +112,18 @@ impl Db {
         &self.primary
     }
 
-    /// Starts a transaction on the primary.
+    /// Starts a transaction on the primary. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), waiting up to the busy timeout for
+    /// it: a transaction that read first and wrote later would instead fail
+    /// outright when another writer got in between.
     pub async fn begin(&self) -> Result<Tx> {
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        };
         Ok(Tx {
-            inner: self.primary.begin().await?,
+            inner: self.primary.begin_with_options(options).await?,
             db: self.clone(),
         })
     }
@@ -161,7 +169,9 @@ impl Tx {
 
     /// Runs `work` in a new, independent transaction (REQUIRES_NEW): it
     /// commits or rolls back on its own, whatever this one does later. It
-    /// needs a second pooled connection.
+    /// needs a second pooled connection, and on SQLite it cannot write while
+    /// this transaction holds the write lock (it fails after the busy
+    /// timeout): use it on Postgres.
     pub async fn requires_new<T, E>(
         &self,
         work: impl AsyncFnOnce(&Tx) -> Result<T, E>,

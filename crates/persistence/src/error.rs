@@ -67,8 +67,10 @@ impl From<DbErr> for Error {
         let unavailable = match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
             // Postgres: 57014 query_canceled (statement_timeout), 57P01
-            // admin shutdown, 53300 too many connections.
-            _ => ["57014", "57P01", "53300"]
+            // admin shutdown, 53300 too many connections. SQLite: 5 BUSY,
+            // 6 LOCKED, 517 BUSY_SNAPSHOT (the write lock stayed taken past
+            // the busy timeout).
+            _ => ["57014", "57P01", "53300", "5", "6", "517"]
                 .iter()
                 .any(|code| sql_state(&err).as_deref() == Some(*code)),
         };

@@ -173,25 +173,40 @@ pub(crate) async fn security_headers(
 
 /// The client's address: the socket peer, or, when the peer is a trusted
 /// proxy, the right-most `X-Forwarded-For` entry that is not itself a
-/// trusted proxy (entries further left are client-controlled).
+/// trusted proxy. Entries further left are written by the client and never
+/// believed; an entry that does not parse (even after dropping a port)
+/// means the peer is used.
 pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     if !trusted_proxies.contains(&peer) {
         return Some(peer);
     }
-    let forwarded = req
+    let forwarded: Vec<&str> = req
         .headers()
         .get_all(HeaderName::from_static("x-forwarded-for"))
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(str::trim)
-        .collect::<Vec<_>>();
-    forwarded
-        .iter()
-        .rev()
-        .filter_map(|entry| entry.parse::<IpAddr>().ok())
-        .find(|ip| !trusted_proxies.contains(ip))
-        .or(Some(peer))
+        .collect();
+    for entry in forwarded.iter().rev() {
+        match parse_forwarded(entry) {
+            Some(ip) if trusted_proxies.contains(&ip) => {}
+            Some(ip) => return Some(ip),
+            None => return Some(peer),
+        }
+    }
+    Some(peer)
+}
+
+/// An `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Ok(socket) = entry.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    None
 }
 
 /// The endpoints with their own request budget per client.
@@ -200,6 +215,9 @@ pub(crate) enum Bucket {
     Login,
     Register,
     Refresh,
+    /// Profile changes, which can check the current password: keyed by the
+    /// signed-in user so a stolen access token cannot guess it quickly.
+    Profile,
 }
 
 /// Counts the request against the client's budget for `bucket` and answers
@@ -212,24 +230,34 @@ async fn rate_limit<B: MessageBody + 'static>(
     let config = req.app_data::<web::Data<WebConfig>>().cloned();
     let deps = req.app_data::<web::Data<WebDeps>>().cloned();
     let (Some(config), Some(deps)) = (config, deps) else {
-        return Err(ApiError::Misconfigured("web config is not registered").into());
+        let error = ApiError::Misconfigured("web config is not registered");
+        return Ok(req.error_response(error).map_into_right_body());
     };
     let limits = match config.rate_limits {
         // Registration shares its path with the user list; only POST counts.
         Some(_) if matches!(bucket, Bucket::Register) && req.method() != Method::POST => None,
+        Some(_) if matches!(bucket, Bucket::Profile) && req.method() != Method::PATCH => None,
         other => other,
     };
+    let client = match bucket {
+        Bucket::Profile => req
+            .extensions()
+            .get::<application::Caller>()
+            .map(|caller| format!("user-{}", caller.user_id)),
+        _ => client_ip(req.request(), &config.trusted_proxies).map(|ip| ip.to_string()),
+    };
     if let Some(limits) = limits
-        && let Some(ip) = client_ip(req.request(), &config.trusted_proxies)
+        && let Some(client) = client
     {
         let (name, limit) = match bucket {
             Bucket::Login => ("login", limits.login),
             Bucket::Register => ("register", limits.register),
             Bucket::Refresh => ("refresh", limits.refresh),
+            Bucket::Profile => ("profile", limits.login),
         };
         let decision = deps
             .rate_limiter
-            .hit(&format!("{name}:{ip}"), limit, limits.window)
+            .hit(&format!("{name}:{client}"), limit, limits.window)
             .await;
         if !decision.allowed {
             metrics::counter!("rate_limited_total", "bucket" => name).increment(1);
@@ -237,7 +265,10 @@ async fn rate_limit<B: MessageBody + 'static>(
             // Whole seconds, at most the window: the cast cannot truncate.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let retry_after_secs = retry_after_secs as u64;
-            return Err(ApiError::RateLimited { retry_after_secs }.into());
+            // A response, not an `Err`: outer middleware (request id,
+            // security headers, metrics) then treat it like any other.
+            let error = ApiError::RateLimited { retry_after_secs };
+            return Ok(req.error_response(error).map_into_right_body());
         }
     }
     next.call(req)
@@ -264,4 +295,11 @@ pub(crate) async fn limit_refresh<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
     rate_limit(Bucket::Refresh, req, next).await
+}
+
+pub(crate) async fn limit_profile<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
+    rate_limit(Bucket::Profile, req, next).await
 }

@@ -153,8 +153,15 @@ async fn login_is_limited_per_client_then_resets_after_the_window() {
     let refused = login_status(&app, None).await;
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "1");
+    // A refusal is a response like any other: request id, security headers.
+    let request_id = refused.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error_code"], 429);
+    assert_eq!(body["request_id"], request_id.as_str());
     // Other endpoints are not affected.
     assert_eq!(app.get("/v1/monitoring/health", None).await.status(), 200);
 
@@ -221,6 +228,52 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
             .await
             .status(),
         429
+    );
+    // A port on the entry is the same client.
+    assert_eq!(
+        login_status(&app, Some("198.51.100.3:5555")).await.status(),
+        400
+    );
+    assert_eq!(login_status(&app, Some("198.51.100.3")).await.status(), 429);
+    // An entry that does not parse never lets an address further left count:
+    // the proxy's own address is used, so these share one budget.
+    assert_eq!(
+        login_status(&app, Some("198.51.100.4, unknown"))
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        login_status(&app, Some("198.51.100.5, unknown"))
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn profile_changes_are_limited_per_account() {
+    let app = spawn_app_with(&[("RATE_LIMIT_ENABLED", "true"), ("RATE_LIMIT_LOGIN", "2")]).await;
+    let (token, _) = app.signed_up("alice").await;
+    let guess = json!({"email": "x@example.com", "current_password": "Gu3ss!one"});
+    for _ in 0..2 {
+        assert_eq!(
+            app.patch_json("/v1/users/me", &guess, Some(&token))
+                .await
+                .status(),
+            422
+        );
+    }
+    assert_eq!(
+        app.patch_json("/v1/users/me", &guess, Some(&token))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        app.get("/v1/users/me", Some(&token)).await.status(),
+        200,
+        "reading is not limited"
     );
 }
 

@@ -47,9 +47,12 @@ fn hash_blocking(password: &[u8]) -> Result<String> {
 }
 
 impl PasswordHasher {
-    /// Prepares the hasher, computing the decoy hash (one hash of CPU time).
-    pub fn new() -> Result<Self> {
-        let decoy = hash_blocking(uuid::Uuid::new_v4().as_bytes())?;
+    /// Prepares the hasher, computing the decoy hash (one hash of CPU time,
+    /// on the blocking pool like every other).
+    pub async fn new() -> Result<Self> {
+        let decoy = tokio::task::spawn_blocking(|| hash_blocking(uuid::Uuid::new_v4().as_bytes()))
+            .await
+            .map_err(Error::Task)??;
         Ok(Self {
             decoy: decoy.into(),
         })
@@ -92,7 +95,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_with_owasp_argon2id_and_verifies() {
-        let hasher = PasswordHasher::new().unwrap();
+        let hasher = PasswordHasher::new().await.unwrap();
         let password = domain::Password::parse("Str0ng!pass").unwrap();
         let hash = hasher.hash(&password).await.unwrap();
         assert!(
@@ -117,14 +120,14 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_accounts_never_verify_and_use_the_same_parameters() {
-        let hasher = PasswordHasher::new().unwrap();
+        let hasher = PasswordHasher::new().await.unwrap();
         assert!(hasher.decoy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_corrupt_stored_hash_is_a_mismatch_not_a_crash() {
-        let hasher = PasswordHasher::new().unwrap();
+        let hasher = PasswordHasher::new().await.unwrap();
         assert!(
             !hasher
                 .verify("x".into(), Some("not-a-hash".into()))

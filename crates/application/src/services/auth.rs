@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
-use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UserRepository};
+use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
 use crate::{
@@ -104,11 +104,14 @@ impl AuthService {
             .tokens
             .decode(refresh_token, TokenKind::Refresh)
             .ok_or(INVALID)?;
+        let user_id = domain::UserId(claims.sub.parse().map_err(|_| INVALID)?);
         let now = Utc::now();
-        // Consuming first (a conditional UPDATE) both takes the write lock
-        // at once and settles races: of two concurrent refreshes with one
-        // token, exactly one consumes it.
         let tx = self.db.begin().await?;
+        // Serialise with logout and password changes of this user, so a
+        // revocation never misses a token this refresh is about to issue.
+        self.users.lock(tx.conn(), user_id).await?;
+        // The conditional UPDATE settles races between refreshes: of two
+        // concurrent refreshes with one token, exactly one consumes it.
         if self
             .refresh_tokens
             .mark_used(tx.conn(), claims.jti, now)
@@ -157,10 +160,16 @@ impl AuthService {
     /// working. Access tokens already issued expire on their own (they are
     /// short-lived by design).
     pub async fn logout(&self, caller: Caller) -> Result<()> {
-        self.refresh_tokens
-            .revoke_family(self.db.conn(), caller.family_id, Utc::now())
-            .await?;
-        Ok(())
+        self.db
+            .transaction(async |tx| {
+                // After any refresh of this user in flight, never beside it.
+                self.users.lock(tx.conn(), caller.user_id).await?;
+                self.refresh_tokens
+                    .revoke_family(tx.conn(), caller.family_id, Utc::now())
+                    .await?;
+                Ok(())
+            })
+            .await
     }
 
     /// The principals of the caller behind a request (the template's
@@ -171,14 +180,9 @@ impl AuthService {
         let Some(caller) = caller else {
             return Ok(Principals::anonymous());
         };
-        // The replica may lag behind a just-registered account; fall back to
-        // the primary before concluding the account is gone.
-        let user = match self.users.get(self.db.reader(), caller.user_id).await {
-            Err(persistence::Error::NotFound { .. }) => {
-                self.users.get(self.db.writer(), caller.user_id).await
-            }
-            other => other,
-        };
+        // The primary, not a replica: access must follow the current row at
+        // once (a deleted user, a demoted admin), and this is a key lookup.
+        let user = self.users.get(self.db.writer(), caller.user_id).await;
         match user {
             Ok(user) => Ok(Principals::new(
                 Some(caller),

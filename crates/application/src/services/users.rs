@@ -81,8 +81,9 @@ impl UserService {
     }
 
     /// Changes the caller's email, username or password. Email and password
-    /// changes need the current password; a password change ends every
-    /// other login (all refresh tokens are revoked) in the same transaction.
+    /// changes need the current password; a password change revokes every
+    /// refresh token of the user, the current login's included, in the same
+    /// transaction.
     pub async fn update_me(&self, principals: &Principals, change: ProfileChange) -> Result<User> {
         let caller = principals.require_caller()?;
         let me = self.me(caller).await?;
@@ -114,6 +115,9 @@ impl UserService {
         let patch = change.patch;
         self.db
             .transaction(async |tx| {
+                // Serialise with refreshes of this user: the revocation below
+                // must not miss a token a concurrent refresh is issuing.
+                self.users.lock(tx.conn(), me.id).await?;
                 if let Some(email) = &patch.email
                     && self
                         .users

@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 use domain::{Email, NewUser, Principal, Task, User, UserId, UserPatch, Username, acl::Permission};
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, IntoActiveModel};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -189,6 +191,21 @@ impl UserRepository {
         }
         row.updated_at = Set(Utc::now());
         to_domain(&self.base.update(conn, row).await?)
+    }
+
+    /// Locks the user's row until the transaction `conn` belongs to ends
+    /// (`SELECT ... FOR UPDATE` on Postgres; SQLite has one writer at a time
+    /// and needs no row lock). Changes to a user's login state (refresh,
+    /// logout, password change) take it first, so they never interleave.
+    pub async fn lock(&self, conn: &impl Connection, id: UserId) -> Result<()> {
+        Users::find_by_id(id.0)
+            .select_only()
+            .column(user::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<i64>()
+            .one(conn)
+            .await?;
+        Ok(())
     }
 
     /// Grants or withdraws the admin role.

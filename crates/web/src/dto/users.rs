@@ -133,8 +133,9 @@ impl From<TokenPair> for TokenResponse {
 }
 
 /// Body of `PATCH /v1/users/me`: only the fields present change. Changing
-/// the email or the password requires `current_password`; a new password
-/// ends every other login.
+/// the email or the password requires `current_password`. A new password
+/// revokes every refresh token, this login's too: the access token in hand
+/// works until it expires, then log in again.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct UpdateUserRequest {

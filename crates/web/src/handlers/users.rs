@@ -183,6 +183,7 @@ pub async fn delete(
         (status = 400, description = "Email or username already taken", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 422, description = "Invalid input, or current password missing or wrong", body = ValidationErrorBody),
+        (status = 429, description = "Too many changes for this account (as many per window as logins)", body = ErrorBody),
     ),
 )]
 pub async fn update_me(
@@ -236,6 +237,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/users/logout").route(web::post().to(logout)))
     .service(
         resource("/v1/users/me")
+            .wrap(from_fn(middleware::limit_profile))
             .route(web::get().to(me))
             .route(web::patch().to(update_me)),
     )
