@@ -5,8 +5,9 @@
 //! The database is in-memory SQLite by default. With `TEST_DATABASE_URL`
 //! set to a Postgres server URL (e.g. `postgres://postgres@127.0.0.1:5432/postgres`),
 //! each test creates its own database there and drops it afterwards, so
-//! tests run in parallel without sharing state. Set `TEST_LOG=1` to see the
-//! app's logs.
+//! tests run in parallel without sharing state. With `TEST_REDIS_URL` the
+//! app uses that Redis (cache, rate limits) under a key prefix of its own.
+//! Set `TEST_LOG=1` to see the app's logs.
 
 use std::{net::TcpListener, sync::Once};
 
@@ -48,6 +49,12 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         // tests turn it back on.
         ("RATE_LIMIT_ENABLED".into(), "false".into()),
     ];
+    if let Some(url) = test_redis_url() {
+        // The cache (and, when enabled, rate limits) on the real Redis, under
+        // a prefix of this test's own.
+        vars.push(("REDIS_URL".into(), url));
+        vars.push(("REDIS_KEY_PREFIX".into(), unique_prefix()));
+    }
     vars.extend(
         extra
             .iter()

@@ -144,7 +144,7 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Services> {
             .await
             .context("cannot apply database migrations")?;
     }
-    Services::new(db, settings)
+    Services::new(db, settings, cache(settings)?)
         .await
         .context("cannot build services")
 }
@@ -174,6 +174,25 @@ pub async fn create_admin(
         ),
         other => Ok(other?),
     }
+}
+
+/// The cache: off with `CACHE_ENABLED=false`, in Redis with `REDIS_URL`,
+/// in-process otherwise.
+pub fn cache(settings: &Settings) -> anyhow::Result<infra::cache::Cache> {
+    use infra::cache::Cache;
+    if !settings.cache_enabled {
+        return Ok(Cache::disabled());
+    }
+    Ok(match &settings.redis_url {
+        Some(url) => Cache::redis(
+            url,
+            &settings.redis_key_prefix,
+            settings.redis_timeout,
+            settings.cache_ttl,
+        )
+        .context("cannot set up the cache (REDIS_URL)")?,
+        None => Cache::in_memory(settings.cache_ttl, settings.cache_capacity),
+    })
 }
 
 /// Opens the database pool described by the settings.

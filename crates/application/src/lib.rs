@@ -7,6 +7,7 @@
 //! codes, DTOs), which is the web crate's job.
 
 mod access;
+pub mod cache_tags;
 mod error;
 pub mod security;
 pub mod services;
@@ -32,13 +33,13 @@ pub struct Services {
 impl Services {
     /// Builds the services on an open pool. Computes one password hash (the
     /// decoy that makes unknown-email logins cost as much as real ones).
-    pub async fn new(db: Db, settings: &Settings) -> Result<Self> {
+    pub async fn new(db: Db, settings: &Settings, cache: infra::cache::Cache) -> Result<Self> {
         let passwords = security::password::PasswordHasher::new().await?;
         let tokens = security::tokens::TokenService::new(settings);
-        let auth = AuthService::new(db.clone(), passwords, tokens);
+        let auth = AuthService::new(db.clone(), passwords, tokens, cache.clone());
         Ok(Self {
-            users: UserService::new(db.clone(), auth.clone()),
-            tasks: TaskService::new(db.clone()),
+            users: UserService::new(db.clone(), auth.clone(), cache.clone()),
+            tasks: TaskService::new(db.clone(), cache),
             auth,
             db,
         })

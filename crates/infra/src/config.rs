@@ -159,6 +159,14 @@ pub struct Settings {
     /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer
     /// statements (default 10; 0 turns it off).
     pub database_statement_timeout: Duration,
+    /// `CACHE_ENABLED`: cache reads of users and tasks (default on).
+    pub cache_enabled: bool,
+    /// `CACHE_TTL_SECONDS`: how long a cached value lives unless a write
+    /// invalidates it first (default 60).
+    pub cache_ttl: Duration,
+    /// `CACHE_CAPACITY`: entries the in-process cache holds (default 10000;
+    /// with Redis, Redis's own memory policy applies).
+    pub cache_capacity: u64,
     /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
     /// account (read from the environment so it stays out of shell history).
     pub admin_password: Option<Secret>,
@@ -345,6 +353,9 @@ impl Settings {
                 0,
                 3600,
             )?),
+            cache_enabled: vars.boolean("CACHE_ENABLED", true)?,
+            cache_ttl: Duration::from_secs(vars.number("CACHE_TTL_SECONDS", 60, 1, 86_400)?),
+            cache_capacity: vars.number("CACHE_CAPACITY", 10_000, 1, 100_000_000)?,
             admin_password: vars.optional("ADMIN_PASSWORD", |raw| Ok(Secret::new(raw)))?,
         };
         if settings.cors_allow_credentials && settings.cors_origins.iter().any(|o| o == "*") {

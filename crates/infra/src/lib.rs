@@ -8,6 +8,7 @@
 //! [`config::Settings::from_vars`]. It must not know about
 //! storage (persistence) or HTTP (actix, web).
 
+pub mod cache;
 pub mod config;
 pub mod metrics;
 pub mod rate_limit;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod cache;
 mod docs_and_errors;
 mod hardening;
 mod health;

@@ -29,11 +29,18 @@ pub struct AuthService {
     refresh_tokens: RefreshTokenRepository,
     passwords: PasswordHasher,
     tokens: TokenService,
+    cache: infra::cache::Cache,
 }
 
 impl AuthService {
-    pub(crate) fn new(db: Db, passwords: PasswordHasher, tokens: TokenService) -> Self {
+    pub(crate) fn new(
+        db: Db,
+        passwords: PasswordHasher,
+        tokens: TokenService,
+        cache: infra::cache::Cache,
+    ) -> Self {
         Self {
+            cache,
             db,
             users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
@@ -74,6 +81,9 @@ impl AuthService {
                 },
             )
             .await?;
+        self.cache
+            .invalidate_tags(&[crate::cache_tags::USERS])
+            .await;
         tracing::info!(user_uuid = %user.uuid, "user registered");
         Ok(user)
     }

@@ -5,7 +5,9 @@ use domain::{NewTask, Task, TaskDescription, TaskPatch, TaskTitle, acl::Permissi
 use persistence::{Db, Page, Sort, TaskFilter, TaskRepository};
 use uuid::Uuid;
 
-use crate::{Error, Principals, Result, services::users::MAX_PAGE_SIZE};
+use infra::cache::{Cache, CacheKey};
+
+use crate::{Error, Principals, Result, cache_tags as tags, services::users::MAX_PAGE_SIZE};
 
 /// A task to create, as requested.
 #[derive(Debug, Clone)]
@@ -19,13 +21,15 @@ pub struct TaskDraft {
 pub struct TaskService {
     db: Db,
     tasks: TaskRepository,
+    cache: Cache,
 }
 
 impl TaskService {
-    pub(crate) fn new(db: Db) -> Self {
+    pub(crate) fn new(db: Db, cache: Cache) -> Self {
         Self {
             db,
             tasks: TaskRepository::default(),
+            cache,
         }
     }
 
@@ -68,7 +72,19 @@ impl TaskService {
 
     /// One task: 404 if there is none, 403 if it is someone else's.
     pub async fn get(&self, principals: &Principals, uuid: Uuid) -> Result<Task> {
-        let task = self.find(principals, uuid, false).await?;
+        principals.require_caller()?;
+        let key = CacheKey::new("tasks:get", uuid)
+            .tag(tags::task(uuid))
+            .tag(tags::TASKS);
+        let task = self
+            .cache
+            .get_or_compute(&key, None, || async {
+                Ok::<_, Error>(self.tasks.find_by_uuid(self.db.reader(), uuid).await?)
+            })
+            .await?
+            .ok_or(Error::NotFound { entity: "Task" })?;
+        // Checked on every read: a cached task is never shown to a caller
+        // who may not read it.
         principals.assert_access(Permission::Read, &[&task])?;
         Ok(task)
     }
@@ -80,29 +96,28 @@ impl TaskService {
         uuid: Uuid,
         patch: TaskPatch,
     ) -> Result<Task> {
-        let task = self.find(principals, uuid, true).await?;
+        let task = self.find(principals, uuid).await?;
         principals.assert_access(Permission::Edit, &[&task])?;
-        Ok(self.tasks.update(self.db.writer(), task.id, patch).await?)
+        let updated = self.tasks.update(self.db.writer(), task.id, patch).await?;
+        self.cache.invalidate_tags(&[tags::task(uuid)]).await;
+        Ok(updated)
     }
 
     /// Deletes a task.
     pub async fn delete(&self, principals: &Principals, uuid: Uuid) -> Result<()> {
-        let task = self.find(principals, uuid, true).await?;
+        let task = self.find(principals, uuid).await?;
         principals.assert_access(Permission::Delete, &[&task])?;
-        Ok(self.tasks.delete(self.db.writer(), task.id).await?)
+        self.tasks.delete(self.db.writer(), task.id).await?;
+        self.cache.invalidate_tags(&[tags::task(uuid)]).await;
+        Ok(())
     }
 
-    /// Looks a task up for an operation; writes read from the primary so
-    /// they never act on a replica's stale copy.
-    async fn find(&self, principals: &Principals, uuid: Uuid, for_write: bool) -> Result<Task> {
+    /// Looks a task up for a change, on the primary and uncached, so a
+    /// change never acts on a stale copy.
+    async fn find(&self, principals: &Principals, uuid: Uuid) -> Result<Task> {
         principals.require_caller()?;
-        let conn = if for_write {
-            self.db.writer()
-        } else {
-            self.db.reader()
-        };
         self.tasks
-            .find_by_uuid(conn, uuid)
+            .find_by_uuid(self.db.writer(), uuid)
             .await?
             .ok_or(Error::NotFound { entity: "Task" })
     }

@@ -2,12 +2,16 @@
 
 use chrono::Utc;
 use domain::{Email, Password, User, UserPatch, Username, acl::Permission};
+use infra::cache::{Cache, CacheKey};
 use persistence::{
     Db, Page, PasswordHash, RefreshTokenRepository, Sort, UnitOfWork as _, UserRepository,
 };
 use uuid::Uuid;
 
-use crate::{AuthService, Caller, Error, Principals, Result, services::auth::Registration};
+use crate::{
+    AuthService, Caller, Error, Principals, Result, cache_tags as tags,
+    services::auth::Registration,
+};
 
 /// Largest page a list returns, whatever the caller asks for.
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -27,15 +31,17 @@ pub struct UserService {
     users: UserRepository,
     refresh_tokens: RefreshTokenRepository,
     auth: AuthService,
+    cache: Cache,
 }
 
 impl UserService {
-    pub(crate) fn new(db: Db, auth: AuthService) -> Self {
+    pub(crate) fn new(db: Db, auth: AuthService, cache: Cache) -> Self {
         Self {
             db,
             users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
             auth,
+            cache,
         }
     }
 
@@ -51,19 +57,41 @@ impl UserService {
             limit: page.limit.min(MAX_PAGE_SIZE),
             ..page
         };
-        Ok(self
-            .users
-            .list(self.db.reader(), principals.as_slice(), sort, page)
-            .await?)
+        // The caller's principals are part of the key: what a list holds
+        // depends on who asks, whatever the ACL says today.
+        let key = CacheKey::new(
+            "users:list",
+            format!(
+                "{:?}|{:?}|{}|{}",
+                principals.as_slice(),
+                sort,
+                page.offset,
+                page.limit
+            ),
+        )
+        .tag(tags::USERS);
+        self.cache
+            .get_or_compute(&key, None, || async {
+                Ok::<_, Error>(
+                    self.users
+                        .list(self.db.reader(), principals.as_slice(), sort, page)
+                        .await?,
+                )
+            })
+            .await
     }
 
     /// One user by public id.
     pub async fn get(&self, principals: &Principals, uuid: Uuid) -> Result<User> {
+        let key = CacheKey::new("users:get", uuid).tag(tags::USERS);
         let user = self
-            .users
-            .find_by_uuid(self.db.reader(), uuid)
+            .cache
+            .get_or_compute(&key, None, || async {
+                Ok::<_, Error>(self.users.find_by_uuid(self.db.reader(), uuid).await?)
+            })
             .await?
             .ok_or(Error::NotFound { entity: "User" })?;
+        // Checked on every read, cached or not.
         principals.assert_access(Permission::Read, &[&user])?;
         Ok(user)
     }
@@ -71,6 +99,14 @@ impl UserService {
     /// The caller's own account. A valid token for a deleted account is
     /// treated as no authentication at all.
     pub async fn me(&self, caller: Caller) -> Result<User> {
+        let key = CacheKey::new("users:me", caller.user_id).tag(tags::user(caller.user_id));
+        self.cache
+            .get_or_compute(&key, None, || self.load(caller))
+            .await
+    }
+
+    /// The caller's row, uncached.
+    async fn load(&self, caller: Caller) -> Result<User> {
         match self.users.get(self.db.writer(), caller.user_id).await {
             Ok(user) => Ok(user),
             Err(persistence::Error::NotFound { .. }) => {
@@ -86,7 +122,7 @@ impl UserService {
     /// transaction.
     pub async fn update_me(&self, principals: &Principals, change: ProfileChange) -> Result<User> {
         let caller = principals.require_caller()?;
-        let me = self.me(caller).await?;
+        let me = self.load(caller).await?;
         principals.assert_access(Permission::Edit, &[&me])?;
         let sensitive = change.patch.email.is_some() || change.patch.password.is_some();
         if sensitive {
@@ -113,7 +149,8 @@ impl UserService {
         };
         let password_changed = password_hash.is_some();
         let patch = change.patch;
-        self.db
+        let updated = self
+            .db
             .transaction(async |tx| {
                 // Serialise with refreshes of this user: the revocation below
                 // must not miss a token a concurrent refresh is issuing.
@@ -145,7 +182,13 @@ impl UserService {
                 }
                 Ok(updated)
             })
-            .await
+            .await?;
+        // After the commit: a reader that fetched the old generations stores
+        // under keys nobody will read again.
+        self.cache
+            .invalidate_tags(&[tags::USERS.to_owned(), tags::user(me.id)])
+            .await;
+        Ok(updated)
     }
 
     /// Deletes a user (admins only); their tasks and tokens go with them.
@@ -158,6 +201,14 @@ impl UserService {
             .ok_or(Error::NotFound { entity: "User" })?;
         principals.assert_access(Permission::Delete, &[&user])?;
         self.users.delete(self.db.writer(), user.id).await?;
+        // Their tasks went with them (cascade): drop every cached task too.
+        self.cache
+            .invalidate_tags(&[
+                tags::USERS.to_owned(),
+                tags::user(user.id),
+                tags::TASKS.to_owned(),
+            ])
+            .await;
         tracing::info!(user_uuid = %uuid, "user deleted");
         Ok(())
     }
@@ -191,6 +242,9 @@ impl UserService {
             .users
             .set_admin(self.db.writer(), user.id, true)
             .await?;
+        self.cache
+            .invalidate_tags(&[tags::USERS.to_owned(), tags::user(admin.id)])
+            .await;
         tracing::info!(user_uuid = %admin.uuid, created, "admin role granted");
         Ok((admin, created))
     }

@@ -1,0 +1,74 @@
+//! A circuit breaker for the cache backend.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// Consecutive failures that open the breaker.
+const THRESHOLD: u32 = 5;
+/// How long an open breaker skips the backend before letting one call probe.
+const COOL_DOWN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Default)]
+pub(super) struct Breaker {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    failures: u32,
+    open_until: Option<Instant>,
+    /// An invalidation was dropped while the backend was failing.
+    lost_invalidation: bool,
+}
+
+impl Breaker {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether to call the backend now. After the cool-down one call goes
+    /// through (half-open); its outcome closes or re-opens the breaker.
+    pub(super) fn allow(&self) -> bool {
+        let mut state = self.state();
+        match state.open_until {
+            Some(until) if Instant::now() < until => false,
+            Some(_) => {
+                // Half-open: let this call probe; keep others out meanwhile.
+                state.open_until = Some(Instant::now() + COOL_DOWN);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Records a success. Returns whether an invalidation was lost before
+    /// it, in which case the caller must flush the cache.
+    pub(super) fn succeeded(&self) -> bool {
+        let mut state = self.state();
+        if state.open_until.is_some() {
+            tracing::info!("cache backend answers again");
+        }
+        state.failures = 0;
+        state.open_until = None;
+        std::mem::take(&mut state.lost_invalidation)
+    }
+
+    pub(super) fn failed(&self) {
+        let mut state = self.state();
+        state.failures = state.failures.saturating_add(1);
+        if state.failures >= THRESHOLD {
+            if state.open_until.is_none() {
+                tracing::warn!(cool_down = ?COOL_DOWN, "cache backend failing; skipping it for a while");
+            }
+            state.open_until = Some(Instant::now() + COOL_DOWN);
+        }
+    }
+
+    pub(super) fn note_lost_invalidation(&self) {
+        self.state().lost_invalidation = true;
+    }
+}

@@ -1,0 +1,273 @@
+//! The cache: typed get-or-compute with tag and prefix invalidation, on
+//! Redis (fred) when `REDIS_URL` is set and in-process (moka) otherwise.
+//!
+//! The Rust form of the template's `@Cache.cached(prefix, tag, ttl)`:
+//!
+//! ```ignore
+//! let key = CacheKey::new("users:me", user_id).tag(format!("user:{user_id}"));
+//! let me = cache.get_or_compute(&key, None, || repo.get(conn, user_id)).await?;
+//! cache.invalidate_tags(&[format!("user:{user_id}")]).await;
+//! ```
+//!
+//! **Invalidation without scanning.** Every tag, every prefix and the cache
+//! as a whole have a generation; a value's storage key includes the current
+//! generations of its prefix and tags. Invalidating a tag sets a fresh
+//! generation (one `SET`), so every key that depended on it becomes
+//! unreachable at once, on every instance sharing the Redis, and the old
+//! entries expire by their TTL. No `KEYS`, no `SCAN`.
+//!
+//! **Outages degrade, never fail.** Any backend error counts as a miss: the
+//! value is computed and returned, with a warning and a metric. After five
+//! failures in a row a circuit breaker skips the backend for five seconds,
+//! so requests do not each wait out a timeout while Redis is down, then
+//! lets one request probe it. An invalidation lost during an outage bumps
+//! the cache-wide generation once the backend answers again, so nothing
+//! written before the outage is served after it.
+//!
+//! **Decoding.** Values are stored as a format byte plus JSON; a value that
+//! no longer decodes into the requested type (a deploy changed it) is a miss.
+//!
+//! **Single flight.** Concurrent misses of one key in one process compute
+//! once; the others wait and read the stored result.
+
+mod backend;
+mod breaker;
+
+use std::{
+    collections::HashMap,
+    fmt::Display,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use backend::Backend;
+pub use backend::CacheError;
+use breaker::Breaker;
+
+/// Format of stored values; bump when the encoding itself changes.
+const FORMAT: u8 = 1;
+
+/// Which cached computation, for which arguments, invalidated by which tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    prefix: String,
+    args: String,
+    tags: Vec<String>,
+}
+
+impl CacheKey {
+    /// A key for `prefix` (the computation, e.g. `users:me`) and its
+    /// arguments, rendered with `Display` (the template's key maker).
+    pub fn new(prefix: impl Into<String>, args: impl Display) -> Self {
+        Self {
+            prefix: prefix.into(),
+            args: args.to_string(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// Adds a tag; invalidating it drops this entry.
+    #[must_use]
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+}
+
+/// The shared cache. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    /// `None` when `CACHE_ENABLED=false`: every call computes.
+    inner: Option<Arc<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Backend,
+    default_ttl: Duration,
+    breaker: Breaker,
+    /// One lock per key being computed in this process.
+    flights: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl Cache {
+    /// No caching: every `get_or_compute` computes.
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    /// An in-process cache holding up to `capacity` values.
+    pub fn in_memory(default_ttl: Duration, capacity: u64) -> Self {
+        Self::with_backend(Backend::memory(capacity), default_ttl)
+    }
+
+    /// A cache in Redis, shared by every instance using the same `prefix`.
+    /// Connects in the background: a Redis that is down at start-up only
+    /// means misses until it is up.
+    pub fn redis(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        default_ttl: Duration,
+    ) -> Result<Self, CacheError> {
+        Ok(Self::with_backend(
+            Backend::redis(url, prefix, timeout)?,
+            default_ttl,
+        ))
+    }
+
+    fn with_backend(backend: Backend, default_ttl: Duration) -> Self {
+        Self {
+            inner: Some(Arc::new(Inner {
+                backend,
+                default_ttl,
+                breaker: Breaker::default(),
+                flights: Mutex::default(),
+            })),
+        }
+    }
+
+    /// The cached value of `key`, or `compute`'s, stored for `ttl` (default
+    /// `CACHE_TTL_SECONDS`). Errors of `compute` are returned and not cached.
+    pub async fn get_or_compute<T, E, F, Fut>(
+        &self,
+        key: &CacheKey,
+        ttl: Option<Duration>,
+        compute: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let Some(inner) = &self.inner else {
+            return compute().await;
+        };
+        let Some(storage_key) = inner.storage_key(key).await else {
+            metrics::counter!("cache_requests_total", "result" => "error").increment(1);
+            return compute().await;
+        };
+        if let Some(value) = inner.read::<T>(&storage_key).await {
+            metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
+            return Ok(value);
+        }
+        // Single flight: the first miss computes; the others wait for it
+        // and then find the value stored.
+        let flight = inner.flight(&storage_key);
+        let _guard = flight.lock().await;
+        if let Some(value) = inner.read::<T>(&storage_key).await {
+            metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
+            return Ok(value);
+        }
+        metrics::counter!("cache_requests_total", "result" => "miss").increment(1);
+        let value = compute().await?;
+        let ttl = ttl.unwrap_or(inner.default_ttl).min(backend::MAX_TTL);
+        inner.write(&storage_key, &value, ttl).await;
+        Ok(value)
+    }
+
+    /// Drops every entry tagged with one of `tags`, on every instance.
+    pub async fn invalidate_tags<S: AsRef<str>>(&self, tags: &[S]) {
+        if let Some(inner) = &self.inner {
+            for tag in tags {
+                inner.bump(&format!("gen:tag:{}", tag.as_ref())).await;
+            }
+        }
+    }
+
+    /// Drops every entry whose key has this prefix, on every instance.
+    pub async fn invalidate_prefix(&self, prefix: &str) {
+        if let Some(inner) = &self.inner {
+            inner.bump(&format!("gen:prefix:{prefix}")).await;
+        }
+    }
+}
+
+impl Inner {
+    /// The key the value is stored under: the prefix, the arguments and the
+    /// current generations of the cache, the prefix and each tag.
+    async fn storage_key(&self, key: &CacheKey) -> Option<String> {
+        let mut counters = vec!["gen:all".to_owned(), format!("gen:prefix:{}", key.prefix)];
+        counters.extend(key.tags.iter().map(|tag| format!("gen:tag:{tag}")));
+        let generations = self.guarded(self.backend.generations(&counters)).await?;
+        let generations: Vec<String> = generations.iter().map(u64::to_string).collect();
+        Some(format!(
+            "val:{}:{}@{}",
+            key.prefix,
+            key.args,
+            generations.join(".")
+        ))
+    }
+
+    async fn read<T: DeserializeOwned>(&self, storage_key: &str) -> Option<T> {
+        let bytes = self.guarded(self.backend.get(storage_key)).await??;
+        match bytes.split_first() {
+            Some((&FORMAT, json)) => serde_json::from_slice(json).ok().or_else(|| {
+                tracing::debug!(
+                    key = storage_key,
+                    "cached value no longer decodes; treating as a miss"
+                );
+                None
+            }),
+            _ => None,
+        }
+    }
+
+    async fn write<T: Serialize>(&self, storage_key: &str, value: &T, ttl: Duration) {
+        let mut bytes = vec![FORMAT];
+        if serde_json::to_writer(&mut bytes, value).is_err() {
+            return;
+        }
+        let _ = self
+            .guarded(self.backend.set(storage_key, bytes, ttl))
+            .await;
+    }
+
+    async fn bump(&self, counter: &str) {
+        if self.guarded(self.backend.bump(counter)).await.is_none() {
+            // The invalidation is lost; the breaker flushes everything once
+            // the backend is back.
+            self.breaker.note_lost_invalidation();
+        }
+    }
+
+    /// Runs a backend call unless the breaker is open; errors are logged,
+    /// counted and become `None`. On recovery after a lost invalidation,
+    /// bumps the cache-wide generation first.
+    async fn guarded<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Option<T> {
+        if !self.breaker.allow() {
+            return None;
+        }
+        match call.await {
+            Ok(value) => {
+                if self.breaker.succeeded() && self.backend.bump("gen:all").await.is_err() {
+                    self.breaker.note_lost_invalidation();
+                    return None;
+                }
+                Some(value)
+            }
+            Err(err) => {
+                metrics::counter!("cache_errors_total").increment(1);
+                tracing::warn!(error = %err, "cache unavailable; computing without it");
+                self.breaker.failed();
+                None
+            }
+        }
+    }
+
+    fn flight(&self, storage_key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self
+            .flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = flights.get(storage_key).and_then(Weak::upgrade) {
+            return existing;
+        }
+        flights.retain(|_, flight| flight.strong_count() > 0);
+        let flight = Arc::new(tokio::sync::Mutex::new(()));
+        flights.insert(storage_key.to_owned(), Arc::downgrade(&flight));
+        flight
+    }
+}
