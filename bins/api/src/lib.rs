@@ -176,23 +176,30 @@ pub async fn create_admin(
     }
 }
 
-/// The cache: off with `CACHE_ENABLED=false`, in Redis with `REDIS_URL`,
-/// in-process otherwise.
+/// The cache: off with `CACHE_ENABLED=false`; in Redis with `REDIS_URL`
+/// (two-tier with `CACHE_L1_ENABLED`); in-process otherwise.
 pub fn cache(settings: &Settings) -> anyhow::Result<infra::cache::Cache> {
     use infra::cache::Cache;
     if !settings.cache_enabled {
         return Ok(Cache::disabled());
     }
-    Ok(match &settings.redis_url {
-        Some(url) => Cache::redis(
-            url,
-            &settings.redis_key_prefix,
-            settings.redis_timeout,
-            settings.cache_ttl,
-        )
-        .context("cannot set up the cache (REDIS_URL)")?,
-        None => Cache::in_memory(settings.cache_ttl, settings.cache_capacity),
-    })
+    let (prefix, timeout, ttl) = (
+        settings.redis_key_prefix.as_str(),
+        settings.redis_timeout,
+        settings.cache_ttl,
+    );
+    let cache = match &settings.redis_url {
+        Some(url) if settings.cache_l1_enabled => {
+            let l1 = infra::cache::L1Config {
+                ttl: settings.cache_l1_ttl,
+                capacity: settings.cache_capacity,
+            };
+            Cache::two_tier(url, prefix, timeout, ttl, l1)
+        }
+        Some(url) => Cache::redis(url, prefix, timeout, ttl),
+        None => return Ok(Cache::in_memory(ttl, settings.cache_capacity)),
+    };
+    cache.context("cannot set up the cache (REDIS_URL)")
 }
 
 /// Opens the database pool described by the settings.

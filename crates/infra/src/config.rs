@@ -167,6 +167,12 @@ pub struct Settings {
     /// `CACHE_CAPACITY`: entries the in-process cache holds (default 10000;
     /// with Redis, Redis's own memory policy applies).
     pub cache_capacity: u64,
+    /// `CACHE_L1_ENABLED`: with Redis, keep a small in-process first tier
+    /// in front of it, kept coherent by pub/sub (default off).
+    pub cache_l1_enabled: bool,
+    /// `CACHE_L1_TTL_SECONDS`: longest a first-tier entry lives, the bound on
+    /// staleness if an invalidation message is lost (default 5).
+    pub cache_l1_ttl: Duration,
     /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
     /// account (read from the environment so it stays out of shell history).
     pub admin_password: Option<Secret>,
@@ -356,6 +362,8 @@ impl Settings {
             cache_enabled: vars.boolean("CACHE_ENABLED", true)?,
             cache_ttl: Duration::from_secs(vars.number("CACHE_TTL_SECONDS", 60, 1, 86_400)?),
             cache_capacity: vars.number("CACHE_CAPACITY", 10_000, 1, 100_000_000)?,
+            cache_l1_enabled: vars.boolean("CACHE_L1_ENABLED", false)?,
+            cache_l1_ttl: Duration::from_secs(vars.number("CACHE_L1_TTL_SECONDS", 5, 1, 3600)?),
             admin_password: vars.optional("ADMIN_PASSWORD", |raw| Ok(Secret::new(raw)))?,
         };
         if settings.cors_allow_credentials && settings.cors_origins.iter().any(|o| o == "*") {

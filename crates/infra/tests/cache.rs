@@ -11,10 +11,14 @@ use std::{
     time::Duration,
 };
 
-use infra::cache::{Cache, CacheKey};
+use infra::cache::{Cache, CacheKey, L1Config};
 use serde::{Deserialize, Serialize};
 
 const TTL: Duration = Duration::from_secs(60);
+const L1_CONFIG: L1Config = L1Config {
+    ttl: Duration::from_secs(5),
+    capacity: 1_000,
+};
 
 fn backends() -> Vec<(&'static str, Cache)> {
     let mut caches = vec![("memory", Cache::in_memory(TTL, 1_000))];
@@ -249,4 +253,78 @@ async fn a_disabled_cache_always_computes() {
     fetch(&cache, &key, None, &runs, "a").await;
     fetch(&cache, &key, None, &runs, "a").await;
     assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+/// Reads `key` through `cache`; a miss computes `fresh`.
+async fn read(cache: &Cache, key: &CacheKey, fresh: &str) -> String {
+    cache
+        .get_or_compute(key, None, || async { Ok::<_, ()>(fresh.to_owned()) })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_tier_instances_hear_each_others_invalidations() {
+    let Some(url) = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    let prefix = format!("test:{}:", uuid_like());
+    let timeout = Duration::from_millis(500);
+    let a = Cache::two_tier(&url, &prefix, timeout, TTL, L1_CONFIG).unwrap();
+    let b = Cache::two_tier(&url, &prefix, timeout, TTL, L1_CONFIG).unwrap();
+
+    // Subscriptions are made in the background: wait (with a deadline) until
+    // B demonstrably hears A.
+    let warm = CacheKey::new("warm", 1).tag("warm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for round in 0.. {
+        read(&b, &warm, &format!("r{round}")).await;
+        a.invalidate_tags(&["warm"]).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if read(&b, &warm, "fresh").await == "fresh" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "B never heard A");
+    }
+
+    // The behaviour: B caches locally, A writes, B stops serving the old
+    // value within the documented bound (normally milliseconds; at most the
+    // L1 TTL if a message were lost).
+    let key = CacheKey::new("users:me", 1).tag("user:1");
+    assert_eq!(read(&a, &key, "v1").await, "v1");
+    assert_eq!(
+        read(&b, &key, "unused").await,
+        "v1",
+        "B serves the shared value"
+    );
+    assert_eq!(
+        read(&b, &key, "unused").await,
+        "v1",
+        "now from its first tier"
+    );
+    let written = std::time::Instant::now();
+    a.invalidate_tags(&["user:1"]).await;
+    assert_eq!(
+        read(&a, &key, "v2").await,
+        "v2",
+        "A reads its own write at once"
+    );
+    loop {
+        if read(&b, &key, "v2").await == "v2" {
+            break;
+        }
+        assert!(
+            written.elapsed() < L1_CONFIG.ttl,
+            "B served a stale value past the bound"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        written.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        written.elapsed()
+    );
 }

@@ -225,3 +225,36 @@ async fn endpoints_answer_through_a_redis_outage_and_the_cache_recovers() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test]
+async fn two_tier_instances_stop_serving_stale_values_within_the_bound() {
+    let (Some(_), Ok(database)) = (test_redis_url(), std::env::var("TEST_DATABASE_URL")) else {
+        return;
+    };
+    assert!(database.starts_with("postgres"));
+    let first = spawn_app_with(&[("CACHE_L1_ENABLED", "true")]).await;
+    let prefix = first.settings.redis_key_prefix.clone();
+    let second = spawn_app_with(&[
+        ("DATABASE_URL", &first.settings.database_url),
+        ("REDIS_KEY_PREFIX", &prefix),
+        ("CACHE_L1_ENABLED", "true"),
+    ])
+    .await;
+    let (token, _) = first.signed_up("alice").await;
+    assert_eq!(me(&first, &token).await["username"], "alice");
+    assert_eq!(
+        me(&first, &token).await["username"],
+        "alice",
+        "in the first tier now"
+    );
+    second
+        .patch_json("/v1/users/me", &json!({"username": "alicia"}), Some(&token))
+        .await;
+    assert_eq!(me(&second, &token).await["username"], "alicia");
+    let written = Instant::now();
+    let bound = first.settings.cache_l1_ttl;
+    while me(&first, &token).await["username"] != "alicia" {
+        assert!(written.elapsed() < bound, "stale past CACHE_L1_TTL_SECONDS");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -5,8 +5,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fred::prelude::{
-    Builder, Client, ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy,
+use fred::{
+    clients::SubscriberClient,
+    prelude::{
+        Builder, Client, ClientLike, Config, EventInterface, Expiration, KeysInterface,
+        PubsubInterface, ReconnectPolicy,
+    },
 };
 
 /// A backend call that failed.
@@ -33,14 +37,40 @@ pub(super) enum Backend {
     Redis {
         client: Client,
         prefix: String,
+        /// The optional in-process first tier.
+        l1: Option<L1>,
     },
+}
+
+/// Two-tier mode: recent values and generations kept in this process in
+/// front of Redis. Instances tell each other about invalidations over Redis
+/// pub/sub; a message lost to a disconnect is covered by the short TTL and
+/// by dropping all local generations on reconnect.
+#[derive(Clone)]
+pub(super) struct L1 {
+    values: moka::future::Cache<String, Arc<Vec<u8>>>,
+    generations: moka::future::Cache<String, u64>,
+    channel: String,
+    /// Kept alive for as long as the cache is.
+    _subscriber: SubscriberClient,
+}
+
+/// Settings of the first tier.
+#[derive(Debug, Clone, Copy)]
+pub struct L1Config {
+    /// Longest an entry lives locally: the staleness bound if an
+    /// invalidation message is lost.
+    pub ttl: Duration,
+    pub capacity: u64,
 }
 
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Memory { .. } => f.write_str("Backend::Memory"),
-            Self::Redis { prefix, .. } => write!(f, "Backend::Redis({prefix})"),
+            Self::Redis { prefix, l1, .. } => {
+                write!(f, "Backend::Redis({prefix}, two-tier: {})", l1.is_some())
+            }
         }
     }
 }
@@ -59,9 +89,15 @@ impl Backend {
         }
     }
 
-    pub(super) fn redis(url: &str, prefix: &str, timeout: Duration) -> Result<Self, CacheError> {
+    pub(super) fn redis(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        l1: Option<L1Config>,
+    ) -> Result<Self, CacheError> {
         let config = Config::from_url(url).map_err(|err| CacheError::Config(err.to_string()))?;
-        let client = Builder::from_config(config)
+        let mut builder = Builder::from_config(config);
+        builder
             .with_connection_config(|connection| {
                 connection.connection_timeout = timeout;
                 connection.internal_command_timeout = timeout;
@@ -71,14 +107,66 @@ impl Backend {
             .with_performance_config(|performance| {
                 performance.default_command_timeout = timeout;
             })
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+        let client = builder
             .build()
             .map_err(|err| CacheError::Config(err.to_string()))?;
         // Connects (and reconnects) in the background.
         client.connect();
-        Ok(Self::Redis {
-            client,
-            prefix: format!("{prefix}cache:"),
+        let prefix = format!("{prefix}cache:");
+        let l1 = match l1 {
+            Some(config) => Some(Self::first_tier(&builder, &prefix, config)?),
+            None => None,
+        };
+        Ok(Self::Redis { client, prefix, l1 })
+    }
+
+    fn first_tier(builder: &Builder, prefix: &str, config: L1Config) -> Result<L1, CacheError> {
+        let generations: moka::future::Cache<String, u64> = moka::future::Cache::builder()
+            .max_capacity(config.capacity)
+            .time_to_live(config.ttl)
+            .build();
+        let values = moka::future::Cache::builder()
+            .max_capacity(config.capacity)
+            .time_to_live(config.ttl)
+            .build();
+        let channel = format!("{prefix}invalidations");
+        let subscriber = builder
+            .build_subscriber_client()
+            .map_err(|err| CacheError::Config(err.to_string()))?;
+        subscriber.connect();
+        // Re-subscribes after every reconnect.
+        subscriber.manage_subscriptions();
+        let on_message = generations.clone();
+        subscriber.on_message(move |message| {
+            let generations = on_message.clone();
+            async move {
+                if let Some(counter) = message.value.as_string() {
+                    generations.invalidate(&counter).await;
+                }
+                Ok(())
+            }
+        });
+        let on_reconnect = generations.clone();
+        subscriber.on_reconnect(move |_| {
+            // Messages may have been missed while disconnected.
+            on_reconnect.invalidate_all();
+            async { Ok(()) }
+        });
+        let subscribing = subscriber.clone();
+        let subscribe_to = channel.clone();
+        tokio::spawn(async move {
+            if subscribing.wait_for_connect().await.is_ok()
+                && let Err(err) = subscribing.subscribe(subscribe_to).await
+            {
+                tracing::warn!(error = %err, "cannot subscribe to cache invalidations");
+            }
+        });
+        Ok(L1 {
+            values,
+            generations,
+            channel,
+            _subscriber: subscriber,
         })
     }
 
@@ -89,9 +177,22 @@ impl Backend {
                 .await
                 .filter(|(expires, _)| Instant::now() < *expires)
                 .map(|(_, bytes)| bytes.as_ref().clone())),
-            Self::Redis { client, prefix } => Ok(client
-                .get::<Option<Vec<u8>>, _>(format!("{prefix}{key}"))
-                .await?),
+            Self::Redis { client, prefix, l1 } => {
+                if let Some(l1) = l1
+                    && let Some(bytes) = l1.values.get(key).await
+                {
+                    return Ok(Some(bytes.as_ref().clone()));
+                }
+                let bytes = client
+                    .get::<Option<Vec<u8>>, _>(format!("{prefix}{key}"))
+                    .await?;
+                if let (Some(l1), Some(bytes)) = (l1, &bytes) {
+                    l1.values
+                        .insert(key.to_owned(), Arc::new(bytes.clone()))
+                        .await;
+                }
+                Ok(bytes)
+            }
         }
     }
 
@@ -108,8 +209,13 @@ impl Backend {
                     .await;
                 Ok(())
             }
-            Self::Redis { client, prefix } => {
+            Self::Redis { client, prefix, l1 } => {
                 let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+                if let Some(l1) = l1 {
+                    l1.values
+                        .insert(key.to_owned(), Arc::new(bytes.clone()))
+                        .await;
+                }
                 client
                     .set::<(), _, _>(
                         format!("{prefix}{key}"),
@@ -134,10 +240,31 @@ impl Backend {
                 }
                 Ok(values)
             }
-            Self::Redis { client, prefix } => {
-                let keys: Vec<String> = counters.iter().map(|c| format!("{prefix}{c}")).collect();
-                let values: Vec<Option<u64>> = client.mget(keys).await?;
-                Ok(values.into_iter().map(Option::unwrap_or_default).collect())
+            Self::Redis { client, prefix, l1 } => {
+                let mut known = vec![None; counters.len()];
+                if let Some(l1) = l1 {
+                    for (slot, counter) in known.iter_mut().zip(counters) {
+                        *slot = l1.generations.get(counter).await;
+                    }
+                }
+                let missing: Vec<usize> = (0..counters.len())
+                    .filter(|i| known[*i].is_none())
+                    .collect();
+                if !missing.is_empty() {
+                    let keys: Vec<String> = missing
+                        .iter()
+                        .map(|i| format!("{prefix}{}", counters[*i]))
+                        .collect();
+                    let values: Vec<Option<u64>> = client.mget(keys).await?;
+                    for (i, value) in missing.into_iter().zip(values) {
+                        let value = value.unwrap_or_default();
+                        if let Some(l1) = l1 {
+                            l1.generations.insert(counters[i].clone(), value).await;
+                        }
+                        known[i] = Some(value);
+                    }
+                }
+                Ok(known.into_iter().map(Option::unwrap_or_default).collect())
             }
         }
     }
@@ -153,7 +280,7 @@ impl Backend {
                 generations.insert(counter.to_owned(), fresh).await;
                 Ok(())
             }
-            Self::Redis { client, prefix } => {
+            Self::Redis { client, prefix, l1 } => {
                 let millis = i64::try_from(GENERATION_TTL.as_millis()).unwrap_or(i64::MAX);
                 client
                     .set::<(), _, _>(
@@ -164,6 +291,11 @@ impl Backend {
                         false,
                     )
                     .await?;
+                if let Some(l1) = l1 {
+                    l1.generations.insert(counter.to_owned(), fresh).await;
+                    // Tell the other instances to forget their copy.
+                    client.publish::<(), _, _>(&l1.channel, counter).await?;
+                }
                 Ok(())
             }
         }

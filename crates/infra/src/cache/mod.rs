@@ -43,7 +43,7 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use backend::Backend;
-pub use backend::CacheError;
+pub use backend::{CacheError, L1Config};
 use breaker::Breaker;
 
 /// Format of stored values; bump when the encoding itself changes.
@@ -113,7 +113,24 @@ impl Cache {
         default_ttl: Duration,
     ) -> Result<Self, CacheError> {
         Ok(Self::with_backend(
-            Backend::redis(url, prefix, timeout)?,
+            Backend::redis(url, prefix, timeout, None)?,
+            default_ttl,
+        ))
+    }
+
+    /// Two-tier: a small in-process cache in front of Redis, kept coherent
+    /// across instances by pub/sub invalidation messages. Another
+    /// instance's write is visible here as soon as its message arrives
+    /// (milliseconds); if messages are lost, after at most `l1.ttl`.
+    pub fn two_tier(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        default_ttl: Duration,
+        l1: L1Config,
+    ) -> Result<Self, CacheError> {
+        Ok(Self::with_backend(
+            Backend::redis(url, prefix, timeout, Some(l1))?,
             default_ttl,
         ))
     }
