@@ -4,12 +4,11 @@
 
 use std::{
     net::TcpListener,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
-use tests::{TestApp, spawn_app, spawn_app_with, test_redis_url, unique_prefix};
+use tests::{OwnRedis, TestApp, spawn_app, spawn_app_with, test_redis_url, unique_prefix};
 
 async fn me(app: &TestApp, token: &str) -> Value {
     let response = app.get("/v1/users/me", Some(token)).await;
@@ -122,52 +121,6 @@ async fn a_dead_redis_never_fails_a_request() {
     assert_eq!(me(&app, &token).await["username"], "alicia");
 }
 
-/// A Redis server of this test's own, so it can be stopped and restarted.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Option<Self> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .ok()?;
-        let redis = Self {
-            port,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(redis)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn endpoints_answer_through_a_redis_outage_and_the_cache_recovers() {
     // Runs where Redis is installed (CI sets TEST_REDIS_URL); the suite
@@ -188,7 +141,7 @@ async fn endpoints_answer_through_a_redis_outage_and_the_cache_recovers() {
     let app = spawn_app_with(&[
         ("REDIS_URL", &url),
         ("REDIS_KEY_PREFIX", &prefix),
-        ("REDIS_TIMEOUT_MS", "200"),
+        ("REDIS_TIMEOUT_MS", "1000"),
     ])
     .await;
     let (token, _) = app.signed_up("alice").await;

@@ -79,7 +79,7 @@ impl TaskService {
         let task = self
             .cache
             .get_or_compute(&key, None, || async {
-                Ok::<_, Error>(self.tasks.find_by_uuid(self.db.reader(), uuid).await?)
+                Ok::<_, Error>(self.tasks.find_by_uuid(self.db.writer(), uuid).await?)
             })
             .await?
             .ok_or(Error::NotFound { entity: "Task" })?;

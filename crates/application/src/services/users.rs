@@ -74,7 +74,7 @@ impl UserService {
             .get_or_compute(&key, None, || async {
                 Ok::<_, Error>(
                     self.users
-                        .list(self.db.reader(), principals.as_slice(), sort, page)
+                        .list(self.db.writer(), principals.as_slice(), sort, page)
                         .await?,
                 )
             })
@@ -87,7 +87,7 @@ impl UserService {
         let user = self
             .cache
             .get_or_compute(&key, None, || async {
-                Ok::<_, Error>(self.users.find_by_uuid(self.db.reader(), uuid).await?)
+                Ok::<_, Error>(self.users.find_by_uuid(self.db.writer(), uuid).await?)
             })
             .await?
             .ok_or(Error::NotFound { entity: "User" })?;

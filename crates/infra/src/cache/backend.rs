@@ -1,7 +1,13 @@
-//! Where cached bytes and generation counters live.
+//! Where cached bytes and generations live.
+//!
+//! Every call reports whether it reached Redis (`remote`), so answers from
+//! the first tier neither close nor keep closed the circuit breaker.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -9,7 +15,7 @@ use fred::{
     clients::SubscriberClient,
     prelude::{
         Builder, Client, ClientLike, Config, EventInterface, Expiration, KeysInterface,
-        PubsubInterface, ReconnectPolicy,
+        PubsubInterface, ReconnectPolicy, SetOptions,
     },
 };
 
@@ -27,6 +33,18 @@ impl From<fred::error::Error> for CacheError {
         Self::Backend(err.to_string())
     }
 }
+
+/// A result and whether it needed Redis.
+pub(super) type Answer<T> = Result<(T, bool), CacheError>;
+
+/// The longest a value may be cached.
+pub(super) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a generation lives after it is set. A generation that expires
+/// (or is evicted) is replaced by a fresh random one, which only makes
+/// older entries unreachable: expiry is always safe, so this only needs to
+/// outlast most values to keep the hit rate.
+const GENERATION_TTL: Duration = Duration::from_secs(25 * 3600);
 
 #[derive(Clone)]
 pub(super) enum Backend {
@@ -50,6 +68,11 @@ pub(super) enum Backend {
 pub(super) struct L1 {
     values: moka::future::Cache<String, Arc<Vec<u8>>>,
     generations: moka::future::Cache<String, u64>,
+    /// Bumped by every invalidation message: a reader that fetched
+    /// generations from Redis stores them locally only if no message
+    /// arrived meanwhile, so a late reader cannot put back what a message
+    /// just removed.
+    epoch: Arc<AtomicU64>,
     channel: String,
     /// Kept alive for as long as the cache is.
     _subscriber: SubscriberClient,
@@ -75,15 +98,30 @@ impl std::fmt::Debug for Backend {
     }
 }
 
+/// A generation never used before: 62 random bits, never 0 (0 would
+/// collide with nothing in particular, but random values make a reset
+/// counter unable to revive an old key).
+fn fresh_generation() -> u64 {
+    let random = uuid::Uuid::new_v4().as_u128() >> 66;
+    u64::try_from(random).unwrap_or(1) | 1
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
 impl Backend {
     pub(super) fn memory(capacity: u64) -> Self {
         Self::Memory {
             values: moka::future::Cache::builder()
                 .max_capacity(capacity)
                 // Entries also carry their own expiry; this bounds the rest.
-                .time_to_live(Duration::from_secs(24 * 3600))
+                .time_to_live(MAX_TTL)
                 .build(),
             generations: moka::future::Cache::builder()
+                .max_capacity(capacity.saturating_mul(4))
                 .time_to_live(GENERATION_TTL)
                 .build(),
         }
@@ -95,7 +133,11 @@ impl Backend {
         timeout: Duration,
         l1: Option<L1Config>,
     ) -> Result<Self, CacheError> {
-        let config = Config::from_url(url).map_err(|err| CacheError::Config(err.to_string()))?;
+        let mut config =
+            Config::from_url(url).map_err(|err| CacheError::Config(err.to_string()))?;
+        // Keep trying when Redis is down at start-up, not only after a
+        // connection that once worked drops.
+        config.fail_fast = false;
         let mut builder = Builder::from_config(config);
         builder
             .with_connection_config(|connection| {
@@ -123,65 +165,79 @@ impl Backend {
 
     fn first_tier(builder: &Builder, prefix: &str, config: L1Config) -> Result<L1, CacheError> {
         let generations: moka::future::Cache<String, u64> = moka::future::Cache::builder()
-            .max_capacity(config.capacity)
+            .max_capacity(config.capacity.saturating_mul(4))
             .time_to_live(config.ttl)
             .build();
         let values = moka::future::Cache::builder()
             .max_capacity(config.capacity)
             .time_to_live(config.ttl)
             .build();
+        let epoch = Arc::new(AtomicU64::new(0));
         let channel = format!("{prefix}invalidations");
         let subscriber = builder
             .build_subscriber_client()
             .map_err(|err| CacheError::Config(err.to_string()))?;
         subscriber.connect();
-        // Re-subscribes after every reconnect.
+        // Re-subscribes after every reconnect once subscribed.
         subscriber.manage_subscriptions();
-        let on_message = generations.clone();
+        let (on_message, message_epoch) = (generations.clone(), epoch.clone());
         subscriber.on_message(move |message| {
-            let generations = on_message.clone();
+            let (generations, epoch) = (on_message.clone(), message_epoch.clone());
             async move {
+                epoch.fetch_add(1, Ordering::SeqCst);
                 if let Some(counter) = message.value.as_string() {
                     generations.invalidate(&counter).await;
                 }
                 Ok(())
             }
         });
-        let on_reconnect = generations.clone();
+        let (on_reconnect, reconnect_epoch) = (generations.clone(), epoch.clone());
         subscriber.on_reconnect(move |_| {
             // Messages may have been missed while disconnected.
+            reconnect_epoch.fetch_add(1, Ordering::SeqCst);
             on_reconnect.invalidate_all();
             async { Ok(()) }
         });
         let subscribing = subscriber.clone();
         let subscribe_to = channel.clone();
+        // The first subscription, whenever Redis first answers.
         tokio::spawn(async move {
-            if subscribing.wait_for_connect().await.is_ok()
-                && let Err(err) = subscribing.subscribe(subscribe_to).await
-            {
-                tracing::warn!(error = %err, "cannot subscribe to cache invalidations");
+            loop {
+                if subscribing.wait_for_connect().await.is_ok() {
+                    match subscribing.subscribe(subscribe_to.clone()).await {
+                        Ok(()) => break,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot subscribe to cache invalidations; retrying");
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
         Ok(L1 {
             values,
             generations,
+            epoch,
             channel,
             _subscriber: subscriber,
         })
     }
 
-    pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+    pub(super) async fn get(&self, key: &str) -> Answer<Option<Vec<u8>>> {
         match self {
-            Self::Memory { values, .. } => Ok(values
-                .get(key)
-                .await
-                .filter(|(expires, _)| Instant::now() < *expires)
-                .map(|(_, bytes)| bytes.as_ref().clone())),
+            Self::Memory { values, .. } => Ok((
+                values
+                    .get(key)
+                    .await
+                    .filter(|(expires, _)| Instant::now() < *expires)
+                    .map(|(_, bytes)| bytes.as_ref().clone()),
+                false,
+            )),
             Self::Redis { client, prefix, l1 } => {
                 if let Some(l1) = l1
                     && let Some(bytes) = l1.values.get(key).await
                 {
-                    return Ok(Some(bytes.as_ref().clone()));
+                    return Ok((Some(bytes.as_ref().clone()), false));
                 }
                 let bytes = client
                     .get::<Option<Vec<u8>>, _>(format!("{prefix}{key}"))
@@ -191,26 +247,20 @@ impl Backend {
                         .insert(key.to_owned(), Arc::new(bytes.clone()))
                         .await;
                 }
-                Ok(bytes)
+                Ok((bytes, true))
             }
         }
     }
 
-    pub(super) async fn set(
-        &self,
-        key: &str,
-        bytes: Vec<u8>,
-        ttl: Duration,
-    ) -> Result<(), CacheError> {
+    pub(super) async fn set(&self, key: &str, bytes: Vec<u8>, ttl: Duration) -> Answer<()> {
         match self {
             Self::Memory { values, .. } => {
                 values
                     .insert(key.to_owned(), (Instant::now() + ttl, Arc::new(bytes)))
                     .await;
-                Ok(())
+                Ok(((), false))
             }
             Self::Redis { client, prefix, l1 } => {
-                let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
                 if let Some(l1) = l1 {
                     l1.values
                         .insert(key.to_owned(), Arc::new(bytes.clone()))
@@ -220,27 +270,34 @@ impl Backend {
                     .set::<(), _, _>(
                         format!("{prefix}{key}"),
                         bytes,
-                        Some(Expiration::PX(millis)),
+                        Some(Expiration::PX(millis(ttl))),
                         None,
                         false,
                     )
                     .await?;
-                Ok(())
+                Ok(((), true))
             }
         }
     }
 
-    /// The current value of each generation (0 if never bumped).
-    pub(super) async fn generations(&self, counters: &[String]) -> Result<Vec<u64>, CacheError> {
+    /// The current generation of each counter. A counter with none (never
+    /// bumped, expired or evicted) gets a fresh one, atomically, so a lost
+    /// counter can never make an old entry reachable again.
+    pub(super) async fn generations(&self, counters: &[String]) -> Answer<Vec<u64>> {
         match self {
             Self::Memory { generations, .. } => {
                 let mut values = Vec::with_capacity(counters.len());
                 for counter in counters {
-                    values.push(generations.get(counter).await.unwrap_or(0));
+                    values.push(
+                        generations
+                            .get_with(counter.clone(), async { fresh_generation() })
+                            .await,
+                    );
                 }
-                Ok(values)
+                Ok((values, false))
             }
             Self::Redis { client, prefix, l1 } => {
+                let epoch = l1.as_ref().map(|l1| l1.epoch.load(Ordering::SeqCst));
                 let mut known = vec![None; counters.len()];
                 if let Some(l1) = l1 {
                     for (slot, counter) in known.iter_mut().zip(counters) {
@@ -250,43 +307,70 @@ impl Backend {
                 let missing: Vec<usize> = (0..counters.len())
                     .filter(|i| known[*i].is_none())
                     .collect();
-                if !missing.is_empty() {
-                    let keys: Vec<String> = missing
-                        .iter()
-                        .map(|i| format!("{prefix}{}", counters[*i]))
-                        .collect();
-                    let values: Vec<Option<u64>> = client.mget(keys).await?;
-                    for (i, value) in missing.into_iter().zip(values) {
-                        let value = value.unwrap_or_default();
-                        if let Some(l1) = l1 {
+                if missing.is_empty() {
+                    return Ok((
+                        known.into_iter().map(Option::unwrap_or_default).collect(),
+                        false,
+                    ));
+                }
+                let keys: Vec<String> = missing
+                    .iter()
+                    .map(|i| format!("{prefix}{}", counters[*i]))
+                    .collect();
+                let values: Vec<Option<u64>> = client.mget(keys.clone()).await?;
+                for ((i, key), value) in missing.iter().zip(keys).zip(values) {
+                    let value = if let Some(value) = value {
+                        value
+                    } else {
+                        // First writer wins; everyone then reads its value.
+                        let _: Option<String> = client
+                            .set(
+                                &key,
+                                fresh_generation(),
+                                Some(Expiration::PX(millis(GENERATION_TTL))),
+                                Some(SetOptions::NX),
+                                false,
+                            )
+                            .await?;
+                        client
+                            .get::<Option<u64>, _>(&key)
+                            .await?
+                            .unwrap_or_default()
+                    };
+                    known[*i] = Some(value);
+                }
+                if let (Some(l1), Some(epoch)) = (l1, epoch)
+                    && l1.epoch.load(Ordering::SeqCst) == epoch
+                {
+                    for i in missing {
+                        if let Some(value) = known[i] {
                             l1.generations.insert(counters[i].clone(), value).await;
                         }
-                        known[i] = Some(value);
                     }
                 }
-                Ok(known.into_iter().map(Option::unwrap_or_default).collect())
+                Ok((
+                    known.into_iter().map(Option::unwrap_or_default).collect(),
+                    true,
+                ))
             }
         }
     }
 
-    /// Moves a generation to a new value never used before (random, not
-    /// incremented): a counter that expired and started again must not
-    /// make an old entry reachable. Generations outlive any cached value.
-    pub(super) async fn bump(&self, counter: &str) -> Result<(), CacheError> {
-        // 62 random bits: stays a positive integer for Redis and fred.
-        let fresh = (uuid::Uuid::new_v4().as_u128() >> 66) as u64 | 1;
+    /// Moves a generation to a fresh value (random, never incremented: a
+    /// reset counter must not make an old entry reachable).
+    pub(super) async fn bump(&self, counter: &str) -> Answer<()> {
+        let fresh = fresh_generation();
         match self {
             Self::Memory { generations, .. } => {
                 generations.insert(counter.to_owned(), fresh).await;
-                Ok(())
+                Ok(((), false))
             }
             Self::Redis { client, prefix, l1 } => {
-                let millis = i64::try_from(GENERATION_TTL.as_millis()).unwrap_or(i64::MAX);
                 client
                     .set::<(), _, _>(
                         format!("{prefix}{counter}"),
                         fresh,
-                        Some(Expiration::PX(millis)),
+                        Some(Expiration::PX(millis(GENERATION_TTL))),
                         None,
                         false,
                     )
@@ -296,15 +380,8 @@ impl Backend {
                     // Tell the other instances to forget their copy.
                     client.publish::<(), _, _>(&l1.channel, counter).await?;
                 }
-                Ok(())
+                Ok(((), true))
             }
         }
     }
 }
-
-/// How long a generation lives after its last bump: longer than any value
-/// (`MAX_TTL`), so no entry outlives the generation it was stored under.
-const GENERATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The longest a value may be cached.
-pub(super) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);

@@ -45,16 +45,25 @@ impl Breaker {
         }
     }
 
-    /// Records a success. Returns whether an invalidation was lost before
-    /// it, in which case the caller must flush the cache.
-    pub(super) fn succeeded(&self) -> bool {
+    /// Records a call that reached the backend and succeeded.
+    pub(super) fn succeeded(&self) {
         let mut state = self.state();
         if state.open_until.is_some() {
             tracing::info!("cache backend answers again");
         }
         state.failures = 0;
         state.open_until = None;
-        std::mem::take(&mut state.lost_invalidation)
+    }
+
+    /// Whether an invalidation was lost and the whole cache must be
+    /// flushed before it is trusted again.
+    pub(super) fn flush_pending(&self) -> bool {
+        self.state().lost_invalidation
+    }
+
+    /// The flush landed.
+    pub(super) fn flushed(&self) {
+        self.state().lost_invalidation = false;
     }
 
     pub(super) fn failed(&self) {

@@ -20,9 +20,11 @@
 //! value is computed and returned, with a warning and a metric. After five
 //! failures in a row a circuit breaker skips the backend for five seconds,
 //! so requests do not each wait out a timeout while Redis is down, then
-//! lets one request probe it. An invalidation lost during an outage bumps
-//! the cache-wide generation once the backend answers again, so nothing
-//! written before the outage is served after it.
+//! lets one request probe it. While an invalidation lost during an outage is
+//! pending, every call first moves the cache-wide generation on, so nothing
+//! stored before the outage is served after it. (The pending flag lives in
+//! the process that lost the invalidation; if that process exits first,
+//! entries written before the outage live out their TTL.)
 //!
 //! **Decoding.** Values are stored as a format byte plus JSON; a value that
 //! no longer decodes into the requested type (a deploy changed it) is a miss.
@@ -170,14 +172,21 @@ impl Cache {
             metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
             return Ok(value);
         }
-        // Single flight: the first miss computes; the others wait for it
-        // and then find the value stored.
+        // Single flight: the first miss computes while holding the key's
+        // lock; the others wait for it and then find the value stored. If
+        // it is not there (the leader failed, or could not store it), they
+        // compute side by side rather than one after another.
         let flight = inner.flight(&storage_key);
-        let _guard = flight.lock().await;
-        if let Some(value) = inner.read::<T>(&storage_key).await {
-            metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
-            return Ok(value);
-        }
+        let _leader = if let Ok(guard) = flight.try_lock() {
+            Some(guard)
+        } else {
+            drop(flight.lock().await);
+            if let Some(value) = inner.read::<T>(&storage_key).await {
+                metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
+                return Ok(value);
+            }
+            None
+        };
         metrics::counter!("cache_requests_total", "result" => "miss").increment(1);
         let value = compute().await?;
         let ttl = ttl.unwrap_or(inner.default_ttl).min(backend::MAX_TTL);
@@ -208,7 +217,9 @@ impl Inner {
     async fn storage_key(&self, key: &CacheKey) -> Option<String> {
         let mut counters = vec!["gen:all".to_owned(), format!("gen:prefix:{}", key.prefix)];
         counters.extend(key.tags.iter().map(|tag| format!("gen:tag:{tag}")));
-        let generations = self.guarded(self.backend.generations(&counters)).await?;
+        let generations = self
+            .guarded(Box::pin(self.backend.generations(&counters)))
+            .await?;
         let generations: Vec<String> = generations.iter().map(u64::to_string).collect();
         Some(format!(
             "val:{}:{}@{}",
@@ -219,7 +230,9 @@ impl Inner {
     }
 
     async fn read<T: DeserializeOwned>(&self, storage_key: &str) -> Option<T> {
-        let bytes = self.guarded(self.backend.get(storage_key)).await??;
+        let bytes = self
+            .guarded(Box::pin(self.backend.get(storage_key)))
+            .await??;
         match bytes.split_first() {
             Some((&FORMAT, json)) => serde_json::from_slice(json).ok().or_else(|| {
                 tracing::debug!(
@@ -238,12 +251,16 @@ impl Inner {
             return;
         }
         let _ = self
-            .guarded(self.backend.set(storage_key, bytes, ttl))
+            .guarded(Box::pin(self.backend.set(storage_key, bytes, ttl)))
             .await;
     }
 
     async fn bump(&self, counter: &str) {
-        if self.guarded(self.backend.bump(counter)).await.is_none() {
+        if self
+            .guarded(Box::pin(self.backend.bump(counter)))
+            .await
+            .is_none()
+        {
             // The invalidation is lost; the breaker flushes everything once
             // the backend is back.
             self.breaker.note_lost_invalidation();
@@ -251,27 +268,42 @@ impl Inner {
     }
 
     /// Runs a backend call unless the breaker is open; errors are logged,
-    /// counted and become `None`. On recovery after a lost invalidation,
-    /// bumps the cache-wide generation first.
-    async fn guarded<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Option<T> {
+    /// counted and become `None`. While an invalidation lost in an outage
+    /// is pending, the cache-wide generation is moved on first, so nothing
+    /// stored before the outage is read after it.
+    async fn guarded<T>(&self, call: impl Future<Output = backend::Answer<T>>) -> Option<T> {
         if !self.breaker.allow() {
             return None;
         }
-        match call.await {
-            Ok(value) => {
-                if self.breaker.succeeded() && self.backend.bump("gen:all").await.is_err() {
-                    self.breaker.note_lost_invalidation();
+        if self.breaker.flush_pending() {
+            // Boxed: fred futures are large, and this sits in every request.
+            match Box::pin(self.backend.bump("gen:all")).await {
+                Ok(_) => self.breaker.flushed(),
+                Err(err) => {
+                    self.report(&err);
                     return None;
+                }
+            }
+        }
+        match call.await {
+            Ok((value, remote)) => {
+                // Only a call that reached Redis says anything about it.
+                if remote {
+                    self.breaker.succeeded();
                 }
                 Some(value)
             }
             Err(err) => {
-                metrics::counter!("cache_errors_total").increment(1);
-                tracing::warn!(error = %err, "cache unavailable; computing without it");
-                self.breaker.failed();
+                self.report(&err);
                 None
             }
         }
+    }
+
+    fn report(&self, err: &CacheError) {
+        metrics::counter!("cache_errors_total").increment(1);
+        tracing::warn!(error = %err, "cache unavailable; computing without it");
+        self.breaker.failed();
     }
 
     fn flight(&self, storage_key: &str) -> Arc<tokio::sync::Mutex<()>> {
