@@ -235,6 +235,31 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// Pool options for connecting to this database directly (persistence
+    /// tests without the app); adjust fields with struct update syntax.
+    pub fn options(&self) -> persistence::DbOptions {
+        persistence::DbOptions {
+            url: self.url.clone(),
+            read_url: None,
+            max_connections: 4,
+            acquire_timeout: std::time::Duration::from_secs(10),
+            statement_timeout: None,
+            connect_lazy: false,
+        }
+    }
+
+    /// A pool on this database with every migration applied.
+    pub async fn migrated(&self) -> persistence::Db {
+        use migration::MigratorTrait as _;
+        let db = persistence::Db::connect(&self.options())
+            .await
+            .expect("connect to the test database");
+        migration::Migrator::up(db.writer(), None)
+            .await
+            .expect("migrations apply");
+        db
+    }
+
     pub async fn create() -> Self {
         let Some(server) = std::env::var("TEST_DATABASE_URL")
             .ok()

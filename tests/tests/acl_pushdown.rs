@@ -6,16 +6,14 @@
 // a dozen values around.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
-use std::{collections::BTreeSet, time::Duration};
+use std::collections::BTreeSet;
 
 use domain::{
     Email, NewTask, NewUser, Principal, Task, TaskDescription, TaskTitle, UserId, Username,
     acl::{AclPrincipal, AclRule, Guarded, Permission, has_permission, principals_of},
 };
-use migration::{Migrator, MigratorTrait as _};
 use persistence::{
-    BaseRepository, Db, DbOptions, Page, TaskFilter, TaskRepository, UserRepository, acl,
-    entities::task,
+    BaseRepository, Db, Page, TaskFilter, TaskRepository, UserRepository, acl, entities::task,
 };
 use tests::TestDatabase;
 
@@ -64,18 +62,7 @@ impl Guarded for AuditView {
 
 async fn fresh_db() -> (Db, TestDatabase) {
     let test_db = TestDatabase::create().await;
-    let db = Db::connect(&DbOptions {
-        url: test_db.url.clone(),
-        read_url: None,
-        max_connections: 2,
-        acquire_timeout: Duration::from_secs(10),
-        statement_timeout: None,
-        connect_lazy: false,
-    })
-    .await
-    .unwrap();
-    Migrator::up(db.writer(), None).await.unwrap();
-    (db, test_db)
+    (test_db.migrated().await, test_db)
 }
 
 fn count(n: usize) -> u64 {

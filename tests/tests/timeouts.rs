@@ -19,12 +19,9 @@ async fn a_statement_past_its_timeout_is_unavailable_on_postgres() {
         return;
     }
     let db = Db::connect(&DbOptions {
-        url: database.url.clone(),
-        read_url: None,
         max_connections: 1,
-        acquire_timeout: Duration::from_secs(5),
         statement_timeout: Some(Duration::from_millis(200)),
-        connect_lazy: false,
+        ..database.options()
     })
     .await
     .unwrap();

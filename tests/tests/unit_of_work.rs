@@ -5,11 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use domain::{Email, NewUser, Principal, Username};
-use migration::{Migrator, MigratorTrait as _};
-use persistence::{Db, DbOptions, Error, Page, UnitOfWork as _, UserRepository};
+use persistence::{Error, Page, UnitOfWork as _, UserRepository};
 use tests::TestDatabase;
 
 #[derive(Debug)]
@@ -37,17 +34,7 @@ async fn a_requires_new_unit_survives_the_outer_rollback_on_postgres() {
         assert!(database.url.starts_with("sqlite"));
         return;
     }
-    let db = Db::connect(&DbOptions {
-        url: database.url.clone(),
-        read_url: None,
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(5),
-        statement_timeout: None,
-        connect_lazy: false,
-    })
-    .await
-    .unwrap();
-    Migrator::up(db.writer(), None).await.unwrap();
+    let db = database.migrated().await;
     let users = UserRepository::default();
     let result: Result<(), Failed> = db
         .transaction(async |outer| {
