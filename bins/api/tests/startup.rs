@@ -31,38 +31,19 @@ fn api(dir: &PathBuf) -> Command {
 #[test]
 fn starts_on_the_embedded_defaults_creates_the_database_and_stops_on_sigterm() {
     let dir = scratch_dir("defaults");
-    let mut child = api(&dir)
-        .env("PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut address = None;
-    let mut docs_logged = false;
-    while address.is_none() || !docs_logged {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("startup log");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            address = Some(rest.split('"').next().unwrap().to_owned());
-        }
-        docs_logged |= line.contains("/docs");
-    }
+    let (mut child, address, lines) = start(&dir);
+    // The docs line follows the address line.
+    while !lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("startup log")
+        .contains("/docs")
+    {}
     assert!(
         dir.join("data/app.db").exists(),
         "SQLite file created under data/"
     );
 
-    let mut stream = TcpStream::connect(address.unwrap()).unwrap();
+    let mut stream = TcpStream::connect(address).unwrap();
     stream
         .write_all(b"GET /v1/monitoring/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
@@ -149,10 +130,10 @@ fn create_admin_bootstraps_the_first_admin() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// Starts the binary on port 0 and returns it with its address; the caller
-/// waits for it.
+/// Starts the binary on port 0 and returns it, its address, and the rest of
+/// its log lines; the caller waits for it.
 #[allow(clippy::zombie_processes)]
-fn start(dir: &PathBuf) -> (std::process::Child, String) {
+fn start(dir: &PathBuf) -> (std::process::Child, String, mpsc::Receiver<String>) {
     let mut command = api(dir);
     command
         .env("PORT", "0")
@@ -173,7 +154,7 @@ fn start(dir: &PathBuf) -> (std::process::Child, String) {
             .recv_timeout(Duration::from_secs(30))
             .expect("startup log");
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            return (child, rest.split('"').next().unwrap().to_owned());
+            return (child, rest.split('"').next().unwrap().to_owned(), lines);
         }
     }
 }
@@ -181,7 +162,7 @@ fn start(dir: &PathBuf) -> (std::process::Child, String) {
 #[test]
 fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
     let dir = scratch_dir("sigterm");
-    let (mut child, address) = start(&dir);
+    let (mut child, address, _lines) = start(&dir);
 
     // Send a registration's headers with `Expect: 100-continue`: the
     // server answers `100 Continue` once a worker is processing the request,

@@ -87,15 +87,6 @@ impl Db {
         })
     }
 
-    /// Wraps an already opened connection (migration runner, tests).
-    pub fn from_connection(conn: DatabaseConnection) -> Self {
-        Self {
-            primary: conn,
-            replica: None,
-            _keepalive: Vec::new(),
-        }
-    }
-
     /// Where reads outside a transaction go: the replica if configured.
     pub fn reader(&self) -> &DatabaseConnection {
         self.replica.as_ref().unwrap_or(&self.primary)

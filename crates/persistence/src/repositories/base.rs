@@ -90,11 +90,6 @@ where
         }
     }
 
-    /// The columns a list may be sorted by.
-    pub fn sortable(&self) -> &'static [&'static str] {
-        self.sortable
-    }
-
     fn not_found(&self, id: impl Display) -> Error {
         Error::NotFound {
             entity: self.entity,

@@ -41,11 +41,6 @@ impl Default for TaskRepository {
 }
 
 impl TaskRepository {
-    /// Columns `list` may sort by.
-    pub fn sortable(&self) -> &'static [&'static str] {
-        self.base.sortable()
-    }
-
     pub async fn create(&self, conn: &impl Connection, new: NewTask) -> Result<Task> {
         let now = Utc::now();
         let row = task::ActiveModel {

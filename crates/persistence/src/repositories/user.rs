@@ -45,11 +45,6 @@ impl Default for UserRepository {
 pub struct PasswordHash(pub String);
 
 impl UserRepository {
-    /// Columns `list` may sort by.
-    pub fn sortable(&self) -> &'static [&'static str] {
-        self.base.sortable()
-    }
-
     /// Inserts a new user. A taken email or username is reported as
     /// [`Error::Conflict`] by the unique constraints, so two concurrent
     /// registrations of one address cannot both succeed.
