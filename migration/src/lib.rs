@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_users_and_tasks;
 mod m20261124_000002_create_refresh_tokens;
+mod m20261124_000003_create_jobs;
 
 /// Every migration of the product, oldest first.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_users_and_tasks::Migration),
             Box::new(m20261124_000002_create_refresh_tokens::Migration),
+            Box::new(m20261124_000003_create_jobs::Migration),
         ]
     }
 }

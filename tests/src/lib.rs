@@ -9,6 +9,8 @@
 //! app uses that Redis (cache, rate limits) under a key prefix of its own.
 //! Set `TEST_LOG=1` to see the app's logs.
 
+pub mod smtp;
+
 use std::{net::TcpListener, sync::Once};
 
 use sea_orm::{ConnectionTrait as _, Database};
@@ -80,6 +82,53 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         metrics_address,
         _db: db,
     }
+}
+
+/// Test settings on `database_url` with `extra` on top: what
+/// [`spawn_app_with`] uses, for tests that build parts of the app (a job
+/// worker, the services) themselves.
+pub fn settings_for(database_url: &str, extra: &[(&str, &str)]) -> infra::Settings {
+    init_logging();
+    let mut vars: Vec<(String, String)> = vec![
+        ("ENVIRONMENT".into(), "test".into()),
+        ("DATABASE_URL".into(), database_url.to_owned()),
+        ("LOG_LEVEL".into(), "info,sqlx=warn".into()),
+        ("RATE_LIMIT_ENABLED".into(), "false".into()),
+    ];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    infra::Settings::from_vars(vars).expect("test settings are valid")
+}
+
+/// Polls `check` every 10 ms until it returns `Some`, failing the test
+/// with `what` after `timeout`. For waiting on state that another task or
+/// process produces, without sleeps that hope.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Files in `dir` (none if it does not exist).
+pub fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
 }
 
 fn init_logging() {
@@ -232,6 +281,8 @@ pub struct TestDatabase {
     pub url: String,
     /// For Postgres: the server URL and the name to drop afterwards.
     postgres: Option<(String, String)>,
+    /// For a shared SQLite file: its directory, removed afterwards.
+    sqlite_dir: Option<std::path::PathBuf>,
 }
 
 impl TestDatabase {
@@ -260,6 +311,21 @@ impl TestDatabase {
         db
     }
 
+    /// A database other processes can open too: a SQLite file in a fresh
+    /// temporary directory (removed when this is dropped), or a new
+    /// Postgres database with `TEST_DATABASE_URL`.
+    pub async fn create_shared() -> Self {
+        let mut db = Self::create().await;
+        if db.postgres.is_none() {
+            let dir =
+                std::env::temp_dir().join(format!("rpt-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).expect("create a scratch directory");
+            db.url = format!("sqlite://{}?mode=rwc", dir.join("app.db").display());
+            db.sqlite_dir = Some(dir);
+        }
+        db
+    }
+
     pub async fn create() -> Self {
         let Some(server) = std::env::var("TEST_DATABASE_URL")
             .ok()
@@ -268,6 +334,7 @@ impl TestDatabase {
             return Self {
                 url: "sqlite::memory:".into(),
                 postgres: None,
+                sqlite_dir: None,
             };
         };
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
@@ -284,12 +351,16 @@ impl TestDatabase {
         Self {
             url: url.to_string(),
             postgres: Some((server, name)),
+            sqlite_dir: None,
         }
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if let Some(dir) = self.sqlite_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let Some((server, name)) = self.postgres.take() else {
             return;
         };

@@ -20,6 +20,8 @@ pub struct Application {
     server: web::Server,
     metrics: Option<(SocketAddr, web::Server)>,
     services: Services,
+    /// The in-process job worker (`JOB_WORKER_IN_API`).
+    worker: Option<application::jobs::WorkerHandle>,
 }
 
 impl std::fmt::Debug for Application {
@@ -63,11 +65,17 @@ impl Application {
             web::WebConfig::from_settings(settings),
             deps,
         )?;
+        let worker = if settings.job_worker_in_api {
+            Some(worker(settings, &services)?.spawn())
+        } else {
+            None
+        };
         Ok(Self {
             address,
             server,
             metrics,
             services,
+            worker,
         })
     }
 
@@ -88,8 +96,8 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight
-    /// requests finish within `SHUTDOWN_GRACE_SECONDS`, and closes the
-    /// database pools.
+    /// requests finish within `SHUTDOWN_GRACE_SECONDS`, drains the
+    /// in-process job worker (same grace), and closes the database pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         match self.metrics {
             // Both stop on the same SIGINT/SIGTERM; polled together so both serve.
@@ -98,11 +106,37 @@ impl Application {
             }
             None => self.server.await?,
         }
+        if let Some(worker) = self.worker {
+            worker.shutdown().await;
+        }
         if let Err(err) = self.services.close().await {
             tracing::warn!(error = %err, "closing the database pools failed");
         }
         Ok(())
     }
+}
+
+/// A job worker over the services' database, running every job the
+/// product ships, configured by the `JOB_*` settings.
+pub fn worker(
+    settings: &Settings,
+    services: &Services,
+) -> anyhow::Result<application::jobs::Worker> {
+    use application::jobs;
+    let config = jobs::WorkerConfig::from_settings(settings).context("JOB_CLEANUP_SCHEDULE")?;
+    let ctx = jobs::JobContext {
+        db: services.db().clone(),
+        mailer: infra::mail::from_settings(settings)
+            .context("cannot set up mail (SMTP_URL, MAIL_FROM)")?,
+        job_retention: chrono::Duration::days(i64::from(settings.job_retention_days)),
+    };
+    Ok(jobs::Worker::new(
+        services.db().clone(),
+        services.jobs.clone(),
+        ctx,
+        jobs::registry(),
+        config,
+    ))
 }
 
 /// The HTTP layer's shared clients: Redis (when configured) for readiness

@@ -1,12 +1,29 @@
-//! The background worker. It loads the same settings as the API, checks the
-//! database, and waits for jobs; job handlers arrive with the job queue.
-//! SIGTERM or SIGINT stops it cleanly with exit code 0.
+//! The background worker: runs queued jobs and cron schedules until SIGTERM
+//! or SIGINT, then drains (running jobs get `SHUTDOWN_GRACE_SECONDS`) and
+//! exits 0. It also carries the operator commands for the queue (`worker
+//! jobs ...`). Settings are the API's: the same environment and `.env`.
 
-use std::process::ExitCode;
+use std::{
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
+use application::{
+    Services,
+    jobs::{JobStatus, Ping},
+};
 use infra::{Settings, telemetry};
-use persistence::{Db, DbOptions};
+use uuid::Uuid;
+
+const USAGE: &str = "\
+Usage:
+  worker                      run jobs until SIGTERM/SIGINT (settings from the environment and .env)
+  worker jobs failed [LIMIT]  list dead jobs (attempts used up) with their last error
+  worker jobs retry ID        put a dead job back in the queue with a fresh attempt budget
+  worker jobs stats           count jobs by state
+  worker jobs ping [COUNT]    enqueue COUNT (default 1) no-op jobs and wait until workers ran them;
+                              prints the throughput (fails after 60 s if no worker runs them)";
 
 fn main() -> ExitCode {
     let settings = match Settings::load() {
@@ -30,7 +47,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        [] => runtime.block_on(run(settings)),
+        ["jobs", command @ ..] => runtime.block_on(jobs(settings, command)),
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("error: unknown command {:?}\n\n{USAGE}", args.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -40,25 +71,141 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let db = Db::connect(&DbOptions {
-        url: settings.database_url.clone(),
-        read_url: settings.database_read_url.clone(),
-        max_connections: settings.database_max_connections,
-        acquire_timeout: settings.database_acquire_timeout,
-        statement_timeout: Some(settings.database_statement_timeout)
-            .filter(|timeout| !timeout.is_zero()),
-        // Without start-up migrations nothing needs the database before the
-        // first request: start anyway and let readiness report it.
-        connect_lazy: !settings.database_auto_migrate,
-    })
-    .await
-    .context("cannot connect to the database")?;
-    db.ping().await.context("the database does not answer")?;
-    tracing::info!("worker started; waiting for jobs (none are registered yet)");
-    shutdown_signal().await?;
-    tracing::info!("shutdown signal received; stopping");
-    db.close().await.context("cannot close the database pool")?;
-    tracing::info!("worker stopped");
+    let services = api::services(&settings).await?;
+    let worker = api::worker(&settings, &services)?;
+    // With METRICS_PORT the worker serves its job counters like the API.
+    let metrics = match settings.metrics_port.filter(|_| settings.metrics_enabled) {
+        Some(port) => {
+            let bind = format!("{}:{port}", settings.host);
+            let listener = std::net::TcpListener::bind(&bind)
+                .with_context(|| format!("cannot listen on {bind} (METRICS_PORT)"))?;
+            tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+            let deps = api::web_deps(&settings)?;
+            Some(tokio::spawn(web::run_metrics(
+                listener,
+                services.clone(),
+                deps,
+            )?))
+        }
+        None => None,
+    };
+    worker
+        .run(async {
+            if let Err(err) = shutdown_signal().await {
+                tracing::error!(error = %err, "cannot listen for shutdown signals; stopping");
+            }
+            tracing::info!("shutdown signal received; draining");
+        })
+        .await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    services
+        .close()
+        .await
+        .context("cannot close the database pool")?;
+    Ok(())
+}
+
+async fn jobs(settings: Settings, command: &[&str]) -> anyhow::Result<()> {
+    let services = api::services(&settings).await?;
+    let result = match command {
+        ["failed"] => failed(&services, 100).await,
+        ["failed", limit] => {
+            failed(&services, limit.parse().context("LIMIT must be a number")?).await
+        }
+        ["retry", id] => {
+            let id: Uuid = id.parse().context("ID must be a job id (a UUID)")?;
+            services
+                .jobs
+                .retry(id)
+                .await
+                .with_context(|| format!("cannot retry job {id}"))?;
+            println!("job {id} is queued again");
+            Ok(())
+        }
+        ["stats"] => {
+            let counts = services.jobs.counts().await?;
+            for status in [
+                JobStatus::Pending,
+                JobStatus::Running,
+                JobStatus::Done,
+                JobStatus::Dead,
+            ] {
+                let count = counts
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map_or(0, |(_, n)| *n);
+                println!("{:<8} {count}", status.as_str());
+            }
+            Ok(())
+        }
+        ["ping"] => ping(&services, 1).await,
+        ["ping", count] => ping(&services, count.parse().context("COUNT must be a number")?).await,
+        _ => Err(anyhow::anyhow!(
+            "unknown jobs command {:?}\n\n{USAGE}",
+            command.join(" ")
+        )),
+    };
+    services.close().await?;
+    result
+}
+
+async fn failed(services: &Services, limit: u64) -> anyhow::Result<()> {
+    let dead = services.jobs.dead(limit).await?;
+    if dead.is_empty() {
+        println!("no dead jobs");
+    }
+    for job in dead {
+        println!(
+            "{}  {}  attempts {}/{}  finished {}\n    {}",
+            job.id,
+            job.kind,
+            job.attempts,
+            job.max_attempts,
+            job.finished_at
+                .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339()),
+            job.last_error.as_deref().unwrap_or("(no error recorded)")
+        );
+    }
+    Ok(())
+}
+
+/// Enqueues `count` no-op jobs and waits until they ran: proof that some
+/// worker is processing the queue, and a throughput measurement.
+async fn ping(services: &Services, count: usize) -> anyhow::Result<()> {
+    const WAIT: Duration = Duration::from_secs(60);
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        ids.push(
+            services
+                .jobs
+                .enqueue(services.db().writer(), &Ping::default())
+                .await?,
+        );
+    }
+    let enqueued = started.elapsed();
+    loop {
+        let unfinished = services.jobs.count_unfinished(&ids).await?;
+        if unfinished == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < WAIT,
+            "{unfinished} of {count} ping jobs were not run within {}s; is a worker running?",
+            WAIT.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let total = started.elapsed();
+    #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+    let rate = count as f64 / total.as_secs_f64();
+    println!(
+        "{count} ping job(s) enqueued in {:.0} ms and run in {:.0} ms in total: {rate:.0} jobs/s",
+        enqueued.as_secs_f64() * 1000.0,
+        total.as_secs_f64() * 1000.0
+    );
     Ok(())
 }
 

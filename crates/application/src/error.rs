@@ -45,6 +45,14 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A job's arguments could not be serialised (a programming error in
+    /// the job type).
+    #[error("cannot encode the {kind} job")]
+    JobEncoding {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     /// A blocking task was cancelled or panicked.
     #[error("background task failed")]
     Task(#[source] tokio::task::JoinError),

@@ -9,6 +9,7 @@
 mod access;
 pub mod cache_tags;
 mod error;
+pub mod jobs;
 pub mod security;
 pub mod services;
 
@@ -27,6 +28,8 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub tasks: TaskService,
+    /// The job queue, for enqueueing outside a service and for operators.
+    pub jobs: jobs::JobQueue,
     db: Db,
 }
 
@@ -36,8 +39,10 @@ impl Services {
     pub async fn new(db: Db, settings: &Settings, cache: infra::cache::Cache) -> Result<Self> {
         let passwords = security::password::PasswordHasher::new().await?;
         let tokens = security::tokens::TokenService::new(settings);
-        let auth = AuthService::new(db.clone(), passwords, tokens, cache.clone());
+        let jobs = jobs::JobQueue::new(db.clone(), settings.job_max_attempts);
+        let auth = AuthService::new(db.clone(), passwords, tokens, cache.clone(), jobs.clone());
         Ok(Self {
+            jobs,
             users: UserService::new(db.clone(), auth.clone(), cache.clone()),
             tasks: TaskService::new(db.clone(), cache),
             auth,
@@ -48,6 +53,11 @@ impl Services {
     /// Open and idle connections per pool, for the metrics.
     pub fn pool_stats(&self) -> Vec<(&'static str, persistence::PoolStats)> {
         self.db.pool_stats()
+    }
+
+    /// The database the services run on (for the job worker).
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Closes the database pools (at shutdown, after the last request).

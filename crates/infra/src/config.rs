@@ -176,9 +176,47 @@ pub struct Settings {
     /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
     /// account (read from the environment so it stays out of shell history).
     pub admin_password: Option<Secret>,
-    /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests may
-    /// take to finish (default 30).
+    /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests
+    /// (and, in a worker, running jobs) may take to finish (default 30).
     pub shutdown_grace: Duration,
+    /// `JOB_WORKER_IN_API`: the API process also runs a job worker, so the
+    /// two-command start processes jobs without `just worker` (default on,
+    /// except in production where workers scale on their own).
+    pub job_worker_in_api: bool,
+    /// `JOB_CONCURRENCY`: jobs one worker runs at the same time (default 4).
+    pub job_concurrency: u32,
+    /// `JOB_POLL_INTERVAL_MS`: how often an idle worker looks for due jobs
+    /// (default 1000).
+    pub job_poll_interval: Duration,
+    /// `JOB_MAX_ATTEMPTS`: attempts before a job is dead, unless the job
+    /// type says otherwise (default 5).
+    pub job_max_attempts: u32,
+    /// `JOB_TIMEOUT_SECONDS`: longest one attempt may run before it counts
+    /// as failed (default 60).
+    pub job_timeout: Duration,
+    /// `JOB_LEASE_SECONDS`: a running job whose worker has not renewed its
+    /// lease for this long is taken over by another worker (default 30).
+    pub job_lease: Duration,
+    /// `JOB_BACKOFF_BASE_MS`, `JOB_BACKOFF_MAX_SECONDS`: retry `n` waits
+    /// about `base * 2^(n-1)` (with jitter), at most the maximum
+    /// (defaults 1000 ms and 3600 s).
+    pub job_backoff_base: Duration,
+    pub job_backoff_max: Duration,
+    /// `JOB_CLEANUP_SCHEDULE`: cron expression (with seconds) of the
+    /// housekeeping job; `off` disables it (default `0 0 * * * *`, hourly).
+    pub job_cleanup_schedule: Option<String>,
+    /// `JOB_RETENTION_DAYS`: finished jobs are deleted by housekeeping after
+    /// this many days; dead jobs are kept (default 7).
+    pub job_retention_days: u32,
+    /// `SMTP_URL`: where mail goes, e.g.
+    /// `smtps://user:password@smtp.example.com` or
+    /// `smtp://localhost:1025` (plain, for a local catcher). Unset: mail is
+    /// written to `MAIL_DIR`, or to the log.
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`: sender of outgoing mail.
+    pub mail_from: String,
+    /// `MAIL_DIR`: without `SMTP_URL`, write each message to a file here.
+    pub mail_dir: Option<String>,
 }
 
 impl Settings {
@@ -365,7 +403,61 @@ impl Settings {
             cache_l1_enabled: vars.boolean("CACHE_L1_ENABLED", false)?,
             cache_l1_ttl: Duration::from_secs(vars.number("CACHE_L1_TTL_SECONDS", 5, 1, 3600)?),
             admin_password: vars.optional("ADMIN_PASSWORD", |raw| Ok(Secret::new(raw)))?,
+            job_worker_in_api: vars.boolean("JOB_WORKER_IN_API", !production)?,
+            job_concurrency: vars.number("JOB_CONCURRENCY", 4, 1, 1024)?,
+            job_poll_interval: Duration::from_millis(vars.number(
+                "JOB_POLL_INTERVAL_MS",
+                1000,
+                10,
+                600_000,
+            )?),
+            job_max_attempts: vars.number("JOB_MAX_ATTEMPTS", 5, 1, 1000)?,
+            job_timeout: Duration::from_secs(vars.number("JOB_TIMEOUT_SECONDS", 60, 1, 86_400)?),
+            job_lease: Duration::from_secs(vars.number("JOB_LEASE_SECONDS", 30, 1, 86_400)?),
+            job_backoff_base: Duration::from_millis(vars.number(
+                "JOB_BACKOFF_BASE_MS",
+                1000,
+                1,
+                3_600_000,
+            )?),
+            job_backoff_max: Duration::from_secs(vars.number(
+                "JOB_BACKOFF_MAX_SECONDS",
+                3600,
+                1,
+                7 * 86_400,
+            )?),
+            job_cleanup_schedule: vars.parse_with(
+                "JOB_CLEANUP_SCHEDULE",
+                Some("0 0 * * * *".to_owned()),
+                |raw| {
+                    if raw.eq_ignore_ascii_case("off") {
+                        return Ok(None);
+                    }
+                    crate::jobs::Schedule::parse(raw)
+                        .map(|_| Some(raw.to_owned()))
+                        .map_err(|err| err.to_string())
+                },
+            )?,
+            job_retention_days: vars.number("JOB_RETENTION_DAYS", 7, 1, 3650)?,
+            smtp_url: vars.optional("SMTP_URL", |raw| {
+                if raw.starts_with("smtp://") || raw.starts_with("smtps://") {
+                    Ok(Secret::new(raw))
+                } else {
+                    Err("expected an smtp:// or smtps:// URL".to_owned())
+                }
+            })?,
+            mail_from: vars.parse_with(
+                "MAIL_FROM",
+                "Rust Production Template <noreply@localhost>".to_owned(),
+                |raw| {
+                    crate::mail::parse_mailbox(raw)
+                        .map(|_| raw.to_owned())
+                        .map_err(|err| err.to_string())
+                },
+            )?,
+            mail_dir: vars.optional("MAIL_DIR", |raw| Ok(raw.to_owned()))?,
         };
+
         if settings.cors_allow_credentials && settings.cors_origins.iter().any(|o| o == "*") {
             return Err(ConfigError {
                 variable: "CORS_ALLOW_CREDENTIALS",
@@ -479,6 +571,39 @@ impl Settings {
                 "SHUTDOWN_GRACE_SECONDS",
                 self.shutdown_grace.as_secs().to_string(),
             ),
+            ("JOB_WORKER_IN_API", self.job_worker_in_api.to_string()),
+            ("JOB_CONCURRENCY", self.job_concurrency.to_string()),
+            (
+                "JOB_POLL_INTERVAL_MS",
+                self.job_poll_interval.as_millis().to_string(),
+            ),
+            ("JOB_MAX_ATTEMPTS", self.job_max_attempts.to_string()),
+            (
+                "JOB_TIMEOUT_SECONDS",
+                self.job_timeout.as_secs().to_string(),
+            ),
+            ("JOB_LEASE_SECONDS", self.job_lease.as_secs().to_string()),
+            (
+                "JOB_BACKOFF_BASE_MS",
+                self.job_backoff_base.as_millis().to_string(),
+            ),
+            (
+                "JOB_BACKOFF_MAX_SECONDS",
+                self.job_backoff_max.as_secs().to_string(),
+            ),
+            (
+                "JOB_CLEANUP_SCHEDULE",
+                self.job_cleanup_schedule
+                    .clone()
+                    .unwrap_or_else(|| "off".to_owned()),
+            ),
+            ("JOB_RETENTION_DAYS", self.job_retention_days.to_string()),
+            (
+                "SMTP_URL",
+                or_unset(self.smtp_url.as_ref().map(|url| mask_url(url.expose()))),
+            ),
+            ("MAIL_FROM", self.mail_from.clone()),
+            ("MAIL_DIR", or_unset(self.mail_dir.clone())),
         ];
         let mut out = String::new();
         for (name, value) in lines {

@@ -1,6 +1,6 @@
 //! Infrastructure the services stand on: typed configuration, telemetry,
 //! metrics, the request-path Redis pool and rate limiting (later also the
-//! cache and the job queue plumbing).
+//! cache, mail and the job queue plumbing).
 //!
 //! Only [`config::Settings::load`] reads the process environment, and only
 //! binaries call it, once in `main`; everything else receives settings as a
@@ -10,6 +10,8 @@
 
 pub mod cache;
 pub mod config;
+pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod rate_limit;
 pub mod redis;

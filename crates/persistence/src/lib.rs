@@ -21,6 +21,7 @@ pub use db::{Db, DbOptions, PoolStats, Tx, UnitOfWork};
 pub use error::{Error, Result};
 pub use repositories::{
     base::{BaseRepository, Page, Sort},
+    job::{Claimed, JobRecord, JobRepository, JobStatus, NewJob},
     refresh_token::{NewRefreshToken, RefreshTokenRecord, RefreshTokenRepository},
     task::{TaskFilter, TaskRepository},
     user::{PasswordHash, UserRepository},

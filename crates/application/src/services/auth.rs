@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     Error, Principals, Result,
+    jobs::{JobQueue, WelcomeEmail},
     security::{
         password::PasswordHasher,
         tokens::{Caller, TokenKind, TokenPair, TokenService},
@@ -30,6 +31,7 @@ pub struct AuthService {
     passwords: PasswordHasher,
     tokens: TokenService,
     cache: infra::cache::Cache,
+    jobs: JobQueue,
 }
 
 impl AuthService {
@@ -38,9 +40,11 @@ impl AuthService {
         passwords: PasswordHasher,
         tokens: TokenService,
         cache: infra::cache::Cache,
+        jobs: JobQueue,
     ) -> Self {
         Self {
             cache,
+            jobs,
             db,
             users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
@@ -69,17 +73,30 @@ impl AuthService {
             return Err(Error::Conflict { field: "username" });
         }
         let password_hash = self.passwords.hash(&registration.password).await?;
+        let new_user = NewUser {
+            uuid: Uuid::new_v4(),
+            email: registration.email,
+            username: registration.username,
+            password_hash,
+        };
+        // The welcome email is enqueued in the account's transaction: no
+        // mail for an account that failed to commit, no account without
+        // its mail. Sending happens later, in a worker, so a slow or down
+        // mail server never delays or fails a registration.
         let user = self
-            .users
-            .create(
-                conn,
-                NewUser {
-                    uuid: Uuid::new_v4(),
-                    email: registration.email,
-                    username: registration.username,
-                    password_hash,
-                },
-            )
+            .db
+            .transaction(async |tx| {
+                let user = self.users.create(tx.conn(), new_user).await?;
+                self.jobs
+                    .enqueue(
+                        tx.conn(),
+                        &WelcomeEmail {
+                            user_uuid: user.uuid,
+                        },
+                    )
+                    .await?;
+                Ok::<_, Error>(user)
+            })
             .await?;
         self.cache
             .invalidate_tags(&[crate::cache_tags::USERS])

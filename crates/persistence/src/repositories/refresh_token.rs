@@ -128,4 +128,16 @@ impl RefreshTokenRepository {
             .await?;
         Ok(result.rows_affected)
     }
+
+    /// Deletes tokens that expired before `now`, used or revoked or not.
+    /// Revoked tokens are kept until they expire on purpose: presenting a
+    /// revoked token is how reuse is detected, and that must keep working
+    /// for as long as the token could otherwise be accepted.
+    pub async fn delete_expired(self, conn: &impl Connection, now: DateTime<Utc>) -> Result<u64> {
+        let result = RefreshTokens::delete_many()
+            .filter(refresh_token::Column::ExpiresAt.lt(now))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
 }

@@ -1,0 +1,41 @@
+//! The welcome email, enqueued by registration in the same transaction as
+//! the new account.
+
+use persistence::UserRepository;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, JobContext, JobError};
+
+/// Sends the welcome email to a newly registered user.
+///
+/// It carries the account's id, not its address: the handler reads the
+/// current row, so an account deleted in the meantime gets no mail. Running
+/// it twice (after a worker crash) sends two mails; SMTP offers no way to
+/// make a send idempotent, so that rare duplicate is accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WelcomeEmail {
+    pub user_uuid: Uuid,
+}
+
+impl Job for WelcomeEmail {
+    const KIND: &'static str = "welcome_email";
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let users = UserRepository::default();
+        let Some(user) = users.find_by_uuid(ctx.db.writer(), self.user_uuid).await? else {
+            tracing::info!(user_uuid = %self.user_uuid, "account is gone; no welcome email");
+            return Ok(());
+        };
+        let mail = infra::mail::Mail {
+            to: user.email.as_str().to_owned(),
+            subject: "Welcome!".to_owned(),
+            body: format!(
+                "Hello {},\n\nyour account is ready. Sign in with this email address.\n",
+                user.username.as_str()
+            ),
+        };
+        ctx.mailer.send(&mail).await?;
+        Ok(())
+    }
+}

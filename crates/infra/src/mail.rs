@@ -1,0 +1,248 @@
+//! Outgoing mail behind one small interface, [`Mailer`], with three
+//! implementations chosen by configuration:
+//!
+//! - [`SmtpMailer`] (`SMTP_URL`): a pooled SMTP client (lettre, rustls);
+//! - [`DirMailer`] (`MAIL_DIR`): each message as an `.eml` file, for local
+//!   development and tests that read what was sent;
+//! - [`LogMailer`] (neither): the message in the log.
+//!
+//! Mail is only ever sent from background jobs, so a slow or failing mail
+//! server delays a job (which is retried), never a request.
+
+use std::{fmt, future::Future, path::PathBuf, pin::Pin, sync::Arc, time::Duration};
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor,
+    message::{Mailbox, header::ContentType},
+};
+
+use crate::Settings;
+
+/// How long one SMTP exchange may take before it counts as failed.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
+}
+
+/// Why a message could not be sent. The message is safe to log: it never
+/// contains credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid address {address:?}: {reason}")]
+    Address { address: String, reason: String },
+    #[error("could not build the message: {0}")]
+    Build(String),
+    #[error("SMTP delivery failed: {0}")]
+    Smtp(String),
+    #[error("could not write the message to {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A boxed future, so that [`Mailer`] can be used as `dyn Mailer`.
+pub type MailFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
+
+/// Sends mail. Implement it for another provider (an HTTP API, say) and
+/// return it from [`from_settings`].
+pub trait Mailer: fmt::Debug + Send + Sync {
+    fn send<'a>(&'a self, mail: &'a Mail) -> MailFuture<'a>;
+}
+
+/// The mailer the settings ask for.
+pub fn from_settings(settings: &Settings) -> Result<Arc<dyn Mailer>, MailError> {
+    let from = parse_mailbox(&settings.mail_from)?;
+    if let Some(url) = &settings.smtp_url {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+            .map_err(|err| MailError::Smtp(err.to_string()))?
+            .timeout(Some(SMTP_TIMEOUT))
+            .build();
+        return Ok(Arc::new(SmtpMailer { transport, from }));
+    }
+    if let Some(dir) = &settings.mail_dir {
+        return Ok(Arc::new(DirMailer {
+            dir: PathBuf::from(dir),
+            from,
+        }));
+    }
+    if settings.environment == crate::Environment::Production {
+        tracing::warn!("neither SMTP_URL nor MAIL_DIR is set: mail is only written to the log");
+    }
+    Ok(Arc::new(LogMailer { from }))
+}
+
+/// Parses `Name <address>` or a bare address.
+pub fn parse_mailbox(raw: &str) -> Result<Mailbox, MailError> {
+    raw.parse()
+        .map_err(|err: lettre::address::AddressError| MailError::Address {
+            address: raw.to_owned(),
+            reason: err.to_string(),
+        })
+}
+
+fn build(from: &Mailbox, mail: &Mail) -> Result<lettre::Message, MailError> {
+    lettre::Message::builder()
+        .from(from.clone())
+        .to(parse_mailbox(&mail.to)?)
+        .subject(&mail.subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(mail.body.clone())
+        .map_err(|err| MailError::Build(err.to_string()))
+}
+
+/// Delivers through an SMTP server.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl fmt::Debug for SmtpMailer {
+    // The transport holds the credentials; keep them out of debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send<'a>(&'a self, mail: &'a Mail) -> MailFuture<'a> {
+        Box::pin(async move {
+            let message = build(&self.from, mail)?;
+            self.transport
+                .send(message)
+                .await
+                .map_err(|err| MailError::Smtp(err.to_string()))?;
+            Ok(())
+        })
+    }
+}
+
+/// Writes each message as an RFC 5322 file (`<time>-<id>.eml`) in a
+/// directory, created if missing. A message appears whole or not at all:
+/// it is written under a temporary name and renamed.
+#[derive(Debug)]
+pub struct DirMailer {
+    dir: PathBuf,
+    from: Mailbox,
+}
+
+impl Mailer for DirMailer {
+    fn send<'a>(&'a self, mail: &'a Mail) -> MailFuture<'a> {
+        Box::pin(async move {
+            let message = build(&self.from, mail)?;
+            let name = format!(
+                "{}-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
+                uuid::Uuid::new_v4()
+            );
+            let partial = self.dir.join(format!(".{name}.partial"));
+            let path = self.dir.join(format!("{name}.eml"));
+            let write_error = |source| MailError::Write {
+                path: path.display().to_string(),
+                source,
+            };
+            tokio::fs::create_dir_all(&self.dir)
+                .await
+                .map_err(write_error)?;
+            tokio::fs::write(&partial, message.formatted())
+                .await
+                .map_err(write_error)?;
+            tokio::fs::rename(&partial, &path)
+                .await
+                .map_err(write_error)?;
+            tracing::info!(to = %mail.to, subject = %mail.subject, path = %path.display(), "mail written");
+            Ok(())
+        })
+    }
+}
+
+/// Writes the message to the log (the development default).
+#[derive(Debug)]
+pub struct LogMailer {
+    from: Mailbox,
+}
+
+impl Mailer for LogMailer {
+    fn send<'a>(&'a self, mail: &'a Mail) -> MailFuture<'a> {
+        Box::pin(async move {
+            // Building checks the addresses, as a real send would.
+            build(&self.from, mail)?;
+            tracing::info!(
+                from = %self.from,
+                to = %mail.to,
+                subject = %mail.subject,
+                body = %mail.body,
+                "mail (not sent: set SMTP_URL to deliver)"
+            );
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail() -> Mail {
+        Mail {
+            to: "ada@example.com".to_owned(),
+            subject: "Welcome".to_owned(),
+            body: "Hello Ada".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn dir_mailer_writes_one_complete_file_per_message() {
+        let dir = std::env::temp_dir().join(format!("mail-test-{}", uuid::Uuid::new_v4()));
+        let mailer = DirMailer {
+            dir: dir.clone(),
+            from: parse_mailbox("App <noreply@example.com>").expect("valid sender"),
+        };
+        mailer.send(&mail()).await.expect("written");
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir exists")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let text = std::fs::read_to_string(&files[0]).expect("readable");
+        assert!(text.contains("To: ada@example.com"), "{text}");
+        assert!(text.contains("Subject: Welcome"), "{text}");
+        assert!(text.contains("Hello Ada"), "{text}");
+        std::fs::remove_dir_all(dir).expect("cleaned up");
+    }
+
+    #[tokio::test]
+    async fn a_bad_recipient_is_an_error_not_a_silent_drop() {
+        let mailer = LogMailer {
+            from: parse_mailbox("noreply@example.com").expect("valid sender"),
+        };
+        let bad = Mail {
+            to: "not an address".to_owned(),
+            ..mail()
+        };
+        assert!(matches!(
+            mailer.send(&bad).await,
+            Err(MailError::Address { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_smtp_server_fails_the_send() {
+        // Port 9 (discard) is closed on this machine and in CI.
+        let settings = Settings::from_vars([("SMTP_URL", "smtp://127.0.0.1:9")]).expect("valid");
+        let mailer = from_settings(&settings).expect("built");
+        assert!(matches!(
+            mailer.send(&mail()).await,
+            Err(MailError::Smtp(_))
+        ));
+    }
+}

@@ -1,0 +1,481 @@
+//! The job queue's storage: enqueue (inside the caller's transaction),
+//! claim with a lease, heartbeat, and the end of an attempt.
+//!
+//! Claiming runs in a transaction. On Postgres the candidate rows are locked
+//! with `FOR UPDATE SKIP LOCKED`, so concurrent workers take different jobs
+//! without waiting on each other; on SQLite the transaction holds the write
+//! lock (`BEGIN IMMEDIATE`), which serialises claims the same way. Every
+//! state change after the claim is conditioned on `locked_by`, so a worker
+//! that lost its lease (and whose job another worker took over) cannot
+//! overwrite the new owner's result.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, DbBackend, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, UpdateMany,
+    sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, OnConflict},
+};
+use uuid::Uuid;
+
+use crate::{
+    Connection, Error, Result,
+    entities::job::{self, Entity as Jobs},
+};
+
+const ENTITY: &str = "job";
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for `run_at`, or for a free worker.
+    Pending,
+    /// Claimed by a worker whose lease has not run out.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Failed its last allowed attempt; kept with its error until re-queued.
+    Dead,
+}
+
+impl JobStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self> {
+        Ok(match raw {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            other => {
+                return Err(Error::Corrupt {
+                    entity: ENTITY,
+                    reason: format!("unknown status {other:?}"),
+                });
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job about to be enqueued.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    /// Arguments, as JSON.
+    pub payload: String,
+    pub max_attempts: u32,
+    pub run_at: DateTime<Utc>,
+    /// When set, enqueueing a second job with the same key does nothing.
+    pub dedupe_key: Option<String>,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: String,
+    pub status: JobStatus,
+    /// Attempts started, including the one a claimed job is about to run.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<job::Model> for JobRecord {
+    type Error = Error;
+
+    fn try_from(model: job::Model) -> Result<Self> {
+        let count = |value: i32| {
+            u32::try_from(value).map_err(|_| Error::Corrupt {
+                entity: ENTITY,
+                reason: format!("negative attempt count {value}"),
+            })
+        };
+        Ok(Self {
+            id: model.id,
+            status: JobStatus::parse(&model.status)?,
+            attempts: count(model.attempts)?,
+            max_attempts: count(model.max_attempts)?,
+            kind: model.kind,
+            payload: model.payload,
+            run_at: model.run_at,
+            last_error: model.last_error,
+            dedupe_key: model.dedupe_key,
+            created_at: model.created_at,
+            finished_at: model.finished_at,
+        })
+    }
+}
+
+/// What a claim found: jobs to run now, and jobs whose worker died on
+/// their last allowed attempt (marked dead instead of run again).
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub jobs: Vec<JobRecord>,
+    pub abandoned: Vec<JobRecord>,
+}
+
+/// Storage of the job queue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobRepository;
+
+impl JobRepository {
+    /// Adds a job. Run it on the transaction whose outcome decides whether
+    /// the job should exist. Returns `None` when a job with the same
+    /// `dedupe_key` already exists (and nothing was added).
+    pub async fn enqueue(self, conn: &impl Connection, job: NewJob) -> Result<Option<Uuid>> {
+        let id = Uuid::now_v7();
+        let now = Utc::now();
+        let model = job::ActiveModel {
+            id: Set(id),
+            kind: Set(job.kind),
+            payload: Set(job.payload),
+            status: Set(JobStatus::Pending.as_str().to_owned()),
+            attempts: Set(0),
+            max_attempts: Set(i32::try_from(job.max_attempts).unwrap_or(i32::MAX)),
+            run_at: Set(job.run_at),
+            locked_by: Set(None),
+            locked_until: Set(None),
+            last_error: Set(None),
+            dedupe_key: Set(job.dedupe_key),
+            created_at: Set(now),
+            updated_at: Set(now),
+            finished_at: Set(None),
+        };
+        let inserted = Jobs::insert(model)
+            .on_conflict(
+                OnConflict::column(job::Column::DedupeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await
+            .map_err(|err| Error::from_write(err, ENTITY, &[]))?;
+        Ok((inserted == 1).then_some(id))
+    }
+
+    /// Claims up to `limit` jobs for `worker`: pending jobs that are due,
+    /// and running jobs whose lease ran out (their worker died). Each claim
+    /// counts as an attempt. A job whose lease ran out on its last allowed
+    /// attempt is marked dead rather than run again, so a job that kills its
+    /// worker cannot take the fleet down in a loop. Call it in a transaction.
+    pub async fn claim(
+        self,
+        conn: &impl Connection,
+        worker: &str,
+        limit: u64,
+        lease: Duration,
+    ) -> Result<Claimed> {
+        let now = Utc::now();
+        let due = Condition::any()
+            .add(
+                Condition::all()
+                    .add(job::Column::Status.eq(JobStatus::Pending.as_str()))
+                    .add(job::Column::RunAt.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(job::Column::Status.eq(JobStatus::Running.as_str()))
+                    .add(job::Column::LockedUntil.lt(now)),
+            );
+        let mut query = Jobs::find()
+            .filter(due)
+            .order_by(job::Column::RunAt, Order::Asc)
+            .limit(limit);
+        if conn.get_database_backend() == DbBackend::Postgres {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claimed = Claimed::default();
+        for model in query.all(conn).await? {
+            let mut record = JobRecord::try_from(model)?;
+            if record.status == JobStatus::Running && record.attempts >= record.max_attempts {
+                let error = format!(
+                    "worker stopped responding during attempt {} of {}",
+                    record.attempts, record.max_attempts
+                );
+                self.finish_dead(conn, record.id, None, &error, now).await?;
+                record.status = JobStatus::Dead;
+                record.last_error = Some(error);
+                claimed.abandoned.push(record);
+                continue;
+            }
+            record.attempts += 1;
+            record.status = JobStatus::Running;
+            claimed.jobs.push(record);
+        }
+        if !claimed.jobs.is_empty() {
+            let lease_end = now + lease;
+            Jobs::update_many()
+                .col_expr(
+                    job::Column::Status,
+                    Expr::value(JobStatus::Running.as_str()),
+                )
+                .col_expr(
+                    job::Column::Attempts,
+                    Expr::col(job::Column::Attempts).add(1),
+                )
+                .col_expr(job::Column::LockedBy, Expr::value(worker))
+                .col_expr(job::Column::LockedUntil, Expr::value(lease_end))
+                .col_expr(job::Column::UpdatedAt, Expr::value(now))
+                .filter(job::Column::Id.is_in(claimed.jobs.iter().map(|job| job.id)))
+                .exec(conn)
+                .await?;
+        }
+        Ok(claimed)
+    }
+
+    /// Extends the lease of every job `worker` is running. Returns how many.
+    pub async fn heartbeat(
+        self,
+        conn: &impl Connection,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<u64> {
+        let now = Utc::now();
+        let result = Jobs::update_many()
+            .col_expr(job::Column::LockedUntil, Expr::value(now + lease))
+            .filter(job::Column::LockedBy.eq(worker))
+            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Records a successful attempt. `false` when `worker` no longer held
+    /// the job (its lease ran out and another worker took it over).
+    pub async fn complete(self, conn: &impl Connection, id: Uuid, worker: &str) -> Result<bool> {
+        let now = Utc::now();
+        let result = unlocked(Jobs::update_many())
+            .col_expr(job::Column::Status, Expr::value(JobStatus::Done.as_str()))
+            .col_expr(job::Column::FinishedAt, Expr::value(now))
+            .col_expr(job::Column::UpdatedAt, Expr::value(now))
+            .filter(held_by(id, worker))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Records a failed attempt: the job waits until `retry_at`, or is dead
+    /// when there is none. `false` when `worker` no longer held the job.
+    pub async fn fail(
+        self,
+        conn: &impl Connection,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let now = Utc::now();
+        let Some(retry_at) = retry_at else {
+            return self.finish_dead(conn, id, Some(worker), error, now).await;
+        };
+        let result = unlocked(Jobs::update_many())
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Pending.as_str()),
+            )
+            .col_expr(job::Column::RunAt, Expr::value(retry_at))
+            .col_expr(job::Column::LastError, Expr::value(error))
+            .col_expr(job::Column::UpdatedAt, Expr::value(now))
+            .filter(held_by(id, worker))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Hands a job back without counting the attempt (a worker shutting
+    /// down before the job could finish).
+    pub async fn release(self, conn: &impl Connection, id: Uuid, worker: &str) -> Result<bool> {
+        let now = Utc::now();
+        let result = unlocked(Jobs::update_many())
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Pending.as_str()),
+            )
+            .col_expr(
+                job::Column::Attempts,
+                Expr::col(job::Column::Attempts).sub(1),
+            )
+            .col_expr(job::Column::RunAt, Expr::value(now))
+            .col_expr(job::Column::UpdatedAt, Expr::value(now))
+            .filter(held_by(id, worker))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn finish_dead(
+        self,
+        conn: &impl Connection,
+        id: Uuid,
+        worker: Option<&str>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut update = unlocked(Jobs::update_many())
+            .col_expr(job::Column::Status, Expr::value(JobStatus::Dead.as_str()))
+            .col_expr(job::Column::LastError, Expr::value(error))
+            .col_expr(job::Column::FinishedAt, Expr::value(now))
+            .col_expr(job::Column::UpdatedAt, Expr::value(now));
+        update = match worker {
+            Some(worker) => update.filter(held_by(id, worker)),
+            None => update.filter(job::Column::Id.eq(id)),
+        };
+        Ok(update.exec(conn).await?.rows_affected == 1)
+    }
+
+    /// One job, whatever its state.
+    pub async fn find(self, conn: &impl Connection, id: Uuid) -> Result<Option<JobRecord>> {
+        Jobs::find_by_id(id)
+            .one(conn)
+            .await?
+            .map(JobRecord::try_from)
+            .transpose()
+    }
+
+    /// Jobs in one state, oldest first.
+    pub async fn list(
+        self,
+        conn: &impl Connection,
+        status: JobStatus,
+        limit: u64,
+    ) -> Result<Vec<JobRecord>> {
+        Jobs::find()
+            .filter(job::Column::Status.eq(status.as_str()))
+            .order_by(job::Column::CreatedAt, Order::Asc)
+            .order_by(job::Column::Id, Order::Asc)
+            .limit(limit)
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(JobRecord::try_from)
+            .collect()
+    }
+
+    /// Jobs of one kind, oldest first (tests and diagnostics).
+    pub async fn list_kind(self, conn: &impl Connection, kind: &str) -> Result<Vec<JobRecord>> {
+        Jobs::find()
+            .filter(job::Column::Kind.eq(kind))
+            .order_by(job::Column::CreatedAt, Order::Asc)
+            .order_by(job::Column::Id, Order::Asc)
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(JobRecord::try_from)
+            .collect()
+    }
+
+    /// How many of `ids` are still pending or running.
+    pub async fn count_unfinished(self, conn: &impl Connection, ids: &[Uuid]) -> Result<u64> {
+        let mut unfinished = 0;
+        // Bounded `IN` lists: SQLite allows at most 32766 bound values.
+        for chunk in ids.chunks(1000) {
+            unfinished += Jobs::find()
+                .filter(job::Column::Id.is_in(chunk.iter().copied()))
+                .filter(
+                    job::Column::Status
+                        .is_in([JobStatus::Pending.as_str(), JobStatus::Running.as_str()]),
+                )
+                .count(conn)
+                .await?;
+        }
+        Ok(unfinished)
+    }
+
+    /// Puts a dead job back in the queue with a fresh attempt budget.
+    /// `false` when there is no dead job with this id.
+    pub async fn requeue_dead(self, conn: &impl Connection, id: Uuid) -> Result<bool> {
+        let now = Utc::now();
+        let result = Jobs::update_many()
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Pending.as_str()),
+            )
+            .col_expr(job::Column::Attempts, Expr::value(0))
+            .col_expr(job::Column::RunAt, Expr::value(now))
+            .col_expr(
+                job::Column::FinishedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(job::Column::UpdatedAt, Expr::value(now))
+            .filter(job::Column::Id.eq(id))
+            .filter(job::Column::Status.eq(JobStatus::Dead.as_str()))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// How many jobs are in each state.
+    pub async fn counts(self, conn: &impl Connection) -> Result<Vec<(JobStatus, u64)>> {
+        let rows: Vec<(String, i64)> = Jobs::find()
+            .select_only()
+            .column(job::Column::Status)
+            .column_as(job::Column::Id.count(), "count")
+            .group_by(job::Column::Status)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        rows.into_iter()
+            .map(|(status, count)| {
+                Ok((
+                    JobStatus::parse(&status)?,
+                    u64::try_from(count).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
+    /// Deletes jobs that finished successfully before `cutoff`. Dead jobs
+    /// stay until someone re-queues or deletes them.
+    pub async fn delete_done_before(
+        self,
+        conn: &impl Connection,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64> {
+        let result = Jobs::delete_many()
+            .filter(job::Column::Status.eq(JobStatus::Done.as_str()))
+            .filter(job::Column::FinishedAt.lt(cutoff))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// `update` that also clears the lock: the job leaves its worker.
+fn unlocked(update: UpdateMany<Jobs>) -> UpdateMany<Jobs> {
+    update
+        .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
+        .col_expr(
+            job::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+}
+
+/// The job `id`, if `worker` still holds it.
+fn held_by(id: Uuid, worker: &str) -> Condition {
+    Condition::all()
+        .add(job::Column::Id.eq(id))
+        .add(job::Column::LockedBy.eq(worker))
+        .add(job::Column::Status.eq(JobStatus::Running.as_str()))
+}

@@ -1,0 +1,311 @@
+//! Background jobs in one process: the welcome email end to end,
+//! transactional enqueue, retries with backoff until dead, re-queueing,
+//! attempt timeouts, cron ticks shared by two workers, and housekeeping.
+//! Worker processes (SIGKILL, SIGTERM, the CLI) are tested in
+//! `bins/worker/tests/jobs.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use application::jobs::{Housekeeping, Job as _, JobContext, JobRecord, JobStatus, Ping};
+use chrono::Utc;
+use persistence::{NewRefreshToken, RefreshTokenRepository, UnitOfWork as _};
+use tests::{TestApp, files_in, smtp::BlackHole, spawn_app_with, wait_for};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rpt-{name}-{}", uuid::Uuid::new_v4().simple()))
+}
+
+async fn only_job(app: &TestApp, kind: &str) -> JobRecord {
+    let jobs = app.services.jobs.of_kind(kind).await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    jobs.into_iter().next().unwrap()
+}
+
+/// Waits until the only job of `kind` satisfies `done`.
+async fn wait_for_job(
+    app: &TestApp,
+    kind: &str,
+    what: &str,
+    done: impl Fn(&JobRecord) -> bool,
+) -> JobRecord {
+    wait_for(what, WAIT, || async {
+        let jobs = app.services.jobs.of_kind(kind).await.unwrap();
+        jobs.into_iter().find(|job| done(job))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn registration_sends_the_welcome_email_through_the_in_process_worker() {
+    let mail_dir = scratch_dir("mail");
+    let app = spawn_app_with(&[
+        ("MAIL_DIR", mail_dir.to_str().unwrap()),
+        ("JOB_POLL_INTERVAL_MS", "20"),
+    ])
+    .await;
+
+    app.register("ada").await;
+
+    let files = wait_for("the welcome email", WAIT, || async {
+        Some(files_in(&mail_dir)).filter(|files| !files.is_empty())
+    })
+    .await;
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mail = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(mail.contains("To: ada@example.com"), "{mail}");
+    assert!(mail.contains("Subject: Welcome!"), "{mail}");
+    assert!(mail.contains("Hello ada"), "{mail}");
+    let job = wait_for_job(&app, "welcome_email", "the job to be done", |job| {
+        job.status == JobStatus::Done
+    })
+    .await;
+    assert_eq!(job.attempts, 1);
+    std::fs::remove_dir_all(mail_dir).ok();
+}
+
+#[tokio::test]
+async fn a_job_enqueued_in_a_transaction_exists_only_if_it_commits() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let (db, jobs) = (app.services.db(), &app.services.jobs);
+
+    let rolled_back: Result<(), application::Error> = db
+        .transaction(async |tx| {
+            jobs.enqueue(tx.conn(), &Ping::default()).await?;
+            // Something after the enqueue fails: the whole unit rolls back.
+            Err(application::Error::Forbidden)
+        })
+        .await;
+    assert!(matches!(rolled_back, Err(application::Error::Forbidden)));
+    assert!(
+        jobs.of_kind("ping").await.unwrap().is_empty(),
+        "no job after rollback"
+    );
+
+    let id = db
+        .transaction(async |tx| jobs.enqueue(tx.conn(), &Ping::default()).await)
+        .await
+        .unwrap();
+    let job = only_job(&app, "ping").await;
+    assert_eq!((job.id, job.status), (id, JobStatus::Pending));
+
+    let mut settings = app.settings.clone();
+    settings.job_poll_interval = Duration::from_millis(20);
+    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    let job = wait_for_job(&app, "ping", "the committed job to run", |job| {
+        job.status == JobStatus::Done
+    })
+    .await;
+    assert_eq!((job.id, job.attempts), (id, 1));
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_job_is_retried_with_backoff_then_dead_and_runs_again_when_requeued() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false"), ("JOB_MAX_ATTEMPTS", "3")]).await;
+    app.register("grace").await;
+
+    // Mail goes to a closed port: every attempt fails.
+    let mut failing = app.settings.clone();
+    failing.smtp_url = Some(infra::Secret::new("smtp://127.0.0.1:9"));
+    failing.job_poll_interval = Duration::from_millis(10);
+    failing.job_backoff_base = Duration::from_millis(300);
+    let worker = api::worker(&failing, &app.services).unwrap().spawn();
+
+    let first_failure = wait_for_job(&app, "welcome_email", "the first failure", |job| {
+        job.attempts == 1 && job.status == JobStatus::Pending
+    })
+    .await;
+    let error = first_failure.last_error.clone().unwrap();
+    assert!(error.contains("SMTP"), "{error}");
+    // The retry waits at least half the base delay (jitter never goes lower).
+    assert!(
+        first_failure.run_at - first_failure.created_at >= chrono::Duration::milliseconds(150),
+        "{first_failure:?}"
+    );
+
+    let dead = wait_for_job(&app, "welcome_email", "the job to be dead", |job| {
+        job.status == JobStatus::Dead
+    })
+    .await;
+    assert_eq!((dead.attempts, dead.max_attempts), (3, 3));
+    assert!(
+        dead.last_error.as_deref().unwrap().contains("SMTP"),
+        "{dead:?}"
+    );
+    // Two backoffs: at least 150 ms, then at least 300 ms.
+    assert!(
+        dead.finished_at.unwrap() - dead.created_at >= chrono::Duration::milliseconds(450),
+        "{dead:?}"
+    );
+    assert_eq!(
+        app.services.jobs.dead(10).await.unwrap(),
+        vec![dead.clone()]
+    );
+    worker.shutdown().await;
+
+    // Only dead jobs can be re-queued; then it runs on a worker whose mail works.
+    app.services.jobs.retry(dead.id).await.unwrap();
+    assert!(matches!(
+        app.services.jobs.retry(dead.id).await,
+        Err(application::Error::NotFound { .. })
+    ));
+    let mail_dir = scratch_dir("mail");
+    let mut working = app.settings.clone();
+    working.mail_dir = Some(mail_dir.to_str().unwrap().to_owned());
+    working.job_poll_interval = Duration::from_millis(10);
+    let worker = api::worker(&working, &app.services).unwrap().spawn();
+    let done = wait_for_job(
+        &app,
+        "welcome_email",
+        "the re-queued job to succeed",
+        |job| job.status == JobStatus::Done,
+    )
+    .await;
+    assert_eq!(done.attempts, 1, "a fresh attempt budget");
+    assert_eq!(files_in(&mail_dir).len(), 1);
+    worker.shutdown().await;
+    std::fs::remove_dir_all(mail_dir).ok();
+}
+
+#[tokio::test]
+async fn an_attempt_that_runs_past_the_timeout_fails() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false"), ("JOB_MAX_ATTEMPTS", "1")]).await;
+    let mut hole = BlackHole::start().await;
+    app.register("hopper").await;
+
+    let mut settings = app.settings.clone();
+    settings.smtp_url = Some(infra::Secret::new(format!(
+        "smtp://127.0.0.1:{}",
+        hole.port
+    )));
+    settings.job_poll_interval = Duration::from_millis(10);
+    settings.job_timeout = Duration::from_secs(1);
+    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+
+    hole.connected().await;
+    let dead = wait_for_job(
+        &app,
+        "welcome_email",
+        "the timed-out job to be dead",
+        |job| job.status == JobStatus::Dead,
+    )
+    .await;
+    assert_eq!(dead.last_error.as_deref(), Some("timed out after 1s"));
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_workers_on_one_schedule_run_each_tick_once() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let mut settings = app.settings.clone();
+    settings.job_cleanup_schedule = Some("* * * * * *".to_owned()); // every second
+    settings.job_poll_interval = Duration::from_millis(20);
+    let first = api::worker(&settings, &app.services).unwrap().spawn();
+    let second = api::worker(&settings, &app.services).unwrap().spawn();
+
+    wait_for("three ticks to run", WAIT, || async {
+        let jobs = app.services.jobs.of_kind("housekeeping").await.unwrap();
+        let done = jobs
+            .iter()
+            .filter(|job| job.status == JobStatus::Done)
+            .count();
+        (done >= 3).then_some(())
+    })
+    .await;
+    first.shutdown().await;
+    second.shutdown().await;
+
+    let jobs = app.services.jobs.of_kind("housekeeping").await.unwrap();
+    let mut ticks: Vec<_> = jobs
+        .iter()
+        .map(|job| {
+            serde_json::from_str::<Housekeeping>(&job.payload)
+                .unwrap()
+                .tick
+        })
+        .collect();
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(ticks.len(), jobs.len(), "one job per tick: {jobs:?}");
+    for job in jobs.iter().filter(|job| job.status == JobStatus::Done) {
+        assert_eq!(job.attempts, 1, "each tick ran once: {job:?}");
+    }
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let user = app.register("lovelace").await;
+    let db = app.services.db();
+    let user_id = persistence::UserRepository::default()
+        .find_by_uuid(db.writer(), user["uuid"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let token = |expires_at| NewRefreshToken {
+        jti: uuid::Uuid::new_v4(),
+        family_id: uuid::Uuid::new_v4(),
+        user_id,
+        expires_at,
+    };
+    let expired = token(Utc::now() - chrono::Duration::minutes(1));
+    let live = token(Utc::now() + chrono::Duration::days(1));
+    for t in [&expired, &live] {
+        RefreshTokenRepository
+            .insert(db.writer(), t.clone())
+            .await
+            .unwrap();
+    }
+    let ping = app
+        .services
+        .jobs
+        .enqueue(db.writer(), &Ping::default())
+        .await
+        .unwrap();
+    let mut settings = app.settings.clone();
+    settings.job_poll_interval = Duration::from_millis(20);
+    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    wait_for_job(&app, "ping", "the ping to finish", |job| {
+        job.status == JobStatus::Done
+    })
+    .await;
+    worker.shutdown().await;
+
+    let ctx = |retention| JobContext {
+        db: db.clone(),
+        mailer: infra::mail::from_settings(&app.settings).unwrap(),
+        job_retention: retention,
+    };
+    // A finished job younger than the retention stays.
+    Housekeeping { tick: Utc::now() }
+        .run(&ctx(chrono::Duration::days(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        app.services.jobs.get(ping).await.unwrap().status,
+        JobStatus::Done
+    );
+    let repo = RefreshTokenRepository;
+    assert!(
+        repo.find(db.writer(), expired.jti).await.unwrap().is_none(),
+        "expired token deleted"
+    );
+    assert!(
+        repo.find(db.writer(), live.jti).await.unwrap().is_some(),
+        "live token kept"
+    );
+    // Past the retention (zero here), it goes.
+    Housekeeping { tick: Utc::now() }
+        .run(&ctx(chrono::Duration::zero()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        app.services.jobs.get(ping).await,
+        Err(application::Error::NotFound { .. })
+    ));
+}
