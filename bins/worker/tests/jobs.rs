@@ -1,0 +1,274 @@
+//! Worker processes against a shared database (a SQLite file, or Postgres
+//! with `TEST_DATABASE_URL`): the `jobs` commands, a worker killed with
+//! SIGKILL mid-job, and a worker draining on SIGTERM.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use application::{
+    Services,
+    jobs::{JobRecord, JobStatus, Ping},
+};
+use tests::{TestDatabase, files_in, settings_for, smtp, wait_for};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Settings every worker process and the test's own services share.
+const COMMON: &[(&str, &str)] = &[
+    ("ENVIRONMENT", "test"),
+    ("LOG_FORMAT", "json"),
+    ("LOG_LEVEL", "info,sqlx=warn"),
+    ("JOB_POLL_INTERVAL_MS", "20"),
+    ("JOB_CLEANUP_SCHEDULE", "off"),
+    ("JOB_MAX_ATTEMPTS", "2"),
+    ("JOB_BACKOFF_BASE_MS", "20"),
+    ("METRICS_ENABLED", "false"),
+];
+
+/// The test's view of the shared database: migrated services.
+async fn services(db: &TestDatabase) -> Services {
+    api::services(&settings_for(&db.url, COMMON)).await.unwrap()
+}
+
+fn command(db: &TestDatabase, extra: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+    command
+        .current_dir(std::env::temp_dir())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url);
+    for (name, value) in COMMON.iter().chain(extra) {
+        command.env(name, value);
+    }
+    command
+}
+
+/// A running worker process and its log lines.
+struct WorkerProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl WorkerProcess {
+    fn start(db: &TestDatabase, extra: &[(&str, &str)]) -> Self {
+        let mut child = command(db, extra).stdout(Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("TEST_LOG").is_some() {
+                    eprintln!("worker: {line}");
+                }
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let worker = Self { child, lines };
+        worker.wait_for_log("job worker started");
+        worker
+    }
+
+    fn wait_for_log(&self, text: &str) {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("worker logged {text:?}"));
+            if line.contains(text) {
+                return;
+            }
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(db: &TestDatabase, args: &[&str]) -> Output {
+    command(db, &[]).args(args).output().unwrap()
+}
+
+async fn welcome_job(
+    services: &Services,
+    what: &str,
+    done: impl Fn(&JobRecord) -> bool,
+) -> JobRecord {
+    wait_for(what, WAIT, || async {
+        let jobs = services.jobs.of_kind("welcome_email").await.unwrap();
+        assert!(jobs.len() <= 1, "{jobs:?}");
+        jobs.into_iter().find(|job| done(job))
+    })
+    .await
+}
+
+async fn register(services: &Services, name: &str) {
+    services
+        .auth
+        .register(application::services::auth::Registration {
+            email: domain::Email::parse(&format!("{name}@example.com")).unwrap(),
+            username: domain::Username::parse(name).unwrap(),
+            password: domain::Password::parse(tests::PASSWORD).unwrap(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds() {
+    let db = TestDatabase::create_shared().await;
+    let services = services(&db).await;
+    register(&services, "ada").await;
+
+    // Mail to a closed port: both attempts fail and the job is dead.
+    let failing = WorkerProcess::start(&db, &[("SMTP_URL", "smtp://127.0.0.1:9")]);
+    let dead = welcome_job(&services, "the job to be dead", |job| {
+        job.status == JobStatus::Dead
+    })
+    .await;
+    failing.signal("-TERM");
+    assert_eq!(failing.wait(), Some(0));
+
+    let listed = run(&db, &["jobs", "failed"]);
+    assert!(listed.status.success());
+    let stdout = String::from_utf8(listed.stdout).unwrap();
+    assert!(stdout.contains(&dead.id.to_string()), "{stdout}");
+    assert!(stdout.contains("welcome_email  attempts 2/2"), "{stdout}");
+    assert!(stdout.contains("SMTP"), "{stdout}");
+
+    let unknown = run(&db, &["jobs", "retry", &uuid::Uuid::new_v4().to_string()]);
+    assert_eq!(
+        unknown.status.code(),
+        Some(1),
+        "retrying a job that is not dead fails"
+    );
+    let retried = run(&db, &["jobs", "retry", &dead.id.to_string()]);
+    assert!(retried.status.success(), "{retried:?}");
+    assert_eq!(
+        services.jobs.get(dead.id).await.unwrap().status,
+        JobStatus::Pending
+    );
+
+    let mail_dir = std::env::temp_dir().join(format!("rpt-mail-{}", uuid::Uuid::new_v4().simple()));
+    let working = WorkerProcess::start(&db, &[("MAIL_DIR", mail_dir.to_str().unwrap())]);
+    let done = welcome_job(&services, "the re-queued job to succeed", |job| {
+        job.status == JobStatus::Done
+    })
+    .await;
+    assert_eq!(done.attempts, 1);
+    assert_eq!(files_in(&mail_dir).len(), 1);
+    working.signal("-TERM");
+    assert_eq!(working.wait(), Some(0));
+
+    let stats = String::from_utf8(run(&db, &["jobs", "stats"]).stdout).unwrap();
+    assert!(stats.contains("done     1"), "{stats}");
+    assert!(stats.contains("dead     0"), "{stats}");
+    std::fs::remove_dir_all(mail_dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker() {
+    let db = TestDatabase::create_shared().await;
+    let services = services(&db).await;
+    let mut hole = smtp::BlackHole::start().await;
+    register(&services, "grace").await;
+
+    let smtp_url = format!("smtp://127.0.0.1:{}", hole.port);
+    let doomed = WorkerProcess::start(
+        &db,
+        &[("SMTP_URL", smtp_url.as_str()), ("JOB_LEASE_SECONDS", "1")],
+    );
+    // The job is running in that worker: it is talking to the mail server.
+    hole.connected().await;
+    let running = services
+        .jobs
+        .of_kind("welcome_email")
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((running.status, running.attempts), (JobStatus::Running, 1));
+    doomed.signal("-KILL");
+    assert_eq!(doomed.wait(), None, "killed by a signal");
+
+    let mail_dir = std::env::temp_dir().join(format!("rpt-mail-{}", uuid::Uuid::new_v4().simple()));
+    let rescuer = WorkerProcess::start(
+        &db,
+        &[
+            ("MAIL_DIR", mail_dir.to_str().unwrap()),
+            ("JOB_LEASE_SECONDS", "1"),
+        ],
+    );
+    let done = welcome_job(&services, "another worker to finish the job", |job| {
+        job.status == JobStatus::Done
+    })
+    .await;
+    assert_eq!(done.attempts, 2, "the killed attempt counts");
+    assert_eq!(files_in(&mail_dir).len(), 1);
+    rescuer.signal("-TERM");
+    assert_eq!(rescuer.wait(), Some(0));
+    std::fs::remove_dir_all(mail_dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_claiming_lets_the_running_job_finish_and_exits_0() {
+    let db = TestDatabase::create_shared().await;
+    let services = services(&db).await;
+    let mut server = smtp::SmtpServer::start_held().await;
+    register(&services, "hopper").await;
+
+    let smtp_url = format!("smtp://127.0.0.1:{}", server.port);
+    let worker = WorkerProcess::start(&db, &[("SMTP_URL", smtp_url.as_str())]);
+    server.connected().await; // The job is mid-send, held by the server.
+    worker.signal("-TERM");
+    worker.wait_for_log("shutdown signal received");
+
+    // Enqueued after the signal: the draining worker must not take it.
+    let ping = services
+        .jobs
+        .enqueue(services.db().writer(), &Ping::default())
+        .await
+        .unwrap();
+    server.release();
+    assert_eq!(worker.wait(), Some(0));
+
+    let job = services
+        .jobs
+        .of_kind("welcome_email")
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((job.status, job.attempts), (JobStatus::Done, 1));
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert!(
+        received[0].contains("To: hopper@example.com"),
+        "{received:?}"
+    );
+    assert_eq!(
+        services.jobs.get(ping).await.unwrap().status,
+        JobStatus::Pending
+    );
+}
