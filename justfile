@@ -17,9 +17,21 @@ default:
 dev:
     cargo run --bin api
 
-# Run the background worker.
+# Run a background job worker (several may run on one database).
 worker:
     cargo run --bin worker
+
+# List dead jobs (attempts used up) with their last error.
+jobs-failed:
+    cargo run --bin worker -- jobs failed
+
+# Put a dead job back in the queue with a fresh attempt budget.
+jobs-retry ID:
+    cargo run --bin worker -- jobs retry {{ID}}
+
+# Count jobs by state.
+jobs-stats:
+    cargo run --bin worker -- jobs stats
 
 # Apply pending migrations to DATABASE_URL.
 migrate:
