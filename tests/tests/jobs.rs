@@ -64,7 +64,50 @@ async fn registration_sends_the_welcome_email_through_the_in_process_worker() {
     })
     .await;
     assert_eq!(job.attempts, 1);
+    // Counted in the metrics the API serves.
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("jobs_total{")
+            && l.contains("welcome_email")
+            && l.contains("succeeded")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("job_duration_seconds"), "{metrics}");
     std::fs::remove_dir_all(mail_dir).ok();
+}
+
+#[tokio::test]
+async fn workers_on_one_queue_share_the_jobs_and_run_each_once() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(
+            app.services
+                .jobs
+                .enqueue(app.services.db().writer(), &Ping::default())
+                .await
+                .unwrap(),
+        );
+    }
+    let mut settings = app.settings.clone();
+    settings.job_poll_interval = Duration::from_millis(10);
+    settings.job_concurrency = 2;
+    let workers: Vec<_> = (0..3)
+        .map(|_| api::worker(&settings, &app.services).unwrap().spawn())
+        .collect();
+    wait_for("every ping to run", WAIT, || async {
+        let left = app.services.jobs.count_unfinished(&ids).await.unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
+    for worker in workers {
+        worker.shutdown().await;
+    }
+    let jobs = app.services.jobs.of_kind("ping").await.unwrap();
+    assert_eq!(jobs.len(), 40);
+    for job in jobs {
+        assert_eq!((job.status, job.attempts), (JobStatus::Done, 1), "{job:?}");
+    }
 }
 
 #[tokio::test]
