@@ -71,6 +71,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    let signal = shutdown_signal()?;
     let services = api::services(&settings).await?;
     let worker = api::worker(&settings, &services)?;
     // With METRICS_PORT the worker serves its job counters like the API.
@@ -91,9 +92,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     worker
         .run(async {
-            if let Err(err) = shutdown_signal().await {
-                tracing::error!(error = %err, "cannot listen for shutdown signals; stopping");
-            }
+            signal.await;
             tracing::info!("shutdown signal received; draining");
         })
         .await;
@@ -209,18 +208,25 @@ async fn ping(services: &Services, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// A future that resolves on the first SIGINT or SIGTERM. The handlers are
+/// installed before this returns, not when the future is first polled: a
+/// signal that arrives while the worker is still starting must not kill the
+/// process with the default action.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result?,
-            _ = terminate.recv() => {}
-        }
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
