@@ -234,7 +234,7 @@ impl AuthService {
         self.passwords.verify(password, hash).await
     }
 
-    /// Hashes a new password (on the blocking pool).
+    /// Hashes a new password (on the hashing threads).
     pub(crate) async fn hash_password(&self, password: &Password) -> Result<String> {
         self.passwords.hash(password).await
     }
