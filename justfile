@@ -79,6 +79,12 @@ check:
     just lint
     just test
 
+# Load benchmark: release build, wrk, Postgres + Redis and the embedded
+# default, with reference handlers (see BENCHMARKS.md). `just bench --duration 2`
+# for a quick run, `--config embedded` without Postgres.
+bench *ARGS:
+    python3 bench/bench.py {{ARGS}}
+
 # The layering rules of ARCHITECTURE.md (also part of `just test`).
 check-deps:
     cargo test -p tests --test architecture

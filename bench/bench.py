@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Load benchmark of the API, with reference points measured in the same run.
+
+`just bench` runs it. It builds release binaries, starts the API on Postgres +
+Redis and on the embedded default (SQLite + in-process cache), seeds users
+and tasks over HTTP, runs wrk over fixed scenarios with the cache off and on,
+runs the same load against a bare actix-web handler and an actix-web + sqlx
+handler (bench/reference), measures the argon2 hash rate, and prints one
+table per configuration plus the targets of BENCHMARKS.md as ratios.
+
+Needs: wrk (`apt install wrk` / `brew install wrk`); for the Postgres
+configuration a server at BENCH_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/postgres; a database named rpt_bench is
+dropped and recreated there) and Redis at BENCH_REDIS_URL (default
+redis://127.0.0.1:6379; keys under a fresh prefix), and psql on PATH.
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
+LUA = os.path.join(ROOT, "bench", "wrk.lua")
+API_PORT, REF_PORT = 18000, 18001
+PASSWORD = "Str0ng!pass"
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def http(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+        return json.loads(text) if text else None
+
+
+def wait_ready(url, timeout=30.0):
+    """Seconds until `url` answers 200."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"{url} did not become ready in {timeout}s")
+
+
+def peak_rss_reset(pid):
+    # Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def to_ms(text):
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def wrk(url, duration, connections, threads=2, method="GET", body=None, token=None):
+    env = dict(os.environ, BENCH_METHOD=method, BENCH_BODY=json.dumps(body) if body else "", BENCH_TOKEN=token or "")
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", LUA, url]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def parse_wrk(process):
+    out, _ = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed:\n{out}")
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "99"):
+        result[f"p{pct}"] = to_ms(re.search(rf"\s{pct}%\s+(\S+)", out).group(1))
+    errors = 0
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket:
+        errors += sum(int(n) for n in socket.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    result["errors"] = errors
+    return result
+
+
+def measure(pid, url, duration, connections, **kwargs):
+    peak_rss_reset(pid)
+    result = parse_wrk(wrk(url, duration, connections, **kwargs))
+    result["rss"] = peak_rss_mb(pid)
+    return result
+
+
+class Server:
+    def __init__(self, args, env, ready_url):
+        self.process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            self.startup = wait_ready(ready_url)
+        except RuntimeError:
+            self.process.kill()
+            raise RuntimeError(f"{args[0]} did not start:\n{self.process.stderr.read()}")
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def api_env(database_url, redis_url, cache, prefix):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "ENVIRONMENT": "development",
+        "HOST": "127.0.0.1",
+        "PORT": str(API_PORT),
+        "DATABASE_URL": database_url,
+        "CACHE_ENABLED": "true" if cache else "false",
+        # Load comes from a handful of sockets; rate limits would answer 429.
+        "RATE_LIMIT_ENABLED": "false",
+        "JWT_EXPIRE_MINUTES": "120",
+        # Production logging: one JSON line per request, at info.
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "info",
+    }
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+        env["REDIS_KEY_PREFIX"] = prefix
+    return env
+
+
+def seed(base, name, tasks):
+    http("POST", f"{base}/v1/users/", {"email": f"{name}@example.com", "password": PASSWORD, "username": name})
+    token = http("POST", f"{base}/v1/users/login", {"email": f"{name}@example.com", "password": PASSWORD})["access_token"]
+    uuids = [
+        http("POST", f"{base}/v1/tasks/", {"title": f"task {i}", "description": "benchmark task"}, token)["uuid"]
+        for i in range(tasks)
+    ]
+    payload = token.split(".")[1]
+    user_id = int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+    return token, uuids, user_id
+
+
+def run_config(label, database_url, redis_url, duration, connections, hash_rate):
+    base = f"http://127.0.0.1:{API_PORT}"
+    ready = f"{base}/v1/monitoring/ready"
+    prefix = f"bench:{int(time.time())}:"
+    rows, facts = [], {}
+    seeded = None
+    for cache in (False, True):
+        server = Server([os.path.join(RELEASE, "api")], api_env(database_url, redis_url, cache, prefix), ready)
+        facts.setdefault("startup_ms", server.startup * 1000)
+        try:
+            if seeded is None:
+                seeded = {"reader": seed(base, "reader", 20), "writer": seed(base, "writer", 0)}
+            token, uuids, _ = seeded["reader"]
+            writer_token = seeded["writer"][0]
+            tag = "cache on" if cache else "cache off"
+            log(f"[{label}] {tag}")
+            scenarios = [
+                ("health", f"{base}/v1/monitoring/health", {}),
+                ("GET /v1/users/me", f"{base}/v1/users/me", {"token": token}),
+                ("GET /v1/tasks/ (20 tasks)", f"{base}/v1/tasks/", {"token": token}),
+                ("GET /v1/tasks/{uuid}", f"{base}/v1/tasks/{uuids[0]}", {"token": token}),
+                ("POST /v1/tasks/", f"{base}/v1/tasks/", {"token": writer_token, "method": "POST",
+                                                          "body": {"title": "bench", "description": "created under load"}}),
+            ]
+            for name, url, kwargs in scenarios:
+                if name == "health" and cache:
+                    continue  # health touches no cache
+                result = measure(server.pid, url, duration, connections, **kwargs)
+                rows.append((name, "–" if name == "health" else tag, result))
+            if cache:
+                # Login at low concurrency, with health measured beside it.
+                log(f"[{label}] login")
+                peak_rss_reset(server.pid)
+                login = wrk(f"{base}/v1/users/login", duration, 4, threads=1, method="POST",
+                            body={"email": "reader@example.com", "password": PASSWORD})
+                # A light, steady probe: wrk at full speed would itself take
+                # the CPU whose sharing this measures.
+                beside = subprocess.Popen([os.path.join(RELEASE, "bench-reference"), "probe",
+                                           f"{base}/v1/monitoring/health", "200", str(duration)],
+                                          stdout=subprocess.PIPE, text=True)
+                login_result = parse_wrk(login)
+                out, _ = beside.communicate()
+                probe = json.loads(out)
+                beside_result = {"rps": probe["count"] / duration, "p50": probe["p50"], "p99": probe["p99"],
+                                 "errors": probe["errors"]}
+                login_result["rss"] = beside_result["rss"] = peak_rss_mb(server.pid)
+                rows.append(("POST /v1/users/login (4 conns)", "–", login_result))
+                rows.append(("health beside login (200 req/s)", "–", beside_result))
+        finally:
+            server.stop()
+
+    log(f"[{label}] references")
+    reference = Server([os.path.join(RELEASE, "bench-reference"), "serve", f"127.0.0.1:{REF_PORT}", database_url],
+                       {"PATH": os.environ.get("PATH", "")}, f"http://127.0.0.1:{REF_PORT}/health")
+    try:
+        user_id = seeded["reader"][2]
+        rows.append(("ref: bare actix health", "–",
+                     measure(reference.pid, f"http://127.0.0.1:{REF_PORT}/health", duration, connections)))
+        rows.append(("ref: actix + sqlx PK select", "–",
+                     measure(reference.pid, f"http://127.0.0.1:{REF_PORT}/users/{user_id}", duration, connections)))
+    finally:
+        reference.stop()
+
+    # Start-up to ready on a fresh database (embedded default only).
+    if database_url.startswith("sqlite"):
+        scratch = tempfile.mkdtemp(prefix="rpt-bench-start-")
+        fresh = Server([os.path.join(RELEASE, "api")],
+                       api_env(f"sqlite://{scratch}/app.db?mode=rwc", None, True, prefix), ready)
+        facts["startup_fresh_ms"] = fresh.startup * 1000
+        fresh.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    facts["hash_rate"] = hash_rate
+    return rows, facts
+
+
+def table(label, rows, connections):
+    lines = [f"### {label}", "",
+             f"{connections} connections unless noted; p50/p99 in ms; RSS is the server's peak during the scenario.", "",
+             "| scenario | cache | req/s | p50 | p99 | errors | peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, tag, r in rows:
+        lines.append(f"| {name} | {tag} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} | {r['rss']:.1f} |")
+    return "\n".join(lines)
+
+
+def targets(rows, facts):
+    find = lambda name, tag="–": next(r for n, t, r in rows if n == name and t == tag)
+    checks = []
+
+    def check(what, ok, detail):
+        checks.append(f"| {what} | {detail} | {'met' if ok else 'MISSED'} |")
+
+    health, ref_health = find("health"), find("ref: bare actix health")
+    ratio = health["rps"] / ref_health["rps"]
+    check("health ≥ 0.8 × bare actix", ratio >= 0.8, f"{ratio:.2f}")
+    ref_me = find("ref: actix + sqlx PK select")
+    for tag, goal in (("cache off", 0.6), ("cache on", 1.0)):
+        ratio = find("GET /v1/users/me", tag)["rps"] / ref_me["rps"]
+        check(f"/users/me {tag} ≥ {goal} × actix+sqlx", ratio >= goal, f"{ratio:.2f}")
+    for name in ("GET /v1/tasks/ (20 tasks)", "GET /v1/tasks/{uuid}", "POST /v1/tasks/"):
+        for tag in ("cache off", "cache on"):
+            r = find(name, tag)
+            check(f"{name} {tag}: p99 < 10 ms, 0 errors", r["p99"] < 10 and r["errors"] == 0,
+                  f"p99 {r['p99']:.2f} ms, {r['errors']} errors")
+    login, beside = find("POST /v1/users/login (4 conns)"), find("health beside login (200 req/s)")
+    ratio = login["rps"] / facts["hash_rate"]
+    check("login ≥ 0.9 × argon2 verify rate", ratio >= 0.9,
+          f"{login['rps']:.1f}/s vs {facts['hash_rate']:.1f}/s = {ratio:.2f}")
+    check("health p99 beside login < 10 ms", beside["p99"] < 10, f"{beside['p99']:.2f} ms")
+    peak = max(r["rss"] for n, _, r in rows if not n.startswith("ref:"))
+    check("server peak RSS < 60 MB", peak < 60, f"{peak:.1f} MB")
+    if "startup_fresh_ms" in facts:
+        check("start-up to ready < 300 ms (embedded, fresh database)", facts["startup_fresh_ms"] < 300,
+              f"{facts['startup_fresh_ms']:.0f} ms")
+    return "\n".join(["| target | measured | |", "|---|---|---|"] + checks)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (default 10)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--config", choices=["all", "postgres", "embedded"], default="all")
+    parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
+    parser.add_argument("--output", default=os.path.join(RELEASE, "bench-latest.md"))
+    args = parser.parse_args()
+
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `apt install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)")
+    if not args.no_build:
+        log("building release binaries")
+        subprocess.run(["cargo", "build", "--release", "--bin", "api", "--bin", "bench-reference"], cwd=ROOT, check=True)
+
+    log("measuring the argon2 verify rate")
+    hash_rate = float(subprocess.run([os.path.join(RELEASE, "bench-reference"), "hashrate", str(min(args.duration, 5))],
+                                     check=True, capture_output=True, text=True).stdout)
+
+    configs = []
+    if args.config in ("all", "postgres"):
+        pg_server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+        if shutil.which("psql") is None:
+            sys.exit("psql is needed to create the benchmark database (or run with --config embedded)")
+        for sql in ("DROP DATABASE IF EXISTS rpt_bench WITH (FORCE)", "CREATE DATABASE rpt_bench"):
+            subprocess.run(["psql", pg_server, "-qc", sql], check=True, capture_output=True)
+        parts = urllib.parse.urlsplit(pg_server)
+        configs.append(("Postgres + Redis", urllib.parse.urlunsplit(parts._replace(path="/rpt_bench")), redis_url))
+    if args.config in ("all", "embedded"):
+        scratch = tempfile.mkdtemp(prefix="rpt-bench-")
+        configs.append(("Embedded default (SQLite, in-process cache)", f"sqlite://{scratch}/app.db?mode=rwc", None))
+
+    report = [f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} CPUs, "
+              f"{args.duration}s per scenario; argon2 verify rate {hash_rate:.1f}/s.", ""]
+    for label, database_url, redis_url in configs:
+        rows, facts = run_config(label, database_url, redis_url, args.duration, args.connections, hash_rate)
+        report += [table(label, rows, args.connections), "",
+                   f"Start-up to ready: {facts['startup_ms']:.0f} ms"
+                   + (f" (fresh database: {facts['startup_fresh_ms']:.0f} ms)" if "startup_fresh_ms" in facts else ""), "",
+                   targets(rows, facts), ""]
+    text = "\n".join(report)
+    print(text)
+    with open(args.output, "w") as f:
+        f.write(text + "\n")
+    log(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
