@@ -53,6 +53,28 @@ fn request_id(req: &ServiceRequest) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), ToOwned::to_owned)
 }
 
+/// Innermost middleware: routes `/v1/.../` like `/v1/...`, so each API
+/// resource needs one pattern (see `handlers::resource`). Only under `/v1/`:
+/// `/docs/` must keep its slash.
+pub(crate) async fn trim_trailing_slash(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let path = req.path();
+    if path.len() > "/v1/".len() && path.starts_with("/v1/") && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rewritten = match req.query_string() {
+            "" => trimmed.to_owned(),
+            query => format!("{trimmed}?{query}"),
+        };
+        if let Ok(uri) = rewritten.parse::<actix_web::http::Uri>() {
+            req.head_mut().uri = uri.clone();
+            req.match_info_mut().get_mut().update(&uri);
+        }
+    }
+    next.call(req).await
+}
+
 /// Outermost middleware: assigns the request id, runs the request inside a
 /// span that carries it (so every log line of the request has it), echoes it
 /// on the response, and logs the request once when it completes. A 5xx is

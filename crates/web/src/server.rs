@@ -129,6 +129,7 @@ pub fn run(
             .app_data(config.clone())
             .app_data(deps.clone())
             .app_data(web::PayloadConfig::new(config.body_limit))
+            .wrap(from_fn(middleware::trim_trailing_slash))
             .wrap(from_fn(middleware::authenticate))
             .wrap(cors(&config))
             .wrap(from_fn(middleware::security_headers))

@@ -13,12 +13,14 @@ use crate::ApiError;
 /// together, so the body can stay the template's plain JSON list.
 pub const TOTAL_COUNT_HEADER: &str = "X-Total-Count";
 
-/// A resource answering at `path` with and without a trailing slash (the
-/// template's clients call `/v1/users/`), and 405 in the error shape for a
-/// method it does not serve.
+/// A resource at `path`, answering 405 in the error shape for a method it
+/// does not serve. The path is registered without a trailing slash; the
+/// `trim_trailing_slash` middleware makes `/v1/users/` (what the template's
+/// clients call) reach it too. One plain pattern per resource keeps routing
+/// a string comparison: a resource with two patterns is matched with a
+/// regex set, which cost about a tenth of the time of a health check.
 pub(crate) fn resource(path: &str) -> Resource {
-    let trimmed = path.trim_end_matches('/');
-    web::resource([trimmed.to_owned(), format!("{trimmed}/")]).default_service(web::to(|| async {
+    web::resource(path.trim_end_matches('/')).default_service(web::to(|| async {
         Err::<&str, _>(ApiError::MethodNotAllowed)
     }))
 }
