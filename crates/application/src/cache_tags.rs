@@ -9,7 +9,8 @@ pub const USERS: &str = "users";
 /// Every cached task (bumped when a deletion cascades to tasks).
 pub const TASKS: &str = "tasks";
 
-/// One user's own view (`/v1/users/me`).
+/// One user: their own view (`/v1/users/me`) and their principals (role).
+/// Every change of role or account invalidates it.
 pub fn user(id: UserId) -> String {
     format!("user:{id}")
 }

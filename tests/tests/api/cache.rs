@@ -211,3 +211,23 @@ async fn two_tier_instances_stop_serving_stale_values_within_the_bound() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_role_change_applies_at_the_next_request_although_principals_are_cached() {
+    let app = spawn_app().await;
+    let (alice, _) = app.signed_up("alice").await;
+    let (bob, _) = app.signed_up("bob").await;
+    let alice_uuid = me(&app, &alice).await["uuid"].as_str().unwrap().to_owned();
+    let alice_path = format!("/v1/users/{alice_uuid}");
+    // Bob's principals (not an admin) are now cached.
+    assert_eq!(app.delete(&alice_path, Some(&bob)).await.status(), 403);
+
+    let email = domain::Email::parse("bob@example.com").unwrap();
+    app.services.users.create_admin(email, None).await.unwrap();
+
+    assert_eq!(
+        app.delete(&alice_path, Some(&bob)).await.status(),
+        204,
+        "the grant invalidated the cached principals"
+    );
+}

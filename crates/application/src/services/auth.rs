@@ -2,11 +2,12 @@
 
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
+use infra::cache::CacheKey;
 use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
 use crate::{
-    Error, Principals, Result,
+    Error, Principals, Result, cache_tags as tags,
     jobs::{JobQueue, WelcomeEmail},
     security::{
         password::PasswordHasher,
@@ -207,19 +208,28 @@ impl AuthService {
         let Some(caller) = caller else {
             return Ok(Principals::anonymous());
         };
-        // The primary, not a replica: access must follow the current row at
-        // once (a deleted user, a demoted admin), and this is a key lookup.
-        let user = self.users.get(self.db.writer(), caller.user_id).await;
-        match user {
-            Ok(user) => Ok(Principals::new(
-                Some(caller),
-                principals_of(Some((user.id, user.is_admin))),
-            )),
-            Err(persistence::Error::NotFound { .. }) => {
-                Err(Error::Unauthorized("Authentication required"))
-            }
-            Err(err) => Err(err.into()),
-        }
+        // Cached under the user's tag, which every change of role and the
+        // deletion of the account invalidate after commit (in Redis, for
+        // every instance), so access still follows the current row. Computed
+        // from the primary, not a replica: a lagging replica's answer would
+        // live on in the cache.
+        let key = CacheKey::new("principals", caller.user_id).tag(tags::user(caller.user_id));
+        let is_admin: bool = self
+            .cache
+            .get_or_compute(&key, None, || async {
+                match self.users.get(self.db.writer(), caller.user_id).await {
+                    Ok(user) => Ok(user.is_admin),
+                    Err(persistence::Error::NotFound { .. }) => {
+                        Err(Error::Unauthorized("Authentication required"))
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            })
+            .await?;
+        Ok(Principals::new(
+            Some(caller),
+            principals_of(Some((caller.user_id, is_admin))),
+        ))
     }
 
     /// Verifies a signed-in user's current password (before sensitive changes).
