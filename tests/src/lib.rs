@@ -135,7 +135,10 @@ fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            let _ = infra::telemetry::init(infra::LogFormat::Pretty, "debug,sqlx=warn");
+            // The writer lives as long as the test process.
+            if let Ok(guard) = infra::telemetry::init(infra::LogFormat::Pretty, "debug,sqlx=warn") {
+                std::mem::forget(guard);
+            }
         }
     });
 }

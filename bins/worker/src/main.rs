@@ -33,10 +33,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(err) = telemetry::init(settings.log_format, &settings.log_level) {
-        eprintln!("error: invalid configuration: {err}");
-        return ExitCode::from(2);
-    }
+    // Held to the end of main: dropping it flushes the log.
+    let _log_guard = match telemetry::init(settings.log_format, &settings.log_level) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: invalid configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
