@@ -352,3 +352,48 @@ async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs() {
         Err(application::Error::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn only_the_latest_claim_of_a_job_records_its_outcome() {
+    use persistence::JobRepository;
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let db = app.services.db();
+    let repo = JobRepository;
+    let id = app
+        .services
+        .jobs
+        .enqueue(db.writer(), &Ping::default())
+        .await
+        .unwrap();
+    let claim = |kinds: &'static [&'static str], holding: Vec<uuid::Uuid>| async move {
+        db.transaction(async |tx| {
+            repo.claim(tx.conn(), "w1", kinds, &holding, 10, Duration::ZERO)
+                .await
+        })
+        .await
+        .unwrap()
+        .jobs
+    };
+
+    assert!(
+        claim(&["welcome_email"], vec![]).await.is_empty(),
+        "only registered kinds"
+    );
+    let first = claim(&["ping"], vec![]).await;
+    assert_eq!((first[0].id, first[0].attempts), (id, 1));
+    // Its lease (zero here) ran out. A worker that still runs it skips it...
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(claim(&["ping"], vec![id]).await.is_empty());
+    // ...and a new claim, even by the same worker, supersedes the first.
+    let second = claim(&["ping"], vec![]).await;
+    assert_eq!(second[0].attempts, 2);
+    assert!(
+        !repo.complete(db.writer(), id, "w1", 1).await.unwrap(),
+        "stale claim"
+    );
+    assert!(repo.complete(db.writer(), id, "w1", 2).await.unwrap());
+    assert_eq!(
+        app.services.jobs.get(id).await.unwrap().status,
+        JobStatus::Done
+    );
+}

@@ -99,21 +99,55 @@ impl Application {
     /// requests finish within `SHUTDOWN_GRACE_SECONDS`, drains the
     /// in-process job worker (same grace), and closes the database pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics {
+        // The worker starts draining on the same signal as the server, so
+        // both finish within one grace period rather than one after the
+        // other.
+        let signal_watch = match &self.worker {
+            Some(worker) => Some(stop_on_signal(worker.stopper())?),
+            None => None,
+        };
+        let served = match self.metrics {
             // Both stop on the same SIGINT/SIGTERM; polled together so both serve.
-            Some((_, metrics)) => {
-                tokio::try_join!(self.server, metrics)?;
-            }
-            None => self.server.await?,
-        }
+            Some((_, metrics)) => tokio::try_join!(self.server, metrics).map(|_| ()),
+            None => self.server.await,
+        };
         if let Some(worker) = self.worker {
             worker.shutdown().await;
+        }
+        if let Some(watch) = signal_watch {
+            watch.abort();
         }
         if let Err(err) = self.services.close().await {
             tracing::warn!(error = %err, "closing the database pools failed");
         }
-        Ok(())
+        served
     }
+}
+
+/// Calls `stop` on the first SIGINT or SIGTERM. The handlers are installed
+/// before this returns.
+fn stop_on_signal(
+    stop: impl Fn() + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            stop();
+        }))
+    }
+    #[cfg(not(unix))]
+    Ok(tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop();
+        }
+    }))
 }
 
 /// A job worker over the services' database, running every job the

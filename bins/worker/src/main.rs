@@ -202,6 +202,8 @@ async fn ping(services: &Services, count: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = started.elapsed();
+    let dead = services.jobs.count_dead(&ids).await?;
+    anyhow::ensure!(dead == 0, "{dead} of {count} ping jobs failed and are dead");
     #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
     let rate = count as f64 / total.as_secs_f64();
     println!(

@@ -105,6 +105,11 @@ impl Registry {
         self
     }
 
+    /// The kinds this registry can run (a worker claims only these).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.handlers.keys().copied().collect()
+    }
+
     fn get(&self, kind: &str) -> Option<&Handler> {
         self.handlers.get(kind)
     }

@@ -111,7 +111,16 @@ impl JobQueue {
 
     /// How many of `ids` are still waiting or running.
     pub async fn count_unfinished(&self, ids: &[Uuid]) -> Result<u64> {
-        Ok(self.repo.count_unfinished(self.db.writer(), ids).await?)
+        let waiting = [JobStatus::Pending, JobStatus::Running];
+        Ok(self.repo.count_in(self.db.writer(), ids, &waiting).await?)
+    }
+
+    /// How many of `ids` are dead.
+    pub async fn count_dead(&self, ids: &[Uuid]) -> Result<u64> {
+        Ok(self
+            .repo
+            .count_in(self.db.writer(), ids, &[JobStatus::Dead])
+            .await?)
     }
 
     /// How many jobs are in each state.

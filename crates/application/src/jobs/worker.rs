@@ -9,7 +9,7 @@
 //! every time ends up dead instead of cycling forever.
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     panic::AssertUnwindSafe,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -91,18 +91,35 @@ struct Shared {
     registry: Registry,
     timeout: Duration,
     backoff: Backoff,
-    /// Jobs this worker holds, so shutdown can hand back the unfinished.
-    in_flight: Mutex<HashSet<Uuid>>,
+    /// Jobs this worker runs, with the attempt of their claim: the
+    /// heartbeat renews exactly these, claims skip them, and shutdown hands
+    /// back the unfinished.
+    in_flight: Mutex<HashMap<Uuid, u32>>,
 }
 
 /// A worker running in the background of another process (the API).
 #[derive(Debug)]
 pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl WorkerHandle {
+    /// Tells the worker to stop claiming and start draining, without
+    /// waiting (a shutdown signal's handler calls it, so the worker drains
+    /// while the HTTP server does, within one grace period).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Something that can call [`WorkerHandle::stop`] from elsewhere.
+    pub fn stopper(&self) -> impl Fn() + Send + Sync + 'static {
+        let stop = self.stop.clone();
+        move || {
+            let _ = stop.send(true);
+        }
+    }
+
     /// Stops fetching, lets running jobs finish within the grace period,
     /// and returns when the worker has stopped.
     pub async fn shutdown(self) {
@@ -135,7 +152,7 @@ impl Worker {
                 registry,
                 timeout: config.timeout,
                 backoff: config.backoff,
-                in_flight: Mutex::new(HashSet::new()),
+                in_flight: Mutex::new(HashMap::new()),
             }),
             queue,
             config,
@@ -153,7 +170,10 @@ impl Worker {
         let task = tokio::spawn(self.run(async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
-        WorkerHandle { stop, task }
+        WorkerHandle {
+            stop: Arc::new(stop),
+            task,
+        }
     }
 
     /// Runs until `shutdown` resolves, then drains: no new claims, running
@@ -238,9 +258,16 @@ impl Worker {
 
 async fn claim(shared: &Shared, limit: usize, lease: Duration) -> persistence::Result<Claimed> {
     let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    let kinds = shared.registry.kinds();
+    let holding: Vec<Uuid> = lock(&shared.in_flight).keys().copied().collect();
     shared
         .db
-        .transaction(async |tx| shared.repo.claim(tx.conn(), &shared.id, limit, lease).await)
+        .transaction(async |tx| {
+            shared
+                .repo
+                .claim(tx.conn(), &shared.id, &kinds, &holding, limit, lease)
+                .await
+        })
         .await
 }
 
@@ -266,14 +293,18 @@ async fn drain(shared: &Shared, running: &mut JoinSet<()>, grace: Duration) {
     }
     running.abort_all();
     while running.join_next().await.is_some() {}
-    let unfinished: Vec<Uuid> = lock(&shared.in_flight).drain().collect();
-    for id in unfinished {
-        match shared
+    let unfinished: Vec<(Uuid, u32)> = lock(&shared.in_flight).drain().collect();
+    for (id, attempt) in unfinished {
+        let released = shared
             .repo
-            .release(shared.db.writer(), id, &shared.id)
-            .await
-        {
-            Ok(_) => tracing::warn!(job_id = %id, "job cancelled at shutdown and handed back"),
+            .release(shared.db.writer(), id, &shared.id, attempt)
+            .await;
+        match released {
+            Ok(true) => tracing::warn!(job_id = %id, "job cancelled at shutdown and handed back"),
+            Ok(false) => tracing::warn!(
+                job_id = %id,
+                "job cancelled at shutdown; another worker had already taken it over"
+            ),
             Err(err) => tracing::error!(
                 job_id = %id,
                 error = %err,
@@ -304,15 +335,24 @@ async fn heartbeat(shared: Arc<Shared>, lease: Duration) {
     let every = (lease / 3).max(Duration::from_millis(100));
     loop {
         tokio::time::sleep(every).await;
-        if lock(&shared.in_flight).is_empty() {
+        let ids: Vec<Uuid> = lock(&shared.in_flight).keys().copied().collect();
+        if ids.is_empty() {
             continue;
         }
-        if let Err(err) = shared
+        let renewed = shared
             .repo
-            .heartbeat(shared.db.writer(), &shared.id, lease)
-            .await
-        {
-            tracing::warn!(error = %err, "cannot renew job leases");
+            .heartbeat(shared.db.writer(), &shared.id, &ids, lease)
+            .await;
+        match renewed {
+            Ok(renewed) if renewed < u64::try_from(ids.len()).unwrap_or(u64::MAX) => {
+                tracing::warn!(
+                    running = ids.len(),
+                    renewed,
+                    "some running jobs lost their lease; another worker may run them as well"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot renew job leases"),
         }
     }
 }
@@ -342,8 +382,24 @@ async fn run_schedule(queue: JobQueue, scheduled: Scheduled) {
     }
 }
 
+/// Removes a job from `in_flight` when its task ends, however it ends.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    id: Uuid,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.in_flight).remove(&self.id);
+    }
+}
+
 async fn run_one(shared: Arc<Shared>, job: JobRecord) {
-    lock(&shared.in_flight).insert(job.id);
+    lock(&shared.in_flight).insert(job.id, job.attempts);
+    let _in_flight = InFlight {
+        shared: &shared,
+        id: job.id,
+    };
     let span = tracing::info_span!(
         "job",
         job_id = %job.id,
@@ -360,7 +416,10 @@ async fn run_one(shared: Arc<Shared>, job: JobRecord) {
         let duration_ms = elapsed.as_millis();
         let (recorded, label) = match outcome {
             Ok(()) => {
-                let recorded = shared.repo.complete(shared.db.writer(), job.id, &shared.id).await;
+                let recorded = shared
+                    .repo
+                    .complete(shared.db.writer(), job.id, &shared.id, job.attempts)
+                    .await;
                 if matches!(recorded, Ok(true)) {
                     tracing::info!(duration_ms, "job succeeded");
                 }
@@ -371,7 +430,7 @@ async fn run_one(shared: Arc<Shared>, job: JobRecord) {
                 if job.attempts >= job.max_attempts {
                     let recorded = shared
                         .repo
-                        .fail(shared.db.writer(), job.id, &shared.id, &error, None)
+                        .fail(shared.db.writer(), job.id, &shared.id, job.attempts, &error, None)
                         .await;
                     if matches!(recorded, Ok(true)) {
                         tracing::error!(duration_ms, error, "job failed its last attempt and is dead");
@@ -383,7 +442,14 @@ async fn run_one(shared: Arc<Shared>, job: JobRecord) {
                         + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                     let recorded = shared
                         .repo
-                        .fail(shared.db.writer(), job.id, &shared.id, &error, Some(retry_at))
+                        .fail(
+                            shared.db.writer(),
+                            job.id,
+                            &shared.id,
+                            job.attempts,
+                            &error,
+                            Some(retry_at),
+                        )
                         .await;
                     if matches!(recorded, Ok(true)) {
                         tracing::warn!(
@@ -413,14 +479,13 @@ async fn run_one(shared: Arc<Shared>, job: JobRecord) {
     }
     .instrument(span)
     .await;
-    lock(&shared.in_flight).remove(&job.id);
 }
 
 /// One attempt: the handler, bounded by the timeout, with panics caught.
 async fn attempt(shared: &Shared, job: &JobRecord) -> Result<(), JobError> {
     let Some(handler) = shared.registry.get(&job.kind) else {
-        // Possibly enqueued by a newer release during a rolling deploy:
-        // retrying gives the new workers a chance to take it.
+        // Claims only take registered kinds, so this is a registry that
+        // changed under a running worker; fail the attempt like any other.
         return Err(format!("no handler for job kind {:?} in this worker", job.kind).into());
     };
     let run = AssertUnwindSafe(handler(job.payload.clone(), shared.ctx.clone())).catch_unwind();

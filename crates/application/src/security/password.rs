@@ -32,6 +32,12 @@ const MEMORY_KIB: u32 = 19 * 1024;
 const ITERATIONS: u32 = 2;
 const PARALLELISM: u32 = 1;
 
+/// The largest costs a stored hash may ask for when verifying: room for
+/// stronger parameters than today's, not for a denial of service.
+const MAX_STORED_MEMORY_KIB: u32 = 64 * 1024;
+const MAX_STORED_ITERATIONS: u32 = 10;
+const MAX_STORED_PARALLELISM: u32 = 4;
+
 type Work = Box<dyn FnOnce() + Send>;
 
 /// A fixed set of threads that run hashing work in arrival order.
@@ -76,7 +82,11 @@ impl HashPool {
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Work = Box::new(move || {
-            let _ = done.send(work());
+            // The caller gave up (its request was cancelled): skip the work
+            // rather than burn a hashing thread on an answer nobody reads.
+            if !done.is_closed() {
+                let _ = done.send(work());
+            }
         });
         self.queue
             .lock()
@@ -137,7 +147,16 @@ fn compute(
         if memory.len() < needed {
             memory.resize(needed, Block::new());
         }
-        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..needed])
+        let result =
+            argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..needed]);
+        // Keep at most what today's parameters need; a larger stored hash
+        // (up to the accepted maximum) does not pin its memory for good.
+        let standard = self::argon2().params().block_count();
+        if memory.len() > standard {
+            memory.truncate(standard);
+            memory.shrink_to_fit();
+        }
+        result
     })
 }
 
@@ -176,6 +195,20 @@ fn verify_blocking(password: &[u8], hash: &str) -> Result<bool, String> {
         .map_or(Ok(Version::V0x13), Version::try_from)
         .map_err(|err| err.to_string())?;
     let params = Params::try_from(&parsed).map_err(|err| err.to_string())?;
+    // Costs come from the stored hash. A hash planted with enormous ones
+    // (a compromised or badly migrated row) must not take a hashing thread
+    // or the process's memory down with it.
+    if params.m_cost() > MAX_STORED_MEMORY_KIB
+        || params.t_cost() > MAX_STORED_ITERATIONS
+        || params.p_cost() > MAX_STORED_PARALLELISM
+    {
+        return Err(format!(
+            "stored hash costs m={}, t={}, p={} exceed the accepted maximum",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        ));
+    }
     let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
         return Err("the hash has no salt or no output".to_owned());
     };
@@ -310,6 +343,23 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_with_excessive_costs_is_refused_without_computing_it() {
+        let hasher = PasswordHasher::new().await.unwrap();
+        // m = 4 TiB: computing it would abort the process.
+        let planted = "$argon2id$v=19$m=4294967295,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$\
+                       aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(
+            !hasher
+                .verify("x".into(), Some(planted.into()))
+                .await
+                .unwrap()
+        );
+        let slow = "$argon2id$v=19$m=19456,t=4000000,p=1$c2FsdHNhbHRzYWx0c2FsdA$\
+                    aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(!hasher.verify("x".into(), Some(slow.into())).await.unwrap());
     }
 
     #[tokio::test]

@@ -175,15 +175,20 @@ impl JobRepository {
         Ok((inserted == 1).then_some(id))
     }
 
-    /// Claims up to `limit` jobs for `worker`: pending jobs that are due,
-    /// and running jobs whose lease ran out (their worker died). Each claim
-    /// counts as an attempt. A job whose lease ran out on its last allowed
+    /// Claims up to `limit` jobs of the given `kinds` for `worker`: pending
+    /// jobs that are due, and running jobs whose lease ran out (their worker
+    /// died), except those in `holding` (jobs this worker still runs, whose
+    /// lease it failed to renew). Each claim counts as an attempt, and the
+    /// attempt number identifies the claim: `complete`, `fail` and
+    /// `release` only act while the row is still at that attempt. A job whose lease ran out on its last allowed
     /// attempt is marked dead rather than run again, so a job that kills its
     /// worker cannot take the fleet down in a loop. Call it in a transaction.
     pub async fn claim(
         self,
         conn: &impl Connection,
         worker: &str,
+        kinds: &[&str],
+        holding: &[Uuid],
         limit: u64,
         lease: Duration,
     ) -> Result<Claimed> {
@@ -201,6 +206,10 @@ impl JobRepository {
             );
         let mut query = Jobs::find()
             .filter(due)
+            // A worker without the handler leaves the job to one that has it
+            // (a rolling deploy), instead of spending its attempts.
+            .filter(job::Column::Kind.is_in(kinds.iter().copied()))
+            .filter(job::Column::Id.is_not_in(holding.iter().copied()))
             .order_by(job::Column::RunAt, Order::Asc)
             .limit(limit);
         if conn.get_database_backend() == DbBackend::Postgres {
@@ -245,16 +254,20 @@ impl JobRepository {
         Ok(claimed)
     }
 
-    /// Extends the lease of every job `worker` is running. Returns how many.
+    /// Extends the lease of the jobs `ids` that `worker` is running, and
+    /// only those: a job whose outcome could not be recorded must lose its
+    /// lease so another worker retries it. Returns how many were extended.
     pub async fn heartbeat(
         self,
         conn: &impl Connection,
         worker: &str,
+        ids: &[Uuid],
         lease: Duration,
     ) -> Result<u64> {
         let now = Utc::now();
         let result = Jobs::update_many()
             .col_expr(job::Column::LockedUntil, Expr::value(now + lease))
+            .filter(job::Column::Id.is_in(ids.iter().copied()))
             .filter(job::Column::LockedBy.eq(worker))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec(conn)
@@ -264,13 +277,19 @@ impl JobRepository {
 
     /// Records a successful attempt. `false` when `worker` no longer held
     /// the job (its lease ran out and another worker took it over).
-    pub async fn complete(self, conn: &impl Connection, id: Uuid, worker: &str) -> Result<bool> {
+    pub async fn complete(
+        self,
+        conn: &impl Connection,
+        id: Uuid,
+        worker: &str,
+        attempt: u32,
+    ) -> Result<bool> {
         let now = Utc::now();
         let result = unlocked(Jobs::update_many())
             .col_expr(job::Column::Status, Expr::value(JobStatus::Done.as_str()))
             .col_expr(job::Column::FinishedAt, Expr::value(now))
             .col_expr(job::Column::UpdatedAt, Expr::value(now))
-            .filter(held_by(id, worker))
+            .filter(held_by(id, worker, attempt))
             .exec(conn)
             .await?;
         Ok(result.rows_affected == 1)
@@ -283,12 +302,15 @@ impl JobRepository {
         conn: &impl Connection,
         id: Uuid,
         worker: &str,
+        attempt: u32,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool> {
         let now = Utc::now();
         let Some(retry_at) = retry_at else {
-            return self.finish_dead(conn, id, Some(worker), error, now).await;
+            return self
+                .finish_dead(conn, id, Some((worker, attempt)), error, now)
+                .await;
         };
         let result = unlocked(Jobs::update_many())
             .col_expr(
@@ -298,7 +320,7 @@ impl JobRepository {
             .col_expr(job::Column::RunAt, Expr::value(retry_at))
             .col_expr(job::Column::LastError, Expr::value(error))
             .col_expr(job::Column::UpdatedAt, Expr::value(now))
-            .filter(held_by(id, worker))
+            .filter(held_by(id, worker, attempt))
             .exec(conn)
             .await?;
         Ok(result.rows_affected == 1)
@@ -306,7 +328,13 @@ impl JobRepository {
 
     /// Hands a job back without counting the attempt (a worker shutting
     /// down before the job could finish).
-    pub async fn release(self, conn: &impl Connection, id: Uuid, worker: &str) -> Result<bool> {
+    pub async fn release(
+        self,
+        conn: &impl Connection,
+        id: Uuid,
+        worker: &str,
+        attempt: u32,
+    ) -> Result<bool> {
         let now = Utc::now();
         let result = unlocked(Jobs::update_many())
             .col_expr(
@@ -319,7 +347,7 @@ impl JobRepository {
             )
             .col_expr(job::Column::RunAt, Expr::value(now))
             .col_expr(job::Column::UpdatedAt, Expr::value(now))
-            .filter(held_by(id, worker))
+            .filter(held_by(id, worker, attempt))
             .exec(conn)
             .await?;
         Ok(result.rows_affected == 1)
@@ -329,7 +357,7 @@ impl JobRepository {
         self,
         conn: &impl Connection,
         id: Uuid,
-        worker: Option<&str>,
+        holder: Option<(&str, u32)>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -338,8 +366,8 @@ impl JobRepository {
             .col_expr(job::Column::LastError, Expr::value(error))
             .col_expr(job::Column::FinishedAt, Expr::value(now))
             .col_expr(job::Column::UpdatedAt, Expr::value(now));
-        update = match worker {
-            Some(worker) => update.filter(held_by(id, worker)),
+        update = match holder {
+            Some((worker, attempt)) => update.filter(held_by(id, worker, attempt)),
             None => update.filter(job::Column::Id.eq(id)),
         };
         Ok(update.exec(conn).await?.rows_affected == 1)
@@ -386,21 +414,23 @@ impl JobRepository {
             .collect()
     }
 
-    /// How many of `ids` are still pending or running.
-    pub async fn count_unfinished(self, conn: &impl Connection, ids: &[Uuid]) -> Result<u64> {
-        let mut unfinished = 0;
+    /// How many of `ids` are in one of `statuses`.
+    pub async fn count_in(
+        self,
+        conn: &impl Connection,
+        ids: &[Uuid],
+        statuses: &[JobStatus],
+    ) -> Result<u64> {
+        let mut found = 0;
         // Bounded `IN` lists: SQLite allows at most 32766 bound values.
         for chunk in ids.chunks(1000) {
-            unfinished += Jobs::find()
+            found += Jobs::find()
                 .filter(job::Column::Id.is_in(chunk.iter().copied()))
-                .filter(
-                    job::Column::Status
-                        .is_in([JobStatus::Pending.as_str(), JobStatus::Running.as_str()]),
-                )
+                .filter(job::Column::Status.is_in(statuses.iter().map(|status| status.as_str())))
                 .count(conn)
                 .await?;
         }
-        Ok(unfinished)
+        Ok(found)
     }
 
     /// Puts a dead job back in the queue with a fresh attempt budget.
@@ -472,10 +502,12 @@ fn unlocked(update: UpdateMany<Jobs>) -> UpdateMany<Jobs> {
         )
 }
 
-/// The job `id`, if `worker` still holds it.
-fn held_by(id: Uuid, worker: &str) -> Condition {
+/// The job `id`, if `worker` still holds it from the claim that made
+/// `attempt` (a later claim, even by the same worker, counts another).
+fn held_by(id: Uuid, worker: &str, attempt: u32) -> Condition {
     Condition::all()
         .add(job::Column::Id.eq(id))
         .add(job::Column::LockedBy.eq(worker))
+        .add(job::Column::Attempts.eq(i32::try_from(attempt).unwrap_or(i32::MAX)))
         .add(job::Column::Status.eq(JobStatus::Running.as_str()))
 }
