@@ -9,8 +9,8 @@ handler (bench/reference), measures the argon2 hash rate, and prints one
 table per configuration plus the targets of BENCHMARKS.md as ratios.
 
 Needs: wrk (`apt install wrk` / `brew install wrk`); for the Postgres
-configuration a server at BENCH_DATABASE_URL (default
-postgres://postgres@127.0.0.1:5432/postgres; a database named rpt_bench is
+configuration a server at BENCH_DATABASE_URL (default compose.yaml's
+postgres://app:app@localhost:5432/app; a database named rpt_bench is
 dropped and recreated there) and Redis at BENCH_REDIS_URL (default
 redis://127.0.0.1:6379; keys under a fresh prefix), and psql on PATH.
 """
@@ -319,8 +319,8 @@ def main():
 
     configs = []
     if args.config in ("all", "postgres"):
-        pg_server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-        redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+        pg_server = os.environ.get("BENCH_DATABASE_URL", "postgres://app:app@localhost:5432/app")
+        redis_url = os.environ.get("BENCH_REDIS_URL", "redis://localhost:6379")
         if shutil.which("psql") is None:
             sys.exit("psql is needed to create the benchmark database (or run with --config embedded)")
         for sql in ("DROP DATABASE IF EXISTS rpt_bench WITH (FORCE)", "CREATE DATABASE rpt_bench"):
