@@ -233,6 +233,9 @@ impl Worker {
             }
             let batch_was_full = claimed.jobs.len() == free;
             for job in claimed.jobs {
+                // Tracked before the task starts, so the heartbeat renews it
+                // and a drain hands it back even if the task never ran.
+                lock(&shared.in_flight).insert(job.id, job.attempts);
                 running.spawn(run_one(shared.clone(), job));
             }
             if batch_was_full {
@@ -395,7 +398,6 @@ impl Drop for InFlight<'_> {
 }
 
 async fn run_one(shared: Arc<Shared>, job: JobRecord) {
-    lock(&shared.in_flight).insert(job.id, job.attempts);
     let _in_flight = InFlight {
         shared: &shared,
         id: job.id,
