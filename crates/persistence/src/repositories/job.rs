@@ -180,9 +180,10 @@ impl JobRepository {
     /// died), except those in `holding` (jobs this worker still runs, whose
     /// lease it failed to renew). Each claim counts as an attempt, and the
     /// attempt number identifies the claim: `complete`, `fail` and
-    /// `release` only act while the row is still at that attempt. A job whose lease ran out on its last allowed
-    /// attempt is marked dead rather than run again, so a job that kills its
-    /// worker cannot take the fleet down in a loop. Call it in a transaction.
+    /// `release` only act while the row is still at that attempt. A job
+    /// whose lease ran out on its last allowed attempt is marked dead rather
+    /// than run again, so a job that kills its worker cannot take the fleet
+    /// down in a loop. Call it in a transaction.
     pub async fn claim(
         self,
         conn: &impl Connection,
