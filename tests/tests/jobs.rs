@@ -64,14 +64,19 @@ async fn registration_sends_the_welcome_email_through_the_in_process_worker() {
     })
     .await;
     assert_eq!(job.attempts, 1);
-    // Counted in the metrics the API serves.
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
-    assert!(
-        metrics.lines().any(|l| l.starts_with("jobs_total{")
-            && l.contains("welcome_email")
-            && l.contains("succeeded")),
-        "{metrics}"
-    );
+    // Counted in the metrics the API serves (just after the row is written).
+    let metrics = wait_for("the job in /metrics", WAIT, || async {
+        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        metrics
+            .lines()
+            .any(|l| {
+                l.starts_with("jobs_total{")
+                    && l.contains("welcome_email")
+                    && l.contains("succeeded")
+            })
+            .then_some(metrics)
+    })
+    .await;
     assert!(metrics.contains("job_duration_seconds"), "{metrics}");
     std::fs::remove_dir_all(mail_dir).ok();
 }
@@ -396,4 +401,59 @@ async fn only_the_latest_claim_of_a_job_records_its_outcome() {
         app.services.jobs.get(id).await.unwrap().status,
         JobStatus::Done
     );
+}
+
+#[tokio::test]
+async fn a_job_running_longer_than_its_lease_keeps_it_while_its_worker_lives() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let mut server = tests::smtp::SmtpServer::start_held().await;
+    app.register("turing").await;
+    let mut settings = app.settings.clone();
+    settings.smtp_url = Some(infra::Secret::new(format!(
+        "smtp://127.0.0.1:{}",
+        server.port
+    )));
+    settings.job_poll_interval = Duration::from_millis(10);
+    settings.job_lease = Duration::from_secs(1);
+    let first = api::worker(&settings, &app.services).unwrap().spawn();
+    server.connected().await; // The first worker holds the job.
+    let second = api::worker(&settings, &app.services).unwrap().spawn();
+
+    // Three leases long; only heartbeats keep the second worker off it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.release();
+    let done = wait_for_job(&app, "welcome_email", "the job to finish", |job| {
+        job.status == JobStatus::Done
+    })
+    .await;
+    assert_eq!(done.attempts, 1, "never taken over: {done:?}");
+    assert_eq!(server.received().len(), 1, "sent once");
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_job_still_running_after_the_grace_period_is_handed_back_uncounted() {
+    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let mut hole = BlackHole::start().await;
+    app.register("knuth").await;
+    let mut settings = app.settings.clone();
+    settings.smtp_url = Some(infra::Secret::new(format!(
+        "smtp://127.0.0.1:{}",
+        hole.port
+    )));
+    settings.job_poll_interval = Duration::from_millis(10);
+    settings.shutdown_grace = Duration::from_millis(200);
+    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    hole.connected().await;
+
+    worker.shutdown().await;
+
+    let job = only_job(&app, "welcome_email").await;
+    assert_eq!(
+        (job.status, job.attempts),
+        (JobStatus::Pending, 0),
+        "{job:?}"
+    );
+    assert!(job.run_at <= Utc::now(), "due at once for the next worker");
 }

@@ -294,9 +294,13 @@ async fn drain(shared: &Shared, running: &mut JoinSet<()>, grace: Duration) {
     if finished.is_ok() {
         return;
     }
+    // Read before aborting: a cancelled task's guard removes its entry.
+    let unfinished: Vec<(Uuid, u32)> = lock(&shared.in_flight)
+        .iter()
+        .map(|(id, attempt)| (*id, *attempt))
+        .collect();
     running.abort_all();
     while running.join_next().await.is_some() {}
-    let unfinished: Vec<(Uuid, u32)> = lock(&shared.in_flight).drain().collect();
     for (id, attempt) in unfinished {
         let released = shared
             .repo
@@ -306,7 +310,7 @@ async fn drain(shared: &Shared, running: &mut JoinSet<()>, grace: Duration) {
             Ok(true) => tracing::warn!(job_id = %id, "job cancelled at shutdown and handed back"),
             Ok(false) => tracing::warn!(
                 job_id = %id,
-                "job cancelled at shutdown; another worker had already taken it over"
+                "job cancelled at shutdown; it had already finished or been taken over"
             ),
             Err(err) => tracing::error!(
                 job_id = %id,
