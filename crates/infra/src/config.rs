@@ -808,6 +808,45 @@ mod tests {
     }
 
     #[test]
+    fn job_and_mail_settings_are_checked_at_start_up() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.job_cleanup_schedule.as_deref(), Some("0 0 * * * *"));
+        assert!(s.job_worker_in_api);
+        let off = settings(&[("JOB_CLEANUP_SCHEDULE", "off")]).unwrap();
+        assert!(off.job_cleanup_schedule.is_none());
+        let production = settings(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(
+            !production.job_worker_in_api,
+            "workers scale on their own in production"
+        );
+        for (variable, value) in [
+            ("JOB_CLEANUP_SCHEDULE", "every hour"),
+            ("JOB_CLEANUP_SCHEDULE", "0 * * * *"), // no seconds field
+            ("SMTP_URL", "mail.example.com:25"),
+            ("MAIL_FROM", "not an address"),
+            ("JOB_MAX_ATTEMPTS", "0"),
+            ("JOB_CONCURRENCY", "0"),
+        ] {
+            assert_eq!(
+                settings(&[(variable, value)]).unwrap_err().variable,
+                variable,
+                "{variable}={value}"
+            );
+        }
+        let smtp = settings(&[("SMTP_URL", "smtps://user:hunter2@smtp.example.com")]).unwrap();
+        let described = smtp.describe();
+        assert!(
+            described.contains("SMTP_URL=smtps://user:****@smtp.example.com"),
+            "{described}"
+        );
+        assert!(!described.contains("hunter2"));
+    }
+
+    #[test]
     fn described_settings_mask_secrets() {
         let s = settings(&[
             ("SECRET_KEY", "hunter2-hunter2-hunter2-hunter2-hunter2"),
