@@ -35,6 +35,10 @@ pub enum Error {
     /// request may succeed if retried later.
     #[error("Service temporarily unavailable")]
     Unavailable(#[source] persistence::Error),
+    /// A bounded internal queue (password hashing) is full: the request
+    /// may succeed if retried shortly.
+    #[error("Service temporarily unavailable")]
+    Overloaded { what: &'static str },
     /// Storage failed.
     #[error("storage failed")]
     Storage(#[source] persistence::Error),

@@ -14,7 +14,11 @@
 
 use std::{
     cell::RefCell,
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
 };
 
 use argon2::{
@@ -44,10 +48,27 @@ type Work = Box<dyn FnOnce() + Send>;
 #[derive(Debug)]
 struct HashPool {
     queue: Mutex<mpsc::Sender<Work>>,
+    /// Hashes queued or running; beyond `limit` a call is refused at once.
+    pending: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// Hashes that may wait per hashing thread before new ones are refused:
+/// about a quarter of a second of work at OWASP cost. A login flood then
+/// gets quick 503s instead of an ever longer queue.
+const QUEUE_PER_THREAD: usize = 32;
+
+/// Gives a queue slot back when the work item is done or dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl HashPool {
-    fn start(threads: usize) -> std::io::Result<Self> {
+    fn start(threads: usize, limit: usize) -> std::io::Result<Self> {
         let (queue, work) = mpsc::channel::<Work>();
         let work = Arc::new(Mutex::new(work));
         for index in 0..threads {
@@ -74,14 +95,25 @@ impl HashPool {
         }
         Ok(Self {
             queue: Mutex::new(queue),
+            pending: Arc::new(AtomicUsize::new(0)),
+            limit,
         })
     }
 
     /// Runs `work` on a pool thread and waits for its result without
     /// blocking the async runtime.
+    /// Refused with [`Error::Overloaded`] when the queue is full.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Overloaded {
+                what: "password hashing",
+            });
+        }
+        let slot = Slot(self.pending.clone());
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Work = Box::new(move || {
+            let _slot = slot;
             // The caller gave up (its request was cancelled): skip the work
             // rather than burn a hashing thread on an answer nobody reads.
             if !done.is_closed() {
@@ -229,10 +261,12 @@ impl PasswordHasher {
     /// on the hashing threads like every other).
     pub async fn new() -> Result<Self> {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let pool = Arc::new(HashPool::start(threads).map_err(|err| Error::Crypto {
-            context: "cannot start the password hashing threads",
-            source: err.into(),
-        })?);
+        let pool = Arc::new(
+            HashPool::start(threads, threads * QUEUE_PER_THREAD).map_err(|err| Error::Crypto {
+                context: "cannot start the password hashing threads",
+                source: err.into(),
+            })?,
+        );
         let decoy = pool
             .run(|| hash_blocking(uuid::Uuid::new_v4().as_bytes()))
             .await??;
@@ -360,6 +394,39 @@ mod tests {
         let slow = "$argon2id$v=19$m=19456,t=4000000,p=1$c2FsdHNhbHRzYWx0c2FsdA$\
                     aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
         assert!(!hasher.verify("x".into(), Some(slow.into())).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_hashing_queue_refuses_at_once_instead_of_growing() {
+        let pool = Arc::new(HashPool::start(1, 2).unwrap());
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = Arc::new(Mutex::new(hold));
+        // One running and one waiting fill the queue (limit 2).
+        let busy: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, hold) = (pool.clone(), hold.clone());
+                tokio::spawn(async move {
+                    pool.run(move || {
+                        let _ = hold.lock().unwrap().recv();
+                    })
+                    .await
+                })
+            })
+            .collect();
+        while pool.pending.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            pool.run(|| ()).await,
+            Err(Error::Overloaded { .. })
+        ));
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        for task in busy {
+            assert!(task.await.unwrap().is_ok());
+        }
+        // Slots are given back: hashing works again.
+        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
     }
 
     #[tokio::test]
