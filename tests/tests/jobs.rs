@@ -414,13 +414,14 @@ async fn a_job_running_longer_than_its_lease_keeps_it_while_its_worker_lives() {
         server.port
     )));
     settings.job_poll_interval = Duration::from_millis(10);
-    settings.job_lease = Duration::from_secs(1);
+    // Renewed every 667 ms: a margin of 1.3 s for a loaded CI machine.
+    settings.job_lease = Duration::from_secs(2);
     let first = api::worker(&settings, &app.services).unwrap().spawn();
     server.connected().await; // The first worker holds the job.
     let second = api::worker(&settings, &app.services).unwrap().spawn();
 
-    // Three leases long; only heartbeats keep the second worker off it.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Over two leases long; only heartbeats keep the second worker off it.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     server.release();
     let done = wait_for_job(&app, "welcome_email", "the job to finish", |job| {
         job.status == JobStatus::Done
