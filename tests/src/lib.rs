@@ -41,28 +41,22 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app with extra settings (`("JWT_EXPIRE_MINUTES", "1")`, ...).
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    init_logging();
     let db = TestDatabase::create().await;
-    let mut vars: Vec<(String, String)> = vec![
-        ("ENVIRONMENT".into(), "test".into()),
-        ("DATABASE_URL".into(), db.url.clone()),
-        ("LOG_LEVEL".into(), "info,sqlx=warn".into()),
-        // Tests register and log in far faster than people; the rate-limit
-        // tests turn it back on.
-        ("RATE_LIMIT_ENABLED".into(), "false".into()),
-    ];
-    if let Some(url) = test_redis_url() {
-        // The cache (and, when enabled, rate limits) on the real Redis, under
-        // a prefix of this test's own.
-        vars.push(("REDIS_URL".into(), url));
-        vars.push(("REDIS_KEY_PREFIX".into(), unique_prefix()));
-    }
-    vars.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let settings = infra::Settings::from_vars(vars).expect("test settings are valid");
+    // The cache (and, when enabled, rate limits) on the real Redis, under a
+    // prefix of this test's own; `extra` comes last, so it can override.
+    let redis = test_redis_url().map(|url| {
+        [
+            ("REDIS_URL".to_owned(), url),
+            ("REDIS_KEY_PREFIX".to_owned(), unique_prefix()),
+        ]
+    });
+    let mut vars: Vec<(&str, &str)> = redis
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    vars.extend_from_slice(extra);
+    let settings = settings_for(&db.url, &vars);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let app = api::Application::build_on(&settings, listener)
         .await
@@ -93,6 +87,8 @@ pub fn settings_for(database_url: &str, extra: &[(&str, &str)]) -> infra::Settin
         ("ENVIRONMENT".into(), "test".into()),
         ("DATABASE_URL".into(), database_url.to_owned()),
         ("LOG_LEVEL".into(), "info,sqlx=warn".into()),
+        // Tests register and log in far faster than people; the rate-limit
+        // tests turn it back on.
         ("RATE_LIMIT_ENABLED".into(), "false".into()),
     ];
     vars.extend(

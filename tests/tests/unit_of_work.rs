@@ -57,7 +57,7 @@ async fn a_requires_new_unit_survives_the_outer_rollback_on_postgres() {
     assert!(result.is_err());
     let (remaining, _) = users
         .list(
-            db.conn(),
+            db.writer(),
             &[Principal::Everyone],
             None,
             Page {

@@ -103,7 +103,13 @@ impl Application {
         // both finish within one grace period rather than one after the
         // other.
         let signal_watch = match &self.worker {
-            Some(worker) => Some(stop_on_signal(worker.stopper())?),
+            Some(worker) => {
+                let (signal, stop) = (shutdown_signal()?, worker.stopper());
+                Some(tokio::spawn(async move {
+                    signal.await;
+                    stop();
+                }))
+            }
             None => None,
         };
         let served = match self.metrics {
@@ -124,30 +130,27 @@ impl Application {
     }
 }
 
-/// Calls `stop` on the first SIGINT or SIGTERM. The handlers are installed
-/// before this returns.
-fn stop_on_signal(
-    stop: impl Fn() + Send + 'static,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+/// A future that resolves on the first SIGINT or SIGTERM. The handlers are
+/// installed before this returns, not when the future is first polled: a
+/// signal that arrives while the process is still starting must not kill
+/// it with the default action.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
-        Ok(tokio::spawn(async move {
+        Ok(async move {
             tokio::select! {
                 _ = terminate.recv() => {}
                 _ = interrupt.recv() => {}
             }
-            stop();
-        }))
+        })
     }
     #[cfg(not(unix))]
-    Ok(tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stop();
-        }
-    }))
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// A job worker over the services' database, running every job the
@@ -206,13 +209,7 @@ pub fn web_deps(settings: &Settings) -> anyhow::Result<web::WebDeps> {
 /// Connects, applies migrations when `DATABASE_AUTO_MIGRATE` is on, and
 /// builds the services.
 pub async fn services(settings: &Settings) -> anyhow::Result<Services> {
-    let db = connect(settings).await?;
-    if settings.database_auto_migrate {
-        Migrator::up(db.writer(), None)
-            .await
-            .context("cannot apply database migrations")?;
-    }
-    Services::new(db, settings, cache(settings)?)
+    Services::new(database(settings).await?, settings, cache(settings)?)
         .await
         .context("cannot build services")
 }
@@ -268,6 +265,19 @@ pub fn cache(settings: &Settings) -> anyhow::Result<infra::cache::Cache> {
         None => return Ok(Cache::in_memory(ttl, settings.cache_capacity)),
     };
     cache.context("cannot set up the cache (REDIS_URL)")
+}
+
+/// Opens the database pool and applies migrations when
+/// `DATABASE_AUTO_MIGRATE` is on: what every command needs before it
+/// touches a table.
+pub async fn database(settings: &Settings) -> anyhow::Result<Db> {
+    let db = connect(settings).await?;
+    if settings.database_auto_migrate {
+        Migrator::up(db.writer(), None)
+            .await
+            .context("cannot apply database migrations")?;
+    }
+    Ok(db)
 }
 
 /// Opens the database pool described by the settings.

@@ -9,11 +9,9 @@ use std::{
 };
 
 use anyhow::Context as _;
-use application::{
-    Services,
-    jobs::{JobStatus, Ping},
-};
+use application::jobs::{JobQueue, JobStatus, Ping};
 use infra::{Settings, telemetry};
+use persistence::Db;
 use uuid::Uuid;
 
 const USAGE: &str = "\
@@ -75,7 +73,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let signal = shutdown_signal()?;
+    let signal = api::shutdown_signal().context("cannot handle SIGTERM/SIGINT")?;
     let services = api::services(&settings).await?;
     let worker = api::worker(&settings, &services)?;
     // With METRICS_PORT the worker serves its job counters like the API.
@@ -111,16 +109,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn jobs(settings: Settings, command: &[&str]) -> anyhow::Result<()> {
-    let services = api::services(&settings).await?;
+    // The queue alone: no password hasher, cache or other services.
+    let db = api::database(&settings).await?;
+    let queue = JobQueue::new(db.clone(), settings.job_max_attempts);
     let result = match command {
-        ["failed"] => failed(&services, 100).await,
-        ["failed", limit] => {
-            failed(&services, limit.parse().context("LIMIT must be a number")?).await
-        }
+        ["failed"] => failed(&queue, 100).await,
+        ["failed", limit] => failed(&queue, limit.parse().context("LIMIT must be a number")?).await,
         ["retry", id] => {
             let id: Uuid = id.parse().context("ID must be a job id (a UUID)")?;
-            services
-                .jobs
+            queue
                 .retry(id)
                 .await
                 .with_context(|| format!("cannot retry job {id}"))?;
@@ -128,7 +125,7 @@ async fn jobs(settings: Settings, command: &[&str]) -> anyhow::Result<()> {
             Ok(())
         }
         ["stats"] => {
-            let counts = services.jobs.counts().await?;
+            let counts = queue.counts().await?;
             for status in [
                 JobStatus::Pending,
                 JobStatus::Running,
@@ -143,19 +140,26 @@ async fn jobs(settings: Settings, command: &[&str]) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ["ping"] => ping(&services, 1).await,
-        ["ping", count] => ping(&services, count.parse().context("COUNT must be a number")?).await,
+        ["ping"] => ping(&queue, &db, 1).await,
+        ["ping", count] => {
+            ping(
+                &queue,
+                &db,
+                count.parse().context("COUNT must be a number")?,
+            )
+            .await
+        }
         _ => Err(anyhow::anyhow!(
             "unknown jobs command {:?}\n\n{USAGE}",
             command.join(" ")
         )),
     };
-    services.close().await?;
+    db.close().await?;
     result
 }
 
-async fn failed(services: &Services, limit: u64) -> anyhow::Result<()> {
-    let dead = services.jobs.dead(limit).await?;
+async fn failed(queue: &JobQueue, limit: u64) -> anyhow::Result<()> {
+    let dead = queue.dead(limit).await?;
     if dead.is_empty() {
         println!("no dead jobs");
     }
@@ -176,21 +180,16 @@ async fn failed(services: &Services, limit: u64) -> anyhow::Result<()> {
 
 /// Enqueues `count` no-op jobs and waits until they ran: proof that some
 /// worker is processing the queue, and a throughput measurement.
-async fn ping(services: &Services, count: usize) -> anyhow::Result<()> {
+async fn ping(queue: &JobQueue, db: &Db, count: usize) -> anyhow::Result<()> {
     const WAIT: Duration = Duration::from_secs(60);
     let started = Instant::now();
     let mut ids = Vec::with_capacity(count);
     for _ in 0..count {
-        ids.push(
-            services
-                .jobs
-                .enqueue(services.db().writer(), &Ping::default())
-                .await?,
-        );
+        ids.push(queue.enqueue(db.writer(), &Ping::default()).await?);
     }
     let enqueued = started.elapsed();
     loop {
-        let unfinished = services.jobs.count_unfinished(&ids).await?;
+        let unfinished = queue.count_unfinished(&ids).await?;
         if unfinished == 0 {
             break;
         }
@@ -202,7 +201,7 @@ async fn ping(services: &Services, count: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = started.elapsed();
-    let dead = services.jobs.count_dead(&ids).await?;
+    let dead = queue.count_dead(&ids).await?;
     anyhow::ensure!(dead == 0, "{dead} of {count} ping jobs failed and are dead");
     #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
     let rate = count as f64 / total.as_secs_f64();
@@ -212,27 +211,4 @@ async fn ping(services: &Services, count: usize) -> anyhow::Result<()> {
         total.as_secs_f64() * 1000.0
     );
     Ok(())
-}
-
-/// A future that resolves on the first SIGINT or SIGTERM. The handlers are
-/// installed before this returns, not when the future is first polled: a
-/// signal that arrives while the worker is still starting must not kill the
-/// process with the default action.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        Ok(async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }

@@ -92,14 +92,9 @@ impl Db {
         self.replica.as_ref().unwrap_or(&self.primary)
     }
 
-    /// Where writes go: always the primary.
+    /// Where writes go, and reads that must see the latest writes (logging
+    /// in right after registering, migrations): always the primary.
     pub fn writer(&self) -> &DatabaseConnection {
-        &self.primary
-    }
-
-    /// The primary pool (migrations, and reads that must see the latest
-    /// writes, such as logging in right after registering).
-    pub fn conn(&self) -> &DatabaseConnection {
         &self.primary
     }
 

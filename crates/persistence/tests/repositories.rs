@@ -24,7 +24,7 @@ async fn db() -> Db {
     })
     .await
     .unwrap();
-    Migrator::up(db.conn(), None).await.unwrap();
+    Migrator::up(db.writer(), None).await.unwrap();
     db
 }
 
@@ -35,7 +35,7 @@ fn everyone() -> Vec<Principal> {
 async fn count_users(db: &Db) -> u64 {
     UserRepository::default()
         .list(
-            db.conn(),
+            db.writer(),
             &everyone(),
             None,
             Page {
@@ -62,16 +62,16 @@ async fn users_round_trip_and_unique_keys_are_conflicts() {
     let db = db().await;
     let users = UserRepository::default();
     let alice = users
-        .create(db.conn(), new_user("alice@example.com", "alice"))
+        .create(db.writer(), new_user("alice@example.com", "alice"))
         .await
         .unwrap();
-    assert_eq!(users.get(db.conn(), alice.id).await.unwrap(), alice);
+    assert_eq!(users.get(db.writer(), alice.id).await.unwrap(), alice);
     assert_eq!(
-        users.find_by_uuid(db.conn(), alice.uuid).await.unwrap(),
+        users.find_by_uuid(db.writer(), alice.uuid).await.unwrap(),
         Some(alice.clone())
     );
     let (found, hash) = users
-        .find_credentials(db.conn(), &Email::parse("ALICE@example.com").unwrap())
+        .find_credentials(db.writer(), &Email::parse("ALICE@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -79,7 +79,7 @@ async fn users_round_trip_and_unique_keys_are_conflicts() {
     assert_eq!(hash, "$argon2id$stub");
 
     let err = users
-        .create(db.conn(), new_user("alice@example.com", "other"))
+        .create(db.writer(), new_user("alice@example.com", "other"))
         .await
         .unwrap_err();
     assert!(
@@ -87,7 +87,7 @@ async fn users_round_trip_and_unique_keys_are_conflicts() {
         "{err:?}"
     );
     let err = users
-        .create(db.conn(), new_user("other@example.com", "alice"))
+        .create(db.writer(), new_user("other@example.com", "alice"))
         .await
         .unwrap_err();
     assert!(
@@ -101,7 +101,7 @@ async fn users_round_trip_and_unique_keys_are_conflicts() {
         "{err:?}"
     );
 
-    let err = users.get(db.conn(), UserId(9_999)).await.unwrap_err();
+    let err = users.get(db.writer(), UserId(9_999)).await.unwrap_err();
     assert!(
         matches!(err, Error::NotFound { entity: "user", .. }),
         "{err:?}"
@@ -114,13 +114,13 @@ async fn users_list_pages_in_creation_order() {
     let users = UserRepository::default();
     for name in ["ann", "ben", "cat", "dan"] {
         users
-            .create(db.conn(), new_user(&format!("{name}@example.com"), name))
+            .create(db.writer(), new_user(&format!("{name}@example.com"), name))
             .await
             .unwrap();
     }
     let (page, total) = users
         .list(
-            db.conn(),
+            db.writer(),
             &everyone(),
             None,
             Page {
@@ -135,13 +135,13 @@ async fn users_list_pages_in_creation_order() {
     assert_eq!(names, ["ben", "cat"]);
     assert!(
         users
-            .username_taken(db.conn(), &Username::parse("dan").unwrap(), None)
+            .username_taken(db.writer(), &Username::parse("dan").unwrap(), None)
             .await
             .unwrap()
     );
     assert!(
         !users
-            .email_taken(db.conn(), &Email::parse("eve@example.com").unwrap(), None)
+            .email_taken(db.writer(), &Email::parse("eve@example.com").unwrap(), None)
             .await
             .unwrap()
     );
@@ -151,7 +151,7 @@ async fn users_list_pages_in_creation_order() {
 async fn a_refresh_token_is_consumed_once_and_families_revoke_together() {
     let db = db().await;
     let user = UserRepository::default()
-        .create(db.conn(), new_user("a@example.com", "alice"))
+        .create(db.writer(), new_user("a@example.com", "alice"))
         .await
         .unwrap();
     let tokens = RefreshTokenRepository;
@@ -160,7 +160,7 @@ async fn a_refresh_token_is_consumed_once_and_families_revoke_together() {
     for jti in [first, second] {
         tokens
             .insert(
-                db.conn(),
+                db.writer(),
                 NewRefreshToken {
                     jti,
                     family_id: family,
@@ -173,20 +173,20 @@ async fn a_refresh_token_is_consumed_once_and_families_revoke_together() {
     }
     assert!(
         tokens
-            .mark_used(db.conn(), first, Utc::now())
+            .mark_used(db.writer(), first, Utc::now())
             .await
             .unwrap()
     );
     assert!(
         !tokens
-            .mark_used(db.conn(), first, Utc::now())
+            .mark_used(db.writer(), first, Utc::now())
             .await
             .unwrap(),
         "only once"
     );
     assert!(
         tokens
-            .find(db.conn(), first)
+            .find(db.writer(), first)
             .await
             .unwrap()
             .unwrap()
@@ -196,28 +196,28 @@ async fn a_refresh_token_is_consumed_once_and_families_revoke_together() {
 
     assert_eq!(
         tokens
-            .revoke_family(db.conn(), family, Utc::now())
+            .revoke_family(db.writer(), family, Utc::now())
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         tokens
-            .revoke_family(db.conn(), family, Utc::now())
+            .revoke_family(db.writer(), family, Utc::now())
             .await
             .unwrap(),
         0
     );
     assert!(
         !tokens
-            .mark_used(db.conn(), second, Utc::now())
+            .mark_used(db.writer(), second, Utc::now())
             .await
             .unwrap(),
         "revoked"
     );
     assert!(
         tokens
-            .find(db.conn(), Uuid::new_v4())
+            .find(db.writer(), Uuid::new_v4())
             .await
             .unwrap()
             .is_none()
@@ -334,7 +334,7 @@ async fn a_nested_unit_joins_the_outer_transaction() {
     assert!(result.is_err());
     let remaining = UserRepository::default()
         .list(
-            db.conn(),
+            db.writer(),
             &everyone(),
             None,
             Page {
@@ -433,7 +433,7 @@ async fn lists_sort_by_allowed_columns_only() {
     let users = UserRepository::default();
     for name in ["bob", "ann", "cat"] {
         users
-            .create(db.conn(), new_user(&format!("{name}@example.com"), name))
+            .create(db.writer(), new_user(&format!("{name}@example.com"), name))
             .await
             .unwrap();
     }
@@ -444,7 +444,11 @@ async fn lists_sort_by_allowed_columns_only() {
     let sorted = |raw: &str| {
         let db = db.clone();
         let sort = Sort::parse(raw);
-        async move { users.list(db.conn(), &everyone(), Some(&sort), page).await }
+        async move {
+            users
+                .list(db.writer(), &everyone(), Some(&sort), page)
+                .await
+        }
     };
     let names = |list: Vec<domain::User>| -> Vec<String> {
         list.into_iter()
@@ -471,17 +475,17 @@ async fn a_user_with_their_tasks_loads_in_two_queries() {
     let users = UserRepository::default();
     let tasks = TaskRepository::default();
     let ann = users
-        .create(db.conn(), new_user("ann@example.com", "ann"))
+        .create(db.writer(), new_user("ann@example.com", "ann"))
         .await
         .unwrap();
     users
-        .create(db.conn(), new_user("bob@example.com", "bob"))
+        .create(db.writer(), new_user("bob@example.com", "bob"))
         .await
         .unwrap();
     for title in ["one", "two"] {
         tasks
             .create(
-                db.conn(),
+                db.writer(),
                 NewTask {
                     title: TaskTitle::parse(title).unwrap(),
                     description: TaskDescription::parse("d").unwrap(),
@@ -493,7 +497,7 @@ async fn a_user_with_their_tasks_loads_in_two_queries() {
     }
     let loaded = users
         .list_with_tasks(
-            db.conn(),
+            db.writer(),
             Page {
                 offset: 0,
                 limit: 10,

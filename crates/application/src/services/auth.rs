@@ -58,7 +58,7 @@ impl AuthService {
     /// [`Error::Conflict`], whether found by the friendly pre-check or, when
     /// two registrations race, by the unique constraints.
     pub async fn register(&self, registration: Registration) -> Result<User> {
-        let conn = self.db.conn();
+        let conn = self.db.writer();
         if self
             .users
             .email_taken(conn, &registration.email, None)
@@ -110,7 +110,7 @@ impl AuthService {
     /// family. An unknown email and a wrong password are indistinguishable,
     /// in the answer and in the time it takes.
     pub async fn login(&self, email: &Email, password: String) -> Result<TokenPair> {
-        let found = self.users.find_credentials(self.db.conn(), email).await?;
+        let found = self.users.find_credentials(self.db.writer(), email).await?;
         let (user, hash) = match found {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
@@ -258,7 +258,7 @@ impl AuthService {
         let issued = self.tokens.issue(user, family_id)?;
         self.refresh_tokens
             .insert(
-                self.db.conn(),
+                self.db.writer(),
                 NewRefreshToken {
                     jti: issued.refresh_jti,
                     family_id,

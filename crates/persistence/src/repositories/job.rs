@@ -286,10 +286,9 @@ impl JobRepository {
         attempt: u32,
     ) -> Result<bool> {
         let now = Utc::now();
-        let result = unlocked(Jobs::update_many())
+        let result = unlocked(Jobs::update_many(), now)
             .col_expr(job::Column::Status, Expr::value(JobStatus::Done.as_str()))
             .col_expr(job::Column::FinishedAt, Expr::value(now))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now))
             .filter(held_by(id, worker, attempt))
             .exec(conn)
             .await?;
@@ -313,14 +312,13 @@ impl JobRepository {
                 .finish_dead(conn, id, Some((worker, attempt)), error, now)
                 .await;
         };
-        let result = unlocked(Jobs::update_many())
+        let result = unlocked(Jobs::update_many(), now)
             .col_expr(
                 job::Column::Status,
                 Expr::value(JobStatus::Pending.as_str()),
             )
             .col_expr(job::Column::RunAt, Expr::value(retry_at))
             .col_expr(job::Column::LastError, Expr::value(error))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now))
             .filter(held_by(id, worker, attempt))
             .exec(conn)
             .await?;
@@ -337,7 +335,7 @@ impl JobRepository {
         attempt: u32,
     ) -> Result<bool> {
         let now = Utc::now();
-        let result = unlocked(Jobs::update_many())
+        let result = unlocked(Jobs::update_many(), now)
             .col_expr(
                 job::Column::Status,
                 Expr::value(JobStatus::Pending.as_str()),
@@ -347,7 +345,6 @@ impl JobRepository {
                 Expr::col(job::Column::Attempts).sub(1),
             )
             .col_expr(job::Column::RunAt, Expr::value(now))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now))
             .filter(held_by(id, worker, attempt))
             .exec(conn)
             .await?;
@@ -362,11 +359,10 @@ impl JobRepository {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut update = unlocked(Jobs::update_many())
+        let mut update = unlocked(Jobs::update_many(), now)
             .col_expr(job::Column::Status, Expr::value(JobStatus::Dead.as_str()))
             .col_expr(job::Column::LastError, Expr::value(error))
-            .col_expr(job::Column::FinishedAt, Expr::value(now))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now));
+            .col_expr(job::Column::FinishedAt, Expr::value(now));
         update = match holder {
             Some((worker, attempt)) => update.filter(held_by(id, worker, attempt)),
             None => update.filter(job::Column::Id.eq(id)),
@@ -493,9 +489,11 @@ impl JobRepository {
     }
 }
 
-/// `update` that also clears the lock: the job leaves its worker.
-fn unlocked(update: UpdateMany<Jobs>) -> UpdateMany<Jobs> {
+/// `update` that also clears the lock (the job leaves its worker) and
+/// stamps `updated_at`.
+fn unlocked(update: UpdateMany<Jobs>, now: DateTime<Utc>) -> UpdateMany<Jobs> {
     update
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
         .col_expr(
             job::Column::LockedUntil,
