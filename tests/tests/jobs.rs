@@ -2,7 +2,8 @@
 //! transactional enqueue, retries with backoff until dead, re-queueing,
 //! attempt timeouts, cron ticks shared by two workers, and housekeeping.
 //! Worker processes (SIGKILL, SIGTERM, the CLI) are tested in
-//! `bins/worker/tests/jobs.rs`.
+//! `bins/worker/tests/jobs.rs`. Each test runs on the database backend and,
+//! with `TEST_REDIS_URL`, on the Redis backend.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +12,27 @@ use std::time::Duration;
 use application::jobs::{Housekeeping, Job as _, JobContext, JobRecord, JobStatus, Ping};
 use chrono::Utc;
 use persistence::{NewRefreshToken, RefreshTokenRepository, UnitOfWork as _};
-use tests::{TestApp, files_in, smtp::BlackHole, spawn_app_with, wait_for};
+use tests::{JobBackend, TestApp, files_in, smtp::BlackHole, spawn_app_with, wait_for};
+
+tests::on_each_job_backend!(
+    registration_sends_the_welcome_email_through_the_in_process_worker,
+    workers_on_one_queue_share_the_jobs_and_run_each_once,
+    a_job_enqueued_in_a_transaction_exists_only_if_it_commits,
+    a_failing_job_is_retried_with_backoff_then_dead_and_runs_again_when_requeued,
+    an_attempt_that_runs_past_the_timeout_fails,
+    two_workers_on_one_schedule_run_each_tick_once,
+    housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs,
+    a_job_running_longer_than_its_lease_keeps_it_while_its_worker_lives,
+    a_job_still_running_after_the_grace_period_is_handed_back_uncounted
+);
+
+/// The app on `backend`, with `extra` settings.
+async fn spawn(backend: JobBackend, extra: &[(&str, &str)]) -> TestApp {
+    let vars = backend.settings();
+    let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.extend_from_slice(extra);
+    spawn_app_with(&all).await
+}
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -39,13 +60,15 @@ async fn wait_for_job(
     .await
 }
 
-#[tokio::test]
-async fn registration_sends_the_welcome_email_through_the_in_process_worker() {
+async fn registration_sends_the_welcome_email_through_the_in_process_worker(backend: JobBackend) {
     let mail_dir = scratch_dir("mail");
-    let app = spawn_app_with(&[
-        ("MAIL_DIR", mail_dir.to_str().unwrap()),
-        ("JOB_POLL_INTERVAL_MS", "20"),
-    ])
+    let app = spawn(
+        backend,
+        &[
+            ("MAIL_DIR", mail_dir.to_str().unwrap()),
+            ("JOB_POLL_INTERVAL_MS", "20"),
+        ],
+    )
     .await;
 
     app.register("ada").await;
@@ -81,9 +104,8 @@ async fn registration_sends_the_welcome_email_through_the_in_process_worker() {
     std::fs::remove_dir_all(mail_dir).ok();
 }
 
-#[tokio::test]
-async fn workers_on_one_queue_share_the_jobs_and_run_each_once() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+async fn workers_on_one_queue_share_the_jobs_and_run_each_once(backend: JobBackend) {
+    let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let mut ids = Vec::new();
     for _ in 0..40 {
         ids.push(
@@ -115,9 +137,8 @@ async fn workers_on_one_queue_share_the_jobs_and_run_each_once() {
     }
 }
 
-#[tokio::test]
-async fn a_job_enqueued_in_a_transaction_exists_only_if_it_commits() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+async fn a_job_enqueued_in_a_transaction_exists_only_if_it_commits(backend: JobBackend) {
+    let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let (db, jobs) = (app.services.db(), &app.services.jobs);
 
     let rolled_back: Result<(), application::Error> = db
@@ -151,9 +172,14 @@ async fn a_job_enqueued_in_a_transaction_exists_only_if_it_commits() {
     worker.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_failing_job_is_retried_with_backoff_then_dead_and_runs_again_when_requeued() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false"), ("JOB_MAX_ATTEMPTS", "3")]).await;
+async fn a_failing_job_is_retried_with_backoff_then_dead_and_runs_again_when_requeued(
+    backend: JobBackend,
+) {
+    let app = spawn(
+        backend,
+        &[("JOB_WORKER_IN_API", "false"), ("JOB_MAX_ATTEMPTS", "3")],
+    )
+    .await;
     app.register("grace").await;
 
     // Mail goes to a closed port: every attempt fails.
@@ -219,9 +245,12 @@ async fn a_failing_job_is_retried_with_backoff_then_dead_and_runs_again_when_req
     std::fs::remove_dir_all(mail_dir).ok();
 }
 
-#[tokio::test]
-async fn an_attempt_that_runs_past_the_timeout_fails() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false"), ("JOB_MAX_ATTEMPTS", "1")]).await;
+async fn an_attempt_that_runs_past_the_timeout_fails(backend: JobBackend) {
+    let app = spawn(
+        backend,
+        &[("JOB_WORKER_IN_API", "false"), ("JOB_MAX_ATTEMPTS", "1")],
+    )
+    .await;
     let mut hole = BlackHole::start().await;
     app.register("hopper").await;
 
@@ -246,9 +275,8 @@ async fn an_attempt_that_runs_past_the_timeout_fails() {
     worker.shutdown().await;
 }
 
-#[tokio::test]
-async fn two_workers_on_one_schedule_run_each_tick_once() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+async fn two_workers_on_one_schedule_run_each_tick_once(backend: JobBackend) {
+    let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let mut settings = app.settings.clone();
     settings.job_cleanup_schedule = Some("* * * * * *".to_owned()); // every second
     settings.job_poll_interval = Duration::from_millis(20);
@@ -284,9 +312,8 @@ async fn two_workers_on_one_schedule_run_each_tick_once() {
     }
 }
 
-#[tokio::test]
-async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs(backend: JobBackend) {
+    let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let user = app.register("lovelace").await;
     let db = app.services.db();
     let user_id = persistence::UserRepository::default()
@@ -326,6 +353,7 @@ async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs() {
 
     let ctx = |retention| JobContext {
         db: db.clone(),
+        queue: app.services.jobs.clone(),
         mailer: infra::mail::from_settings(&app.settings).unwrap(),
         job_retention: retention,
     };
@@ -403,9 +431,8 @@ async fn only_the_latest_claim_of_a_job_records_its_outcome() {
     );
 }
 
-#[tokio::test]
-async fn a_job_running_longer_than_its_lease_keeps_it_while_its_worker_lives() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+async fn a_job_running_longer_than_its_lease_keeps_it_while_its_worker_lives(backend: JobBackend) {
+    let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let mut server = tests::smtp::SmtpServer::start_held().await;
     app.register("turing").await;
     let mut settings = app.settings.clone();
@@ -433,9 +460,8 @@ async fn a_job_running_longer_than_its_lease_keeps_it_while_its_worker_lives() {
     second.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_job_still_running_after_the_grace_period_is_handed_back_uncounted() {
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+async fn a_job_still_running_after_the_grace_period_is_handed_back_uncounted(backend: JobBackend) {
+    let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let mut hole = BlackHole::start().await;
     app.register("knuth").await;
     let mut settings = app.settings.clone();

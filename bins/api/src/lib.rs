@@ -163,12 +163,12 @@ pub fn worker(
     let config = jobs::WorkerConfig::from_settings(settings).context("JOB_CLEANUP_SCHEDULE")?;
     let ctx = jobs::JobContext {
         db: services.db().clone(),
+        queue: services.jobs.clone(),
         mailer: infra::mail::from_settings(settings)
             .context("cannot set up mail (SMTP_URL, MAIL_FROM)")?,
         job_retention: chrono::Duration::days(i64::from(settings.job_retention_days)),
     };
     Ok(jobs::Worker::new(
-        services.db().clone(),
         services.jobs.clone(),
         ctx,
         jobs::registry(),

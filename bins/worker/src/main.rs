@@ -111,7 +111,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn jobs(settings: Settings, command: &[&str]) -> anyhow::Result<()> {
     // The queue alone: no password hasher, cache or other services.
     let db = api::database(&settings).await?;
-    let queue = JobQueue::new(db.clone(), settings.job_max_attempts);
+    let queue = JobQueue::from_settings(db.clone(), &settings)?;
     let result = match command {
         ["failed"] => failed(&queue, 100).await,
         ["failed", limit] => failed(&queue, limit.parse().context("LIMIT must be a number")?).await,

@@ -39,6 +39,9 @@ pub enum Error {
     /// may succeed if retried shortly.
     #[error("Service temporarily unavailable")]
     Overloaded { what: &'static str },
+    /// The Redis job queue (`JOB_BACKEND=redis`) did not answer.
+    #[error("Service temporarily unavailable")]
+    Queue(#[source] infra::redis::RedisError),
     /// Storage failed.
     #[error("storage failed")]
     Storage(#[source] persistence::Error),
@@ -60,6 +63,12 @@ pub enum Error {
     /// A blocking task was cancelled or panicked.
     #[error("background task failed")]
     Task(#[source] tokio::task::JoinError),
+}
+
+impl From<infra::redis::RedisError> for Error {
+    fn from(err: infra::redis::RedisError) -> Self {
+        Self::Queue(err)
+    }
 }
 
 impl From<persistence::Error> for Error {

@@ -39,7 +39,7 @@ impl Services {
     pub async fn new(db: Db, settings: &Settings, cache: infra::cache::Cache) -> Result<Self> {
         let passwords = security::password::PasswordHasher::new().await?;
         let tokens = security::tokens::TokenService::new(settings);
-        let jobs = jobs::JobQueue::new(db.clone(), settings.job_max_attempts);
+        let jobs = jobs::JobQueue::from_settings(db.clone(), settings)?;
         let auth = AuthService::new(db.clone(), passwords, tokens, cache.clone(), jobs.clone());
         Ok(Self {
             jobs,

@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod error;
+pub mod job;
 pub mod task;
 pub mod user;
 

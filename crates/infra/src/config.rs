@@ -52,6 +52,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where background jobs wait and are claimed (`JOB_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobBackend {
+    /// The `jobs` table of the application's database (SQLite or Postgres).
+    Database,
+    /// Redis (`REDIS_URL`). Jobs are still enqueued as rows in the caller's
+    /// transaction; workers relay committed rows to Redis and claim there.
+    Redis,
+}
+
 /// HMAC algorithms for signing tokens. Only symmetric algorithms are offered
 /// because the key is `SECRET_KEY`; the algorithm is fixed here and never
 /// taken from a token's header.
@@ -179,6 +189,8 @@ pub struct Settings {
     /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests
     /// (and, in a worker, running jobs) may take to finish (default 30).
     pub shutdown_grace: Duration,
+    /// `JOB_BACKEND`: `database` (default) or `redis` (needs `REDIS_URL`).
+    pub job_backend: JobBackend,
     /// `JOB_WORKER_IN_API`: the API process also runs a job worker, so the
     /// two-command start processes jobs without `just worker` (default on,
     /// except in production where workers scale on their own).
@@ -403,6 +415,13 @@ impl Settings {
             cache_l1_enabled: vars.boolean("CACHE_L1_ENABLED", false)?,
             cache_l1_ttl: Duration::from_secs(vars.number("CACHE_L1_TTL_SECONDS", 5, 1, 3600)?),
             admin_password: vars.optional("ADMIN_PASSWORD", |raw| Ok(Secret::new(raw)))?,
+            job_backend: vars.parse_with("JOB_BACKEND", JobBackend::Database, |raw| {
+                match raw.to_ascii_lowercase().as_str() {
+                    "database" | "db" => Ok(JobBackend::Database),
+                    "redis" => Ok(JobBackend::Redis),
+                    _ => Err("expected database or redis".to_owned()),
+                }
+            })?,
             job_worker_in_api: vars.boolean("JOB_WORKER_IN_API", !production)?,
             job_concurrency: vars.number("JOB_CONCURRENCY", 4, 1, 1024)?,
             job_poll_interval: Duration::from_millis(vars.number(
@@ -458,6 +477,12 @@ impl Settings {
             mail_dir: vars.optional("MAIL_DIR", |raw| Ok(raw.to_owned()))?,
         };
 
+        if settings.job_backend == JobBackend::Redis && settings.redis_url.is_none() {
+            return Err(ConfigError {
+                variable: "JOB_BACKEND",
+                problem: "is redis but REDIS_URL is not set".to_owned(),
+            });
+        }
         if settings.cors_allow_credentials && settings.cors_origins.iter().any(|o| o == "*") {
             return Err(ConfigError {
                 variable: "CORS_ALLOW_CREDENTIALS",
@@ -570,6 +595,14 @@ impl Settings {
             (
                 "SHUTDOWN_GRACE_SECONDS",
                 self.shutdown_grace.as_secs().to_string(),
+            ),
+            (
+                "JOB_BACKEND",
+                match self.job_backend {
+                    JobBackend::Database => "database",
+                    JobBackend::Redis => "redis",
+                }
+                .to_owned(),
             ),
             ("JOB_WORKER_IN_API", self.job_worker_in_api.to_string()),
             ("JOB_CONCURRENCY", self.job_concurrency.to_string()),
@@ -830,6 +863,8 @@ mod tests {
             ("MAIL_FROM", "not an address"),
             ("JOB_MAX_ATTEMPTS", "0"),
             ("JOB_CONCURRENCY", "0"),
+            ("JOB_BACKEND", "rabbitmq"),
+            ("JOB_BACKEND", "redis"), // without REDIS_URL
         ] {
             assert_eq!(
                 settings(&[(variable, value)]).unwrap_err().variable,
@@ -837,6 +872,9 @@ mod tests {
                 "{variable}={value}"
             );
         }
+        assert_eq!(s.job_backend, JobBackend::Database);
+        let redis = settings(&[("JOB_BACKEND", "Redis"), ("REDIS_URL", "redis://localhost")]);
+        assert_eq!(redis.unwrap().job_backend, JobBackend::Redis);
         let smtp = settings(&[("SMTP_URL", "smtps://user:hunter2@smtp.example.com")]).unwrap();
         let described = smtp.describe();
         assert!(

@@ -17,4 +17,6 @@ pub mod rate_limit;
 pub mod redis;
 pub mod telemetry;
 
-pub use config::{ConfigError, Environment, JwtAlgorithm, LoadError, LogFormat, Secret, Settings};
+pub use config::{
+    ConfigError, Environment, JobBackend, JwtAlgorithm, LoadError, LogFormat, Secret, Settings,
+};

@@ -2,7 +2,7 @@
 //! refresh tokens and finished jobs past their retention.
 
 use chrono::{DateTime, Utc};
-use persistence::{JobRepository, RefreshTokenRepository};
+use persistence::RefreshTokenRepository;
 use serde::{Deserialize, Serialize};
 
 use super::{Job, JobContext, JobError};
@@ -23,8 +23,9 @@ impl Job for Housekeeping {
         let tokens = RefreshTokenRepository
             .delete_expired(ctx.db.writer(), now)
             .await?;
-        let jobs = JobRepository
-            .delete_done_before(ctx.db.writer(), now - ctx.job_retention)
+        let jobs = ctx
+            .queue
+            .delete_finished_before(now - ctx.job_retention)
             .await?;
         tracing::info!(
             tick = %self.tick,

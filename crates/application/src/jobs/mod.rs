@@ -57,6 +57,8 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct JobContext {
     pub db: Db,
+    /// The queue, for jobs that enqueue jobs (and housekeeping).
+    pub queue: JobQueue,
     pub mailer: Arc<dyn Mailer>,
     /// Finished jobs older than this are deleted by housekeeping.
     pub job_retention: chrono::Duration,

@@ -1,32 +1,84 @@
 //! The queue as services and operators see it: enqueue (inside a unit of
 //! work), inspect, and re-queue dead jobs.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use infra::jobs::Schedule;
-use persistence::{Connection, Db, JobRecord, JobRepository, JobStatus, NewJob};
+use infra::{
+    JobBackend, Settings,
+    jobs::{Schedule, redis::RedisJobs},
+    redis::{RedisError, RedisPool},
+};
+use persistence::{
+    Claimed, Connection, Db, JobRecord, JobRepository, JobStatus, NewJob, UnitOfWork as _,
+};
 use uuid::Uuid;
 
 use super::Job;
 use crate::{Error, Result};
 
-/// Enqueues jobs and answers questions about them. Cheap to clone.
+/// Rows the relay hands to Redis per transaction.
+const RELAY_BATCH: u64 = 500;
+
+/// Enqueues jobs and answers questions about them, on whichever backend
+/// `JOB_BACKEND` chose. Cheap to clone.
+///
+/// Jobs are always enqueued as rows of the `jobs` table, on the caller's
+/// transaction. With the database backend, workers claim those rows. With
+/// Redis, the rows are an outbox: workers relay committed rows to Redis
+/// ([`JobQueue::relay`]) and claim there, and the row stays (status
+/// `relayed`) as the record of the job and its unique key.
 #[derive(Debug, Clone)]
 pub struct JobQueue {
     db: Db,
     repo: JobRepository,
+    redis: Option<RedisJobs>,
     default_max_attempts: u32,
 }
 
 impl JobQueue {
-    /// `default_max_attempts` applies to jobs whose type does not set
-    /// [`Job::MAX_ATTEMPTS`] (`JOB_MAX_ATTEMPTS`).
+    /// A queue on the database's `jobs` table. `default_max_attempts`
+    /// applies to jobs whose type does not set [`Job::MAX_ATTEMPTS`]
+    /// (`JOB_MAX_ATTEMPTS`).
     pub fn new(db: Db, default_max_attempts: u32) -> Self {
         Self {
             db,
             repo: JobRepository,
+            redis: None,
             default_max_attempts,
+        }
+    }
+
+    /// A queue whose workers claim from Redis, fed from the `jobs` table.
+    pub fn with_redis(db: Db, default_max_attempts: u32, redis: RedisJobs) -> Self {
+        Self {
+            redis: Some(redis),
+            ..Self::new(db, default_max_attempts)
+        }
+    }
+
+    /// The queue `JOB_BACKEND` describes. Redis connections are opened
+    /// lazily, so this does not fail when Redis is down.
+    pub fn from_settings(db: Db, settings: &Settings) -> Result<Self> {
+        let max_attempts = settings.job_max_attempts;
+        match (settings.job_backend, &settings.redis_url) {
+            (JobBackend::Redis, Some(url)) => {
+                let pool = RedisPool::new(url, settings.redis_timeout, &settings.redis_key_prefix)?;
+                Ok(Self::with_redis(db, max_attempts, RedisJobs::new(pool)))
+            }
+            (JobBackend::Redis, None) => Err(Error::Queue(RedisError::Pool(
+                "JOB_BACKEND=redis needs REDIS_URL".to_owned(),
+            ))),
+            (JobBackend::Database, _) => Ok(Self::new(db, max_attempts)),
+        }
+    }
+
+    /// Which backend workers claim from: `database` or `redis`.
+    pub fn backend(&self) -> &'static str {
+        if self.redis.is_some() {
+            "redis"
+        } else {
+            "database"
         }
     }
 
@@ -79,30 +131,76 @@ impl JobQueue {
 
     /// One job by id.
     pub async fn get(&self, id: Uuid) -> Result<JobRecord> {
-        self.repo
-            .find(self.db.writer(), id)
-            .await?
-            .ok_or(Error::NotFound { entity: "job" })
+        let row = self.repo.find(self.db.writer(), id).await?;
+        let job = match (&self.redis, row) {
+            (Some(redis), row)
+                if row
+                    .as_ref()
+                    .is_none_or(|row| row.status == JobStatus::Relayed) =>
+            {
+                let live = redis.get_many(&[id]).await?.pop().flatten();
+                merge(row, live)
+            }
+            (_, row) => row,
+        };
+        job.ok_or(Error::NotFound { entity: "job" })
     }
 
     /// Dead jobs (attempts used up), oldest first.
     pub async fn dead(&self, limit: u64) -> Result<Vec<JobRecord>> {
-        Ok(self
+        // Rows can be dead in the table even with Redis: from before a
+        // switch of backend.
+        let mut dead = self
             .repo
             .list(self.db.writer(), JobStatus::Dead, limit)
-            .await?)
+            .await?;
+        if let Some(redis) = &self.redis {
+            let room = limit.saturating_sub(dead.len() as u64);
+            dead.extend(redis.dead(room).await?);
+        }
+        Ok(dead)
     }
 
-    /// Every job of one kind, oldest first.
+    /// Every job of one kind still recorded in the table, oldest first,
+    /// with its current state (tests and diagnostics).
     pub async fn of_kind(&self, kind: &str) -> Result<Vec<JobRecord>> {
-        Ok(self.repo.list_kind(self.db.writer(), kind).await?)
+        let rows = self.repo.list_kind(self.db.writer(), kind).await?;
+        self.with_live_state(rows).await
+    }
+
+    /// `rows` with the state Redis holds for the relayed ones.
+    async fn with_live_state(&self, rows: Vec<JobRecord>) -> Result<Vec<JobRecord>> {
+        let Some(redis) = &self.redis else {
+            return Ok(rows);
+        };
+        let relayed: Vec<Uuid> = rows
+            .iter()
+            .filter(|row| row.status == JobStatus::Relayed)
+            .map(|row| row.id)
+            .collect();
+        let mut live = redis.get_many(&relayed).await?.into_iter();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                if row.status == JobStatus::Relayed {
+                    let state = live.next().flatten();
+                    merge(Some(row), state).expect("merging a row yields a job")
+                } else {
+                    row
+                }
+            })
+            .collect())
     }
 
     /// Puts a dead job back in the queue with a fresh attempt budget. A job
     /// that is not dead is [`Error::NotFound`]: re-running a pending or
     /// running job would run it twice.
     pub async fn retry(&self, id: Uuid) -> Result<()> {
-        if self.repo.requeue_dead(self.db.writer(), id).await? {
+        let requeued = match &self.redis {
+            Some(redis) if redis.requeue_dead(id).await? => true,
+            _ => self.repo.requeue_dead(self.db.writer(), id).await?,
+        };
+        if requeued {
             Ok(())
         } else {
             Err(Error::NotFound { entity: "dead job" })
@@ -111,21 +209,195 @@ impl JobQueue {
 
     /// How many of `ids` are still waiting or running.
     pub async fn count_unfinished(&self, ids: &[Uuid]) -> Result<u64> {
-        let waiting = [JobStatus::Pending, JobStatus::Running];
-        Ok(self.repo.count_in(self.db.writer(), ids, &waiting).await?)
+        self.count_in(ids, &[JobStatus::Pending, JobStatus::Running])
+            .await
     }
 
     /// How many of `ids` are dead.
     pub async fn count_dead(&self, ids: &[Uuid]) -> Result<u64> {
-        Ok(self
+        self.count_in(ids, &[JobStatus::Dead]).await
+    }
+
+    async fn count_in(&self, ids: &[Uuid], statuses: &[JobStatus]) -> Result<u64> {
+        let Some(redis) = &self.redis else {
+            return Ok(self.repo.count_in(self.db.writer(), ids, statuses).await?);
+        };
+        let mut found = self.repo.count_in(self.db.writer(), ids, statuses).await?;
+        let relayed = self
             .repo
-            .count_in(self.db.writer(), ids, &[JobStatus::Dead])
+            .count_in(self.db.writer(), ids, &[JobStatus::Relayed]);
+        if relayed.await? > 0 {
+            let live = redis.get_many(ids).await?;
+            found += live
+                .iter()
+                .flatten()
+                .filter(|job| statuses.contains(&job.status))
+                .count() as u64;
+        }
+        Ok(found)
+    }
+
+    /// How many jobs are in each state (with Redis: waiting rows not yet
+    /// relayed plus what Redis holds).
+    pub async fn counts(&self) -> Result<Vec<(JobStatus, u64)>> {
+        let mut counts: Vec<(JobStatus, u64)> = self
+            .repo
+            .counts(self.db.writer())
+            .await?
+            .into_iter()
+            .filter(|(status, _)| *status != JobStatus::Relayed)
+            .collect();
+        if let Some(redis) = &self.redis {
+            for (status, count) in redis.counts().await? {
+                match counts.iter_mut().find(|(s, _)| *s == status) {
+                    Some((_, total)) => *total += count,
+                    None => counts.push((status, count)),
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Deletes finished jobs older than `cutoff` (housekeeping); returns
+    /// how many.
+    pub async fn delete_finished_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let mut deleted = self
+            .repo
+            .delete_done_before(self.db.writer(), cutoff)
+            .await?;
+        if let Some(redis) = &self.redis {
+            deleted += redis.delete_done_before(cutoff).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// With Redis: hands committed waiting rows to Redis and marks them
+    /// relayed, a batch per transaction, until none are left; returns how
+    /// many. Pushing is idempotent, so a relay that dies between the push
+    /// and the commit only pushes the same rows again. Without Redis:
+    /// nothing to do.
+    pub(super) async fn relay(&self) -> Result<u64> {
+        let Some(redis) = &self.redis else {
+            return Ok(0);
+        };
+        let mut relayed = 0;
+        loop {
+            let moved = self
+                .db
+                .transaction(async |tx| {
+                    let rows = self.repo.relay_batch(tx.conn(), RELAY_BATCH).await?;
+                    redis.push(&rows).await?;
+                    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+                    self.repo.mark_relayed(tx.conn(), &ids).await?;
+                    Ok::<_, Error>(ids.len() as u64)
+                })
+                .await?;
+            relayed += moved;
+            if moved < RELAY_BATCH {
+                return Ok(relayed);
+            }
+        }
+    }
+
+    /// Claims up to `limit` due jobs of `kinds` for `worker`, except
+    /// `holding`. See [`JobRepository::claim`] for the rules; Redis
+    /// follows the same ones.
+    pub(super) async fn claim(
+        &self,
+        worker: &str,
+        kinds: &[&str],
+        holding: &[Uuid],
+        limit: u64,
+        lease: Duration,
+    ) -> Result<Claimed> {
+        if let Some(redis) = &self.redis {
+            let (jobs, abandoned) = redis.claim(worker, kinds, holding, limit, lease).await?;
+            return Ok(Claimed { jobs, abandoned });
+        }
+        Ok(self
+            .db
+            .transaction(async |tx| {
+                self.repo
+                    .claim(tx.conn(), worker, kinds, holding, limit, lease)
+                    .await
+            })
             .await?)
     }
 
-    /// How many jobs are in each state.
-    pub async fn counts(&self) -> Result<Vec<(JobStatus, u64)>> {
-        Ok(self.repo.counts(self.db.writer()).await?)
+    /// Renews the lease of `held` (id, attempt) that `worker` still holds.
+    pub(super) async fn heartbeat(
+        &self,
+        worker: &str,
+        held: &[(Uuid, u32)],
+        lease: Duration,
+    ) -> Result<u64> {
+        if let Some(redis) = &self.redis {
+            return Ok(redis.heartbeat(worker, held, lease).await?);
+        }
+        let ids: Vec<Uuid> = held.iter().map(|(id, _)| *id).collect();
+        Ok(self
+            .repo
+            .heartbeat(self.db.writer(), worker, &ids, lease)
+            .await?)
+    }
+
+    /// Records success; `false` when `worker` no longer held the job.
+    pub(super) async fn complete(&self, id: Uuid, worker: &str, attempt: u32) -> Result<bool> {
+        if let Some(redis) = &self.redis {
+            return Ok(redis.complete(id, worker, attempt).await?);
+        }
+        Ok(self
+            .repo
+            .complete(self.db.writer(), id, worker, attempt)
+            .await?)
+    }
+
+    /// Records a failed attempt, retried after `retry_in` or dead.
+    pub(super) async fn fail(
+        &self,
+        id: Uuid,
+        worker: &str,
+        attempt: u32,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<bool> {
+        if let Some(redis) = &self.redis {
+            return Ok(redis.fail(id, worker, attempt, error, retry_in).await?);
+        }
+        let retry_at = retry_in.map(|delay| {
+            Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+        });
+        Ok(self
+            .repo
+            .fail(self.db.writer(), id, worker, attempt, error, retry_at)
+            .await?)
+    }
+
+    /// Hands a job back without counting the attempt.
+    pub(super) async fn release(&self, id: Uuid, worker: &str, attempt: u32) -> Result<bool> {
+        if let Some(redis) = &self.redis {
+            return Ok(redis.release(id, worker, attempt).await?);
+        }
+        Ok(self
+            .repo
+            .release(self.db.writer(), id, worker, attempt)
+            .await?)
+    }
+}
+
+/// A job as its table row and Redis state together: Redis's state wins;
+/// the row supplies what Redis dropped (a done job's payload). A relayed
+/// row Redis no longer knows keeps status `relayed`.
+fn merge(row: Option<JobRecord>, live: Option<JobRecord>) -> Option<JobRecord> {
+    match (row, live) {
+        (Some(row), Some(mut live)) => {
+            if live.payload.is_empty() {
+                live.payload = row.payload;
+            }
+            Some(live)
+        }
+        (row, None) => row,
+        (None, live) => live,
     }
 }
 

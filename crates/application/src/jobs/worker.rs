@@ -21,7 +21,7 @@ use infra::{
     Settings,
     jobs::{Backoff, Schedule, ScheduleError},
 };
-use persistence::{Claimed, Db, JobRecord, JobRepository, UnitOfWork as _};
+use persistence::{Claimed, JobRecord};
 use tokio::{sync::watch, task::JoinSet};
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -85,8 +85,7 @@ pub struct Worker {
 struct Shared {
     /// Unique per process start; jobs are locked under it.
     id: String,
-    db: Db,
-    repo: JobRepository,
+    queue: JobQueue,
     ctx: Arc<JobContext>,
     registry: Registry,
     timeout: Duration,
@@ -131,13 +130,7 @@ impl WorkerHandle {
 }
 
 impl Worker {
-    pub fn new(
-        db: Db,
-        queue: JobQueue,
-        ctx: JobContext,
-        registry: Registry,
-        config: WorkerConfig,
-    ) -> Self {
+    pub fn new(queue: JobQueue, ctx: JobContext, registry: Registry, config: WorkerConfig) -> Self {
         let id = format!(
             "worker-{}-{}",
             std::process::id(),
@@ -146,8 +139,7 @@ impl Worker {
         Self {
             shared: Arc::new(Shared {
                 id,
-                db,
-                repo: JobRepository,
+                queue: queue.clone(),
                 ctx: Arc::new(ctx),
                 registry,
                 timeout: config.timeout,
@@ -212,7 +204,7 @@ impl Worker {
                     }
                 }
             }
-            let claimed = match claim(&shared, free, config.lease).await {
+            let claimed = match relay_and_claim(&shared, free, config.lease).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     metrics::counter!("job_claim_errors_total").increment(1);
@@ -259,18 +251,18 @@ impl Worker {
     }
 }
 
-async fn claim(shared: &Shared, limit: usize, lease: Duration) -> persistence::Result<Claimed> {
+/// With Redis, first hands newly committed jobs over to it; then claims.
+async fn relay_and_claim(shared: &Shared, limit: usize, lease: Duration) -> crate::Result<Claimed> {
+    let relayed = shared.queue.relay().await?;
+    if relayed > 0 {
+        tracing::debug!(jobs = relayed, "relayed jobs to Redis");
+    }
     let limit = u64::try_from(limit).unwrap_or(u64::MAX);
     let kinds = shared.registry.kinds();
     let holding: Vec<Uuid> = lock(&shared.in_flight).keys().copied().collect();
     shared
-        .db
-        .transaction(async |tx| {
-            shared
-                .repo
-                .claim(tx.conn(), &shared.id, &kinds, &holding, limit, lease)
-                .await
-        })
+        .queue
+        .claim(&shared.id, &kinds, &holding, limit, lease)
         .await
 }
 
@@ -302,10 +294,7 @@ async fn drain(shared: &Shared, running: &mut JoinSet<()>, grace: Duration) {
     running.abort_all();
     while running.join_next().await.is_some() {}
     for (id, attempt) in unfinished {
-        let released = shared
-            .repo
-            .release(shared.db.writer(), id, &shared.id, attempt)
-            .await;
+        let released = shared.queue.release(id, &shared.id, attempt).await;
         match released {
             Ok(true) => tracing::warn!(job_id = %id, "job cancelled at shutdown and handed back"),
             Ok(false) => tracing::warn!(
@@ -342,18 +331,18 @@ async fn heartbeat(shared: Arc<Shared>, lease: Duration) {
     let every = (lease / 3).max(Duration::from_millis(100));
     loop {
         tokio::time::sleep(every).await;
-        let ids: Vec<Uuid> = lock(&shared.in_flight).keys().copied().collect();
-        if ids.is_empty() {
+        let held: Vec<(Uuid, u32)> = lock(&shared.in_flight)
+            .iter()
+            .map(|(id, attempt)| (*id, *attempt))
+            .collect();
+        if held.is_empty() {
             continue;
         }
-        let renewed = shared
-            .repo
-            .heartbeat(shared.db.writer(), &shared.id, &ids, lease)
-            .await;
+        let renewed = shared.queue.heartbeat(&shared.id, &held, lease).await;
         match renewed {
-            Ok(renewed) if renewed < u64::try_from(ids.len()).unwrap_or(u64::MAX) => {
+            Ok(renewed) if renewed < u64::try_from(held.len()).unwrap_or(u64::MAX) => {
                 tracing::warn!(
-                    running = ids.len(),
+                    running = held.len(),
                     renewed,
                     "some running jobs lost their lease; another worker may run them as well"
                 );
@@ -422,10 +411,7 @@ async fn run_one(shared: Arc<Shared>, job: JobRecord) {
         let duration_ms = elapsed.as_millis();
         let (recorded, label) = match outcome {
             Ok(()) => {
-                let recorded = shared
-                    .repo
-                    .complete(shared.db.writer(), job.id, &shared.id, job.attempts)
-                    .await;
+                let recorded = shared.queue.complete(job.id, &shared.id, job.attempts).await;
                 if matches!(recorded, Ok(true)) {
                     tracing::info!(duration_ms, "job succeeded");
                 }
@@ -435,8 +421,8 @@ async fn run_one(shared: Arc<Shared>, job: JobRecord) {
                 let error = error_chain(&*err);
                 if job.attempts >= job.max_attempts {
                     let recorded = shared
-                        .repo
-                        .fail(shared.db.writer(), job.id, &shared.id, job.attempts, &error, None)
+                        .queue
+                        .fail(job.id, &shared.id, job.attempts, &error, None)
                         .await;
                     if matches!(recorded, Ok(true)) {
                         tracing::error!(duration_ms, error, "job failed its last attempt and is dead");
@@ -444,18 +430,9 @@ async fn run_one(shared: Arc<Shared>, job: JobRecord) {
                     (recorded, "failed")
                 } else {
                     let delay = shared.backoff.delay(job.attempts, fastrand::f64());
-                    let retry_at = Utc::now()
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                     let recorded = shared
-                        .repo
-                        .fail(
-                            shared.db.writer(),
-                            job.id,
-                            &shared.id,
-                            job.attempts,
-                            &error,
-                            Some(retry_at),
-                        )
+                        .queue
+                        .fail(job.id, &shared.id, job.attempts, &error, Some(delay))
                         .await;
                     if matches!(recorded, Ok(true)) {
                         tracing::warn!(

@@ -20,58 +20,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub use domain::job::{JobRecord, JobStatus};
+
 use crate::{
     Connection, Error, Result,
     entities::job::{self, Entity as Jobs},
 };
 
 const ENTITY: &str = "job";
-
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobStatus {
-    /// Waiting for `run_at`, or for a free worker.
-    Pending,
-    /// Claimed by a worker whose lease has not run out.
-    Running,
-    /// Finished successfully.
-    Done,
-    /// Failed its last allowed attempt; kept with its error until re-queued.
-    Dead,
-}
-
-impl JobStatus {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Done => "done",
-            Self::Dead => "dead",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self> {
-        Ok(match raw {
-            "pending" => Self::Pending,
-            "running" => Self::Running,
-            "done" => Self::Done,
-            "dead" => Self::Dead,
-            other => {
-                return Err(Error::Corrupt {
-                    entity: ENTITY,
-                    reason: format!("unknown status {other:?}"),
-                });
-            }
-        })
-    }
-}
-
-impl std::fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A job about to be enqueued.
 #[derive(Debug, Clone)]
@@ -83,23 +39,6 @@ pub struct NewJob {
     pub run_at: DateTime<Utc>,
     /// When set, enqueueing a second job with the same key does nothing.
     pub dedupe_key: Option<String>,
-}
-
-/// A stored job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRecord {
-    pub id: Uuid,
-    pub kind: String,
-    pub payload: String,
-    pub status: JobStatus,
-    /// Attempts started, including the one a claimed job is about to run.
-    pub attempts: u32,
-    pub max_attempts: u32,
-    pub run_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub dedupe_key: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<job::Model> for JobRecord {
@@ -114,7 +53,7 @@ impl TryFrom<job::Model> for JobRecord {
         };
         Ok(Self {
             id: model.id,
-            status: JobStatus::parse(&model.status)?,
+            status: parse_status(&model.status)?,
             attempts: count(model.attempts)?,
             max_attempts: count(model.max_attempts)?,
             kind: model.kind,
@@ -253,6 +192,41 @@ impl JobRepository {
                 .await?;
         }
         Ok(claimed)
+    }
+
+    /// Up to `limit` waiting jobs (due or not), oldest `run_at` first, for
+    /// the relay to hand to Redis (`JOB_BACKEND=redis`). Call it in a
+    /// transaction: on Postgres the rows are locked (`SKIP LOCKED`), so
+    /// workers relaying at once take different rows.
+    pub async fn relay_batch(self, conn: &impl Connection, limit: u64) -> Result<Vec<JobRecord>> {
+        let mut query = Jobs::find()
+            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+            .order_by(job::Column::RunAt, Order::Asc)
+            .limit(limit);
+        if conn.get_database_backend() == DbBackend::Postgres {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        query
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(JobRecord::try_from)
+            .collect()
+    }
+
+    /// Marks waiting jobs as handed to Redis.
+    pub async fn mark_relayed(self, conn: &impl Connection, ids: &[Uuid]) -> Result<u64> {
+        let result = Jobs::update_many()
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Relayed.as_str()),
+            )
+            .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(job::Column::Id.is_in(ids.iter().copied()))
+            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
     }
 
     /// Extends the lease of the jobs `ids` that `worker` is running, and
@@ -464,25 +438,33 @@ impl JobRepository {
             .all(conn)
             .await?;
         rows.into_iter()
-            .map(|(status, count)| {
-                Ok((
-                    JobStatus::parse(&status)?,
-                    u64::try_from(count).unwrap_or(0),
-                ))
-            })
+            .map(|(status, count)| Ok((parse_status(&status)?, u64::try_from(count).unwrap_or(0))))
             .collect()
     }
 
-    /// Deletes jobs that finished successfully before `cutoff`. Dead jobs
-    /// stay until someone re-queues or deletes them.
+    /// Deletes jobs that finished successfully before `cutoff`, and rows
+    /// relayed to Redis before it (Redis holds those jobs; the row only
+    /// kept their unique key). Dead jobs stay until someone re-queues or
+    /// deletes them.
     pub async fn delete_done_before(
         self,
         conn: &impl Connection,
         cutoff: DateTime<Utc>,
     ) -> Result<u64> {
         let result = Jobs::delete_many()
-            .filter(job::Column::Status.eq(JobStatus::Done.as_str()))
-            .filter(job::Column::FinishedAt.lt(cutoff))
+            .filter(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(job::Column::Status.eq(JobStatus::Done.as_str()))
+                            .add(job::Column::FinishedAt.lt(cutoff)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(job::Column::Status.eq(JobStatus::Relayed.as_str()))
+                            .add(job::Column::UpdatedAt.lt(cutoff)),
+                    ),
+            )
             .exec(conn)
             .await?;
         Ok(result.rows_affected)
@@ -509,4 +491,12 @@ fn held_by(id: Uuid, worker: &str, attempt: u32) -> Condition {
         .add(job::Column::LockedBy.eq(worker))
         .add(job::Column::Attempts.eq(i32::try_from(attempt).unwrap_or(i32::MAX)))
         .add(job::Column::Status.eq(JobStatus::Running.as_str()))
+}
+
+fn parse_status(raw: &str) -> Result<JobStatus> {
+    raw.parse()
+        .map_err(|err: domain::job::UnknownJobStatus| Error::Corrupt {
+            entity: ENTITY,
+            reason: err.to_string(),
+        })
 }

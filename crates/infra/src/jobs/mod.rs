@@ -1,7 +1,10 @@
-//! Job-queue plumbing that knows nothing of storage: the retry backoff and
-//! cron schedules. The queue itself (tables, claiming, the worker loop)
-//! lives with the services, because a job must be enqueued in the same
-//! transaction as the write that caused it.
+//! Job-queue plumbing: the retry backoff, cron schedules, and the Redis
+//! job store ([`redis::RedisJobs`]) behind `JOB_BACKEND=redis`. The queue
+//! itself (the `jobs` table, enqueueing, the worker loop) lives with the
+//! services, because a job must be enqueued in the same transaction as the
+//! write that caused it.
+
+pub mod redis;
 
 use std::{str::FromStr as _, time::Duration};
 
