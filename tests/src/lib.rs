@@ -276,6 +276,14 @@ pub enum JobBackend {
 }
 
 impl JobBackend {
+    /// The `JOB_BACKEND` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Redis => "redis",
+        }
+    }
+
     /// Settings selecting this backend; for Redis, `TEST_REDIS_URL` under
     /// a key prefix of this test's own.
     ///
@@ -283,9 +291,9 @@ impl JobBackend {
     /// For Redis when `TEST_REDIS_URL` is not set.
     pub fn settings(self) -> Vec<(String, String)> {
         match self {
-            Self::Database => vec![("JOB_BACKEND".into(), "database".into())],
+            Self::Database => vec![("JOB_BACKEND".into(), self.name().into())],
             Self::Redis => vec![
-                ("JOB_BACKEND".into(), "redis".into()),
+                ("JOB_BACKEND".into(), self.name().into()),
                 (
                     "REDIS_URL".into(),
                     test_redis_url().expect("TEST_REDIS_URL is set"),

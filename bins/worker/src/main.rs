@@ -126,6 +126,7 @@ async fn jobs(settings: Settings, command: &[&str]) -> anyhow::Result<()> {
         }
         ["stats"] => {
             let counts = queue.counts().await?;
+            println!("{:<8} {}", "backend", queue.backend());
             for status in [
                 JobStatus::Pending,
                 JobStatus::Running,

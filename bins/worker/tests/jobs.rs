@@ -1,6 +1,7 @@
 //! Worker processes against a shared database (a SQLite file, or Postgres
 //! with `TEST_DATABASE_URL`): the `jobs` commands, a worker killed with
-//! SIGKILL mid-job, and a worker draining on SIGTERM.
+//! SIGKILL mid-job, and a worker draining on SIGTERM. Each test runs on the
+//! database job backend and, with `TEST_REDIS_URL`, on the Redis one.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,7 +16,13 @@ use application::{
     Services,
     jobs::{JobRecord, JobStatus, Ping},
 };
-use tests::{TestDatabase, files_in, settings_for, smtp, wait_for};
+use tests::{JobBackend, TestDatabase, files_in, settings_for, smtp, wait_for};
+
+tests::on_each_job_backend!(
+    a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds,
+    a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker,
+    sigterm_stops_claiming_lets_the_running_job_finish_and_exits_0,
+);
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -31,19 +38,43 @@ const COMMON: &[(&str, &str)] = &[
     ("METRICS_ENABLED", "false"),
 ];
 
-/// The test's view of the shared database: migrated services.
-async fn services(db: &TestDatabase) -> Services {
-    api::services(&settings_for(&db.url, COMMON)).await.unwrap()
+/// What the test and its worker processes share: a database and, for the
+/// Redis backend, a Redis key prefix.
+struct Queue {
+    db: TestDatabase,
+    backend: Vec<(String, String)>,
 }
 
-fn command(db: &TestDatabase, extra: &[(&str, &str)]) -> Command {
+impl Queue {
+    async fn new(backend: JobBackend) -> Self {
+        Self {
+            db: TestDatabase::create_shared().await,
+            backend: backend.settings(),
+        }
+    }
+
+    /// [`COMMON`] and the backend's settings.
+    fn vars(&self) -> Vec<(&str, &str)> {
+        let backend = self.backend.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        COMMON.iter().copied().chain(backend).collect()
+    }
+}
+
+/// The test's view of the shared queue: migrated services.
+async fn services(queue: &Queue) -> Services {
+    api::services(&settings_for(&queue.db.url, &queue.vars()))
+        .await
+        .unwrap()
+}
+
+fn command(queue: &Queue, extra: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
     command
         .current_dir(std::env::temp_dir())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url);
-    for (name, value) in COMMON.iter().chain(extra) {
+        .env("DATABASE_URL", &queue.db.url);
+    for (name, value) in queue.vars().iter().chain(extra) {
         command.env(name, value);
     }
     command
@@ -56,8 +87,11 @@ struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    fn start(db: &TestDatabase, extra: &[(&str, &str)]) -> Self {
-        let mut child = command(db, extra).stdout(Stdio::piped()).spawn().unwrap();
+    fn start(queue: &Queue, extra: &[(&str, &str)]) -> Self {
+        let mut child = command(queue, extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -108,8 +142,8 @@ impl Drop for WorkerProcess {
     }
 }
 
-fn run(db: &TestDatabase, args: &[&str]) -> Output {
-    command(db, &[]).args(args).output().unwrap()
+fn run(queue: &Queue, args: &[&str]) -> Output {
+    command(queue, &[]).args(args).output().unwrap()
 }
 
 async fn welcome_job(
@@ -137,14 +171,13 @@ async fn register(services: &Services, name: &str) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds() {
-    let db = TestDatabase::create_shared().await;
-    let services = services(&db).await;
+async fn a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds(backend: JobBackend) {
+    let queue = Queue::new(backend).await;
+    let services = services(&queue).await;
     register(&services, "ada").await;
 
     // Mail to a closed port: both attempts fail and the job is dead.
-    let failing = WorkerProcess::start(&db, &[("SMTP_URL", "smtp://127.0.0.1:9")]);
+    let failing = WorkerProcess::start(&queue, &[("SMTP_URL", "smtp://127.0.0.1:9")]);
     let dead = welcome_job(&services, "the job to be dead", |job| {
         job.status == JobStatus::Dead
     })
@@ -152,20 +185,23 @@ async fn a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds() {
     failing.signal("-TERM");
     assert_eq!(failing.wait(), Some(0));
 
-    let listed = run(&db, &["jobs", "failed"]);
+    let listed = run(&queue, &["jobs", "failed"]);
     assert!(listed.status.success());
     let stdout = String::from_utf8(listed.stdout).unwrap();
     assert!(stdout.contains(&dead.id.to_string()), "{stdout}");
     assert!(stdout.contains("welcome_email  attempts 2/2"), "{stdout}");
     assert!(stdout.contains("SMTP"), "{stdout}");
 
-    let unknown = run(&db, &["jobs", "retry", &uuid::Uuid::new_v4().to_string()]);
+    let unknown = run(
+        &queue,
+        &["jobs", "retry", &uuid::Uuid::new_v4().to_string()],
+    );
     assert_eq!(
         unknown.status.code(),
         Some(1),
         "retrying a job that is not dead fails"
     );
-    let retried = run(&db, &["jobs", "retry", &dead.id.to_string()]);
+    let retried = run(&queue, &["jobs", "retry", &dead.id.to_string()]);
     assert!(retried.status.success(), "{retried:?}");
     assert_eq!(
         services.jobs.get(dead.id).await.unwrap().status,
@@ -173,7 +209,7 @@ async fn a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds() {
     );
 
     let mail_dir = std::env::temp_dir().join(format!("rpt-mail-{}", uuid::Uuid::new_v4().simple()));
-    let working = WorkerProcess::start(&db, &[("MAIL_DIR", mail_dir.to_str().unwrap())]);
+    let working = WorkerProcess::start(&queue, &[("MAIL_DIR", mail_dir.to_str().unwrap())]);
     let done = welcome_job(&services, "the re-queued job to succeed", |job| {
         job.status == JobStatus::Done
     })
@@ -183,22 +219,23 @@ async fn a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds() {
     working.signal("-TERM");
     assert_eq!(working.wait(), Some(0));
 
-    let stats = String::from_utf8(run(&db, &["jobs", "stats"]).stdout).unwrap();
+    let stats = String::from_utf8(run(&queue, &["jobs", "stats"]).stdout).unwrap();
+    let backend = format!("backend  {}", backend.name());
+    assert!(stats.contains(&backend), "{stats}");
     assert!(stats.contains("done     1"), "{stats}");
     assert!(stats.contains("dead     0"), "{stats}");
     std::fs::remove_dir_all(mail_dir).ok();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker() {
-    let db = TestDatabase::create_shared().await;
-    let services = services(&db).await;
+async fn a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker(backend: JobBackend) {
+    let queue = Queue::new(backend).await;
+    let services = services(&queue).await;
     let mut hole = smtp::BlackHole::start().await;
     register(&services, "grace").await;
 
     let smtp_url = format!("smtp://127.0.0.1:{}", hole.port);
     let doomed = WorkerProcess::start(
-        &db,
+        &queue,
         &[("SMTP_URL", smtp_url.as_str()), ("JOB_LEASE_SECONDS", "1")],
     );
     // The job is running in that worker: it is talking to the mail server.
@@ -215,7 +252,7 @@ async fn a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker() {
 
     let mail_dir = std::env::temp_dir().join(format!("rpt-mail-{}", uuid::Uuid::new_v4().simple()));
     let rescuer = WorkerProcess::start(
-        &db,
+        &queue,
         &[
             ("MAIL_DIR", mail_dir.to_str().unwrap()),
             ("JOB_LEASE_SECONDS", "1"),
@@ -232,15 +269,14 @@ async fn a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker() {
     std::fs::remove_dir_all(mail_dir).ok();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_claiming_lets_the_running_job_finish_and_exits_0() {
-    let db = TestDatabase::create_shared().await;
-    let services = services(&db).await;
+async fn sigterm_stops_claiming_lets_the_running_job_finish_and_exits_0(backend: JobBackend) {
+    let queue = Queue::new(backend).await;
+    let services = services(&queue).await;
     let mut server = smtp::SmtpServer::start_held().await;
     register(&services, "hopper").await;
 
     let smtp_url = format!("smtp://127.0.0.1:{}", server.port);
-    let worker = WorkerProcess::start(&db, &[("SMTP_URL", smtp_url.as_str())]);
+    let worker = WorkerProcess::start(&queue, &[("SMTP_URL", smtp_url.as_str())]);
     server.connected().await; // The job is mid-send, held by the server.
     worker.signal("-TERM");
     worker.wait_for_log("shutdown signal received");
