@@ -484,3 +484,55 @@ async fn a_job_still_running_after_the_grace_period_is_handed_back_uncounted(bac
     );
     assert!(job.run_at <= Utc::now(), "due at once for the next worker");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_down_jobs_wait_in_the_table_and_run_once_it_is_back() {
+    // Runs where Redis is installed (CI sets TEST_REDIS_URL).
+    if tests::test_redis_url().is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let mail_dir = scratch_dir("mail");
+    let app = spawn_app_with(&[
+        ("JOB_BACKEND", "redis"),
+        ("REDIS_URL", &url),
+        ("REDIS_KEY_PREFIX", &tests::unique_prefix()),
+        ("JOB_WORKER_IN_API", "false"),
+        ("MAIL_DIR", mail_dir.to_str().unwrap()),
+    ])
+    .await;
+    let mut settings = app.settings.clone();
+    settings.job_poll_interval = Duration::from_millis(20);
+    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+
+    // Registration does not need Redis: the job is a row of its transaction.
+    app.register("liskov").await;
+    let waiting = only_job(&app, "welcome_email").await;
+    assert_eq!(waiting.status, JobStatus::Pending);
+    // The worker keeps trying to relay it; the row stays as it was.
+    wait_for("a failed relay in /metrics", WAIT, || async {
+        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        metrics
+            .lines()
+            .any(|l| l.starts_with("job_claim_errors_total") && !l.ends_with(" 0"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(only_job(&app, "welcome_email").await, waiting);
+    assert!(files_in(&mail_dir).is_empty());
+
+    let _redis = tests::OwnRedis::start(port).expect("redis-server starts");
+    let done = wait_for_job(&app, "welcome_email", "the job to run", |job| {
+        job.status == JobStatus::Done
+    })
+    .await;
+    assert_eq!((done.id, done.attempts), (waiting.id, 1));
+    assert_eq!(files_in(&mail_dir).len(), 1);
+    worker.shutdown().await;
+    std::fs::remove_dir_all(mail_dir).ok();
+}
