@@ -1,9 +1,11 @@
 //! The Redis side of `JOB_BACKEND=redis`: where relayed jobs wait, are
 //! claimed under a lease, and end done or dead.
 //!
-//! Every key lives under `{REDIS_KEY_PREFIX}{jobs}:` (the braces are a
-//! Redis Cluster hash tag, so all of them sit in one slot and the scripts
-//! may touch them together):
+//! Every key lives under `{REDIS_KEY_PREFIX}{jobs}:`. The scripts build
+//! key names from their arguments, which a single Redis server (or a
+//! primary with replicas) allows; the braces are a hash tag, so the keys
+//! would share one slot should the store move to Redis Cluster (whose
+//! client would also need the keys declared).
 //!
 //! | Key | Type | Holds |
 //! |---|---|---|
