@@ -17,7 +17,8 @@ default:
 dev:
     cargo run --bin api
 
-# Run a background job worker (several may run on one database).
+# Run a background job worker (several may share one queue; JOB_BACKEND picks
+# the database or Redis).
 worker:
     cargo run --bin worker
 
