@@ -286,6 +286,9 @@ impl JobQueue {
                 .db
                 .transaction(async |tx| {
                     let rows = self.repo.relay_batch(tx.conn(), RELAY_BATCH).await?;
+                    if rows.is_empty() {
+                        return Ok(0);
+                    }
                     redis.push(&rows).await?;
                     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
                     self.repo.mark_relayed(tx.conn(), &ids).await?;
