@@ -485,6 +485,23 @@ async fn a_job_still_running_after_the_grace_period_is_handed_back_uncounted(bac
     assert!(job.run_at <= Utc::now(), "due at once for the next worker");
 }
 
+/// The app with jobs on the Redis at `url`, mail written to a scratch
+/// folder, and no worker; worker settings that poll every 20 ms.
+async fn spawn_on_redis(url: &str) -> (TestApp, infra::Settings, std::path::PathBuf) {
+    let mail_dir = scratch_dir("mail");
+    let app = spawn_app_with(&[
+        ("JOB_BACKEND", "redis"),
+        ("REDIS_URL", url),
+        ("REDIS_KEY_PREFIX", &tests::unique_prefix()),
+        ("JOB_WORKER_IN_API", "false"),
+        ("MAIL_DIR", mail_dir.to_str().unwrap()),
+    ])
+    .await;
+    let mut settings = app.settings.clone();
+    settings.job_poll_interval = Duration::from_millis(20);
+    (app, settings, mail_dir)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_down_jobs_wait_in_the_table_and_run_once_it_is_back() {
     // Runs where Redis is installed (CI sets TEST_REDIS_URL).
@@ -497,17 +514,7 @@ async fn with_redis_down_jobs_wait_in_the_table_and_run_once_it_is_back() {
         .unwrap()
         .port();
     let url = format!("redis://127.0.0.1:{port}");
-    let mail_dir = scratch_dir("mail");
-    let app = spawn_app_with(&[
-        ("JOB_BACKEND", "redis"),
-        ("REDIS_URL", &url),
-        ("REDIS_KEY_PREFIX", &tests::unique_prefix()),
-        ("JOB_WORKER_IN_API", "false"),
-        ("MAIL_DIR", mail_dir.to_str().unwrap()),
-    ])
-    .await;
-    let mut settings = app.settings.clone();
-    settings.job_poll_interval = Duration::from_millis(20);
+    let (app, settings, mail_dir) = spawn_on_redis(&url).await;
     let worker = api::worker(&settings, &app.services).unwrap().spawn();
 
     // Registration does not need Redis: the job is a row of its transaction.
@@ -534,5 +541,96 @@ async fn with_redis_down_jobs_wait_in_the_table_and_run_once_it_is_back() {
     assert_eq!((done.id, done.attempts), (waiting.id, 1));
     assert_eq!(files_in(&mail_dir).len(), 1);
     worker.shutdown().await;
+    std::fs::remove_dir_all(mail_dir).ok();
+}
+
+/// A job's row as the table holds it (not merged with Redis's state).
+async fn row(app: &TestApp, id: uuid::Uuid) -> JobRecord {
+    persistence::JobRepository
+        .find(app.services.db().writer(), id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Redis restarted without persistence (or flushed, or failed over to a
+/// stale replica) has lost the jobs it held. Their rows still say relayed,
+/// so a worker pushes them back and they run; a job that had finished was
+/// recorded in its row and does not run again.
+// Multi-threaded: starting redis-server blocks the thread that does it.
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_redis_loses_are_pushed_back_from_the_table_and_finished_ones_stay_finished() {
+    // Runs where Redis is installed (CI sets TEST_REDIS_URL).
+    if tests::test_redis_url().is_none() {
+        return;
+    }
+    let mut redis = tests::OwnRedis::start(0).expect("redis-server starts");
+    let (app, settings, mail_dir) = spawn_on_redis(&redis.url()).await;
+    let full_worker = || api::worker(&settings, &app.services).unwrap().spawn();
+    let welcome_job = async |username: &str| {
+        app.register(username).await;
+        let jobs = app.services.jobs.of_kind("welcome_email").await.unwrap();
+        jobs.last().unwrap().id
+    };
+
+    // A job runs, and its row records that it is done.
+    let worker = full_worker();
+    let first = welcome_job("hopper").await;
+    wait_for("the first job's row to say done", WAIT, || async {
+        (row(&app, first).await.status == JobStatus::Done).then_some(())
+    })
+    .await;
+    worker.shutdown().await;
+    assert_eq!(files_in(&mail_dir).len(), 1);
+
+    // A worker without the welcome email's handler relays the next one to
+    // Redis but leaves it waiting there.
+    let relay_only = application::jobs::Worker::new(
+        app.services.jobs.clone(),
+        JobContext {
+            db: app.services.db().clone(),
+            queue: app.services.jobs.clone(),
+            mailer: infra::mail::from_settings(&app.settings).unwrap(),
+            job_retention: chrono::Duration::days(1),
+        },
+        application::jobs::Registry::default().register::<Ping>(),
+        application::jobs::WorkerConfig::from_settings(&settings).unwrap(),
+    )
+    .spawn();
+    let second = welcome_job("lamarr").await;
+    wait_for("the second job to be relayed", WAIT, || async {
+        (row(&app, second).await.status == JobStatus::Relayed).then_some(())
+    })
+    .await;
+    relay_only.shutdown().await;
+
+    // Redis restarts empty.
+    let port = redis.port;
+    redis.stop();
+    let _redis = tests::OwnRedis::start(port).expect("redis-server restarts");
+
+    let worker = full_worker();
+    let done = wait_for_job(&app, "welcome_email", "the lost job to run", |job| {
+        job.id == second && job.status == JobStatus::Done
+    })
+    .await;
+    assert_eq!(done.attempts, 1);
+    worker.shutdown().await;
+    let mails: Vec<String> = files_in(&mail_dir)
+        .iter()
+        .map(|file| std::fs::read_to_string(file).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 2, "the finished job did not run again");
+    assert!(mails.iter().any(|mail| mail.contains("Hello lamarr")));
+    let first = row(&app, first).await;
+    assert_eq!((first.status, first.attempts), (JobStatus::Done, 1));
+    assert_eq!(row(&app, second).await.status, JobStatus::Done);
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("jobs_recovered_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
     std::fs::remove_dir_all(mail_dir).ok();
 }

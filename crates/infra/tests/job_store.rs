@@ -71,7 +71,7 @@ impl Fixture {
     }
 
     /// Removes every key the test wrote.
-    async fn cleanup(self) {
+    async fn cleanup(&self) {
         let pattern = format!("{}*", self.prefix);
         let keys: Vec<String> =
             self.pool
@@ -469,53 +469,60 @@ async fn a_released_job_waits_again_without_counting_the_attempt() {
 }
 
 #[tokio::test]
-async fn counts_and_purging_done_jobs() {
-    let Some(fx) = Fixture::new("counts_and_purging_done_jobs") else {
+async fn finished_jobs_are_counted_read_and_forgotten_once_recorded() {
+    let Some(fx) = Fixture::new("finished_jobs_are_counted_read_and_forgotten_once_recorded")
+    else {
         return;
     };
-    let records = [job(KIND, 3), job(KIND, 3), job(KIND, 3)];
+    let (to_finish, to_kill, waiting) = (job(KIND, 3), job(KIND, 1), job(KIND, 3));
+    let records = [to_finish.clone(), to_kill.clone(), waiting.clone()];
     assert_eq!(fx.jobs.push(&records).await.unwrap(), 3);
-
-    let (first, _) = fx
-        .jobs
-        .claim("w1", &[KIND], &[], 1, LONG_LEASE)
-        .await
-        .unwrap();
-    assert_eq!(first.len(), 1);
-    assert!(fx.jobs.complete(first[0].id, "w1", 1).await.unwrap());
-    let (second, _) = fx
-        .jobs
-        .claim("w1", &[KIND], &[], 1, LONG_LEASE)
-        .await
-        .unwrap();
-    assert_eq!(second.len(), 1);
-    assert_ne!(second[0].id, first[0].id);
+    let claim_one = async |worker: &str| {
+        let (claimed, _) = fx
+            .jobs
+            .claim(worker, &[KIND], &[], 1, LONG_LEASE)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        claimed.into_iter().next().unwrap()
+    };
+    // Claimed in run_at order: the three were made in that order.
+    assert_eq!(claim_one("w1").await.id, to_finish.id);
+    assert!(fx.jobs.complete(to_finish.id, "w1", 1).await.unwrap());
+    assert_eq!(claim_one("w1").await.id, to_kill.id);
+    assert!(
+        fx.jobs
+            .fail(to_kill.id, "w1", 1, "boom", None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(claim_one("w2").await.id, waiting.id);
     assert_eq!(
         fx.counts().await,
         [
-            (JobStatus::Pending, 1),
+            (JobStatus::Pending, 0),
             (JobStatus::Running, 1),
             (JobStatus::Done, 1),
-            (JobStatus::Dead, 0),
+            (JobStatus::Dead, 1),
         ]
     );
 
-    let now = Utc::now();
-    assert_eq!(
-        fx.jobs
-            .delete_done_before(now - TimeDelta::hours(1))
-            .await
-            .unwrap(),
-        0
-    );
-    assert!(fx.get(first[0].id).await.is_some());
-    assert_eq!(
-        fx.jobs
-            .delete_done_before(now + TimeDelta::seconds(1))
-            .await
-            .unwrap(),
-        1
-    );
+    // Done first, then dead, each with its final state.
+    let finished = fx.jobs.finished(10).await.unwrap();
+    assert_eq!(ids(&finished), [to_finish.id, to_kill.id]);
+    let (done, dead) = (&finished[0], &finished[1]);
+    assert_eq!((done.status, done.attempts), (JobStatus::Done, 1));
+    assert!(done.finished_at.is_some());
+    assert_eq!((dead.status, dead.attempts), (JobStatus::Dead, 1));
+    assert_eq!(dead.last_error.as_deref(), Some("boom"));
+    assert_eq!(ids(&fx.jobs.finished(1).await.unwrap()), [to_finish.id]);
+
+    // The dead job is re-queued after it was read: forgetting keeps it.
+    assert!(fx.jobs.requeue_dead(to_kill.id).await.unwrap());
+    assert_eq!(fx.jobs.forget(&finished).await.unwrap(), [to_kill.id]);
+    assert_eq!(fx.get(to_finish.id).await, None);
+    assert_eq!(fx.get(to_kill.id).await.unwrap().status, JobStatus::Pending);
+    assert_eq!(fx.jobs.finished(10).await.unwrap(), []);
     assert_eq!(
         fx.counts().await,
         [
@@ -525,15 +532,59 @@ async fn counts_and_purging_done_jobs() {
             (JobStatus::Dead, 0),
         ]
     );
-    let found = fx.jobs.get_many(&ids(&records)).await.unwrap();
-    for (record, found) in records.iter().zip(&found) {
-        assert_eq!(
-            found.is_none(),
-            record.id == first[0].id,
-            "only the done job is gone"
-        );
-    }
+    // Forgetting again changes nothing.
+    assert_eq!(
+        fx.jobs.forget(&finished[..1]).await.unwrap(),
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        fx.jobs.missing(&ids(&records)).await.unwrap(),
+        [to_finish.id]
+    );
     fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn pushing_a_dead_job_again_replaces_it() {
+    let Some(fx) = Fixture::new("pushing_a_dead_job_again_replaces_it") else {
+        return;
+    };
+    let record = job(KIND, 1);
+    fx.jobs.push(std::slice::from_ref(&record)).await.unwrap();
+    let (claimed, _) = fx.claim("w1", &[], LONG_LEASE).await;
+    assert_eq!(ids(&claimed), [record.id]);
+    assert!(
+        fx.jobs
+            .fail(record.id, "w1", 1, "boom", None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(fx.get(record.id).await.unwrap().status, JobStatus::Dead);
+
+    // Its row was re-queued before the relay dropped it from Redis.
+    assert_eq!(
+        fx.jobs.push(std::slice::from_ref(&record)).await.unwrap(),
+        1
+    );
+    let pushed = fx.get(record.id).await.unwrap();
+    assert_eq!((pushed.status, pushed.attempts), (JobStatus::Pending, 0));
+    assert_eq!(pushed.last_error, None);
+    assert_eq!(fx.jobs.dead(10).await.unwrap(), []);
+    let (claimed, _) = fx.claim("w1", &[], LONG_LEASE).await;
+    assert_eq!(ids(&claimed), [record.id]);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_alive_mark_is_absent_until_set() {
+    let Some(fx) = Fixture::new("the_alive_mark_is_absent_until_set") else {
+        return;
+    };
+    assert!(!fx.jobs.is_alive().await.unwrap());
+    fx.jobs.mark_alive().await.unwrap();
+    assert!(fx.jobs.is_alive().await.unwrap());
+    fx.cleanup().await;
+    assert!(!fx.jobs.is_alive().await.unwrap(), "gone with the data");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]

@@ -511,3 +511,118 @@ async fn a_user_with_their_tasks_loads_in_two_queries() {
         .collect();
     assert_eq!(shape, [("ann".to_owned(), 2), ("bob".to_owned(), 0)]);
 }
+
+/// Enqueues a waiting job.
+async fn pending_job(db: &Db, jobs: persistence::JobRepository) -> Uuid {
+    jobs.enqueue(
+        db.writer(),
+        persistence::NewJob {
+            kind: "mail".into(),
+            payload: "{}".into(),
+            max_attempts: 3,
+            run_at: Utc::now(),
+            dedupe_key: None,
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// Enqueues a job and marks it relayed (as the Redis relay does).
+async fn relayed_job(db: &Db, jobs: persistence::JobRepository) -> persistence::JobRecord {
+    let id = pending_job(db, jobs).await;
+    assert_eq!(jobs.mark_relayed(db.writer(), &[id]).await.unwrap(), 1);
+    jobs.find(db.writer(), id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn finished_states_from_redis_are_recorded_in_relayed_rows_only() {
+    use persistence::JobStatus::{Dead, Done, Pending, Relayed};
+    let db = db().await;
+    let jobs = persistence::JobRepository;
+    let mut rows = Vec::new();
+    for _ in 0..4 {
+        rows.push(relayed_job(&db, jobs).await);
+    }
+    // A page of relayed rows, in id order, from a cursor.
+    let page = jobs.relayed_after(db.writer(), None, 3).await.unwrap();
+    let mut ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    ids.sort();
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), ids[..3]);
+    let rest = jobs
+        .relayed_after(db.writer(), Some(ids[2]), 3)
+        .await
+        .unwrap();
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), ids[3..]);
+
+    // Two done with one attempt, one done with two, one dead; each with
+    // its own finish time, written in one call.
+    let t0 = Utc::now() - chrono::Duration::minutes(5);
+    let finished: Vec<_> = rows
+        .iter()
+        .zip(0_i64..)
+        .map(|(row, i)| {
+            let mut job = row.clone();
+            job.status = if i == 3 { Dead } else { Done };
+            job.attempts = if i == 2 { 2 } else { 1 };
+            job.last_error = (i >= 2).then(|| format!("error {i}"));
+            job.finished_at = Some(t0 + chrono::Duration::seconds(i));
+            job.payload = String::new(); // Redis drops it; the row keeps it.
+            job
+        })
+        .collect();
+    // A row the relay has not marked yet is left alone.
+    let unmarked = pending_job(&db, jobs).await;
+    let mut unmarked_done = finished[0].clone();
+    unmarked_done.id = unmarked;
+    let mut all = finished.clone();
+    all.push(unmarked_done);
+    jobs.record_finished(db.writer(), &all).await.unwrap();
+
+    for job in &finished {
+        let row = jobs.find(db.writer(), job.id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.attempts, &row.last_error),
+            (job.status, job.attempts, &job.last_error)
+        );
+        let at = row.finished_at.unwrap();
+        assert!(
+            (at - job.finished_at.unwrap()).num_milliseconds().abs() < 1,
+            "{at} vs {:?}",
+            job.finished_at
+        );
+        assert_eq!(row.payload, "{}");
+    }
+    let mut expected: Vec<(Uuid, persistence::JobStatus)> =
+        finished.iter().map(|job| (job.id, job.status)).collect();
+    expected.push((unmarked, Pending));
+    let mut statuses = jobs
+        .statuses(
+            db.writer(),
+            &[ids.clone(), vec![unmarked, Uuid::now_v7()]].concat(),
+        )
+        .await
+        .unwrap();
+    statuses.sort_by_key(|(id, _)| *id);
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(statuses, expected);
+    assert_eq!(jobs.relayed_after(db.writer(), None, 10).await.unwrap(), []);
+
+    // A dead job re-queued in Redis before it was dropped there is
+    // relayed again; a pending row is not touched.
+    let dead = finished[3].id;
+    assert_eq!(
+        jobs.mark_unfinished(db.writer(), &[dead, unmarked])
+            .await
+            .unwrap(),
+        1
+    );
+    let row = jobs.find(db.writer(), dead).await.unwrap().unwrap();
+    assert_eq!((row.status, row.finished_at), (Relayed, None));
+    let among = jobs
+        .relayed_among(db.writer(), &[dead, finished[0].id, unmarked])
+        .await
+        .unwrap();
+    assert_eq!(among.iter().map(|r| r.id).collect::<Vec<_>>(), [dead]);
+}

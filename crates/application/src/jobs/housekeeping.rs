@@ -1,5 +1,6 @@
 //! Periodic housekeeping (cron, `JOB_CLEANUP_SCHEDULE`): deletes expired
-//! refresh tokens and finished jobs past their retention.
+//! refresh tokens and finished jobs past their retention, and with
+//! `JOB_BACKEND=redis` pushes back any job Redis lost.
 
 use chrono::{DateTime, Utc};
 use persistence::RefreshTokenRepository;
@@ -27,10 +28,12 @@ impl Job for Housekeeping {
             .queue
             .delete_finished_before(now - ctx.job_retention)
             .await?;
+        let recovered = ctx.queue.recover().await?;
         tracing::info!(
             tick = %self.tick,
             expired_refresh_tokens = tokens,
             finished_jobs = jobs,
+            recovered_jobs = recovered,
             "housekeeping deleted old rows"
         );
         Ok(())

@@ -26,8 +26,10 @@ const RELAY_BATCH: u64 = 500;
 /// Jobs are always enqueued as rows of the `jobs` table, on the caller's
 /// transaction. With the database backend, workers claim those rows. With
 /// Redis, the rows are an outbox: workers relay committed rows to Redis
-/// ([`JobQueue::relay`]) and claim there, and the row stays (status
-/// `relayed`) as the record of the job and its unique key.
+/// ([`JobQueue::relay`]) and claim there. The row stays (status
+/// `relayed`) as the record of the job and its unique key, and gets the
+/// job's final state back when Redis reports it done or dead, so the
+/// table always knows which jobs Redis must hold ([`JobQueue::recover`]).
 #[derive(Debug, Clone)]
 pub struct JobQueue {
     db: Db,
@@ -156,7 +158,10 @@ impl JobQueue {
             .await?;
         if let Some(redis) = &self.redis {
             let room = limit.saturating_sub(dead.len() as u64);
-            dead.extend(redis.dead(room).await?);
+            // A job is in both for as long as the relay takes to drop it.
+            let live = redis.dead(room).await?;
+            let recorded: Vec<Uuid> = dead.iter().map(|job| job.id).collect();
+            dead.extend(live.into_iter().filter(|job| !recorded.contains(&job.id)));
         }
         Ok(dead)
     }
@@ -259,27 +264,42 @@ impl JobQueue {
     }
 
     /// Deletes finished jobs older than `cutoff` (housekeeping); returns
-    /// how many.
+    /// how many. With Redis too, finished jobs are rows by then.
     pub async fn delete_finished_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let mut deleted = self
+        Ok(self
             .repo
             .delete_done_before(self.db.writer(), cutoff)
-            .await?;
-        if let Some(redis) = &self.redis {
-            deleted += redis.delete_done_before(cutoff).await?;
-        }
-        Ok(deleted)
+            .await?)
     }
 
-    /// With Redis: hands committed waiting rows to Redis and marks them
-    /// relayed, a batch per transaction, until none are left; returns how
-    /// many. Pushing is idempotent, so a relay that dies between the push
-    /// and the commit only pushes the same rows again. Without Redis:
-    /// nothing to do.
-    pub(super) async fn relay(&self) -> Result<u64> {
+    /// With Redis: moves jobs between the table and Redis, a batch per
+    /// transaction, until there is nothing left to move; without Redis,
+    /// nothing to do. In order:
+    ///
+    /// 1. If Redis lost its data, [`JobQueue::recover`] pushes back what
+    ///    it held.
+    /// 2. Committed waiting rows are pushed and marked relayed. Pushing is
+    ///    idempotent, so a relay that dies between the push and the commit
+    ///    only pushes the same rows again.
+    /// 3. Jobs Redis has finished get their final state written to their
+    ///    rows, and are then dropped from Redis.
+    pub(super) async fn relay(&self) -> Result<Relayed> {
         let Some(redis) = &self.redis else {
-            return Ok(0);
+            return Ok(Relayed::default());
         };
+        let recovered = if redis.is_alive().await? {
+            0
+        } else {
+            self.recover().await?
+        };
+        Ok(Relayed {
+            recovered,
+            pushed: self.push_pending(redis).await?,
+            finished: self.record_finished(redis).await?,
+        })
+    }
+
+    async fn push_pending(&self, redis: &RedisJobs) -> Result<u64> {
         let mut relayed = 0;
         loop {
             let moved = self
@@ -300,6 +320,92 @@ impl JobQueue {
                 return Ok(relayed);
             }
         }
+    }
+
+    /// Writes the final state of jobs Redis finished to their rows, then
+    /// drops them from Redis; returns how many. A crash between the two
+    /// steps writes the same state again next time. A dead job re-queued
+    /// in Redis meanwhile is marked relayed again.
+    async fn record_finished(&self, redis: &RedisJobs) -> Result<u64> {
+        let mut recorded = 0;
+        loop {
+            let finished = redis.finished(RELAY_BATCH).await?;
+            let ids: Vec<Uuid> = finished.iter().map(|job| job.id).collect();
+            let rows = self
+                .db
+                .transaction(async |tx| {
+                    self.repo.record_finished(tx.conn(), &finished).await?;
+                    Ok::<_, Error>(self.repo.statuses(tx.conn(), &ids).await?)
+                })
+                .await?;
+            // Forget a job once its row holds its end, or when it has no
+            // row (deleted by hand): nothing would ever record it. A row
+            // still pending was pushed by a relay that has not committed.
+            let settled: Vec<JobRecord> = finished
+                .into_iter()
+                .filter(|job| {
+                    rows.iter()
+                        .find(|(id, _)| *id == job.id)
+                        .is_none_or(|(_, status)| *status == job.status)
+                })
+                .collect();
+            let changed = redis.forget(&settled).await?;
+            if !changed.is_empty() {
+                self.repo
+                    .mark_unfinished(self.db.writer(), &changed)
+                    .await?;
+            }
+            let settled = settled.len() as u64;
+            recorded += settled;
+            // Unsettled jobs come first again: stop rather than loop.
+            if settled < RELAY_BATCH {
+                return Ok(recorded);
+            }
+        }
+    }
+
+    /// With Redis: pushes back every relayed job Redis does not hold, and
+    /// returns how many. Workers call it when Redis lost its data (its
+    /// `alive` mark is gone), and housekeeping calls it every run to catch
+    /// a partial loss. A recovered job starts again with the attempts its
+    /// row records; a job that was running when the data was lost runs
+    /// again, which idempotent handlers allow.
+    pub async fn recover(&self) -> Result<u64> {
+        let Some(redis) = &self.redis else {
+            return Ok(0);
+        };
+        // First, so a loss while this runs removes the mark again.
+        redis.mark_alive().await?;
+        let mut recovered = 0;
+        let mut after = None;
+        loop {
+            let page = self
+                .repo
+                .relayed_after(self.db.writer(), after, RELAY_BATCH)
+                .await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.id);
+            let ids: Vec<Uuid> = page.iter().map(|job| job.id).collect();
+            let missing = redis.missing(&ids).await?;
+            if !missing.is_empty() {
+                // Read again: a job the relay finished and dropped after
+                // the page was read is no longer relayed.
+                let gone = self.repo.relayed_among(self.db.writer(), &missing).await?;
+                recovered += redis.push(&gone).await?;
+            }
+            if (page.len() as u64) < RELAY_BATCH {
+                break;
+            }
+        }
+        if recovered > 0 {
+            tracing::warn!(
+                jobs = recovered,
+                "Redis had lost jobs; pushed them back from the jobs table"
+            );
+        }
+        Ok(recovered)
     }
 
     /// Claims up to `limit` due jobs of `kinds` for `worker`, except
@@ -386,6 +492,17 @@ impl JobQueue {
             .release(self.db.writer(), id, worker, attempt)
             .await?)
     }
+}
+
+/// What one [`JobQueue::relay`] moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Relayed {
+    /// Jobs Redis had lost, pushed back.
+    pub(super) recovered: u64,
+    /// Waiting rows pushed.
+    pub(super) pushed: u64,
+    /// Finished jobs recorded in their rows.
+    pub(super) finished: u64,
 }
 
 /// A job as its table row and Redis state together: Redis's state wins;

@@ -247,6 +247,11 @@ impl Worker {
         schedulers.abort_all();
         drain(&shared, &mut running, config.grace).await;
         heartbeat.abort();
+        // With Redis, record what finished during the drain, so the table
+        // is current once the last worker is gone.
+        if let Err(err) = queue.relay().await {
+            tracing::warn!(error = %err, "cannot record finished jobs at shutdown");
+        }
         tracing::info!(worker = %shared.id, "job worker stopped");
     }
 }
@@ -254,8 +259,15 @@ impl Worker {
 /// With Redis, first hands newly committed jobs over to it; then claims.
 async fn relay_and_claim(shared: &Shared, limit: usize, lease: Duration) -> crate::Result<Claimed> {
     let relayed = shared.queue.relay().await?;
-    if relayed > 0 {
-        tracing::debug!(jobs = relayed, "relayed jobs to Redis");
+    if relayed.recovered > 0 {
+        metrics::counter!("jobs_recovered_total").increment(relayed.recovered);
+    }
+    if relayed.pushed > 0 || relayed.finished > 0 {
+        tracing::debug!(
+            pushed = relayed.pushed,
+            finished = relayed.finished,
+            "relayed jobs to and from Redis"
+        );
     }
     let limit = u64::try_from(limit).unwrap_or(u64::MAX);
     let kinds = shared.registry.kinds();

@@ -12,16 +12,22 @@
 //! | `job:{id}` | hash | the job: kind, payload, status, attempts, times, last error |
 //! | `ready:{kind}` | sorted set | waiting jobs of one kind, scored by `run_at` (ms) |
 //! | `leases:{kind}` | sorted set | running jobs of one kind, scored by lease end (ms) |
-//! | `dead` | sorted set | dead jobs, scored by when they died |
-//! | `done` | sorted set | finished jobs, scored by when they finished; trimmed by housekeeping |
+//! | `dead` | sorted set | dead jobs not yet recorded in the table, scored by when they died |
+//! | `done` | sorted set | done jobs not yet recorded in the table, scored by when they finished |
 //! | `kinds` | set | every kind ever pushed (for counting) |
+//! | `alive` | string | set by recovery; its absence means Redis lost its data |
 //!
 //! Each state change is one Lua script, so it is atomic, and every change
 //! after a claim is conditioned on the claim (worker id and attempt
 //! number), as in the database backend. Times come from the Redis
 //! server's clock (`TIME`), so workers' clocks need not agree on leases.
-//! A done job keeps its hash without the payload until housekeeping
-//! removes it; its database row still has the payload.
+//!
+//! Redis holds a job only while it is live. Once it is done or dead, the
+//! relay copies its final state to the job's row ([`RedisJobs::finished`])
+//! and then drops it ([`RedisJobs::forget`]), so the table is the record
+//! of every job and Redis holds only work in progress. That is what makes
+//! a loss of Redis's data recoverable: every row still marked relayed is a
+//! job Redis should hold, and one it does not hold is pushed again.
 
 use std::{collections::HashMap, sync::LazyLock, time::Duration};
 
@@ -53,12 +59,18 @@ end
 /// `ARGV[2..]`: groups of id, kind, payload, attempts, max_attempts,
 /// run_at, created_at, dedupe_key (empty for none). A job whose hash
 /// exists is skipped, so pushing twice (a relay that crashed before it
-/// marked its rows) adds nothing. Returns how many were added.
+/// marked its rows) adds nothing; except a dead one, which is replaced:
+/// its row was re-queued before the relay could drop it. Returns how many
+/// were added.
 const PUSH: &str = r"
 local n = 0
 for i = 2, #ARGV, 8 do
   local id, kind, run_at = ARGV[i], ARGV[i + 1], ARGV[i + 5]
   local key = job_key(id)
+  if redis.call('HGET', key, 'status') == 'dead' then
+    redis.call('DEL', key)
+    redis.call('ZREM', base .. 'dead', id)
+  end
   if redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'id', id, 'kind', kind, 'payload', ARGV[i + 2], 'status', 'pending',
       'attempts', ARGV[i + 3], 'max_attempts', ARGV[i + 4], 'run_at', run_at,
@@ -216,14 +228,39 @@ end
 return {pending, running, redis.call('ZCARD', base .. 'done'), redis.call('ZCARD', base .. 'dead')}
 ";
 
-/// `ARGV`: base, cutoff ms, batch size. Deletes up to a batch of jobs
-/// that finished before the cutoff; returns how many.
-const PURGE_DONE: &str = r"
-local ids = redis.call('ZRANGEBYSCORE', base .. 'done', '-inf', '(' .. ARGV[2],
-  'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('DEL', job_key(id)) end
-if #ids > 0 then redis.call('ZREM', base .. 'done', unpack(ids)) end
-return #ids
+/// `ARGV`: base, limit. Up to `limit` finished jobs (done first, then
+/// dead), as `HGETALL` replies; entries whose hash is gone are dropped.
+const FINISHED: &str = r"
+local limit = tonumber(ARGV[2])
+local found = {}
+for _, set in ipairs({'done', 'dead'}) do
+  local key = base .. set
+  if #found < limit then
+    for _, id in ipairs(redis.call('ZRANGE', key, 0, limit - #found - 1)) do
+      local job = redis.call('HGETALL', job_key(id))
+      if #job == 0 then redis.call('ZREM', key, id) else found[#found + 1] = job end
+    end
+  end
+end
+return found
+";
+
+/// `ARGV`: base, then triples of id, status, attempts. Drops each job that
+/// is still in that state; returns the ids that were not (re-queued since).
+const FORGET: &str = r"
+local changed = {}
+for i = 2, #ARGV, 3 do
+  local id = ARGV[i]
+  local key = job_key(id)
+  local v = redis.call('HMGET', key, 'status', 'attempts')
+  if v[1] == ARGV[i + 1] and v[2] == ARGV[i + 2] then
+    redis.call('DEL', key)
+    redis.call('ZREM', base .. v[1], id)
+  elseif v[1] then
+    changed[#changed + 1] = id
+  end
+end
+return changed
 ";
 
 fn script(body: &str) -> Script {
@@ -238,11 +275,8 @@ static FAIL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FAIL));
 static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RELEASE));
 static REQUEUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REQUEUE));
 static COUNTS_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(COUNTS));
-static PURGE_DONE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PURGE_DONE));
-
-/// Jobs deleted per housekeeping script call (bounds how long one call
-/// blocks Redis).
-const PURGE_BATCH: u64 = 500;
+static FINISHED_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FINISHED));
+static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
 
 /// What a claim found: jobs to run now, and jobs whose worker died on
 /// their last allowed attempt (now dead).
@@ -422,7 +456,7 @@ impl RedisJobs {
         Ok(found)
     }
 
-    /// Dead jobs, oldest death first.
+    /// Dead jobs not yet recorded in the table, oldest death first.
     pub async fn dead(&self, limit: u64) -> Result<Vec<JobRecord>, RedisError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -440,10 +474,7 @@ impl RedisJobs {
                     .await
             })
             .await?;
-        let ids = ids
-            .iter()
-            .map(|id| Uuid::parse_str(id).map_err(|err| corrupt(format!("job id {id:?}: {err}"))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = parse_ids(&ids)?;
         Ok(self.get_many(&ids).await?.into_iter().flatten().collect())
     }
 
@@ -462,21 +493,91 @@ impl RedisJobs {
         ])
     }
 
-    /// Deletes jobs that finished before `cutoff`; returns how many.
-    pub async fn delete_done_before(&self, cutoff: DateTime<Utc>) -> Result<u64, RedisError> {
-        let mut deleted = 0;
-        loop {
-            let mut invocation = PURGE_DONE_SCRIPT.arg(&self.base);
-            invocation.arg(cutoff.timestamp_millis()).arg(PURGE_BATCH);
-            let batch: u64 = self
-                .pool
-                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+    /// Up to `limit` jobs that are done or dead, for the relay to record
+    /// in their rows. Done jobs come without their payload.
+    pub async fn finished(&self, limit: u64) -> Result<Vec<JobRecord>, RedisError> {
+        let mut invocation = FINISHED_SCRIPT.arg(&self.base);
+        invocation.arg(limit);
+        let found =
+            self.pool
+                .run(|mut conn| async move {
+                    invocation.invoke_async::<Vec<Vec<String>>>(&mut conn).await
+                })
                 .await?;
-            deleted += batch;
-            if batch < PURGE_BATCH {
-                return Ok(deleted);
-            }
+        decode_all(found)
+    }
+
+    /// Drops finished `jobs` whose rows now hold their final state. A job
+    /// whose state changed since it was read (a dead job re-queued) stays;
+    /// its id is returned.
+    pub async fn forget(&self, jobs: &[JobRecord]) -> Result<Vec<Uuid>, RedisError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut invocation = FORGET_SCRIPT.arg(&self.base);
+        for job in jobs {
+            invocation
+                .arg(job.id.to_string())
+                .arg(job.status.as_str())
+                .arg(job.attempts);
+        }
+        let changed = self
+            .pool
+            .run(|mut conn| async move { invocation.invoke_async::<Vec<String>>(&mut conn).await })
+            .await?;
+        parse_ids(&changed)
+    }
+
+    /// Which of `ids` Redis holds no job for.
+    pub async fn missing(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, RedisError> {
+        let mut missing = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.exists(self.job_key(*id));
+            }
+            let exists: Vec<bool> = self
+                .pool
+                .run(|mut conn| async move { pipe.query_async(&mut conn).await })
+                .await?;
+            missing.extend(
+                chunk
+                    .iter()
+                    .zip(exists)
+                    .filter(|(_, exists)| !exists)
+                    .map(|(id, _)| *id),
+            );
+        }
+        Ok(missing)
+    }
+
+    /// Whether the mark [`RedisJobs::mark_alive`] set is still there. Its
+    /// absence means Redis lost its data (a restart without persistence,
+    /// a fail-over to a stale replica, a flush) or never had any.
+    pub async fn is_alive(&self) -> Result<bool, RedisError> {
+        let key = self.alive_key();
+        self.pool
+            .run(|mut conn| async move { redis::cmd("EXISTS").arg(key).query_async(&mut conn).await })
+            .await
+    }
+
+    /// Sets the mark that Redis holds every relayed job; set it before
+    /// pushing back the jobs it lost, so a loss during that goes noticed.
+    pub async fn mark_alive(&self) -> Result<(), RedisError> {
+        let key = self.alive_key();
+        self.pool
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await
+    }
+
+    fn alive_key(&self) -> String {
+        format!("{}alive", self.base)
     }
 
     fn job_key(&self, id: Uuid) -> String {
@@ -490,6 +591,12 @@ fn millis(duration: Duration) -> u64 {
 
 fn corrupt(reason: impl std::fmt::Display) -> RedisError {
     RedisError::Command(format!("corrupt job data in Redis: {reason}"))
+}
+
+fn parse_ids(ids: &[String]) -> Result<Vec<Uuid>, RedisError> {
+    ids.iter()
+        .map(|id| Uuid::parse_str(id).map_err(|err| corrupt(format!("job id {id:?}: {err}"))))
+        .collect()
 }
 
 fn decode_all(replies: Vec<Vec<String>>) -> Result<Vec<JobRecord>, RedisError> {

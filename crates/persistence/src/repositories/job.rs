@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, DbBackend, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, UpdateMany,
+    QuerySelect, Select, UpdateMany,
     sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, OnConflict},
 };
 use uuid::Uuid;
@@ -206,12 +206,7 @@ impl JobRepository {
         if conn.get_database_backend() == DbBackend::Postgres {
             query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        query
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(JobRecord::try_from)
-            .collect()
+        records(conn, query).await
     }
 
     /// Marks waiting jobs as handed to Redis.
@@ -360,29 +355,27 @@ impl JobRepository {
         status: JobStatus,
         limit: u64,
     ) -> Result<Vec<JobRecord>> {
-        Jobs::find()
-            .filter(job::Column::Status.eq(status.as_str()))
-            .order_by(job::Column::CreatedAt, Order::Asc)
-            .order_by(job::Column::Id, Order::Asc)
-            .limit(limit)
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(JobRecord::try_from)
-            .collect()
+        records(
+            conn,
+            Jobs::find()
+                .filter(job::Column::Status.eq(status.as_str()))
+                .order_by(job::Column::CreatedAt, Order::Asc)
+                .order_by(job::Column::Id, Order::Asc)
+                .limit(limit),
+        )
+        .await
     }
 
     /// Jobs of one kind, oldest first (tests and diagnostics).
     pub async fn list_kind(self, conn: &impl Connection, kind: &str) -> Result<Vec<JobRecord>> {
-        Jobs::find()
-            .filter(job::Column::Kind.eq(kind))
-            .order_by(job::Column::CreatedAt, Order::Asc)
-            .order_by(job::Column::Id, Order::Asc)
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(JobRecord::try_from)
-            .collect()
+        records(
+            conn,
+            Jobs::find()
+                .filter(job::Column::Kind.eq(kind))
+                .order_by(job::Column::CreatedAt, Order::Asc)
+                .order_by(job::Column::Id, Order::Asc),
+        )
+        .await
     }
 
     /// How many of `ids` are in one of `statuses`.
@@ -442,33 +435,155 @@ impl JobRepository {
             .collect()
     }
 
-    /// Deletes jobs that finished successfully before `cutoff`, and rows
-    /// relayed to Redis before it (Redis holds those jobs; the row only
-    /// kept their unique key). Dead jobs stay until someone re-queues or
-    /// deletes them.
+    /// Deletes jobs that finished successfully before `cutoff`. Dead jobs
+    /// stay until someone re-queues or deletes them, and relayed ones
+    /// until Redis reports them finished.
     pub async fn delete_done_before(
         self,
         conn: &impl Connection,
         cutoff: DateTime<Utc>,
     ) -> Result<u64> {
         let result = Jobs::delete_many()
-            .filter(
-                Condition::any()
-                    .add(
-                        Condition::all()
-                            .add(job::Column::Status.eq(JobStatus::Done.as_str()))
-                            .add(job::Column::FinishedAt.lt(cutoff)),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(job::Column::Status.eq(JobStatus::Relayed.as_str()))
-                            .add(job::Column::UpdatedAt.lt(cutoff)),
-                    ),
-            )
+            .filter(job::Column::Status.eq(JobStatus::Done.as_str()))
+            .filter(job::Column::FinishedAt.lt(cutoff))
             .exec(conn)
             .await?;
         Ok(result.rows_affected)
     }
+
+    /// Copies the final state of relayed jobs that Redis reports done or
+    /// dead (status, attempts, last error, finish time) to their rows.
+    /// Rows no longer relayed are left alone. One statement per distinct
+    /// (status, attempts, error), which for a batch of successes is one.
+    pub async fn record_finished(self, conn: &impl Connection, jobs: &[JobRecord]) -> Result<()> {
+        type Outcome<'a> = (JobStatus, u32, Option<&'a str>);
+        let mut groups: Vec<(Outcome<'_>, Vec<&JobRecord>)> = Vec::new();
+        for job in jobs {
+            let outcome = (job.status, job.attempts, job.last_error.as_deref());
+            match groups.iter_mut().find(|(seen, _)| *seen == outcome) {
+                Some((_, members)) => members.push(job),
+                None => groups.push((outcome, vec![job])),
+            }
+        }
+        let now = Utc::now();
+        for ((status, attempts, last_error), members) in groups {
+            let finished_at =
+                members
+                    .iter()
+                    .fold(sea_orm::sea_query::CaseStatement::new(), |case, job| {
+                        case.case(
+                            job::Column::Id.eq(job.id),
+                            Expr::value(job.finished_at.unwrap_or(now)),
+                        )
+                    });
+            Jobs::update_many()
+                .col_expr(job::Column::Status, Expr::value(status.as_str()))
+                .col_expr(
+                    job::Column::Attempts,
+                    Expr::value(i32::try_from(attempts).unwrap_or(i32::MAX)),
+                )
+                .col_expr(job::Column::LastError, Expr::value(last_error))
+                .col_expr(
+                    job::Column::FinishedAt,
+                    finished_at
+                        .finally(Expr::col(job::Column::FinishedAt))
+                        .into(),
+                )
+                .col_expr(job::Column::UpdatedAt, Expr::value(now))
+                .filter(job::Column::Id.is_in(members.iter().map(|job| job.id)))
+                .filter(job::Column::Status.eq(JobStatus::Relayed.as_str()))
+                .exec(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The status of each of `ids` that has a row.
+    pub async fn statuses(
+        self,
+        conn: &impl Connection,
+        ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, JobStatus)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let rows: Vec<(Uuid, String)> = Jobs::find()
+                .select_only()
+                .column(job::Column::Id)
+                .column(job::Column::Status)
+                .filter(job::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            for (id, status) in rows {
+                found.push((id, parse_status(&status)?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Marks finished rows of `ids` as relayed again: Redis runs those
+    /// jobs once more (a dead job re-queued there).
+    pub async fn mark_unfinished(self, conn: &impl Connection, ids: &[Uuid]) -> Result<u64> {
+        let result = Jobs::update_many()
+            .col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Relayed.as_str()),
+            )
+            .col_expr(
+                job::Column::FinishedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(job::Column::Id.is_in(ids.iter().copied()))
+            .filter(job::Column::Status.is_in([JobStatus::Done.as_str(), JobStatus::Dead.as_str()]))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Up to `limit` relayed jobs with ids after `after`, in id order: a
+    /// page of the jobs Redis should hold.
+    pub async fn relayed_after(
+        self,
+        conn: &impl Connection,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<JobRecord>> {
+        let mut query = Jobs::find()
+            .filter(job::Column::Status.eq(JobStatus::Relayed.as_str()))
+            .order_by(job::Column::Id, Order::Asc)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(job::Column::Id.gt(after));
+        }
+        records(conn, query).await
+    }
+
+    /// Those of `ids` that are relayed, in id order.
+    pub async fn relayed_among(
+        self,
+        conn: &impl Connection,
+        ids: &[Uuid],
+    ) -> Result<Vec<JobRecord>> {
+        records(
+            conn,
+            Jobs::find()
+                .filter(job::Column::Id.is_in(ids.iter().copied()))
+                .filter(job::Column::Status.eq(JobStatus::Relayed.as_str()))
+                .order_by(job::Column::Id, Order::Asc),
+        )
+        .await
+    }
+}
+
+/// The jobs `query` selects.
+async fn records(conn: &impl Connection, query: Select<Jobs>) -> Result<Vec<JobRecord>> {
+    query
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(JobRecord::try_from)
+        .collect()
 }
 
 /// `update` that also clears the lock (the job leaves its worker) and
