@@ -307,8 +307,8 @@ async fn heartbeats_keep_the_lease() {
 }
 
 #[tokio::test]
-async fn failures_retry_then_die_and_dead_jobs_can_be_requeued() {
-    let Some(fx) = Fixture::new("failures_retry_then_die_and_dead_jobs_can_be_requeued") else {
+async fn failures_retry_then_die_and_stay_dead() {
+    let Some(fx) = Fixture::new("failures_retry_then_die_and_stay_dead") else {
         return;
     };
     let record = job(KIND, 2);
@@ -378,20 +378,12 @@ async fn failures_retry_then_die_and_dead_jobs_can_be_requeued() {
     let (claimed, _) = fx.claim("w1", &[], LONG_LEASE).await;
     assert!(claimed.is_empty(), "dead jobs are not claimed");
 
-    // Requeued once, with a fresh attempt budget.
-    assert!(fx.jobs.requeue_dead(record.id).await.unwrap());
-    assert!(!fx.jobs.requeue_dead(record.id).await.unwrap());
-    assert!(!fx.jobs.requeue_dead(Uuid::now_v7()).await.unwrap());
-    let requeued = fx.get(record.id).await.unwrap();
-    assert_eq!(requeued.status, JobStatus::Pending);
-    assert_eq!(requeued.attempts, 0);
-    assert_eq!(requeued.finished_at, None);
-    assert_eq!(fx.jobs.dead(10).await.unwrap(), []);
-
-    let (claimed, _) = fx.claim("w1", &[], LONG_LEASE).await;
-    assert_eq!(ids(&claimed), [record.id]);
-    assert_eq!(claimed[0].attempts, 1);
-    assert_eq!(claimed[0].status, JobStatus::Running);
+    // Pushing it again (a relay retrying its batch) does not revive it.
+    assert_eq!(
+        fx.jobs.push(std::slice::from_ref(&record)).await.unwrap(),
+        0
+    );
+    assert_eq!(fx.get(record.id).await.unwrap(), dead);
     fx.cleanup().await;
 }
 
@@ -507,71 +499,94 @@ async fn finished_jobs_are_counted_read_and_forgotten_once_recorded() {
         ]
     );
 
-    // Done first, then dead, each with its final state.
-    let finished = fx.jobs.finished(10).await.unwrap();
+    // Done first, then dead, each with its final state; hidden from the
+    // next reader for a while.
+    let hide = Duration::from_millis(300);
+    let taken_at = Utc::now();
+    let finished = fx.jobs.finished(10, hide).await.unwrap();
     assert_eq!(ids(&finished), [to_finish.id, to_kill.id]);
     let (done, dead) = (&finished[0], &finished[1]);
     assert_eq!((done.status, done.attempts), (JobStatus::Done, 1));
     assert!(done.finished_at.is_some());
+    assert_eq!(done.payload, "", "a done job drops its payload");
     assert_eq!((dead.status, dead.attempts), (JobStatus::Dead, 1));
     assert_eq!(dead.last_error.as_deref(), Some("boom"));
-    assert_eq!(ids(&fx.jobs.finished(1).await.unwrap()), [to_finish.id]);
+    assert_eq!(fx.jobs.finished(10, LONG_LEASE).await.unwrap(), []);
 
-    // The dead job is re-queued after it was read: forgetting keeps it.
-    assert!(fx.jobs.requeue_dead(to_kill.id).await.unwrap());
-    assert_eq!(fx.jobs.forget(&finished).await.unwrap(), [to_kill.id]);
+    // The done job was recorded: forgotten, once. The dead one's relay
+    // died before it could record it.
+    assert_eq!(fx.jobs.forget(&finished[..1]).await.unwrap(), 1);
+    assert_eq!(fx.jobs.forget(&finished[..1]).await.unwrap(), 0);
     assert_eq!(fx.get(to_finish.id).await, None);
-    assert_eq!(fx.get(to_kill.id).await.unwrap().status, JobStatus::Pending);
-    assert_eq!(fx.jobs.finished(10).await.unwrap(), []);
+    let mut stale = dead.clone();
+    stale.attempts = 2;
+    assert_eq!(
+        fx.jobs.forget(&[stale]).await.unwrap(),
+        0,
+        "not in the state read"
+    );
+
+    // After the hide it comes back, and is forgotten in turn.
+    sleep_past(
+        taken_at + TimeDelta::from_std(hide).unwrap(),
+        Duration::from_millis(50),
+    )
+    .await;
+    let again = fx.jobs.finished(10, LONG_LEASE).await.unwrap();
+    assert_eq!(ids(&again), [to_kill.id]);
     assert_eq!(
         fx.counts().await,
         [
-            (JobStatus::Pending, 1),
+            (JobStatus::Pending, 0),
             (JobStatus::Running, 1),
             (JobStatus::Done, 0),
-            (JobStatus::Dead, 0),
+            (JobStatus::Dead, 1),
         ]
     );
-    // Forgetting again changes nothing.
-    assert_eq!(
-        fx.jobs.forget(&finished[..1]).await.unwrap(),
-        Vec::<Uuid>::new()
-    );
+    assert_eq!(fx.jobs.forget(&again).await.unwrap(), 1);
+    assert_eq!(fx.jobs.dead(10).await.unwrap(), []);
     assert_eq!(
         fx.jobs.missing(&ids(&records)).await.unwrap(),
-        [to_finish.id]
+        [to_finish.id, to_kill.id]
     );
     fx.cleanup().await;
 }
 
 #[tokio::test]
-async fn pushing_a_dead_job_again_replaces_it() {
-    let Some(fx) = Fixture::new("pushing_a_dead_job_again_replaces_it") else {
+async fn a_lock_has_one_holder_until_released_or_run_out() {
+    let Some(fx) = Fixture::new("a_lock_has_one_holder_until_released_or_run_out") else {
         return;
     };
-    let record = job(KIND, 1);
-    fx.jobs.push(std::slice::from_ref(&record)).await.unwrap();
-    let (claimed, _) = fx.claim("w1", &[], LONG_LEASE).await;
-    assert_eq!(ids(&claimed), [record.id]);
+    let jobs = &fx.jobs;
+    assert!(jobs.hold_lock("l", "a", LONG_LEASE).await.unwrap());
+    assert!(!jobs.hold_lock("l", "b", LONG_LEASE).await.unwrap());
     assert!(
-        fx.jobs
-            .fail(record.id, "w1", 1, "boom", None)
+        jobs.hold_lock("l", "a", LONG_LEASE).await.unwrap(),
+        "renewed"
+    );
+    assert!(jobs.hold_lock("other", "b", LONG_LEASE).await.unwrap());
+    jobs.release_lock("l", "b").await.unwrap();
+    assert!(
+        !jobs.hold_lock("l", "b", LONG_LEASE).await.unwrap(),
+        "not b's"
+    );
+    jobs.release_lock("l", "a").await.unwrap();
+    assert!(
+        jobs.hold_lock("l", "b", Duration::from_millis(100))
             .await
             .unwrap()
     );
-    assert_eq!(fx.get(record.id).await.unwrap().status, JobStatus::Dead);
-
-    // Its row was re-queued before the relay dropped it from Redis.
-    assert_eq!(
-        fx.jobs.push(std::slice::from_ref(&record)).await.unwrap(),
-        1
+    let taken_at = Utc::now();
+    assert!(!jobs.hold_lock("l", "a", LONG_LEASE).await.unwrap());
+    sleep_past(
+        taken_at + TimeDelta::milliseconds(100),
+        Duration::from_millis(50),
+    )
+    .await;
+    assert!(
+        jobs.hold_lock("l", "a", LONG_LEASE).await.unwrap(),
+        "b's ran out"
     );
-    let pushed = fx.get(record.id).await.unwrap();
-    assert_eq!((pushed.status, pushed.attempts), (JobStatus::Pending, 0));
-    assert_eq!(pushed.last_error, None);
-    assert_eq!(fx.jobs.dead(10).await.unwrap(), []);
-    let (claimed, _) = fx.claim("w1", &[], LONG_LEASE).await;
-    assert_eq!(ids(&claimed), [record.id]);
     fx.cleanup().await;
 }
 

@@ -538,7 +538,7 @@ async fn relayed_job(db: &Db, jobs: persistence::JobRepository) -> persistence::
 
 #[tokio::test]
 async fn finished_states_from_redis_are_recorded_in_relayed_rows_only() {
-    use persistence::JobStatus::{Dead, Done, Pending, Relayed};
+    use persistence::JobStatus::{Dead, Done, Pending};
     let db = db().await;
     let jobs = persistence::JobRepository;
     let mut rows = Vec::new();
@@ -609,17 +609,15 @@ async fn finished_states_from_redis_are_recorded_in_relayed_rows_only() {
     assert_eq!(statuses, expected);
     assert_eq!(jobs.relayed_after(db.writer(), None, 10).await.unwrap(), []);
 
-    // A dead job re-queued in Redis before it was dropped there is
-    // relayed again; a pending row is not touched.
     let dead = finished[3].id;
-    assert_eq!(
-        jobs.mark_unfinished(db.writer(), &[dead, unmarked])
-            .await
-            .unwrap(),
-        1
-    );
-    let row = jobs.find(db.writer(), dead).await.unwrap().unwrap();
-    assert_eq!((row.status, row.finished_at), (Relayed, None));
+    let among = jobs
+        .relayed_among(db.writer(), &[dead, finished[0].id, unmarked])
+        .await
+        .unwrap();
+    assert_eq!(among, [], "none is relayed any more");
+    // A row re-queued and relayed again is.
+    assert!(jobs.requeue_dead(db.writer(), dead).await.unwrap());
+    assert_eq!(jobs.mark_relayed(db.writer(), &[dead]).await.unwrap(), 1);
     let among = jobs
         .relayed_among(db.writer(), &[dead, finished[0].id, unmarked])
         .await

@@ -20,6 +20,15 @@ use crate::{Error, Result};
 /// Rows the relay hands to Redis per transaction.
 const RELAY_BATCH: u64 = 500;
 
+/// How long finished jobs a relay took stay hidden from other relays; a
+/// relay that died with them lets them reappear after this.
+const FINISHED_HIDE: Duration = Duration::from_secs(30);
+
+/// The lock that lets one recovery run at a time, and how long a holder
+/// keeps it without renewing (it renews every page).
+const RECOVERY_LOCK: &str = "recovery";
+const RECOVERY_LEASE: Duration = Duration::from_secs(60);
+
 /// Enqueues jobs and answers questions about them, on whichever backend
 /// `JOB_BACKEND` chose. Cheap to clone.
 ///
@@ -200,12 +209,24 @@ impl JobQueue {
     /// Puts a dead job back in the queue with a fresh attempt budget. A job
     /// that is not dead is [`Error::NotFound`]: re-running a pending or
     /// running job would run it twice.
+    ///
+    /// Dead jobs are re-queued in the table. With Redis, a job Redis
+    /// reports dead and the relay has not recorded yet is recorded first,
+    /// and the dead job is dropped from Redis before its row waits again,
+    /// so the relay pushes it afresh.
     pub async fn retry(&self, id: Uuid) -> Result<()> {
-        let requeued = match &self.redis {
-            Some(redis) if redis.requeue_dead(id).await? => true,
-            _ => self.repo.requeue_dead(self.db.writer(), id).await?,
-        };
-        if requeued {
+        if let Some(redis) = &self.redis
+            && let Some(job) = redis.get_many(&[id]).await?.pop().flatten()
+            && job.status == JobStatus::Dead
+        {
+            let dead = std::slice::from_ref(&job);
+            self.repo.record_finished(self.db.writer(), dead).await?;
+            let row = self.repo.find(self.db.writer(), id).await?;
+            if row.is_some_and(|row| row.status == JobStatus::Dead) {
+                redis.forget(dead).await?;
+            }
+        }
+        if self.repo.requeue_dead(self.db.writer(), id).await? {
             Ok(())
         } else {
             Err(Error::NotFound { entity: "dead job" })
@@ -227,19 +248,25 @@ impl JobQueue {
         let Some(redis) = &self.redis else {
             return Ok(self.repo.count_in(self.db.writer(), ids, statuses).await?);
         };
-        let mut found = self.repo.count_in(self.db.writer(), ids, statuses).await?;
-        let relayed = self
-            .repo
-            .count_in(self.db.writer(), ids, &[JobStatus::Relayed]);
-        if relayed.await? > 0 {
-            let live = redis.get_many(ids).await?;
-            found += live
-                .iter()
-                .flatten()
-                .filter(|job| statuses.contains(&job.status))
-                .count() as u64;
-        }
-        Ok(found)
+        // A relayed row's state is Redis's; any other row's is its own.
+        let rows = self.repo.statuses(self.db.writer(), ids).await?;
+        let relayed: Vec<Uuid> = rows
+            .iter()
+            .filter(|(_, status)| *status == JobStatus::Relayed)
+            .map(|(id, _)| *id)
+            .collect();
+        let in_rows = rows
+            .iter()
+            .filter(|(_, status)| statuses.contains(status))
+            .count();
+        let in_redis = redis
+            .get_many(&relayed)
+            .await?
+            .iter()
+            .flatten()
+            .filter(|job| statuses.contains(&job.status))
+            .count();
+        Ok((in_rows + in_redis) as u64)
     }
 
     /// How many jobs are in each state (with Redis: waiting rows not yet
@@ -324,12 +351,16 @@ impl JobQueue {
 
     /// Writes the final state of jobs Redis finished to their rows, then
     /// drops them from Redis; returns how many. A crash between the two
-    /// steps writes the same state again next time. A dead job re-queued
-    /// in Redis meanwhile is marked relayed again.
+    /// steps writes the same state again once the jobs reappear (after
+    /// [`FINISHED_HIDE`]); concurrent relays take different jobs.
     async fn record_finished(&self, redis: &RedisJobs) -> Result<u64> {
         let mut recorded = 0;
         loop {
-            let finished = redis.finished(RELAY_BATCH).await?;
+            let finished = redis.finished(RELAY_BATCH, FINISHED_HIDE).await?;
+            if finished.is_empty() {
+                return Ok(recorded);
+            }
+            let taken = finished.len() as u64;
             let ids: Vec<Uuid> = finished.iter().map(|job| job.id).collect();
             let rows = self
                 .db
@@ -340,7 +371,8 @@ impl JobQueue {
                 .await?;
             // Forget a job once its row holds its end, or when it has no
             // row (deleted by hand): nothing would ever record it. A row
-            // still pending was pushed by a relay that has not committed.
+            // still pending was pushed by a relay that has not committed;
+            // its job comes back later.
             let settled: Vec<JobRecord> = finished
                 .into_iter()
                 .filter(|job| {
@@ -349,16 +381,8 @@ impl JobQueue {
                         .is_none_or(|(_, status)| *status == job.status)
                 })
                 .collect();
-            let changed = redis.forget(&settled).await?;
-            if !changed.is_empty() {
-                self.repo
-                    .mark_unfinished(self.db.writer(), &changed)
-                    .await?;
-            }
-            let settled = settled.len() as u64;
-            recorded += settled;
-            // Unsettled jobs come first again: stop rather than loop.
-            if settled < RELAY_BATCH {
+            recorded += redis.forget(&settled).await?;
+            if taken < RELAY_BATCH {
                 return Ok(recorded);
             }
         }
@@ -367,45 +391,82 @@ impl JobQueue {
     /// With Redis: pushes back every relayed job Redis does not hold, and
     /// returns how many. Workers call it when Redis lost its data (its
     /// `alive` mark is gone), and housekeeping calls it every run to catch
-    /// a partial loss. A recovered job starts again with the attempts its
-    /// row records; a job that was running when the data was lost runs
+    /// a partial loss. One recovery runs at a time (a Redis lock; the
+    /// others return 0). A recovered job starts again with the attempts
+    /// its row records; a job that was running when the data was lost runs
     /// again, which idempotent handlers allow.
     pub async fn recover(&self) -> Result<u64> {
         let Some(redis) = &self.redis else {
             return Ok(0);
         };
-        // First, so a loss while this runs removes the mark again.
-        redis.mark_alive().await?;
-        let mut recovered = 0;
-        let mut after = None;
-        loop {
-            let page = self
-                .repo
-                .relayed_after(self.db.writer(), after, RELAY_BATCH)
-                .await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after = Some(last.id);
-            let ids: Vec<Uuid> = page.iter().map(|job| job.id).collect();
-            let missing = redis.missing(&ids).await?;
-            if !missing.is_empty() {
-                // Read again: a job the relay finished and dropped after
-                // the page was read is no longer relayed.
-                let gone = self.repo.relayed_among(self.db.writer(), &missing).await?;
-                recovered += redis.push(&gone).await?;
-            }
-            if (page.len() as u64) < RELAY_BATCH {
-                break;
-            }
+        let token = Uuid::new_v4().to_string();
+        if !redis
+            .hold_lock(RECOVERY_LOCK, &token, RECOVERY_LEASE)
+            .await?
+        {
+            return Ok(0);
         }
+        let recovered = self.push_back_lost(redis, &token).await;
+        if let Err(err) = redis.release_lock(RECOVERY_LOCK, &token).await {
+            tracing::warn!(error = %err, "cannot release the recovery lock; it runs out by itself");
+        }
+        let recovered = match recovered {
+            Ok(recovered) => recovered,
+            Err(err) => {
+                // Unmarked again, so the next poll tries again.
+                if let Err(err) = redis.clear_alive().await {
+                    tracing::warn!(error = %err, "cannot clear the Redis alive mark");
+                }
+                return Err(err);
+            }
+        };
         if recovered > 0 {
+            metrics::counter!("jobs_recovered_total").increment(recovered);
             tracing::warn!(
                 jobs = recovered,
                 "Redis had lost jobs; pushed them back from the jobs table"
             );
         }
         Ok(recovered)
+    }
+
+    async fn push_back_lost(&self, redis: &RedisJobs, token: &str) -> Result<u64> {
+        // First, so a loss while this runs removes the mark again.
+        redis.mark_alive().await?;
+        let mut recovered = 0;
+        let mut after = None;
+        loop {
+            // Only the holder pushes relayed rows; stop if the lock was lost.
+            if !redis
+                .hold_lock(RECOVERY_LOCK, token, RECOVERY_LEASE)
+                .await?
+            {
+                return Err(Error::Queue(RedisError::Command(
+                    "lost the job recovery lock".to_owned(),
+                )));
+            }
+            let page = self
+                .repo
+                .relayed_after(self.db.writer(), after, RELAY_BATCH)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(recovered);
+            };
+            after = Some(last.id);
+            let ids: Vec<Uuid> = page.iter().map(|job| job.id).collect();
+            let missing = redis.missing(&ids).await?;
+            if !missing.is_empty() {
+                // Read again: a job the relay recorded and dropped after
+                // the page was read is no longer relayed. Nothing else
+                // pushes relayed rows, so one still relayed now stays lost
+                // until pushed.
+                let gone = self.repo.relayed_among(self.db.writer(), &missing).await?;
+                recovered += redis.push(&gone).await?;
+            }
+            if (page.len() as u64) < RELAY_BATCH {
+                return Ok(recovered);
+            }
+        }
     }
 
     /// Claims up to `limit` due jobs of `kinds` for `worker`, except

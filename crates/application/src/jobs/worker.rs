@@ -26,7 +26,7 @@ use tokio::{sync::watch, task::JoinSet};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::{Housekeeping, JobContext, JobError, JobQueue, Registry, Scheduled};
+use super::{Housekeeping, JobContext, JobError, JobQueue, Registry, Scheduled, queue::Relayed};
 
 /// Longest stored error message; the rest is cut (a handler that returns a
 /// whole response body should not bloat the table).
@@ -259,11 +259,9 @@ impl Worker {
 /// With Redis, first hands newly committed jobs over to it; then claims.
 async fn relay_and_claim(shared: &Shared, limit: usize, lease: Duration) -> crate::Result<Claimed> {
     let relayed = shared.queue.relay().await?;
-    if relayed.recovered > 0 {
-        metrics::counter!("jobs_recovered_total").increment(relayed.recovered);
-    }
-    if relayed.pushed > 0 || relayed.finished > 0 {
+    if relayed != Relayed::default() {
         tracing::debug!(
+            recovered = relayed.recovered,
             pushed = relayed.pushed,
             finished = relayed.finished,
             "relayed jobs to and from Redis"

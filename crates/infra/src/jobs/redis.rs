@@ -12,10 +12,11 @@
 //! | `job:{id}` | hash | the job: kind, payload, status, attempts, times, last error |
 //! | `ready:{kind}` | sorted set | waiting jobs of one kind, scored by `run_at` (ms) |
 //! | `leases:{kind}` | sorted set | running jobs of one kind, scored by lease end (ms) |
-//! | `dead` | sorted set | dead jobs not yet recorded in the table, scored by when they died |
-//! | `done` | sorted set | done jobs not yet recorded in the table, scored by when they finished |
+//! | `dead` | sorted set | dead jobs not yet recorded in the table, scored by when the relay may take them |
+//! | `done` | sorted set | done jobs not yet recorded in the table, scored likewise |
 //! | `kinds` | set | every kind ever pushed (for counting) |
 //! | `alive` | string | set by recovery; its absence means Redis lost its data |
+//! | `lock:{name}` | string | a lock's holder (recovery runs one at a time) |
 //!
 //! Each state change is one Lua script, so it is atomic, and every change
 //! after a claim is conditioned on the claim (worker id and attempt
@@ -59,18 +60,12 @@ end
 /// `ARGV[2..]`: groups of id, kind, payload, attempts, max_attempts,
 /// run_at, created_at, dedupe_key (empty for none). A job whose hash
 /// exists is skipped, so pushing twice (a relay that crashed before it
-/// marked its rows) adds nothing; except a dead one, which is replaced:
-/// its row was re-queued before the relay could drop it. Returns how many
-/// were added.
+/// marked its rows) adds nothing. Returns how many were added.
 const PUSH: &str = r"
 local n = 0
 for i = 2, #ARGV, 8 do
   local id, kind, run_at = ARGV[i], ARGV[i + 1], ARGV[i + 5]
   local key = job_key(id)
-  if redis.call('HGET', key, 'status') == 'dead' then
-    redis.call('DEL', key)
-    redis.call('ZREM', base .. 'dead', id)
-  end
   if redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'id', id, 'kind', kind, 'payload', ARGV[i + 2], 'status', 'pending',
       'attempts', ARGV[i + 3], 'max_attempts', ARGV[i + 4], 'run_at', run_at,
@@ -203,21 +198,6 @@ redis.call('ZADD', base .. 'ready:' .. kind, now, id)
 return 1
 ";
 
-/// `ARGV`: base, id. A dead job waits again, due now, with a fresh
-/// attempt budget; anything else is left alone (returns 0).
-const REQUEUE: &str = r"
-local id = ARGV[2]
-local key = job_key(id)
-local v = redis.call('HMGET', key, 'status', 'kind')
-if v[1] ~= 'dead' then return 0 end
-local now = int(now_ms())
-redis.call('ZREM', base .. 'dead', id)
-redis.call('HSET', key, 'status', 'pending', 'attempts', 0, 'run_at', now)
-redis.call('HDEL', key, 'finished_at')
-redis.call('ZADD', base .. 'ready:' .. v[2], now, id)
-return 1
-";
-
 /// `ARGV`: base. `{pending, running, done, dead}`.
 const COUNTS: &str = r"
 local pending, running = 0, 0
@@ -228,17 +208,27 @@ end
 return {pending, running, redis.call('ZCARD', base .. 'done'), redis.call('ZCARD', base .. 'dead')}
 ";
 
-/// `ARGV`: base, limit. Up to `limit` finished jobs (done first, then
-/// dead), as `HGETALL` replies; entries whose hash is gone are dropped.
+/// `ARGV`: base, limit, hide ms. Up to `limit` finished jobs (done first,
+/// then dead) as `HGETALL` replies, each hidden from the next calls for
+/// `hide ms` (its score moves ahead): concurrent relays take different
+/// jobs, and one a relay could not settle comes back later without
+/// blocking the rest. Entries whose hash is gone are dropped.
 const FINISHED: &str = r"
-local limit = tonumber(ARGV[2])
+local limit, now = tonumber(ARGV[2]), now_ms()
+local hidden_until = int(now + tonumber(ARGV[3]))
 local found = {}
 for _, set in ipairs({'done', 'dead'}) do
   local key = base .. set
   if #found < limit then
-    for _, id in ipairs(redis.call('ZRANGE', key, 0, limit - #found - 1)) do
+    local ids = redis.call('ZRANGEBYSCORE', key, '-inf', int(now), 'LIMIT', 0, limit - #found)
+    for _, id in ipairs(ids) do
       local job = redis.call('HGETALL', job_key(id))
-      if #job == 0 then redis.call('ZREM', key, id) else found[#found + 1] = job end
+      if #job == 0 then
+        redis.call('ZREM', key, id)
+      else
+        redis.call('ZADD', key, 'XX', hidden_until, id)
+        found[#found + 1] = job
+      end
     end
   end
 end
@@ -246,9 +236,9 @@ return found
 ";
 
 /// `ARGV`: base, then triples of id, status, attempts. Drops each job that
-/// is still in that state; returns the ids that were not (re-queued since).
+/// is still in that state; returns how many.
 const FORGET: &str = r"
-local changed = {}
+local n = 0
 for i = 2, #ARGV, 3 do
   local id = ARGV[i]
   local key = job_key(id)
@@ -256,11 +246,29 @@ for i = 2, #ARGV, 3 do
   if v[1] == ARGV[i + 1] and v[2] == ARGV[i + 2] then
     redis.call('DEL', key)
     redis.call('ZREM', base .. v[1], id)
-  elseif v[1] then
-    changed[#changed + 1] = id
+    n = n + 1
   end
 end
-return changed
+return n
+";
+
+/// `ARGV`: base, lock name, token, ttl ms. Takes the lock, or extends it
+/// when `token` holds it; 1 when the caller holds it afterwards.
+const HOLD_LOCK: &str = r"
+local key = base .. 'lock:' .. ARGV[2]
+if redis.call('GET', key) == ARGV[3] then
+  redis.call('PEXPIRE', key, ARGV[4])
+  return 1
+end
+if redis.call('SET', key, ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
+return 0
+";
+
+/// `ARGV`: base, lock name, token. Releases the lock if `token` holds it.
+const RELEASE_LOCK: &str = r"
+local key = base .. 'lock:' .. ARGV[2]
+if redis.call('GET', key) == ARGV[3] then redis.call('DEL', key) end
+return 0
 ";
 
 fn script(body: &str) -> Script {
@@ -273,10 +281,11 @@ static HEARTBEAT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(HEARTBEAT));
 static COMPLETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(COMPLETE));
 static FAIL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FAIL));
 static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RELEASE));
-static REQUEUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REQUEUE));
 static COUNTS_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(COUNTS));
 static FINISHED_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FINISHED));
 static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
+static HOLD_LOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(HOLD_LOCK));
+static RELEASE_LOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RELEASE_LOCK));
 
 /// What a claim found: jobs to run now, and jobs whose worker died on
 /// their last allowed attempt (now dead).
@@ -416,14 +425,6 @@ impl RedisJobs {
         self.flag(invocation).await
     }
 
-    /// Puts a dead job back with a fresh attempt budget; `false` when
-    /// there is no dead job with this id.
-    pub async fn requeue_dead(&self, id: Uuid) -> Result<bool, RedisError> {
-        let mut invocation = REQUEUE_SCRIPT.arg(&self.base);
-        invocation.arg(id.to_string());
-        self.flag(invocation).await
-    }
-
     async fn flag(&self, invocation: redis::ScriptInvocation<'static>) -> Result<bool, RedisError> {
         self.pool
             .run(|mut conn| async move { invocation.invoke_async::<u8>(&mut conn).await })
@@ -456,7 +457,7 @@ impl RedisJobs {
         Ok(found)
     }
 
-    /// Dead jobs not yet recorded in the table, oldest death first.
+    /// Dead jobs not yet recorded in the table.
     pub async fn dead(&self, limit: u64) -> Result<Vec<JobRecord>, RedisError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -494,25 +495,34 @@ impl RedisJobs {
     }
 
     /// Up to `limit` jobs that are done or dead, for the relay to record
-    /// in their rows. Done jobs come without their payload.
-    pub async fn finished(&self, limit: u64) -> Result<Vec<JobRecord>, RedisError> {
+    /// in their rows; each is hidden from other callers for `hide` (and
+    /// comes back after it unless forgotten). Done jobs come without their
+    /// payload. A job whose hash cannot be read is logged and skipped (it
+    /// comes back too), so it cannot hold up the others.
+    pub async fn finished(&self, limit: u64, hide: Duration) -> Result<Vec<JobRecord>, RedisError> {
         let mut invocation = FINISHED_SCRIPT.arg(&self.base);
-        invocation.arg(limit);
+        invocation.arg(limit).arg(millis(hide));
         let found =
             self.pool
                 .run(|mut conn| async move {
                     invocation.invoke_async::<Vec<Vec<String>>>(&mut conn).await
                 })
                 .await?;
-        decode_all(found)
+        Ok(found
+            .into_iter()
+            .filter_map(|fields| {
+                decode(fields)
+                    .inspect_err(|err| tracing::error!(error = %err, "skipping a finished job"))
+                    .ok()
+            })
+            .collect())
     }
 
-    /// Drops finished `jobs` whose rows now hold their final state. A job
-    /// whose state changed since it was read (a dead job re-queued) stays;
-    /// its id is returned.
-    pub async fn forget(&self, jobs: &[JobRecord]) -> Result<Vec<Uuid>, RedisError> {
+    /// Drops finished `jobs` whose rows now hold their final state, if
+    /// they are still in the state read; returns how many were dropped.
+    pub async fn forget(&self, jobs: &[JobRecord]) -> Result<u64, RedisError> {
         if jobs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let mut invocation = FORGET_SCRIPT.arg(&self.base);
         for job in jobs {
@@ -521,11 +531,29 @@ impl RedisJobs {
                 .arg(job.status.as_str())
                 .arg(job.attempts);
         }
-        let changed = self
-            .pool
-            .run(|mut conn| async move { invocation.invoke_async::<Vec<String>>(&mut conn).await })
-            .await?;
-        parse_ids(&changed)
+        self.pool
+            .run(|mut conn| async move { invocation.invoke_async::<u64>(&mut conn).await })
+            .await
+    }
+
+    /// Takes the lock `name` for `token` for `ttl`, or extends it when
+    /// `token` already holds it; `false` when someone else holds it.
+    pub async fn hold_lock(
+        &self,
+        name: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, RedisError> {
+        let mut invocation = HOLD_LOCK_SCRIPT.arg(&self.base);
+        invocation.arg(name).arg(token).arg(millis(ttl).max(1));
+        self.flag(invocation).await
+    }
+
+    /// Releases the lock `name` if `token` holds it.
+    pub async fn release_lock(&self, name: &str, token: &str) -> Result<(), RedisError> {
+        let mut invocation = RELEASE_LOCK_SCRIPT.arg(&self.base);
+        invocation.arg(name).arg(token);
+        self.flag(invocation).await.map(|_| ())
     }
 
     /// Which of `ids` Redis holds no job for.
@@ -573,6 +601,15 @@ impl RedisJobs {
                     .query_async(&mut conn)
                     .await
             })
+            .await
+    }
+
+    /// Removes the mark, so the next poll recovers again (after a
+    /// recovery that failed half way).
+    pub async fn clear_alive(&self) -> Result<(), RedisError> {
+        let key = self.alive_key();
+        self.pool
+            .run(|mut conn| async move { redis::cmd("DEL").arg(key).query_async(&mut conn).await })
             .await
     }
 

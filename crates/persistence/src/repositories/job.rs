@@ -521,26 +521,6 @@ impl JobRepository {
         Ok(found)
     }
 
-    /// Marks finished rows of `ids` as relayed again: Redis runs those
-    /// jobs once more (a dead job re-queued there).
-    pub async fn mark_unfinished(self, conn: &impl Connection, ids: &[Uuid]) -> Result<u64> {
-        let result = Jobs::update_many()
-            .col_expr(
-                job::Column::Status,
-                Expr::value(JobStatus::Relayed.as_str()),
-            )
-            .col_expr(
-                job::Column::FinishedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(job::Column::Id.is_in(ids.iter().copied()))
-            .filter(job::Column::Status.is_in([JobStatus::Done.as_str(), JobStatus::Dead.as_str()]))
-            .exec(conn)
-            .await?;
-        Ok(result.rows_affected)
-    }
-
     /// Up to `limit` relayed jobs with ids after `after`, in id order: a
     /// page of the jobs Redis should hold.
     pub async fn relayed_after(
