@@ -568,6 +568,7 @@ async fn finished_states_from_redis_are_recorded_in_relayed_rows_only() {
             job.attempts = if i == 2 { 2 } else { 1 };
             job.last_error = (i >= 2).then(|| format!("error {i}"));
             job.finished_at = Some(t0 + chrono::Duration::seconds(i));
+            job.run_at = t0 - chrono::Duration::seconds(i);
             job.payload = String::new(); // Redis drops it; the row keeps it.
             job
         })
@@ -591,6 +592,12 @@ async fn finished_states_from_redis_are_recorded_in_relayed_rows_only() {
             (at - job.finished_at.unwrap()).num_milliseconds().abs() < 1,
             "{at} vs {:?}",
             job.finished_at
+        );
+        assert!(
+            (row.run_at - job.run_at).num_milliseconds().abs() < 1,
+            "{} vs {}",
+            row.run_at,
+            job.run_at
         );
         assert_eq!(row.payload, "{}");
     }

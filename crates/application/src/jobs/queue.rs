@@ -84,6 +84,11 @@ impl JobQueue {
         }
     }
 
+    /// Whether workers must [`JobQueue::relay`] (the Redis backend).
+    pub(super) fn relays(&self) -> bool {
+        self.redis.is_some()
+    }
+
     /// Which backend workers claim from: `database` or `redis`.
     pub fn backend(&self) -> &'static str {
         if self.redis.is_some() {
@@ -142,35 +147,38 @@ impl JobQueue {
 
     /// One job by id.
     pub async fn get(&self, id: Uuid) -> Result<JobRecord> {
-        let row = self.repo.find(self.db.writer(), id).await?;
-        let job = match (&self.redis, row) {
-            (Some(redis), row)
-                if row
-                    .as_ref()
-                    .is_none_or(|row| row.status == JobStatus::Relayed) =>
-            {
-                let live = redis.get_many(&[id]).await?.pop().flatten();
-                merge(row, live)
-            }
-            (_, row) => row,
+        let job = match (&self.redis, self.repo.find(self.db.writer(), id).await?) {
+            (_, Some(row)) => self.with_live_state(vec![row]).await?.pop(),
+            // A job in Redis whose row was deleted.
+            (Some(redis), None) => redis.get_many(&[id]).await?.pop().flatten(),
+            (None, None) => None,
         };
         job.ok_or(Error::NotFound { entity: "job" })
     }
 
     /// Dead jobs (attempts used up), oldest first.
     pub async fn dead(&self, limit: u64) -> Result<Vec<JobRecord>> {
-        // Rows can be dead in the table even with Redis: from before a
-        // switch of backend.
+        // With Redis: dead jobs the relay has not recorded yet. Read first,
+        // so one the relay records meanwhile is found in the table.
+        let live = match &self.redis {
+            Some(redis) => redis.dead(limit).await?,
+            None => Vec::new(),
+        };
         let mut dead = self
             .repo
             .list(self.db.writer(), JobStatus::Dead, limit)
             .await?;
-        if let Some(redis) = &self.redis {
-            let room = limit.saturating_sub(dead.len() as u64);
-            // A job is in both for as long as the relay takes to drop it.
-            let live = redis.dead(room).await?;
+        if !live.is_empty() {
+            let ids: Vec<Uuid> = live.iter().map(|job| job.id).collect();
+            let rows = self.repo.find_many(self.db.writer(), &ids).await?;
             let recorded: Vec<Uuid> = dead.iter().map(|job| job.id).collect();
-            dead.extend(live.into_iter().filter(|job| !recorded.contains(&job.id)));
+            for job in live {
+                if !recorded.contains(&job.id) {
+                    let row = rows.iter().find(|row| row.id == job.id).cloned();
+                    dead.extend(merge(row, Some(job)));
+                }
+            }
+            dead.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }
         Ok(dead)
     }
@@ -182,7 +190,9 @@ impl JobQueue {
         self.with_live_state(rows).await
     }
 
-    /// `rows` with the state Redis holds for the relayed ones.
+    /// `rows` with the state Redis holds for the relayed ones. A relayed
+    /// row Redis has no state for is read again: the relay may have just
+    /// recorded the job's end in it (if still relayed, Redis lost it).
     async fn with_live_state(&self, rows: Vec<JobRecord>) -> Result<Vec<JobRecord>> {
         let Some(redis) = &self.redis else {
             return Ok(rows);
@@ -192,15 +202,32 @@ impl JobQueue {
             .filter(|row| row.status == JobStatus::Relayed)
             .map(|row| row.id)
             .collect();
-        let mut live = redis.get_many(&relayed).await?.into_iter();
+        let live = redis.get_many(&relayed).await?;
+        let unknown: Vec<Uuid> = relayed
+            .iter()
+            .zip(&live)
+            .filter(|(_, state)| state.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut reread = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            self.repo.find_many(self.db.writer(), &unknown).await?
+        };
+        let mut live = live.into_iter();
         Ok(rows
             .into_iter()
-            .map(|row| {
-                if row.status == JobStatus::Relayed {
-                    let state = live.next().flatten();
-                    merge(Some(row), state).expect("merging a row yields a job")
-                } else {
-                    row
+            .filter_map(|row| {
+                if row.status != JobStatus::Relayed {
+                    return Some(row);
+                }
+                match live.next().flatten() {
+                    Some(state) => merge(Some(row), Some(state)),
+                    // Gone if deleted meanwhile (housekeeping).
+                    None => reread
+                        .iter()
+                        .position(|fresh| fresh.id == row.id)
+                        .map(|at| reread.swap_remove(at)),
                 }
             })
             .collect())
@@ -245,28 +272,20 @@ impl JobQueue {
     }
 
     async fn count_in(&self, ids: &[Uuid], statuses: &[JobStatus]) -> Result<u64> {
-        let Some(redis) = &self.redis else {
+        if self.redis.is_none() {
             return Ok(self.repo.count_in(self.db.writer(), ids, statuses).await?);
-        };
-        // A relayed row's state is Redis's; any other row's is its own.
-        let rows = self.repo.statuses(self.db.writer(), ids).await?;
-        let relayed: Vec<Uuid> = rows
-            .iter()
-            .filter(|(_, status)| *status == JobStatus::Relayed)
-            .map(|(id, _)| *id)
-            .collect();
-        let in_rows = rows
-            .iter()
-            .filter(|(_, status)| statuses.contains(status))
-            .count();
-        let in_redis = redis
-            .get_many(&relayed)
-            .await?
-            .iter()
-            .flatten()
-            .filter(|job| statuses.contains(&job.status))
-            .count();
-        Ok((in_rows + in_redis) as u64)
+        }
+        let mut found = 0;
+        for chunk in ids.chunks(1000) {
+            let rows = self.repo.find_many(self.db.writer(), chunk).await?;
+            found += self
+                .with_live_state(rows)
+                .await?
+                .iter()
+                .filter(|job| statuses.contains(&job.status))
+                .count() as u64;
+        }
+        Ok(found)
     }
 
     /// How many jobs are in each state (with Redis: waiting rows not yet
@@ -301,7 +320,7 @@ impl JobQueue {
 
     /// With Redis: moves jobs between the table and Redis, a batch per
     /// transaction, until there is nothing left to move; without Redis,
-    /// nothing to do. In order:
+    /// nothing to do. Each worker runs it every poll interval. In order:
     ///
     /// 1. If Redis lost its data, [`JobQueue::recover`] pushes back what
     ///    it held.
@@ -566,17 +585,20 @@ pub(super) struct Relayed {
     pub(super) finished: u64,
 }
 
-/// A job as its table row and Redis state together: Redis's state wins;
-/// the row supplies what Redis dropped (a done job's payload). A relayed
-/// row Redis no longer knows keeps status `relayed`.
+/// A job as its table row and Redis state together. A relayed row Redis
+/// no longer knows keeps status `relayed`.
 fn merge(row: Option<JobRecord>, live: Option<JobRecord>) -> Option<JobRecord> {
     match (row, live) {
-        (Some(row), Some(mut live)) => {
-            if live.payload.is_empty() {
-                live.payload = row.payload;
-            }
-            Some(live)
-        }
+        // What a job is comes from its row (Redis keeps times in ms and
+        // drops a done job's payload); where it is, from Redis.
+        (Some(row), Some(live)) => Some(JobRecord {
+            status: live.status,
+            attempts: live.attempts,
+            run_at: live.run_at,
+            last_error: live.last_error,
+            finished_at: live.finished_at,
+            ..row
+        }),
         (row, None) => row,
         (None, live) => live,
     }

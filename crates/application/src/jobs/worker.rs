@@ -183,6 +183,12 @@ impl Worker {
             schedulers.spawn(run_schedule(queue.clone(), scheduled));
         }
         let heartbeat = tokio::spawn(heartbeat(shared.clone(), config.lease));
+        // With Redis, moving jobs between the table and Redis runs beside
+        // the claim loop, so claims never wait on the database.
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = queue
+            .relays()
+            .then(|| tokio::spawn(relay(queue.clone(), config.poll_interval, relay_stopped)));
         let mut running = JoinSet::new();
         let concurrency = usize::try_from(config.concurrency)
             .unwrap_or(usize::MAX)
@@ -204,7 +210,7 @@ impl Worker {
                     }
                 }
             }
-            let claimed = match relay_and_claim(&shared, free, config.lease).await {
+            let claimed = match claim(&shared, free, config.lease).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     metrics::counter!("job_claim_errors_total").increment(1);
@@ -249,24 +255,59 @@ impl Worker {
         heartbeat.abort();
         // With Redis, record what finished during the drain, so the table
         // is current once the last worker is gone.
-        if let Err(err) = queue.relay().await {
-            tracing::warn!(error = %err, "cannot record finished jobs at shutdown");
+        if let Some(relay) = relay {
+            // Stopped between two relays, not in one: a relay cut short
+            // leaves the finished jobs it took hidden from the next.
+            let _ = stop_relay.send(true);
+            let mut relay = relay;
+            if tokio::time::timeout(config.grace, &mut relay)
+                .await
+                .is_err()
+            {
+                relay.abort();
+            }
+            if let Err(err) = queue.relay().await {
+                tracing::warn!(error = %err, "cannot record finished jobs at shutdown");
+            }
         }
         tracing::info!(worker = %shared.id, "job worker stopped");
     }
 }
 
-/// With Redis, first hands newly committed jobs over to it; then claims.
-async fn relay_and_claim(shared: &Shared, limit: usize, lease: Duration) -> crate::Result<Claimed> {
-    let relayed = shared.queue.relay().await?;
-    if relayed != Relayed::default() {
-        tracing::debug!(
-            recovered = relayed.recovered,
-            pushed = relayed.pushed,
-            finished = relayed.finished,
-            "relayed jobs to and from Redis"
-        );
+/// With Redis: relays (see [`JobQueue::relay`]) again at once while
+/// there is something to move, else after the poll interval, until
+/// `stop` turns true. A relay that fails is retried after the interval.
+async fn relay(queue: JobQueue, interval: Duration, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match queue.relay().await {
+            Ok(relayed) if relayed != Relayed::default() => {
+                tracing::debug!(
+                    recovered = relayed.recovered,
+                    pushed = relayed.pushed,
+                    finished = relayed.finished,
+                    "relayed jobs to and from Redis"
+                );
+                continue;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                metrics::counter!("job_relay_errors_total").increment(1);
+                tracing::warn!(error = %err, "cannot relay jobs; retrying after the poll interval");
+            }
+        }
+        tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return; // The worker is gone.
+                }
+            }
+            () = tokio::time::sleep(interval) => {}
+        }
     }
+}
+
+/// Claims up to `limit` due jobs this worker has handlers for.
+async fn claim(shared: &Shared, limit: usize, lease: Duration) -> crate::Result<Claimed> {
     let limit = u64::try_from(limit).unwrap_or(u64::MAX);
     let kinds = shared.registry.kinds();
     let holding: Vec<Uuid> = lock(&shared.in_flight).keys().copied().collect();

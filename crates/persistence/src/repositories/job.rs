@@ -348,6 +348,17 @@ impl JobRepository {
             .transpose()
     }
 
+    /// The jobs of `ids` that have rows, in id order.
+    pub async fn find_many(self, conn: &impl Connection, ids: &[Uuid]) -> Result<Vec<JobRecord>> {
+        records(
+            conn,
+            Jobs::find()
+                .filter(job::Column::Id.is_in(ids.iter().copied()))
+                .order_by(job::Column::Id, Order::Asc),
+        )
+        .await
+    }
+
     /// Jobs in one state, oldest first.
     pub async fn list(
         self,
@@ -452,7 +463,8 @@ impl JobRepository {
     }
 
     /// Copies the final state of relayed jobs that Redis reports done or
-    /// dead (status, attempts, last error, finish time) to their rows.
+    /// dead (status, attempts, last error, last run and finish times) to
+    /// their rows.
     /// Rows no longer relayed are left alone. One statement per distinct
     /// (status, attempts, error), which for a batch of successes is one.
     pub async fn record_finished(self, conn: &impl Connection, jobs: &[JobRecord]) -> Result<()> {
@@ -467,15 +479,16 @@ impl JobRepository {
         }
         let now = Utc::now();
         for ((status, attempts, last_error), members) in groups {
-            let finished_at =
+            // Per-job times: `CASE id WHEN .. THEN .. END`.
+            let per_job = |column: job::Column, time: &dyn Fn(&JobRecord) -> DateTime<Utc>| {
                 members
                     .iter()
                     .fold(sea_orm::sea_query::CaseStatement::new(), |case, job| {
-                        case.case(
-                            job::Column::Id.eq(job.id),
-                            Expr::value(job.finished_at.unwrap_or(now)),
-                        )
-                    });
+                        case.case(job::Column::Id.eq(job.id), Expr::value(time(job)))
+                    })
+                    .finally(Expr::col(column))
+                    .into()
+            };
             Jobs::update_many()
                 .col_expr(job::Column::Status, Expr::value(status.as_str()))
                 .col_expr(
@@ -485,9 +498,13 @@ impl JobRepository {
                 .col_expr(job::Column::LastError, Expr::value(last_error))
                 .col_expr(
                     job::Column::FinishedAt,
-                    finished_at
-                        .finally(Expr::col(job::Column::FinishedAt))
-                        .into(),
+                    per_job(job::Column::FinishedAt, &|job| {
+                        job.finished_at.unwrap_or(now)
+                    }),
+                )
+                .col_expr(
+                    job::Column::RunAt,
+                    per_job(job::Column::RunAt, &|job| job.run_at),
                 )
                 .col_expr(job::Column::UpdatedAt, Expr::value(now))
                 .filter(job::Column::Id.is_in(members.iter().map(|job| job.id)))
