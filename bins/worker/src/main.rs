@@ -139,6 +139,11 @@ async fn jobs(settings: Settings, command: &[&str]) -> anyhow::Result<()> {
                     .map_or(0, |(_, n)| *n);
                 println!("{:<8} {count}", status.as_str());
             }
+            if let Some((_, relayed)) = counts.iter().find(|(s, _)| *s == JobStatus::Relayed) {
+                // Rows Redis should hold (its pending, running, and finished
+                // ones not yet recorded); more means it lost some.
+                println!("{:<8} {relayed}", "relayed");
+            }
             Ok(())
         }
         ["ping"] => ping(&queue, &db, 1).await,

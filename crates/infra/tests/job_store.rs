@@ -591,15 +591,23 @@ async fn a_lock_has_one_holder_until_released_or_run_out() {
 }
 
 #[tokio::test]
-async fn the_alive_mark_is_absent_until_set() {
-    let Some(fx) = Fixture::new("the_alive_mark_is_absent_until_set") else {
+async fn the_epoch_is_the_recovery_mark_and_the_server_run() {
+    let Some(fx) = Fixture::new("the_epoch_is_the_recovery_mark_and_the_server_run") else {
         return;
     };
-    assert!(!fx.jobs.is_alive().await.unwrap());
-    fx.jobs.mark_alive().await.unwrap();
-    assert!(fx.jobs.is_alive().await.unwrap());
+    let before = fx.jobs.epoch().await.unwrap();
+    assert_eq!(before.mark, None);
+    assert_eq!(before.run_id.len(), 40, "{before:?}");
+    fx.jobs.set_mark("done:x").await.unwrap();
+    let after = fx.jobs.epoch().await.unwrap();
+    assert_eq!(after.mark.as_deref(), Some("done:x"));
+    assert_eq!(after.run_id, before.run_id, "same server run");
     fx.cleanup().await;
-    assert!(!fx.jobs.is_alive().await.unwrap(), "gone with the data");
+    assert_eq!(
+        fx.jobs.epoch().await.unwrap().mark,
+        None,
+        "gone with the data"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
@@ -655,6 +663,33 @@ async fn concurrent_claimers_run_each_job_once() {
             (JobStatus::Done, 30),
             (JobStatus::Dead, 0),
         ]
+    );
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_worker_does_not_claim_again_a_job_it_still_runs() {
+    let Some(fx) = Fixture::new("a_worker_does_not_claim_again_a_job_it_still_runs") else {
+        return;
+    };
+    let record = job(KIND, 3);
+    fx.jobs.push(std::slice::from_ref(&record)).await.unwrap();
+    let (claimed, _) = fx.claim("w1", &[], LONG_LEASE).await;
+    assert_eq!(ids(&claimed), [record.id]);
+
+    // Redis loses it while w1 runs it, and recovery pushes it back.
+    fx.cleanup().await;
+    assert_eq!(
+        fx.jobs.push(std::slice::from_ref(&record)).await.unwrap(),
+        1
+    );
+    let (claimed, _) = fx.claim("w1", &[record.id], LONG_LEASE).await;
+    assert!(claimed.is_empty(), "w1 still runs it: {claimed:?}");
+    let (claimed, _) = fx.claim("w2", &[], LONG_LEASE).await;
+    assert_eq!(
+        ids(&claimed),
+        [record.id],
+        "left waiting for another worker"
     );
     fx.cleanup().await;
 }

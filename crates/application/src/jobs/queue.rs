@@ -6,7 +6,10 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use infra::{
     JobBackend, Settings,
-    jobs::{Schedule, redis::RedisJobs},
+    jobs::{
+        Schedule,
+        redis::{Epoch, RedisJobs},
+    },
     redis::{RedisError, RedisPool},
 };
 use persistence::{
@@ -178,6 +181,7 @@ impl JobQueue {
                     dead.extend(merge(row, Some(job)));
                 }
             }
+            dead.sort_by_key(|job| (job.created_at, job.id));
             dead.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }
         Ok(dead)
@@ -288,16 +292,11 @@ impl JobQueue {
         Ok(found)
     }
 
-    /// How many jobs are in each state (with Redis: waiting rows not yet
-    /// relayed plus what Redis holds).
+    /// How many jobs are in each state (with Redis: the table's plus what
+    /// Redis holds, and as `Relayed` how many rows Redis should hold; more
+    /// of those than Redis counts means it lost some, until recovery).
     pub async fn counts(&self) -> Result<Vec<(JobStatus, u64)>> {
-        let mut counts: Vec<(JobStatus, u64)> = self
-            .repo
-            .counts(self.db.writer())
-            .await?
-            .into_iter()
-            .filter(|(status, _)| *status != JobStatus::Relayed)
-            .collect();
+        let mut counts = self.repo.counts(self.db.writer()).await?;
         if let Some(redis) = &self.redis {
             for (status, count) in redis.counts().await? {
                 match counts.iter_mut().find(|(s, _)| *s == status) {
@@ -322,45 +321,76 @@ impl JobQueue {
     /// transaction, until there is nothing left to move; without Redis,
     /// nothing to do. Each worker runs it every poll interval. In order:
     ///
-    /// 1. If Redis lost its data, [`JobQueue::recover`] pushes back what
-    ///    it held.
+    /// 1. If Redis may have lost jobs (the mark of the last complete
+    ///    recovery is gone, or was left on an earlier server run),
+    ///    [`JobQueue::recover`] pushes back what it held.
     /// 2. Committed waiting rows are pushed and marked relayed. Pushing is
     ///    idempotent, so a relay that dies between the push and the commit
     ///    only pushes the same rows again.
     /// 3. Jobs Redis has finished get their final state written to their
     ///    rows, and are then dropped from Redis.
+    ///
+    /// A step that fails does not stop the next; the first error is
+    /// returned after all three ran.
     pub(super) async fn relay(&self) -> Result<Relayed> {
         let Some(redis) = &self.redis else {
             return Ok(Relayed::default());
         };
-        let recovered = if redis.is_alive().await? {
-            0
-        } else {
-            self.recover().await?
+        let mut failure = None;
+        let mut note = |result: Result<u64>| match result {
+            Ok(count) => count,
+            Err(err) => {
+                if failure.is_some() {
+                    tracing::warn!(error = %err, "relay step failed");
+                } else {
+                    failure = Some(err);
+                }
+                0
+            }
         };
-        Ok(Relayed {
-            recovered,
-            pushed: self.push_pending(redis).await?,
-            finished: self.record_finished(redis).await?,
-        })
+        let recovered = note(match redis.epoch().await {
+            Ok(epoch) if recovered_on(&epoch) => Ok(0),
+            Ok(_) => self.recover().await,
+            Err(err) => Err(err.into()),
+        });
+        let pushed = note(self.push_pending(redis).await);
+        let finished = note(self.record_finished(redis).await);
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(Relayed {
+                recovered,
+                pushed,
+                finished,
+            }),
+        }
     }
 
     async fn push_pending(&self, redis: &RedisJobs) -> Result<u64> {
         let mut relayed = 0;
         loop {
-            let moved = self
+            let (rows, before) = self
                 .db
                 .transaction(async |tx| {
                     let rows = self.repo.relay_batch(tx.conn(), RELAY_BATCH).await?;
                     if rows.is_empty() {
-                        return Ok(0);
+                        return Ok((rows, None));
                     }
+                    let before = redis.epoch().await?;
                     redis.push(&rows).await?;
                     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
                     self.repo.mark_relayed(tx.conn(), &ids).await?;
-                    Ok::<_, Error>(ids.len() as u64)
+                    Ok::<_, Error>((rows, Some(before)))
                 })
                 .await?;
+            if let Some(before) = before
+                && redis.epoch().await? != before
+            {
+                // Redis lost data or was recovered between the push and the
+                // commit: a recovery may have missed these rows (not yet
+                // relayed when it read them). Pushing again is harmless.
+                redis.push(&rows).await?;
+            }
+            let moved = rows.len() as u64;
             relayed += moved;
             if moved < RELAY_BATCH {
                 return Ok(relayed);
@@ -429,16 +459,9 @@ impl JobQueue {
         if let Err(err) = redis.release_lock(RECOVERY_LOCK, &token).await {
             tracing::warn!(error = %err, "cannot release the recovery lock; it runs out by itself");
         }
-        let recovered = match recovered {
-            Ok(recovered) => recovered,
-            Err(err) => {
-                // Unmarked again, so the next poll tries again.
-                if let Err(err) = redis.clear_alive().await {
-                    tracing::warn!(error = %err, "cannot clear the Redis alive mark");
-                }
-                return Err(err);
-            }
-        };
+        // On failure the mark still says "recovering": the next relay
+        // (once the lock is free) tries again.
+        let recovered = recovered?;
         if recovered > 0 {
             metrics::counter!("jobs_recovered_total").increment(recovered);
             tracing::warn!(
@@ -450,8 +473,11 @@ impl JobQueue {
     }
 
     async fn push_back_lost(&self, redis: &RedisJobs, token: &str) -> Result<u64> {
-        // First, so a loss while this runs removes the mark again.
-        redis.mark_alive().await?;
+        // Marked before the scan and completed after it: a loss or a
+        // restart meanwhile, or a recovery that dies, leaves a mark that
+        // is not a completed one on this server run.
+        let run_id = redis.epoch().await?.run_id;
+        redis.set_mark(&format!("recovering:{token}")).await?;
         let mut recovered = 0;
         let mut after = None;
         loop {
@@ -469,23 +495,23 @@ impl JobQueue {
                 .relayed_after(self.db.writer(), after, RELAY_BATCH)
                 .await?;
             let Some(last) = page.last() else {
-                return Ok(recovered);
+                break;
             };
             after = Some(last.id);
             let ids: Vec<Uuid> = page.iter().map(|job| job.id).collect();
             let missing = redis.missing(&ids).await?;
             if !missing.is_empty() {
                 // Read again: a job the relay recorded and dropped after
-                // the page was read is no longer relayed. Nothing else
-                // pushes relayed rows, so one still relayed now stays lost
-                // until pushed.
+                // the page was read is no longer relayed.
                 let gone = self.repo.relayed_among(self.db.writer(), &missing).await?;
                 recovered += redis.push(&gone).await?;
             }
             if (page.len() as u64) < RELAY_BATCH {
-                return Ok(recovered);
+                break;
             }
         }
+        redis.set_mark(&format!("done:{run_id}:{token}")).await?;
+        Ok(recovered)
     }
 
     /// Claims up to `limit` due jobs of `kinds` for `worker`, except
@@ -574,6 +600,16 @@ impl JobQueue {
     }
 }
 
+/// Whether `epoch` shows a recovery that completed on the server's
+/// current run: then Redis holds every job relayed since.
+fn recovered_on(epoch: &Epoch) -> bool {
+    epoch.mark.as_deref().is_some_and(|mark| {
+        mark.strip_prefix("done:")
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(run_id, _)| run_id == epoch.run_id)
+    })
+}
+
 /// What one [`JobQueue::relay`] moved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Relayed {
@@ -658,5 +694,26 @@ impl JobQueue {
     ) -> Result<Option<Uuid>> {
         let NewJobAt { job } = (scheduled.make)(self, tick)?;
         Ok(self.repo.enqueue(self.db.writer(), job).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(mark: Option<&str>) -> Epoch {
+        Epoch {
+            mark: mark.map(str::to_owned),
+            run_id: "run1".to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_a_recovery_completed_on_this_server_run_counts() {
+        assert!(recovered_on(&epoch(Some("done:run1:token"))));
+        assert!(!recovered_on(&epoch(None)), "data lost");
+        assert!(!recovered_on(&epoch(Some("recovering:token"))), "cut short");
+        assert!(!recovered_on(&epoch(Some("done:run0:token"))), "restarted");
+        assert!(!recovered_on(&epoch(Some("done:run1"))), "malformed");
     }
 }

@@ -251,23 +251,28 @@ impl Worker {
             }
         }
         schedulers.abort_all();
+        let deadline = tokio::time::Instant::now() + config.grace;
         drain(&shared, &mut running, config.grace).await;
         heartbeat.abort();
         // With Redis, record what finished during the drain, so the table
-        // is current once the last worker is gone.
-        if let Some(relay) = relay {
+        // is current once the last worker is gone; within the same grace.
+        if let Some(mut relay) = relay {
             // Stopped between two relays, not in one: a relay cut short
             // leaves the finished jobs it took hidden from the next.
             let _ = stop_relay.send(true);
-            let mut relay = relay;
-            if tokio::time::timeout(config.grace, &mut relay)
-                .await
-                .is_err()
-            {
-                relay.abort();
-            }
-            if let Err(err) = queue.relay().await {
-                tracing::warn!(error = %err, "cannot record finished jobs at shutdown");
+            let last = async {
+                let _ = (&mut relay).await;
+                queue.relay().await
+            };
+            match tokio::time::timeout_at(deadline, last).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "cannot record finished jobs at shutdown");
+                }
+                Err(_) => {
+                    relay.abort();
+                    tracing::warn!("grace period over; another worker records the finished jobs");
+                }
             }
         }
         tracing::info!(worker = %shared.id, "job worker stopped");

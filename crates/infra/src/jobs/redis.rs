@@ -15,7 +15,7 @@
 //! | `dead` | sorted set | dead jobs not yet recorded in the table, scored by when the relay may take them |
 //! | `done` | sorted set | done jobs not yet recorded in the table, scored likewise |
 //! | `kinds` | set | every kind ever pushed (for counting) |
-//! | `alive` | string | set by recovery; its absence means Redis lost its data |
+//! | `alive` | string | the recovery mark: which recovery, on which server run, last completed |
 //! | `lock:{name}` | string | a lock's holder (recovery runs one at a time) |
 //!
 //! Each state change is one Lua script, so it is atomic, and every change
@@ -126,8 +126,11 @@ for k = 6, 5 + nkinds do
     local ready = base .. 'ready:' .. kind
     local due = redis.call('ZRANGEBYSCORE', ready, '-inf', int(now), 'LIMIT', 0, limit - #claimed)
     for _, id in ipairs(due) do
-      redis.call('ZREM', ready, id)
-      if redis.call('EXISTS', job_key(id)) == 1 then take(id, kind) end
+      -- A job pushed back after a loss may still run here: left waiting.
+      if not holding[id] then
+        redis.call('ZREM', ready, id)
+        if redis.call('EXISTS', job_key(id)) == 1 then take(id, kind) end
+      end
     end
   end
 end
@@ -235,15 +238,16 @@ end
 return found
 ";
 
-/// `ARGV`: base, then triples of id, status, attempts. Drops each job that
-/// is still in that state; returns how many.
+/// `ARGV`: base, then groups of id, status, attempts, finished_at (ms).
+/// Drops each job that is still in that state (not a later run of it);
+/// returns how many.
 const FORGET: &str = r"
 local n = 0
-for i = 2, #ARGV, 3 do
+for i = 2, #ARGV, 4 do
   local id = ARGV[i]
   local key = job_key(id)
-  local v = redis.call('HMGET', key, 'status', 'attempts')
-  if v[1] == ARGV[i + 1] and v[2] == ARGV[i + 2] then
+  local v = redis.call('HMGET', key, 'status', 'attempts', 'finished_at')
+  if v[1] == ARGV[i + 1] and v[2] == ARGV[i + 2] and v[3] == ARGV[i + 3] then
     redis.call('DEL', key)
     redis.call('ZREM', base .. v[1], id)
     n = n + 1
@@ -286,6 +290,16 @@ static FINISHED_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FINISHED));
 static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
 static HOLD_LOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(HOLD_LOCK));
 static RELEASE_LOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RELEASE_LOCK));
+
+/// What tells the relay whether Redis still holds every relayed job: the
+/// mark recovery left, and the server run it left it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Epoch {
+    /// The mark's value; `None` when Redis lost it with its data.
+    pub mark: Option<String>,
+    /// The Redis server's `run_id`.
+    pub run_id: String,
+}
 
 /// What a claim found: jobs to run now, and jobs whose worker died on
 /// their last allowed attempt (now dead).
@@ -432,8 +446,8 @@ impl RedisJobs {
             .map(|changed| changed == 1)
     }
 
-    /// The jobs `ids` (in order), `None` for those Redis does not hold.
-    /// Done jobs come without their payload.
+    /// The jobs `ids` (in order), `None` for those Redis does not hold
+    /// (or cannot decode: logged). Done jobs come without their payload.
     pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Option<JobRecord>>, RedisError> {
         let mut found = Vec::with_capacity(ids.len());
         // Bounded pipelines: one round trip per 500 jobs.
@@ -450,7 +464,9 @@ impl RedisJobs {
                 found.push(if fields.is_empty() {
                     None
                 } else {
-                    Some(decode(fields)?)
+                    decode(fields)
+                        .inspect_err(|err| tracing::error!(error = %err, "skipping a job"))
+                        .ok()
                 });
             }
         }
@@ -529,7 +545,12 @@ impl RedisJobs {
             invocation
                 .arg(job.id.to_string())
                 .arg(job.status.as_str())
-                .arg(job.attempts);
+                .arg(job.attempts)
+                .arg(
+                    job.finished_at
+                        .map(|at| at.timestamp_millis().to_string())
+                        .unwrap_or_default(),
+                );
         }
         self.pool
             .run(|mut conn| async move { invocation.invoke_async::<u64>(&mut conn).await })
@@ -579,37 +600,39 @@ impl RedisJobs {
         Ok(missing)
     }
 
-    /// Whether the mark [`RedisJobs::mark_alive`] set is still there. Its
-    /// absence means Redis lost its data (a restart without persistence,
-    /// a fail-over to a stale replica, a flush) or never had any.
-    pub async fn is_alive(&self) -> Result<bool, RedisError> {
-        let key = self.alive_key();
-        self.pool
-            .run(|mut conn| async move { redis::cmd("EXISTS").arg(key).query_async(&mut conn).await })
-            .await
+    /// The recovery mark (see [`RedisJobs::set_mark`]) and the id of the
+    /// Redis server's current run (`run_id`, new at every restart and on
+    /// every other server after a fail-over), read together.
+    pub async fn epoch(&self) -> Result<Epoch, RedisError> {
+        let mut pipe = redis::pipe();
+        pipe.get(self.alive_key()).cmd("INFO").arg("server");
+        let (mark, info): (Option<String>, String) = self
+            .pool
+            .run(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await?;
+        let run_id = info
+            .lines()
+            .find_map(|line| line.strip_prefix("run_id:"))
+            .map(str::trim)
+            .ok_or_else(|| RedisError::Command("INFO server has no run_id".to_owned()))?;
+        Ok(Epoch {
+            mark,
+            run_id: run_id.to_owned(),
+        })
     }
 
-    /// Sets the mark that Redis holds every relayed job; set it before
-    /// pushing back the jobs it lost, so a loss during that goes noticed.
-    pub async fn mark_alive(&self) -> Result<(), RedisError> {
-        let key = self.alive_key();
+    /// Sets the recovery mark: the relay compares it, with the server's
+    /// run id, to tell whether Redis may have lost jobs.
+    pub async fn set_mark(&self, value: &str) -> Result<(), RedisError> {
+        let (key, value) = (self.alive_key(), value.to_owned());
         self.pool
             .run(|mut conn| async move {
                 redis::cmd("SET")
                     .arg(key)
-                    .arg(1)
+                    .arg(value)
                     .query_async(&mut conn)
                     .await
             })
-            .await
-    }
-
-    /// Removes the mark, so the next poll recovers again (after a
-    /// recovery that failed half way).
-    pub async fn clear_alive(&self) -> Result<(), RedisError> {
-        let key = self.alive_key();
-        self.pool
-            .run(|mut conn| async move { redis::cmd("DEL").arg(key).query_async(&mut conn).await })
             .await
     }
 

@@ -350,13 +350,14 @@ impl JobRepository {
 
     /// The jobs of `ids` that have rows, in id order.
     pub async fn find_many(self, conn: &impl Connection, ids: &[Uuid]) -> Result<Vec<JobRecord>> {
-        records(
-            conn,
-            Jobs::find()
-                .filter(job::Column::Id.is_in(ids.iter().copied()))
-                .order_by(job::Column::Id, Order::Asc),
-        )
-        .await
+        let mut found = Vec::with_capacity(ids.len());
+        // Bounded `IN` lists: SQLite allows at most 32766 bound values.
+        for chunk in ids.chunks(1000) {
+            let query = Jobs::find().filter(job::Column::Id.is_in(chunk.iter().copied()));
+            found.extend(records(conn, query).await?);
+        }
+        found.sort_by_key(|job| job.id);
+        Ok(found)
     }
 
     /// Jobs in one state, oldest first.
