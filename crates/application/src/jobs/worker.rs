@@ -395,10 +395,17 @@ async fn heartbeat(shared: Arc<Shared>, lease: Duration) {
             continue;
         }
         let renewed = shared.queue.heartbeat(&shared.id, &held, lease).await;
+        // Jobs that finished meanwhile had nothing to renew.
+        let running = {
+            let in_flight = lock(&shared.in_flight);
+            held.iter()
+                .filter(|(id, attempt)| in_flight.get(id) == Some(attempt))
+                .count()
+        };
         match renewed {
-            Ok(renewed) if renewed < u64::try_from(held.len()).unwrap_or(u64::MAX) => {
+            Ok(renewed) if renewed < u64::try_from(running).unwrap_or(u64::MAX) => {
                 tracing::warn!(
-                    running = held.len(),
+                    running,
                     renewed,
                     "some running jobs lost their lease; another worker may run them as well"
                 );
