@@ -598,7 +598,10 @@ async fn the_epoch_is_the_recovery_mark_and_the_server_run() {
     let before = fx.jobs.epoch().await.unwrap();
     assert_eq!(before.mark, None);
     assert_eq!(before.run_id.len(), 40, "{before:?}");
-    fx.jobs.set_mark("done:x").await.unwrap();
+    assert!(!fx.jobs.swap_mark("recovering:x", "done:x").await.unwrap());
+    fx.jobs.set_mark("recovering:x").await.unwrap();
+    assert!(!fx.jobs.swap_mark("recovering:y", "done:y").await.unwrap());
+    assert!(fx.jobs.swap_mark("recovering:x", "done:x").await.unwrap());
     let after = fx.jobs.epoch().await.unwrap();
     assert_eq!(after.mark.as_deref(), Some("done:x"));
     assert_eq!(after.run_id, before.run_id, "same server run");

@@ -418,7 +418,8 @@ impl JobQueue {
                     Ok::<_, Error>(self.repo.statuses(tx.conn(), &ids).await?)
                 })
                 .await?;
-            // Forget a job once its row holds its end, or when it has no
+            // Forget a job once its row holds an end (this one, or one
+            // recorded before: the table is the record), or when it has no
             // row (deleted by hand): nothing would ever record it. A row
             // still pending was pushed by a relay that has not committed;
             // its job comes back later.
@@ -427,7 +428,9 @@ impl JobQueue {
                 .filter(|job| {
                     rows.iter()
                         .find(|(id, _)| *id == job.id)
-                        .is_none_or(|(_, status)| *status == job.status)
+                        .is_none_or(|(_, status)| {
+                            !matches!(status, JobStatus::Pending | JobStatus::Relayed)
+                        })
                 })
                 .collect();
             recorded += redis.forget(&settled).await?;
@@ -438,9 +441,10 @@ impl JobQueue {
     }
 
     /// With Redis: pushes back every relayed job Redis does not hold, and
-    /// returns how many. Workers call it when Redis lost its data (its
-    /// `alive` mark is gone), and housekeeping calls it every run to catch
-    /// a partial loss. One recovery runs at a time (a Redis lock; the
+    /// returns how many. Workers call it when Redis may have lost data
+    /// (the mark of the last completed recovery is gone, or names an
+    /// earlier server run), and housekeeping calls it every run to catch a
+    /// partial loss. One recovery runs at a time (a Redis lock; the
     /// others return 0). A recovered job starts again with the attempts
     /// its row records; a job that was running when the data was lost runs
     /// again, which idempotent handlers allow.
@@ -477,7 +481,8 @@ impl JobQueue {
         // restart meanwhile, or a recovery that dies, leaves a mark that
         // is not a completed one on this server run.
         let run_id = redis.epoch().await?.run_id;
-        redis.set_mark(&format!("recovering:{token}")).await?;
+        let recovering = format!("recovering:{token}");
+        redis.set_mark(&recovering).await?;
         let mut recovered = 0;
         let mut after = None;
         loop {
@@ -510,7 +515,12 @@ impl JobQueue {
                 break;
             }
         }
-        redis.set_mark(&format!("done:{run_id}:{token}")).await?;
+        // Only if nothing happened to the mark meanwhile (a flush removes
+        // it): else the next relay recovers again.
+        let done = format!("done:{run_id}:{token}");
+        if !redis.swap_mark(&recovering, &done).await? {
+            tracing::warn!("Redis changed during job recovery; recovering again");
+        }
         Ok(recovered)
     }
 

@@ -268,6 +268,15 @@ if redis.call('SET', key, ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
 return 0
 ";
 
+/// `ARGV`: base, expected, value. Sets the recovery mark to `value` if it
+/// is `expected`; 1 when it did.
+const SWAP_MARK: &str = r"
+local key = base .. 'alive'
+if redis.call('GET', key) ~= ARGV[2] then return 0 end
+redis.call('SET', key, ARGV[3])
+return 1
+";
+
 /// `ARGV`: base, lock name, token. Releases the lock if `token` holds it.
 const RELEASE_LOCK: &str = r"
 local key = base .. 'lock:' .. ARGV[2]
@@ -290,6 +299,7 @@ static FINISHED_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FINISHED));
 static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
 static HOLD_LOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(HOLD_LOCK));
 static RELEASE_LOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RELEASE_LOCK));
+static SWAP_MARK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SWAP_MARK));
 
 /// What tells the relay whether Redis still holds every relayed job: the
 /// mark recovery left, and the server run it left it on.
@@ -634,6 +644,14 @@ impl RedisJobs {
                     .await
             })
             .await
+    }
+
+    /// Sets the recovery mark to `value` if it still is `expected`;
+    /// `false` when it changed (Redis lost it, or another recovery ran).
+    pub async fn swap_mark(&self, expected: &str, value: &str) -> Result<bool, RedisError> {
+        let mut invocation = SWAP_MARK_SCRIPT.arg(&self.base);
+        invocation.arg(expected).arg(value);
+        self.flag(invocation).await
     }
 
     fn alive_key(&self) -> String {
