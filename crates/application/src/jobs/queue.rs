@@ -177,8 +177,10 @@ impl JobQueue {
             let recorded: Vec<Uuid> = dead.iter().map(|job| job.id).collect();
             for job in live {
                 if !recorded.contains(&job.id) {
-                    let row = rows.iter().find(|row| row.id == job.id).cloned();
-                    dead.extend(merge(row, Some(job)));
+                    dead.push(match rows.iter().find(|row| row.id == job.id) {
+                        Some(row) => merge(row.clone(), job),
+                        None => job,
+                    });
                 }
             }
             dead.sort_by_key(|job| (job.created_at, job.id));
@@ -226,7 +228,7 @@ impl JobQueue {
                     return Some(row);
                 }
                 match live.next().flatten() {
-                    Some(state) => merge(Some(row), Some(state)),
+                    Some(state) => Some(merge(row, state)),
                     // Gone if deleted meanwhile (housekeeping).
                     None => reread
                         .iter()
@@ -348,12 +350,18 @@ impl JobQueue {
                 0
             }
         };
+        // The epoch read here is the one the first push happens in, unless
+        // a recovery changes it.
+        let mut current = None;
         let recovered = note(match redis.epoch().await {
-            Ok(epoch) if recovered_on(&epoch) => Ok(0),
+            Ok(epoch) if recovered_on(&epoch) => {
+                current = Some(epoch);
+                Ok(0)
+            }
             Ok(_) => self.recover().await,
             Err(err) => Err(err.into()),
         });
-        let pushed = note(self.push_pending(redis).await);
+        let pushed = note(self.push_pending(redis, current).await);
         let finished = note(self.record_finished(redis).await);
         match failure {
             Some(err) => Err(err),
@@ -365,31 +373,39 @@ impl JobQueue {
         }
     }
 
-    async fn push_pending(&self, redis: &RedisJobs) -> Result<u64> {
+    /// Pushes waiting rows, a batch per transaction. `before` is the epoch
+    /// (see [`RedisJobs::epoch`]) read last, if any; it is read again after
+    /// each commit, and a batch whose push and commit straddle a change is
+    /// pushed again: a recovery may have missed its rows (not yet relayed
+    /// when it read them). Pushing again is harmless.
+    async fn push_pending(&self, redis: &RedisJobs, mut before: Option<Epoch>) -> Result<u64> {
         let mut relayed = 0;
         loop {
-            let (rows, before) = self
+            let (rows, pushed_in) = self
                 .db
                 .transaction(async |tx| {
                     let rows = self.repo.relay_batch(tx.conn(), RELAY_BATCH).await?;
                     if rows.is_empty() {
                         return Ok((rows, None));
                     }
-                    let before = redis.epoch().await?;
+                    let epoch = match &before {
+                        Some(epoch) => epoch.clone(),
+                        None => redis.epoch().await?,
+                    };
                     redis.push(&rows).await?;
                     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
                     self.repo.mark_relayed(tx.conn(), &ids).await?;
-                    Ok::<_, Error>((rows, Some(before)))
+                    Ok::<_, Error>((rows, Some(epoch)))
                 })
                 .await?;
-            if let Some(before) = before
-                && redis.epoch().await? != before
-            {
-                // Redis lost data or was recovered between the push and the
-                // commit: a recovery may have missed these rows (not yet
-                // relayed when it read them). Pushing again is harmless.
+            let Some(pushed_in) = pushed_in else {
+                return Ok(relayed);
+            };
+            let after = redis.epoch().await?;
+            if after != pushed_in {
                 redis.push(&rows).await?;
             }
+            before = Some(after);
             let moved = rows.len() as u64;
             relayed += moved;
             if moved < RELAY_BATCH {
@@ -631,22 +647,17 @@ pub(super) struct Relayed {
     pub(super) finished: u64,
 }
 
-/// A job as its table row and Redis state together. A relayed row Redis
-/// no longer knows keeps status `relayed`.
-fn merge(row: Option<JobRecord>, live: Option<JobRecord>) -> Option<JobRecord> {
-    match (row, live) {
-        // What a job is comes from its row (Redis keeps times in ms and
-        // drops a done job's payload); where it is, from Redis.
-        (Some(row), Some(live)) => Some(JobRecord {
-            status: live.status,
-            attempts: live.attempts,
-            run_at: live.run_at,
-            last_error: live.last_error,
-            finished_at: live.finished_at,
-            ..row
-        }),
-        (row, None) => row,
-        (None, live) => live,
+/// A job as its table row and Redis state together: what a job is comes
+/// from its row (Redis keeps times in ms and drops a done job's payload);
+/// where it is, from Redis.
+fn merge(row: JobRecord, live: JobRecord) -> JobRecord {
+    JobRecord {
+        status: live.status,
+        attempts: live.attempts,
+        run_at: live.run_at,
+        last_error: live.last_error,
+        finished_at: live.finished_at,
+        ..row
     }
 }
 

@@ -355,9 +355,7 @@ impl RedisJobs {
                 .arg(job.created_at.timestamp_millis())
                 .arg(job.dedupe_key.as_deref().unwrap_or_default());
         }
-        self.pool
-            .run(|mut conn| async move { invocation.invoke_async::<u64>(&mut conn).await })
-            .await
+        self.count(invocation).await
     }
 
     /// Claims up to `limit` due jobs of `kinds` for `worker`, skipping
@@ -406,9 +404,7 @@ impl RedisJobs {
         for (id, attempt) in held {
             invocation.arg(id.to_string()).arg(attempt);
         }
-        self.pool
-            .run(|mut conn| async move { invocation.invoke_async::<u64>(&mut conn).await })
-            .await
+        self.count(invocation).await
     }
 
     /// Records success; `false` when `worker` no longer held the job.
@@ -449,11 +445,16 @@ impl RedisJobs {
         self.flag(invocation).await
     }
 
-    async fn flag(&self, invocation: redis::ScriptInvocation<'static>) -> Result<bool, RedisError> {
+    /// Runs a script that answers a count.
+    async fn count(&self, invocation: redis::ScriptInvocation<'static>) -> Result<u64, RedisError> {
         self.pool
-            .run(|mut conn| async move { invocation.invoke_async::<u8>(&mut conn).await })
+            .run(|mut conn| async move { invocation.invoke_async::<u64>(&mut conn).await })
             .await
-            .map(|changed| changed == 1)
+    }
+
+    /// Runs a script that answers 1 (done) or 0.
+    async fn flag(&self, invocation: redis::ScriptInvocation<'static>) -> Result<bool, RedisError> {
+        self.count(invocation).await.map(|changed| changed == 1)
     }
 
     /// The jobs `ids` (in order), `None` for those Redis does not hold
@@ -562,9 +563,7 @@ impl RedisJobs {
                         .unwrap_or_default(),
                 );
         }
-        self.pool
-            .run(|mut conn| async move { invocation.invoke_async::<u64>(&mut conn).await })
-            .await
+        self.count(invocation).await
     }
 
     /// Takes the lock `name` for `token` for `ttl`, or extends it when
