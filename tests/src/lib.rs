@@ -1,5 +1,5 @@
 //! Helpers for the end-to-end suite: each test gets the real app, built by
-//! the same [`api::Application`] builder the binary uses, on a random port
+//! the same [`web::Application`] builder the binary uses, on a random port
 //! and its own fresh database.
 //!
 //! The database is in-memory SQLite by default. With `TEST_DATABASE_URL`
@@ -31,7 +31,8 @@ pub struct TestApp {
     pub services: application::Services,
     /// `http://127.0.0.1:PORT` of the metrics server, with `METRICS_PORT`.
     pub metrics_address: Option<String>,
-    _db: TestDatabase,
+    /// The app's database.
+    pub database: TestDatabase,
 }
 
 /// Spawns the app with test defaults.
@@ -41,7 +42,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app with extra settings (`("JWT_EXPIRE_MINUTES", "1")`, ...).
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    let db = TestDatabase::create().await;
+    spawn_app_on(TestDatabase::create().await, extra).await
+}
+
+/// Spawns the app on a database the test can open too ([`TestApp::pool`]).
+pub async fn spawn_shared_app_with(extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(TestDatabase::create_shared().await, extra).await
+}
+
+async fn spawn_app_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     // The cache (and, when enabled, rate limits) on the real Redis, under a
     // prefix of this test's own; `extra` comes last, so it can override.
     let redis = test_redis_url().map(|url| {
@@ -58,7 +67,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     vars.extend_from_slice(extra);
     let settings = settings_for(&db.url, &vars);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-    let app = api::Application::build_on(&settings, listener)
+    let app = web::Application::build_on(&settings, listener)
         .await
         .expect("the app builds");
     let address = format!("http://{}", app.address());
@@ -74,7 +83,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         settings,
         services,
         metrics_address,
-        _db: db,
+        database: db,
     }
 }
 
@@ -132,7 +141,11 @@ fn init_logging() {
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             // The writer lives as long as the test process.
-            if let Ok(guard) = infra::telemetry::init(infra::LogFormat::Pretty, "debug,sqlx=warn") {
+            let settings = infra::config::TelemetrySettings {
+                format: infra::LogFormat::Pretty,
+                level: "debug,sqlx=warn".to_owned(),
+            };
+            if let Ok(guard) = infra::telemetry::init(&settings) {
                 std::mem::forget(guard);
             }
         }
@@ -140,6 +153,19 @@ fn init_logging() {
 }
 
 impl TestApp {
+    /// A pool of the test's own on the app's database (the app hands its
+    /// own to no one), for arranging and inspecting rows directly. Needs
+    /// [`spawn_shared_app_with`]: an in-memory database is the app's alone.
+    pub async fn pool(&self) -> persistence::Db {
+        assert!(
+            !self.database.url.contains(":memory:"),
+            "spawn the app with spawn_shared_app_with to open its database"
+        );
+        persistence::Db::connect(&self.database.options())
+            .await
+            .expect("connect to the app's database")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -366,13 +392,10 @@ impl TestDatabase {
 
     /// A pool on this database with every migration applied.
     pub async fn migrated(&self) -> persistence::Db {
-        use migration::MigratorTrait as _;
         let db = persistence::Db::connect(&self.options())
             .await
             .expect("connect to the test database");
-        migration::Migrator::up(db.writer(), None)
-            .await
-            .expect("migrations apply");
+        db.migrate().await.expect("migrations apply");
         db
     }
 

@@ -9,12 +9,11 @@
 use std::collections::BTreeSet;
 
 use domain::{
-    Email, NewTask, NewUser, Principal, Task, TaskDescription, TaskTitle, UserId, Username,
+    Email, NewTask, NewUser, Page, Principal, Task, TaskDescription, TaskFilter, TaskTitle, UserId,
+    Username,
     acl::{AclPrincipal, AclRule, Guarded, Permission, has_permission, principals_of},
 };
-use persistence::{
-    BaseRepository, Db, Page, TaskFilter, TaskRepository, UserRepository, acl, entities::task,
-};
+use persistence::{BaseRepository, Db, TaskRepository, UserRepository, acl, entities::task};
 use tests::TestDatabase;
 
 /// A small deterministic generator (xorshift), so a failing seed replays.

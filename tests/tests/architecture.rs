@@ -1,33 +1,41 @@
-//! The layering rules of ARCHITECTURE.md, checked against the manifests:
-//! a new dependency edge that breaks them fails the build's tests.
+//! The layering rules of ARCHITECTURE.md, checked against the manifests,
+//! the resolved dependency graph and the sources: a new dependency edge,
+//! re-export or binary-to-binary link that breaks them fails the tests.
 
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::BTreeMap, process::Command};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use serde_json::Value;
 
-/// Direct dependencies (normal, not dev) of every workspace package.
-fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
+/// Runs cargo (the one running these tests) in the workspace, offline.
+fn cargo(args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(args)
+        .arg("--offline")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "{}",
+        "cargo {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
-    metadata["packages"]
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn workspace_metadata() -> Value {
+    serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps"])).unwrap()
+}
+
+/// Direct dependencies (normal, not dev) of every workspace package.
+fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
+    workspace_metadata()["packages"]
         .as_array()
         .unwrap()
         .iter()
@@ -118,9 +126,120 @@ fn binaries_are_thin() {
     for bin in ["api", "worker"] {
         for dep in &deps[bin] {
             assert!(
-                !["sea-orm", "actix-web"].contains(&dep.as_str()),
+                !["sea-orm", "actix-web", "persistence", "migration"].contains(&dep.as_str()),
                 "{bin} depends on {dep} directly"
             );
         }
     }
+}
+
+#[test]
+fn no_binary_crate_depends_on_another() {
+    // A binary is composed from library crates; one binary reaching into
+    // another makes the second one a library nobody designed as such.
+    let metadata = workspace_metadata();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let binaries: Vec<&str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|package| {
+            Path::new(package["manifest_path"].as_str().unwrap()).starts_with(root.join("bins"))
+        })
+        .map(|package| package["name"].as_str().unwrap())
+        .collect();
+    assert!(binaries.contains(&"api") && binaries.contains(&"worker"));
+    let mut violations = Vec::new();
+    for (krate, deps) in workspace_dependencies() {
+        for dep in deps.iter().filter(|dep| binaries.contains(&dep.as_str())) {
+            violations.push(format!("{krate} depends on the binary crate {dep}"));
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn the_worker_links_no_web_framework() {
+    // Its whole graph, not just its manifest: a library it uses that pulls
+    // in actix would put the HTTP stack back into the worker.
+    let tree = cargo(&[
+        "tree", "-p", "worker", "--edges", "normal", "--prefix", "none",
+    ]);
+    let linked: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| HTTP.contains(name) || *name == "web" || *name == "utoipa")
+        .collect();
+    assert!(linked.is_empty(), "the worker links {linked:?}");
+}
+
+/// `.rs` files under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn storage_types_do_not_leak_past_persistence() {
+    // Only persistence (and the migration crate under it) may hand out
+    // SeaORM or repository types. Anything above that re-exports them, or
+    // hands out the pools, lets web reach the database without a manifest
+    // edge, which the rules above could not see.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let storage = ["persistence", "sea_orm", "sea_orm_migration", "migration"];
+    let mut violations = Vec::new();
+    for package in workspace_metadata()["packages"].as_array().unwrap() {
+        let name = package["name"].as_str().unwrap();
+        if ["persistence", "migration"].contains(&name) {
+            continue;
+        }
+        let dir = Path::new(package["manifest_path"].as_str().unwrap())
+            .parent()
+            .unwrap()
+            .join("src");
+        for file in sources(&dir) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Joined lines, so a `pub use` split over lines is one statement.
+            let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let shown = file.strip_prefix(root).unwrap().display();
+            for keyword in ["pub use ", "pub type "] {
+                for (at, _) in flat.match_indices(keyword) {
+                    let rest = &flat[at + keyword.len()..];
+                    let statement = rest.split(';').next().unwrap_or(rest);
+                    // `pub type Alias = path`: the path is on the right.
+                    let path = statement.split_once('=').map_or(statement, |(_, rhs)| rhs);
+                    let path = path.trim().trim_start_matches("::");
+                    if storage
+                        .iter()
+                        .any(|krate| path.starts_with(&format!("{krate}::")))
+                    {
+                        violations.push(format!("{shown} re-exports {path}"));
+                    }
+                }
+            }
+            if name == "application" {
+                let public_fns = text
+                    .lines()
+                    .filter(|line| line.trim_start().starts_with("pub") && line.contains("fn "));
+                for line in public_fns {
+                    let returns_db = line.split_once("->").is_some_and(|(_, ret)| {
+                        ret.split(|c: char| !c.is_alphanumeric() && c != '_')
+                            .any(|word| word == "Db")
+                    });
+                    if returns_db {
+                        violations.push(format!("{shown} hands out the pool: {}", line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
 }

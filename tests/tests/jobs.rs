@@ -12,7 +12,7 @@ use std::time::Duration;
 use application::jobs::{Housekeeping, Job as _, JobContext, JobRecord, JobStatus, Ping};
 use chrono::Utc;
 use persistence::{NewRefreshToken, RefreshTokenRepository, UnitOfWork as _};
-use tests::{JobBackend, TestApp, files_in, smtp::BlackHole, spawn_app_with, wait_for};
+use tests::{JobBackend, TestApp, files_in, smtp::BlackHole, spawn_shared_app_with, wait_for};
 
 tests::on_each_job_backend!(
     registration_sends_the_welcome_email_through_the_in_process_worker,
@@ -31,7 +31,11 @@ async fn spawn(backend: JobBackend, extra: &[(&str, &str)]) -> TestApp {
     let vars = backend.settings();
     let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     all.extend_from_slice(extra);
-    spawn_app_with(&all).await
+    spawn_shared_app_with(&all).await
+}
+
+fn smtp_url(url: impl AsRef<str>) -> infra::config::SmtpUrl {
+    infra::config::SmtpUrl::parse(url.as_ref()).unwrap()
 }
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -111,16 +115,16 @@ async fn workers_on_one_queue_share_the_jobs_and_run_each_once(backend: JobBacke
         ids.push(
             app.services
                 .jobs
-                .enqueue(app.services.db().writer(), &Ping::default())
+                .enqueue_alone(&Ping::default())
                 .await
                 .unwrap(),
         );
     }
     let mut settings = app.settings.clone();
-    settings.job_poll_interval = Duration::from_millis(10);
-    settings.job_concurrency = 2;
+    settings.jobs.poll_interval_ms = 10;
+    settings.jobs.concurrency = 2;
     let workers: Vec<_> = (0..3)
-        .map(|_| api::worker(&settings, &app.services).unwrap().spawn())
+        .map(|_| app.services.worker(&settings).unwrap().spawn())
         .collect();
     wait_for("every ping to run", WAIT, || async {
         let left = app.services.jobs.count_unfinished(&ids).await.unwrap();
@@ -139,7 +143,7 @@ async fn workers_on_one_queue_share_the_jobs_and_run_each_once(backend: JobBacke
 
 async fn a_job_enqueued_in_a_transaction_exists_only_if_it_commits(backend: JobBackend) {
     let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
-    let (db, jobs) = (app.services.db(), &app.services.jobs);
+    let (db, jobs) = (&app.pool().await, &app.services.jobs);
 
     let rolled_back: Result<(), application::Error> = db
         .transaction(async |tx| {
@@ -162,8 +166,8 @@ async fn a_job_enqueued_in_a_transaction_exists_only_if_it_commits(backend: JobB
     assert_eq!((job.id, job.status), (id, JobStatus::Pending));
 
     let mut settings = app.settings.clone();
-    settings.job_poll_interval = Duration::from_millis(20);
-    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    settings.jobs.poll_interval_ms = 20;
+    let worker = app.services.worker(&settings).unwrap().spawn();
     let job = wait_for_job(&app, "ping", "the committed job to run", |job| {
         job.status == JobStatus::Done
     })
@@ -184,10 +188,10 @@ async fn a_failing_job_is_retried_with_backoff_then_dead_and_runs_again_when_req
 
     // Mail goes to a closed port: every attempt fails.
     let mut failing = app.settings.clone();
-    failing.smtp_url = Some(infra::Secret::new("smtp://127.0.0.1:9"));
-    failing.job_poll_interval = Duration::from_millis(10);
-    failing.job_backoff_base = Duration::from_millis(300);
-    let worker = api::worker(&failing, &app.services).unwrap().spawn();
+    failing.mail.smtp_url = Some(smtp_url("smtp://127.0.0.1:9"));
+    failing.jobs.poll_interval_ms = 10;
+    failing.jobs.backoff_base_ms = 300;
+    let worker = app.services.worker(&failing).unwrap().spawn();
 
     let first_failure = wait_for_job(&app, "welcome_email", "the first failure", |job| {
         job.attempts == 1 && job.status == JobStatus::Pending
@@ -229,9 +233,9 @@ async fn a_failing_job_is_retried_with_backoff_then_dead_and_runs_again_when_req
     ));
     let mail_dir = scratch_dir("mail");
     let mut working = app.settings.clone();
-    working.mail_dir = Some(mail_dir.to_str().unwrap().to_owned());
-    working.job_poll_interval = Duration::from_millis(10);
-    let worker = api::worker(&working, &app.services).unwrap().spawn();
+    working.mail.mail_dir = Some(mail_dir.to_str().unwrap().to_owned());
+    working.jobs.poll_interval_ms = 10;
+    let worker = app.services.worker(&working).unwrap().spawn();
     let done = wait_for_job(
         &app,
         "welcome_email",
@@ -255,13 +259,10 @@ async fn an_attempt_that_runs_past_the_timeout_fails(backend: JobBackend) {
     app.register("hopper").await;
 
     let mut settings = app.settings.clone();
-    settings.smtp_url = Some(infra::Secret::new(format!(
-        "smtp://127.0.0.1:{}",
-        hole.port
-    )));
-    settings.job_poll_interval = Duration::from_millis(10);
-    settings.job_timeout = Duration::from_secs(1);
-    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    settings.mail.smtp_url = Some(smtp_url(format!("smtp://127.0.0.1:{}", hole.port)));
+    settings.jobs.poll_interval_ms = 10;
+    settings.jobs.timeout_seconds = 1;
+    let worker = app.services.worker(&settings).unwrap().spawn();
 
     hole.connected().await;
     let dead = wait_for_job(
@@ -278,10 +279,10 @@ async fn an_attempt_that_runs_past_the_timeout_fails(backend: JobBackend) {
 async fn two_workers_on_one_schedule_run_each_tick_once(backend: JobBackend) {
     let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let mut settings = app.settings.clone();
-    settings.job_cleanup_schedule = Some("* * * * * *".to_owned()); // every second
-    settings.job_poll_interval = Duration::from_millis(20);
-    let first = api::worker(&settings, &app.services).unwrap().spawn();
-    let second = api::worker(&settings, &app.services).unwrap().spawn();
+    settings.jobs.cleanup_schedule = infra::config::CronSchedule(Some("* * * * * *".to_owned())); // every second
+    settings.jobs.poll_interval_ms = 20;
+    let first = app.services.worker(&settings).unwrap().spawn();
+    let second = app.services.worker(&settings).unwrap().spawn();
 
     wait_for("three ticks to run", WAIT, || async {
         let jobs = app.services.jobs.of_kind("housekeeping").await.unwrap();
@@ -315,7 +316,7 @@ async fn two_workers_on_one_schedule_run_each_tick_once(backend: JobBackend) {
 async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs(backend: JobBackend) {
     let app = spawn(backend, &[("JOB_WORKER_IN_API", "false")]).await;
     let user = app.register("lovelace").await;
-    let db = app.services.db();
+    let db = &app.pool().await;
     let user_id = persistence::UserRepository::default()
         .find_by_uuid(db.writer(), user["uuid"].as_str().unwrap().parse().unwrap())
         .await
@@ -343,8 +344,8 @@ async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs(backe
         .await
         .unwrap();
     let mut settings = app.settings.clone();
-    settings.job_poll_interval = Duration::from_millis(20);
-    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    settings.jobs.poll_interval_ms = 20;
+    let worker = app.services.worker(&settings).unwrap().spawn();
     wait_for_job(&app, "ping", "the ping to finish", |job| {
         job.status == JobStatus::Done
     })
@@ -354,7 +355,7 @@ async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs(backe
     let ctx = |retention| JobContext {
         db: db.clone(),
         queue: app.services.jobs.clone(),
-        mailer: infra::mail::from_settings(&app.settings).unwrap(),
+        mailer: infra::mail::from_settings(&app.settings.mail, app.settings.environment).unwrap(),
         job_retention: retention,
     };
     // A finished job younger than the retention stays.
@@ -389,8 +390,8 @@ async fn housekeeping_deletes_expired_refresh_tokens_and_old_finished_jobs(backe
 #[tokio::test]
 async fn only_the_latest_claim_of_a_job_records_its_outcome() {
     use persistence::JobRepository;
-    let app = spawn_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
-    let db = app.services.db();
+    let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let db = &app.pool().await;
     let repo = JobRepository;
     let id = app
         .services
@@ -436,16 +437,13 @@ async fn a_job_running_longer_than_its_lease_keeps_it_while_its_worker_lives(bac
     let mut server = tests::smtp::SmtpServer::start_held().await;
     app.register("turing").await;
     let mut settings = app.settings.clone();
-    settings.smtp_url = Some(infra::Secret::new(format!(
-        "smtp://127.0.0.1:{}",
-        server.port
-    )));
-    settings.job_poll_interval = Duration::from_millis(10);
+    settings.mail.smtp_url = Some(smtp_url(format!("smtp://127.0.0.1:{}", server.port)));
+    settings.jobs.poll_interval_ms = 10;
     // Renewed every 667 ms: a margin of 1.3 s for a loaded CI machine.
-    settings.job_lease = Duration::from_secs(2);
-    let first = api::worker(&settings, &app.services).unwrap().spawn();
+    settings.jobs.lease_seconds = 2;
+    let first = app.services.worker(&settings).unwrap().spawn();
     server.connected().await; // The first worker holds the job.
-    let second = api::worker(&settings, &app.services).unwrap().spawn();
+    let second = app.services.worker(&settings).unwrap().spawn();
 
     // Over two leases long; only heartbeats keep the second worker off it.
     tokio::time::sleep(Duration::from_millis(4500)).await;
@@ -465,13 +463,11 @@ async fn a_job_still_running_after_the_grace_period_is_handed_back_uncounted(bac
     let mut hole = BlackHole::start().await;
     app.register("knuth").await;
     let mut settings = app.settings.clone();
-    settings.smtp_url = Some(infra::Secret::new(format!(
-        "smtp://127.0.0.1:{}",
-        hole.port
-    )));
-    settings.job_poll_interval = Duration::from_millis(10);
-    settings.shutdown_grace = Duration::from_millis(200);
-    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    settings.mail.smtp_url = Some(smtp_url(format!("smtp://127.0.0.1:{}", hole.port)));
+    settings.jobs.poll_interval_ms = 10;
+    // The shortest grace there is (it is set in whole seconds).
+    settings.http.shutdown_grace_seconds = 1;
+    let worker = app.services.worker(&settings).unwrap().spawn();
     hole.connected().await;
 
     worker.shutdown().await;
@@ -489,7 +485,7 @@ async fn a_job_still_running_after_the_grace_period_is_handed_back_uncounted(bac
 /// folder, and no worker; worker settings that poll every 20 ms.
 async fn spawn_on_redis(url: &str) -> (TestApp, infra::Settings, std::path::PathBuf) {
     let mail_dir = scratch_dir("mail");
-    let app = spawn_app_with(&[
+    let app = spawn_shared_app_with(&[
         ("JOB_BACKEND", "redis"),
         ("REDIS_URL", url),
         ("REDIS_KEY_PREFIX", &tests::unique_prefix()),
@@ -498,7 +494,7 @@ async fn spawn_on_redis(url: &str) -> (TestApp, infra::Settings, std::path::Path
     ])
     .await;
     let mut settings = app.settings.clone();
-    settings.job_poll_interval = Duration::from_millis(20);
+    settings.jobs.poll_interval_ms = 20;
     (app, settings, mail_dir)
 }
 
@@ -515,7 +511,7 @@ async fn with_redis_down_jobs_wait_in_the_table_and_run_once_it_is_back() {
         .port();
     let url = format!("redis://127.0.0.1:{port}");
     let (app, settings, mail_dir) = spawn_on_redis(&url).await;
-    let worker = api::worker(&settings, &app.services).unwrap().spawn();
+    let worker = app.services.worker(&settings).unwrap().spawn();
 
     // Registration does not need Redis: the job is a row of its transaction.
     app.register("liskov").await;
@@ -547,7 +543,7 @@ async fn with_redis_down_jobs_wait_in_the_table_and_run_once_it_is_back() {
 /// A job's row as the table holds it (not merged with Redis's state).
 async fn row(app: &TestApp, id: uuid::Uuid) -> JobRecord {
     persistence::JobRepository
-        .find(app.services.db().writer(), id)
+        .find(app.pool().await.writer(), id)
         .await
         .unwrap()
         .unwrap()
@@ -566,7 +562,7 @@ async fn jobs_redis_loses_are_pushed_back_from_the_table_and_finished_ones_stay_
     }
     let mut redis = tests::OwnRedis::start(0).expect("redis-server starts");
     let (app, settings, mail_dir) = spawn_on_redis(&redis.url()).await;
-    let full_worker = || api::worker(&settings, &app.services).unwrap().spawn();
+    let full_worker = || app.services.worker(&settings).unwrap().spawn();
     let welcome_job = async |username: &str| {
         app.register(username).await;
         let jobs = app.services.jobs.of_kind("welcome_email").await.unwrap();
@@ -588,13 +584,18 @@ async fn jobs_redis_loses_are_pushed_back_from_the_table_and_finished_ones_stay_
     let relay_only = application::jobs::Worker::new(
         app.services.jobs.clone(),
         JobContext {
-            db: app.services.db().clone(),
+            db: app.pool().await,
             queue: app.services.jobs.clone(),
-            mailer: infra::mail::from_settings(&app.settings).unwrap(),
+            mailer: infra::mail::from_settings(&app.settings.mail, app.settings.environment)
+                .unwrap(),
             job_retention: chrono::Duration::days(1),
         },
         application::jobs::Registry::default().register::<Ping>(),
-        application::jobs::WorkerConfig::from_settings(&settings).unwrap(),
+        application::jobs::WorkerConfig::from_settings(
+            &settings.jobs,
+            settings.http.shutdown_grace(),
+        )
+        .unwrap(),
     )
     .spawn();
     let second = welcome_job("lamarr").await;

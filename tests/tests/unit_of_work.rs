@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use domain::{Email, NewUser, Principal, Username};
-use persistence::{Error, Page, UnitOfWork as _, UserRepository};
+use domain::{Email, NewUser, Page, Principal, Username};
+use persistence::{Error, UnitOfWork as _, UserRepository};
 use tests::TestDatabase;
 
 #[derive(Debug)]

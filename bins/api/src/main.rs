@@ -4,60 +4,10 @@
 
 use std::process::ExitCode;
 
-use api::Application;
-use infra::{Environment, Settings, telemetry};
-
-fn main() -> ExitCode {
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    // Held to the end of main: dropping it flushes the log.
-    let _log_guard = match telemetry::init(settings.log_format, &settings.log_level) {
-        Ok(guard) => guard,
-        Err(err) => {
-            eprintln!("error: invalid configuration: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args.first().map(String::as_str) {
-        None => runtime.block_on(serve(settings)),
-        Some("create-admin") => runtime.block_on(create_admin(&settings, &args[1..])),
-        Some("print-config" | "--print-config") => {
-            print!("{}", settings.describe());
-            return ExitCode::SUCCESS;
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("error: unknown command {other:?}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match command {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
+use anyhow::Context as _;
+use application::Services;
+use infra::{Environment, Settings};
+use web::Application;
 
 const USAGE: &str = "\
 Usage:
@@ -66,38 +16,83 @@ Usage:
                                            a new account's password is read from ADMIN_PASSWORD
   api print-config                         show the effective settings, secrets masked";
 
-async fn create_admin(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
-    let [email, username] = args else {
-        anyhow::bail!("create-admin takes EMAIL and USERNAME\n\n{USAGE}");
+fn main() -> ExitCode {
+    let process = match infra::process::start() {
+        Ok(process) => process,
+        Err(code) => return code,
     };
-    // ADMIN_PASSWORD comes from the environment, not the command line, so
-    // it stays out of shell history and process listings.
-    let password = settings.admin_password.as_ref().map(infra::Secret::expose);
-    let (admin, created) = api::create_admin(settings, email, username, password).await?;
-    tracing::info!(
-        uuid = %admin.uuid,
-        email = %admin.email,
-        "{}",
-        if created { "admin account created" } else { "existing account is now an admin" }
-    );
-    Ok(())
+    let (settings, runtime) = (&process.settings, &process.runtime);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        [] => runtime.block_on(serve(settings)),
+        ["create-admin", email, username] => {
+            runtime.block_on(create_admin(settings, email, username))
+        }
+        ["create-admin", ..] => Err(anyhow::anyhow!(
+            "create-admin takes EMAIL and USERNAME\n\n{USAGE}"
+        )),
+        ["print-config" | "--print-config"] => {
+            print!("{}", settings.describe());
+            Ok(())
+        }
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("error: unknown command {:?}\n\n{USAGE}", args.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    if settings.uses_development_secret() && settings.environment != Environment::Test {
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    if settings.auth.uses_development_secret() && settings.environment != Environment::Test {
         tracing::warn!("SECRET_KEY is the development secret; set your own before deploying");
     }
-    let app = Application::build(&settings).await?;
+    let app = Application::build(settings).await?;
     let base = format!("http://{}", app.address());
-    tracing::info!(
-        database = %infra::config::mask_url(&settings.database_url),
-        environment = ?settings.environment,
-        "listening on {base}"
-    );
-    if settings.docs_enabled {
+    tracing::info!(database = %settings.database.url, environment = ?settings.environment, "listening on {base}");
+    if settings.http.docs_enabled {
         tracing::info!("API docs at {base}/docs (OpenAPI at {base}/openapi.json)");
     }
     app.run_until_stopped().await?;
     tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Grants the admin role to EMAIL's account, creating it with USERNAME and
+/// `ADMIN_PASSWORD` (from the environment, so it stays out of shell
+/// history) if there is none. The API itself cannot make admins.
+async fn create_admin(settings: &Settings, email: &str, username: &str) -> anyhow::Result<()> {
+    let email = domain::Email::parse(email).context("EMAIL")?;
+    let new_account = match &settings.auth.admin_password {
+        Some(password) => Some((
+            domain::Username::parse(username).context("USERNAME")?,
+            domain::Password::parse(password.expose()).context("ADMIN_PASSWORD")?,
+        )),
+        None => None,
+    };
+    let services = Services::from_settings(settings).await?;
+    let (admin, created) = match services.users.create_admin(email, new_account).await {
+        Err(application::Error::NotFound { .. }) => anyhow::bail!(
+            "no account has this email; set ADMIN_PASSWORD to create one with USERNAME"
+        ),
+        other => other?,
+    };
+    let what = if created {
+        "admin account created"
+    } else {
+        "existing account is now an admin"
+    };
+    tracing::info!(uuid = %admin.uuid, email = %admin.email, "{what}");
     Ok(())
 }

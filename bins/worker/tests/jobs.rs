@@ -62,7 +62,7 @@ impl Queue {
 
 /// The test's view of the shared queue: migrated services.
 async fn services(queue: &Queue) -> Services {
-    api::services(&settings_for(&queue.db.url, &queue.vars()))
+    Services::from_settings(&settings_for(&queue.db.url, &queue.vars()))
         .await
         .unwrap()
 }
@@ -282,11 +282,7 @@ async fn sigterm_stops_claiming_lets_the_running_job_finish_and_exits_0(backend:
     worker.wait_for_log("shutdown signal received");
 
     // Enqueued after the signal: the draining worker must not take it.
-    let ping = services
-        .jobs
-        .enqueue(services.db().writer(), &Ping::default())
-        .await
-        .unwrap();
+    let ping = services.jobs.enqueue_alone(&Ping::default()).await.unwrap();
     server.release();
     assert_eq!(worker.wait(), Some(0));
 

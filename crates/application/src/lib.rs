@@ -13,14 +13,16 @@ pub mod jobs;
 pub mod security;
 pub mod services;
 
-use infra::Settings;
+mod start;
+
+use infra::{cache::Cache, config::AuthSettings, config::JobSettings, redis::RedisPool};
 use persistence::Db;
 
 pub use access::Principals;
 pub use error::{Error, Result};
-pub use persistence::{Page, Sort, TaskFilter};
 pub use security::tokens::{Caller, TokenPair};
 pub use services::{auth::AuthService, tasks::TaskService, users::UserService};
+pub use start::StartError;
 
 /// Every service, built once at start-up and shared by all requests.
 #[derive(Debug, Clone)]
@@ -31,15 +33,26 @@ pub struct Services {
     /// The job queue, for enqueueing outside a service and for operators.
     pub jobs: jobs::JobQueue,
     db: Db,
+    /// The request-path Redis pool (rate limits, readiness), when
+    /// `REDIS_URL` is set.
+    redis: Option<RedisPool>,
 }
 
 impl Services {
     /// Builds the services on an open pool. Computes one password hash (the
     /// decoy that makes unknown-email logins cost as much as real ones).
-    pub async fn new(db: Db, settings: &Settings, cache: infra::cache::Cache) -> Result<Self> {
+    /// [`Services::from_settings`] is the usual way in: it opens what this
+    /// takes.
+    pub async fn new(
+        db: Db,
+        auth: &AuthSettings,
+        job_settings: &JobSettings,
+        cache: Cache,
+        redis: Option<RedisPool>,
+    ) -> Result<Self> {
         let passwords = security::password::PasswordHasher::new().await?;
-        let tokens = security::tokens::TokenService::new(settings);
-        let jobs = jobs::JobQueue::from_settings(db.clone(), settings)?;
+        let tokens = security::tokens::TokenService::new(auth);
+        let jobs = jobs::JobQueue::from_settings(db.clone(), job_settings, redis.clone())?;
         let auth = AuthService::new(db.clone(), passwords, tokens, cache.clone(), jobs.clone());
         Ok(Self {
             jobs,
@@ -47,17 +60,18 @@ impl Services {
             tasks: TaskService::new(db.clone(), cache),
             auth,
             db,
+            redis,
         })
+    }
+
+    /// The request-path Redis pool, when `REDIS_URL` is set.
+    pub fn redis(&self) -> Option<&RedisPool> {
+        self.redis.as_ref()
     }
 
     /// Open and idle connections per pool, for the metrics.
     pub fn pool_stats(&self) -> Vec<(&'static str, persistence::PoolStats)> {
         self.db.pool_stats()
-    }
-
-    /// The database the services run on (for the job worker).
-    pub fn db(&self) -> &Db {
-        &self.db
     }
 
     /// Closes the database pools (at shutdown, after the last request).

@@ -10,10 +10,12 @@
 pub mod acl;
 pub mod error;
 pub mod job;
+pub mod list;
 pub mod task;
 pub mod user;
 
 pub use acl::{Permission, Principal};
 pub use error::InvalidValue;
-pub use task::{NewTask, Task, TaskDescription, TaskId, TaskPatch, TaskTitle};
+pub use list::{MAX_PAGE_SIZE, Page, Sort};
+pub use task::{NewTask, Task, TaskDescription, TaskFilter, TaskId, TaskPatch, TaskTitle};
 pub use user::{Email, NewUser, Password, User, UserId, UserPatch, Username};

@@ -100,6 +100,12 @@ impl Guarded for Task {
     }
 }
 
+/// Simple filters of the task list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskFilter {
+    pub is_completed: Option<bool>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,24 @@
-//! Typed settings, parsed once at start-up.
+//! Typed settings, loaded once at start-up from the environment and `.env`.
 //!
-//! Every variable is documented in `.env.example`. A missing variable takes
-//! its default; a present but unusable one stops start-up with a
-//! [`ConfigError`] naming the variable and the problem, because a typo in
-//! production config must not silently fall back to a default.
+//! Loading is the `config` crate's: each section below is a plain serde
+//! struct, deserialized from the variables that start with its prefix
+//! (`DATABASE_URL` is [`DatabaseSettings::url`]). A field is declared once,
+//! with its doc comment; its default sits in the section's `Default`; its
+//! rule is its type or a `deserialize_with` bound. Every variable is
+//! documented in `.env.example`, and a test checks that the two lists match.
+//!
+//! A missing variable takes its default. A present but unusable one stops
+//! start-up with a [`ConfigError`] naming the variable and what it expects,
+//! because a typo in production config must not silently fall back to a
+//! default. Blank values count as unset, so `PORT=` in a `.env` file is
+//! harmless.
+//!
+//! Each layer receives only its section (`TokenService::new(&settings.auth)`),
+//! so what a component can be configured by is visible in its signature.
 
-use std::{collections::HashMap, fmt, fmt::Write as _, str::FromStr, time::Duration};
+use std::{collections::HashMap, fmt, marker::PhantomData, net::IpAddr, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 /// The secret shipped for development. Production refuses to start with it.
 pub const DEVELOPMENT_SECRET_KEY: &str = "development-secret-key-do-not-use-in-production";
@@ -21,9 +34,21 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
 #[error("{variable}: {problem}")]
 pub struct ConfigError {
     /// The environment variable at fault.
-    pub variable: &'static str,
+    pub variable: String,
     /// What is wrong with its value, in one sentence.
     pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: impl Into<String>, problem: impl Into<String>) -> Self {
+        // One line, whatever the parser underneath wrote: start-up failures
+        // are read in logs, one line per event.
+        let problem: String = problem.into();
+        Self {
+            variable: variable.into(),
+            problem: problem.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+        }
+    }
 }
 
 /// Why [`Settings::load`] failed.
@@ -35,16 +60,429 @@ pub enum LoadError {
     Invalid(ConfigError),
 }
 
+/// Every setting of the product, one section per concern. Built once per
+/// binary and handed down section by section.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// `ENVIRONMENT`: development (default), test or production.
+    pub environment: Environment,
+    pub http: HttpSettings,
+    pub cors: CorsSettings,
+    pub auth: AuthSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub cache: CacheSettings,
+    pub rate_limits: RateLimitSettings,
+    pub jobs: JobSettings,
+    pub mail: MailSettings,
+    pub telemetry: TelemetrySettings,
+    pub metrics: MetricsSettings,
+}
+
+/// The HTTP server (no prefix: `HOST`, `PORT`, ...).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// `RELEASE_VERSION`: reported by the health endpoint (default: the
+    /// crate version).
+    pub release_version: String,
+    /// `HOST`: the address to listen on (default 127.0.0.1).
+    pub host: String,
+    /// `PORT` (default 8000).
+    #[serde(deserialize_with = "within::<_, _, 0, 65_535>")]
+    pub port: u16,
+    /// `BODY_LIMIT_BYTES`: largest accepted request body (default 64 KiB).
+    #[serde(deserialize_with = "within::<_, _, 1024, 67_108_864>")]
+    pub body_limit_bytes: usize,
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed for the
+    /// client address. Default: none (the socket address).
+    pub trusted_proxies: CommaList<IpAddr>,
+    /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests
+    /// (and running jobs) may take to finish (default 30).
+    #[serde(deserialize_with = "within::<_, _, 0, 3600>")]
+    pub shutdown_grace_seconds: u64,
+    /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (default on, except
+    /// in production).
+    pub docs_enabled: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            release_version: env!("CARGO_PKG_VERSION").to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: 8000,
+            body_limit_bytes: 64 * 1024,
+            trusted_proxies: CommaList::default(),
+            shutdown_grace_seconds: 30,
+            docs_enabled: true,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// `host:port`, for binding.
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+/// Browsers on other origins (`CORS_*`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CorsSettings {
+    /// `CORS_ORIGINS`: origins allowed to call the API from a browser (`*`
+    /// for any). Default: none (no CORS headers).
+    pub origins: CommaList<Origin>,
+    /// `CORS_ALLOW_CREDENTIALS`: let browsers send cookies and auth headers
+    /// cross-origin; only with listed origins (default false).
+    pub allow_credentials: bool,
+}
+
+/// Tokens and accounts (no prefix).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// `SECRET_KEY`: signs every token. Production refuses the default.
+    pub secret_key: Secret,
+    /// `JWT_ALGORITHM`: HS256 (default), HS384 or HS512.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `JWT_EXPIRE_MINUTES`: lifetime of access tokens (default 15).
+    #[serde(deserialize_with = "within::<_, _, 1, 1440>")]
+    pub jwt_expire_minutes: u32,
+    /// `REFRESH_TOKEN_EXPIRE_DAYS`: lifetime of refresh tokens (default 7).
+    #[serde(deserialize_with = "within::<_, _, 1, 365>")]
+    pub refresh_token_expire_days: u32,
+    /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
+    /// account (from the environment, so it stays out of shell history).
+    pub admin_password: Option<Secret>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            secret_key: Secret::new(DEVELOPMENT_SECRET_KEY),
+            jwt_algorithm: JwtAlgorithm::HS256,
+            jwt_expire_minutes: 15,
+            refresh_token_expire_days: 7,
+            admin_password: None,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// Whether the development secret is in use (worth a warning outside tests).
+    pub fn uses_development_secret(&self) -> bool {
+        self.secret_key.expose() == DEVELOPMENT_SECRET_KEY
+    }
+}
+
+/// The database pools (`DATABASE_*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`: SQLite (default, a file under `data/`) or Postgres.
+    pub url: DatabaseUrl,
+    /// `DATABASE_READ_URL`: optional read replica; reads outside
+    /// transactions go there, writes and transactions to `DATABASE_URL`.
+    pub read_url: Option<DatabaseUrl>,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size, per pool (default 10).
+    #[serde(deserialize_with = "within::<_, _, 1, 10_000>")]
+    pub max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: wait for a pooled connection
+    /// (default 5).
+    #[serde(deserialize_with = "within::<_, _, 1, 600>")]
+    pub acquire_timeout_seconds: u64,
+    /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer
+    /// statements (default 10; 0 turns it off).
+    #[serde(deserialize_with = "within::<_, _, 0, 3600>")]
+    pub statement_timeout_seconds: u64,
+    /// `DATABASE_AUTO_MIGRATE`: apply pending migrations at start-up
+    /// (default on, except in production, where `just migrate` runs them).
+    pub auto_migrate: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretUrl::new_unchecked(DEFAULT_DATABASE_URL),
+            read_url: None,
+            max_connections: 10,
+            acquire_timeout_seconds: 5,
+            statement_timeout_seconds: 10,
+            auto_migrate: true,
+        }
+    }
+}
+
+/// Redis (`REDIS_*`), optional.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `REDIS_URL`: when set, the cache, rate limits and readiness use it.
+    pub url: Option<RedisUrl>,
+    /// `REDIS_KEY_PREFIX`: prefix of every key we write (default `rpt:`), so
+    /// several apps or test runs can share one Redis.
+    pub key_prefix: String,
+    /// `REDIS_TIMEOUT_MS`: connect and command timeout (default 500).
+    #[serde(deserialize_with = "within::<_, _, 10, 60_000>")]
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "rpt:".to_owned(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+impl RedisSettings {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The read cache (`CACHE_*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CacheSettings {
+    /// `CACHE_ENABLED`: cache reads of users and tasks (default on).
+    pub enabled: bool,
+    /// `CACHE_TTL_SECONDS`: how long a value lives unless a write
+    /// invalidates it first (default 60).
+    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
+    pub ttl_seconds: u64,
+    /// `CACHE_CAPACITY`: entries the in-process cache (or first tier) holds
+    /// (default 10000).
+    #[serde(deserialize_with = "within::<_, _, 1, 100_000_000>")]
+    pub capacity: u64,
+    /// `CACHE_L1_ENABLED`: with Redis, keep an in-process first tier kept
+    /// coherent by pub/sub (default off).
+    pub l1_enabled: bool,
+    /// `CACHE_L1_TTL_SECONDS`: longest a first-tier entry lives, the bound on
+    /// staleness if an invalidation message is lost (default 5).
+    #[serde(deserialize_with = "within::<_, _, 1, 3600>")]
+    pub l1_ttl_seconds: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_seconds: 60,
+            capacity: 10_000,
+            l1_enabled: false,
+            l1_ttl_seconds: 5,
+        }
+    }
+}
+
+/// Per-client-IP limits on the endpoints that guess at secrets
+/// (`RATE_LIMIT_*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// `RATE_LIMIT_ENABLED` (default on).
+    pub enabled: bool,
+    /// `RATE_LIMIT_WINDOW_SECONDS`: length of a window (default 60).
+    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
+    pub window_seconds: u64,
+    /// `RATE_LIMIT_LOGIN`: logins per window (default 10).
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub login: u32,
+    /// `RATE_LIMIT_REGISTER`: registrations per window (default 5).
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub register: u32,
+    /// `RATE_LIMIT_REFRESH`: token refreshes per window (default 30).
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub refresh: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_seconds: 60,
+            login: 10,
+            register: 5,
+            refresh: 30,
+        }
+    }
+}
+
+/// Background jobs (`JOB_*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct JobSettings {
+    /// `JOB_BACKEND`: `database` (default) or `redis` (needs `REDIS_URL`).
+    pub backend: JobBackend,
+    /// `JOB_WORKER_IN_API`: the API process also runs a worker (default on,
+    /// except in production, where workers scale on their own).
+    pub worker_in_api: bool,
+    /// `JOB_CONCURRENCY`: jobs one worker runs at once (default 4).
+    #[serde(deserialize_with = "within::<_, _, 1, 1024>")]
+    pub concurrency: u32,
+    /// `JOB_POLL_INTERVAL_MS`: how often an idle worker looks for due jobs
+    /// (default 1000).
+    #[serde(deserialize_with = "within::<_, _, 10, 600_000>")]
+    pub poll_interval_ms: u64,
+    /// `JOB_MAX_ATTEMPTS`: attempts before a job is dead, unless its type
+    /// says otherwise (default 5).
+    #[serde(deserialize_with = "within::<_, _, 1, 1000>")]
+    pub max_attempts: u32,
+    /// `JOB_TIMEOUT_SECONDS`: longest one attempt may run (default 60).
+    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
+    pub timeout_seconds: u64,
+    /// `JOB_LEASE_SECONDS`: a running job whose worker stopped renewing its
+    /// lease for this long is taken over by another worker (default 30).
+    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
+    pub lease_seconds: u64,
+    /// `JOB_BACKOFF_BASE_MS`: retry `n` waits about `base * 2^(n-1)`, with
+    /// jitter (default 1000).
+    #[serde(deserialize_with = "within::<_, _, 1, 3_600_000>")]
+    pub backoff_base_ms: u64,
+    /// `JOB_BACKOFF_MAX_SECONDS`: the longest retry wait (default 3600).
+    #[serde(deserialize_with = "within::<_, _, 1, 604_800>")]
+    pub backoff_max_seconds: u64,
+    /// `JOB_CLEANUP_SCHEDULE`: cron expression (with seconds) of the
+    /// housekeeping job, or `off` (default `0 0 * * * *`, hourly).
+    pub cleanup_schedule: CronSchedule,
+    /// `JOB_RETENTION_DAYS`: finished jobs are deleted after this many days;
+    /// dead jobs are kept (default 7).
+    #[serde(deserialize_with = "within::<_, _, 1, 3650>")]
+    pub retention_days: u32,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            backend: JobBackend::Database,
+            worker_in_api: true,
+            concurrency: 4,
+            poll_interval_ms: 1000,
+            max_attempts: 5,
+            timeout_seconds: 60,
+            lease_seconds: 30,
+            backoff_base_ms: 1000,
+            backoff_max_seconds: 3600,
+            cleanup_schedule: CronSchedule(Some("0 0 * * * *".to_owned())),
+            retention_days: 7,
+        }
+    }
+}
+
+/// Outgoing mail (no prefix: `SMTP_URL`, `MAIL_FROM`, `MAIL_DIR`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// `SMTP_URL`: e.g. `smtps://user:password@smtp.example.com`, or
+    /// `smtp://localhost:1025` for a local catcher. Unset: `MAIL_DIR` or the log.
+    pub smtp_url: Option<SmtpUrl>,
+    /// `MAIL_FROM`: sender of outgoing mail.
+    #[serde(deserialize_with = "mailbox")]
+    pub mail_from: String,
+    /// `MAIL_DIR`: without `SMTP_URL`, write each message to a file here.
+    pub mail_dir: Option<String>,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            mail_from: "Rust Production Template <noreply@localhost>".to_owned(),
+            mail_dir: None,
+        }
+    }
+}
+
+/// Logs (`LOG_*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    /// `LOG_FORMAT`: pretty (default) or json.
+    pub format: LogFormat,
+    /// `LOG_LEVEL`: a tracing filter such as `info` or `info,sqlx=warn`
+    /// (default info).
+    #[serde(deserialize_with = "log_filter")]
+    pub level: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Prometheus metrics (`METRICS_*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// `METRICS_ENABLED`: serve Prometheus metrics (default on).
+    pub enabled: bool,
+    /// `METRICS_PORT`: serve `/metrics` on this port (on `HOST`) instead of
+    /// the API's, to keep it off the public listener.
+    pub port: Option<u16>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: None,
+        }
+    }
+}
+
+impl MetricsSettings {
+    /// The port `/metrics` is served on apart from the API, if any.
+    pub fn own_port(&self) -> Option<u16> {
+        self.port.filter(|_| self.enabled)
+    }
+}
+
+/// `ENVIRONMENT` alone, read before the sections: their defaults depend
+/// on it.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Runtime {
+    environment: Environment,
+}
+
 /// Where the service runs; decides safe defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", rename_all = "lowercase")]
 pub enum Environment {
+    #[default]
     Development,
     Test,
     Production,
 }
 
+impl TryFrom<String> for Environment {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" | "prod" => Ok(Self::Production),
+            _ => Err(expected("development, test or production", &raw)),
+        }
+    }
+}
+
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines, coloured on a terminal.
     Pretty,
@@ -52,8 +490,20 @@ pub enum LogFormat {
     Json,
 }
 
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "pretty" | "text" => Ok(Self::Pretty),
+            "json" => Ok(Self::Json),
+            _ => Err(expected("pretty or json", &raw)),
+        }
+    }
+}
+
 /// Where background jobs wait and are claimed (`JOB_BACKEND`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", rename_all = "lowercase")]
 pub enum JobBackend {
     /// The `jobs` table of the application's database (SQLite or Postgres).
     Database,
@@ -62,18 +512,46 @@ pub enum JobBackend {
     Redis,
 }
 
+impl TryFrom<String> for JobBackend {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "database" | "db" => Ok(Self::Database),
+            "redis" => Ok(Self::Redis),
+            _ => Err(expected("database or redis", &raw)),
+        }
+    }
+}
+
 /// HMAC algorithms for signing tokens. Only symmetric algorithms are offered
 /// because the key is `SECRET_KEY`; the algorithm is fixed here and never
 /// taken from a token's header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String")]
 pub enum JwtAlgorithm {
     HS256,
     HS384,
     HS512,
 }
 
-/// A secret value: usable, but never printed.
-#[derive(Clone, PartialEq, Eq)]
+impl TryFrom<String> for JwtAlgorithm {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        match raw.to_ascii_uppercase().as_str() {
+            "HS256" => Ok(Self::HS256),
+            "HS384" => Ok(Self::HS384),
+            "HS512" => Ok(Self::HS512),
+            _ => Err(expected(
+                "HS256, HS384 or HS512 (tokens are signed with SECRET_KEY)",
+                &raw,
+            )),
+        }
+    }
+}
+
+/// A secret value: usable, but never printed, logged or serialized.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -93,142 +571,301 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Every setting of the product. Built once per binary and passed down.
-///
-/// Flat on purpose: one field per environment variable, so the mapping is
-/// obvious and grep finds both.
-#[derive(Debug, Clone)]
-#[allow(clippy::struct_excessive_bools)]
-pub struct Settings {
-    /// `ENVIRONMENT`: development (default), test or production.
-    pub environment: Environment,
-    /// `RELEASE_VERSION`: reported by the health endpoint.
-    pub release_version: String,
-    /// `HOST`, `PORT`: where the API listens.
-    pub host: String,
-    pub port: u16,
-    /// `SECRET_KEY`: signs tokens.
-    pub secret_key: Secret,
-    /// `JWT_ALGORITHM`: HS256 (default), HS384 or HS512.
-    pub jwt_algorithm: JwtAlgorithm,
-    /// `JWT_EXPIRE_MINUTES`: lifetime of access tokens (default 15).
-    pub jwt_expire_minutes: u32,
-    /// `REFRESH_TOKEN_EXPIRE_DAYS`: lifetime of refresh tokens (default 7).
-    pub refresh_token_expire_days: u32,
-    /// `DATABASE_URL`: SQLite (default file under `data/`) or Postgres.
-    pub database_url: String,
-    /// `DATABASE_READ_URL`: optional read replica; reads outside
-    /// transactions go there, writes and transactions to `DATABASE_URL`.
-    pub database_read_url: Option<String>,
-    /// `DATABASE_MAX_CONNECTIONS`: pool size (default 10).
-    pub database_max_connections: u32,
-    /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: wait for a pooled connection (default 5).
-    pub database_acquire_timeout: Duration,
-    /// `DATABASE_AUTO_MIGRATE`: apply pending migrations at API start-up
-    /// (default on, except in production where `just migrate` runs them once).
-    pub database_auto_migrate: bool,
-    /// `REDIS_URL`: optional; the cache and rate limits use it when set.
-    pub redis_url: Option<String>,
-    /// `LOG_FORMAT`: pretty (default) or json.
-    pub log_format: LogFormat,
-    /// `LOG_LEVEL`: a tracing filter such as `info` or `info,sqlx=warn` (default info).
-    pub log_level: String,
-    /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (default on, except in production).
-    pub docs_enabled: bool,
-    /// `BODY_LIMIT_BYTES`: largest accepted request body (default 64 KiB).
-    pub body_limit_bytes: usize,
-    /// `METRICS_ENABLED`: serve Prometheus metrics (default on).
-    pub metrics_enabled: bool,
-    /// `METRICS_PORT`: serve `/metrics` on this port instead of the API's
-    /// (keeps it off the public listener). Default: the API's port.
-    pub metrics_port: Option<u16>,
-    /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
-    /// browser (`*` for any). Default: none (no CORS headers).
-    pub cors_origins: Vec<String>,
-    /// `CORS_ALLOW_CREDENTIALS`: let browsers send cookies and auth headers
-    /// cross-origin; only with explicit origins (default false).
-    pub cors_allow_credentials: bool,
-    /// `TRUSTED_PROXIES`: comma-separated proxy IPs whose `X-Forwarded-For`
-    /// is believed for the client address. Default: none (socket address).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// `RATE_LIMIT_ENABLED`: limit login, register and refresh per client
-    /// IP (default on).
-    pub rate_limit_enabled: bool,
-    /// `RATE_LIMIT_WINDOW_SECONDS`: length of a rate-limit window (default 60).
-    pub rate_limit_window: Duration,
-    /// Requests per client IP per window: `RATE_LIMIT_LOGIN` (default 10),
-    /// `RATE_LIMIT_REGISTER` (default 5), `RATE_LIMIT_REFRESH` (default 30).
-    pub rate_limit_login: u32,
-    pub rate_limit_register: u32,
-    pub rate_limit_refresh: u32,
-    /// `REDIS_KEY_PREFIX`: prefix of every key we write (default `rpt:`), so
-    /// several apps or test runs can share one Redis.
-    pub redis_key_prefix: String,
-    /// `REDIS_TIMEOUT_MS`: connect and command timeout (default 500).
-    pub redis_timeout: Duration,
-    /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer
-    /// statements (default 10; 0 turns it off).
-    pub database_statement_timeout: Duration,
-    /// `CACHE_ENABLED`: cache reads of users and tasks (default on).
-    pub cache_enabled: bool,
-    /// `CACHE_TTL_SECONDS`: how long a cached value lives unless a write
-    /// invalidates it first (default 60).
-    pub cache_ttl: Duration,
-    /// `CACHE_CAPACITY`: entries the in-process cache holds (default 10000;
-    /// with Redis, Redis's own memory policy applies).
-    pub cache_capacity: u64,
-    /// `CACHE_L1_ENABLED`: with Redis, keep a small in-process first tier
-    /// in front of it, kept coherent by pub/sub (default off).
-    pub cache_l1_enabled: bool,
-    /// `CACHE_L1_TTL_SECONDS`: longest a first-tier entry lives, the bound on
-    /// staleness if an invalidation message is lost (default 5).
-    pub cache_l1_ttl: Duration,
-    /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
-    /// account (read from the environment so it stays out of shell history).
-    pub admin_password: Option<Secret>,
-    /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests
-    /// (and, in a worker, running jobs) may take to finish (default 30).
-    pub shutdown_grace: Duration,
-    /// `JOB_BACKEND`: `database` (default) or `redis` (needs `REDIS_URL`).
-    pub job_backend: JobBackend,
-    /// `JOB_WORKER_IN_API`: the API process also runs a job worker, so the
-    /// two-command start processes jobs without `just worker` (default on,
-    /// except in production where workers scale on their own).
-    pub job_worker_in_api: bool,
-    /// `JOB_CONCURRENCY`: jobs one worker runs at the same time (default 4).
-    pub job_concurrency: u32,
-    /// `JOB_POLL_INTERVAL_MS`: how often an idle worker looks for due jobs
-    /// (default 1000).
-    pub job_poll_interval: Duration,
-    /// `JOB_MAX_ATTEMPTS`: attempts before a job is dead, unless the job
-    /// type says otherwise (default 5).
-    pub job_max_attempts: u32,
-    /// `JOB_TIMEOUT_SECONDS`: longest one attempt may run before it counts
-    /// as failed (default 60).
-    pub job_timeout: Duration,
-    /// `JOB_LEASE_SECONDS`: a running job whose worker has not renewed its
-    /// lease for this long is taken over by another worker (default 30).
-    pub job_lease: Duration,
-    /// `JOB_BACKOFF_BASE_MS`, `JOB_BACKOFF_MAX_SECONDS`: retry `n` waits
-    /// about `base * 2^(n-1)` (with jitter), at most the maximum
-    /// (defaults 1000 ms and 3600 s).
-    pub job_backoff_base: Duration,
-    pub job_backoff_max: Duration,
-    /// `JOB_CLEANUP_SCHEDULE`: cron expression (with seconds) of the
-    /// housekeeping job; `off` disables it (default `0 0 * * * *`, hourly).
-    pub job_cleanup_schedule: Option<String>,
-    /// `JOB_RETENTION_DAYS`: finished jobs are deleted by housekeeping after
-    /// this many days; dead jobs are kept (default 7).
-    pub job_retention_days: u32,
-    /// `SMTP_URL`: where mail goes, e.g.
-    /// `smtps://user:password@smtp.example.com` or
-    /// `smtp://localhost:1025` (plain, for a local catcher). Unset: mail is
-    /// written to `MAIL_DIR`, or to the log.
-    pub smtp_url: Option<Secret>,
-    /// `MAIL_FROM`: sender of outgoing mail.
-    pub mail_from: String,
-    /// `MAIL_DIR`: without `SMTP_URL`, write each message to a file here.
-    pub mail_dir: Option<String>,
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("****")
+    }
+}
+
+/// Which schemes a [`SecretUrl`] accepts.
+pub trait UrlKind {
+    /// Accepted prefixes, such as `postgres://`.
+    const SCHEMES: &'static [&'static str];
+    /// What to tell a user who gave something else.
+    const EXPECTED: &'static str;
+}
+
+/// A connection URL that may carry a password: usable, but its `Debug`,
+/// `Display` and serialization mask the password.
+pub struct SecretUrl<K> {
+    url: String,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> SecretUrl<K> {
+    fn new_unchecked(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            kind: PhantomData,
+        }
+    }
+
+    /// The URL itself, password included, for the client that connects.
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+}
+
+impl<K: UrlKind> SecretUrl<K> {
+    /// Accepts a URL with one of the kind's schemes.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if K::SCHEMES.iter().any(|scheme| raw.starts_with(scheme)) {
+            Ok(Self::new_unchecked(raw))
+        } else {
+            // URLs may carry a password: never echo it.
+            Err(expected(K::EXPECTED, &mask_url(raw)))
+        }
+    }
+}
+
+impl<K> Clone for SecretUrl<K> {
+    fn clone(&self) -> Self {
+        Self::new_unchecked(&self.url)
+    }
+}
+
+impl<K> PartialEq for SecretUrl<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+    }
+}
+
+impl<K> fmt::Display for SecretUrl<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask_url(&self.url))
+    }
+}
+
+impl<K> fmt::Debug for SecretUrl<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", mask_url(&self.url))
+    }
+}
+
+impl<K> Serialize for SecretUrl<K> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de, K: UrlKind> Deserialize<'de> for SecretUrl<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `sqlite:`, `postgres://` or `postgresql://`.
+#[derive(Debug)]
+pub enum Database {}
+impl UrlKind for Database {
+    const SCHEMES: &'static [&'static str] = &["sqlite:", "postgres://", "postgresql://"];
+    const EXPECTED: &'static str = "a sqlite:, postgres:// or postgresql:// URL";
+}
+
+/// `redis://` or `rediss://`.
+#[derive(Debug)]
+pub enum Redis {}
+impl UrlKind for Redis {
+    const SCHEMES: &'static [&'static str] = &["redis://", "rediss://"];
+    const EXPECTED: &'static str = "a redis:// or rediss:// URL";
+}
+
+/// `smtp://` or `smtps://`.
+#[derive(Debug)]
+pub enum Smtp {}
+impl UrlKind for Smtp {
+    const SCHEMES: &'static [&'static str] = &["smtp://", "smtps://"];
+    const EXPECTED: &'static str = "an smtp:// or smtps:// URL";
+}
+
+pub type DatabaseUrl = SecretUrl<Database>;
+pub type RedisUrl = SecretUrl<Redis>;
+pub type SmtpUrl = SecretUrl<Smtp>;
+
+/// A comma-separated list (`a, b,c`); blank items are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommaList<T>(pub Vec<T>);
+
+impl<T> Default for CommaList<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> std::ops::Deref for CommaList<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<'de, T: FromStr> Deserialize<'de> for CommaList<T>
+where
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| item.parse().map_err(serde::de::Error::custom))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl<T: fmt::Display> Serialize for CommaList<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let items: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        serializer.serialize_str(&items.join(","))
+    }
+}
+
+/// A browser origin (`https://app.example.com`, no trailing slash) or `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is `*`, any origin.
+    pub fn is_any(&self) -> bool {
+        self.0 == "*"
+    }
+}
+
+impl FromStr for Origin {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let origin = raw.trim_end_matches('/');
+        if origin == "*" || origin.starts_with("http://") || origin.starts_with("https://") {
+            Ok(Self(origin.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not an origin like https://app.example.com"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A cron expression with a seconds field, or `off` (`None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronSchedule(pub Option<String>);
+
+impl<'de> Deserialize<'de> for CronSchedule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        crate::jobs::Schedule::parse(&raw).map_err(serde::de::Error::custom)?;
+        Ok(Self(Some(raw)))
+    }
+}
+
+impl Serialize for CronSchedule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_deref().unwrap_or("off"))
+    }
+}
+
+/// A whole number from `MIN` to `MAX`, for `deserialize_with`.
+fn within<'de, D, T, const MIN: u64, const MAX: u64>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    // Read as text (the environment's own type) so the message can quote it.
+    let raw = String::deserialize(deserializer)?;
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (MIN..=MAX).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| {
+            serde::de::Error::custom(expected(
+                &format!("a whole number from {MIN} to {MAX}"),
+                &raw,
+            ))
+        })
+}
+
+fn mailbox<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    crate::mail::parse_mailbox(&raw).map_err(serde::de::Error::custom)?;
+    Ok(raw)
+}
+
+fn log_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    tracing_subscriber::EnvFilter::try_new(&raw)
+        .map_err(|err| serde::de::Error::custom(format!("not a valid log filter ({err})")))?;
+    Ok(raw)
+}
+
+fn expected(what: &str, got: &str) -> String {
+    format!("expected {what}, got {got:?}")
+}
+
+/// The variables a section reads start with this prefix and `_`.
+fn section<T: DeserializeOwned>(
+    vars: &HashMap<String, String>,
+    prefix: &str,
+) -> Result<T, ConfigError> {
+    let source = if prefix.is_empty() {
+        config::Environment::default()
+    } else {
+        config::Environment::with_prefix(prefix).prefix_separator("_")
+    };
+    config::Config::builder()
+        .add_source(source.source(Some(vars.clone())))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|err| config_error(err, prefix))
+}
+
+/// Names the variable at fault in the `config` crate's error, whose key is
+/// the field name (the variable's name, lowercased, without the prefix).
+fn config_error(err: config::ConfigError, prefix: &str) -> ConfigError {
+    let variable = |key: Option<&String>| {
+        let key = key.map_or_else(String::new, |key| key.to_ascii_uppercase());
+        match (prefix.is_empty(), key.is_empty()) {
+            (true, _) => key,
+            (false, true) => format!("{prefix}_*"),
+            (false, false) => format!("{prefix}_{key}"),
+        }
+    };
+    match err {
+        config::ConfigError::Type {
+            unexpected,
+            expected,
+            key,
+            ..
+        } => ConfigError::new(
+            variable(key.as_ref()),
+            format!("expected {expected}, got {unexpected}"),
+        ),
+        config::ConfigError::At { error, key, .. } => {
+            let problem = match *error {
+                config::ConfigError::Type {
+                    unexpected,
+                    expected,
+                    ..
+                } => format!("expected {expected}, got {unexpected}"),
+                other => other.to_string(),
+            };
+            ConfigError::new(variable(key.as_ref()), problem)
+        }
+        other => ConfigError::new(variable(None), other.to_string()),
+    }
 }
 
 impl Settings {
@@ -248,411 +885,121 @@ impl Settings {
 
     /// Parses settings from `(name, value)` pairs, typically
     /// `std::env::vars()` after `.env` was loaded. Unknown names are ignored.
-    // One line per variable reads better than helpers split by topic.
-    #[allow(clippy::too_many_lines)]
     pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
-        let vars = Vars(
-            vars.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        );
-        let environment =
-            vars.parse_with("ENVIRONMENT", Environment::Development, |raw| {
-                match raw.to_ascii_lowercase().as_str() {
-                    "development" | "dev" => Ok(Environment::Development),
-                    "test" => Ok(Environment::Test),
-                    "production" | "prod" => Ok(Environment::Production),
-                    _ => Err("expected development, test or production".to_owned()),
-                }
-            })?;
+        let mut vars: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into().trim().to_owned()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let Runtime { environment } = section(&vars, "")?;
         let production = environment == Environment::Production;
-
-        let secret_key = Secret::new(vars.string("SECRET_KEY", DEVELOPMENT_SECRET_KEY)?);
-        if production {
-            if secret_key.expose() == DEVELOPMENT_SECRET_KEY {
-                return Err(ConfigError {
-                    variable: "SECRET_KEY",
-                    problem: "the development secret must not be used in production; \
-                              generate one with `openssl rand -hex 32`"
-                        .to_owned(),
-                });
-            }
-            if secret_key.expose().len() < MIN_PRODUCTION_SECRET_LEN {
-                return Err(ConfigError {
-                    variable: "SECRET_KEY",
-                    problem: format!(
-                        "must be at least {MIN_PRODUCTION_SECRET_LEN} bytes in production"
-                    ),
-                });
-            }
+        // Safe defaults that depend on where we run.
+        for name in ["DOCS_ENABLED", "DATABASE_AUTO_MIGRATE", "JOB_WORKER_IN_API"] {
+            vars.entry(name.to_owned())
+                .or_insert_with(|| (!production).to_string());
         }
 
         let settings = Self {
             environment,
-            release_version: vars.string("RELEASE_VERSION", env!("CARGO_PKG_VERSION"))?,
-            host: vars.string("HOST", "127.0.0.1")?,
-            port: vars.number("PORT", 8000, 0, u16::MAX)?,
-            secret_key,
-            jwt_algorithm: vars.parse_with(
-                "JWT_ALGORITHM",
-                JwtAlgorithm::HS256,
-                |raw| match raw.to_ascii_uppercase().as_str() {
-                    "HS256" => Ok(JwtAlgorithm::HS256),
-                    "HS384" => Ok(JwtAlgorithm::HS384),
-                    "HS512" => Ok(JwtAlgorithm::HS512),
-                    _ => Err(
-                        "expected HS256, HS384 or HS512 (tokens are signed with SECRET_KEY)"
-                            .to_owned(),
-                    ),
-                },
-            )?,
-            jwt_expire_minutes: vars.number("JWT_EXPIRE_MINUTES", 15, 1, 24 * 60)?,
-            refresh_token_expire_days: vars.number("REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)?,
-            database_url: vars.parse_with(
-                "DATABASE_URL",
-                DEFAULT_DATABASE_URL.to_owned(),
-                database_url,
-            )?,
-            database_read_url: vars.optional("DATABASE_READ_URL", database_url)?,
-            database_max_connections: vars.number("DATABASE_MAX_CONNECTIONS", 10, 1, 10_000)?,
-            database_acquire_timeout: Duration::from_secs(vars.number(
-                "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
-                5,
-                1,
-                600,
-            )?),
-            database_auto_migrate: vars.boolean("DATABASE_AUTO_MIGRATE", !production)?,
-            redis_url: vars.optional("REDIS_URL", |raw| {
-                if raw.starts_with("redis://") || raw.starts_with("rediss://") {
-                    Ok(raw.to_owned())
-                } else {
-                    Err("expected a redis:// or rediss:// URL".to_owned())
-                }
-            })?,
-            log_format: vars.parse_with("LOG_FORMAT", LogFormat::Pretty, |raw| {
-                match raw.to_ascii_lowercase().as_str() {
-                    "pretty" | "text" => Ok(LogFormat::Pretty),
-                    "json" => Ok(LogFormat::Json),
-                    _ => Err("expected pretty or json".to_owned()),
-                }
-            })?,
-            log_level: vars.parse_with("LOG_LEVEL", "info".to_owned(), |raw| {
-                tracing_subscriber::EnvFilter::try_new(raw)
-                    .map(|_| raw.to_owned())
-                    .map_err(|err| format!("not a valid log filter ({err})"))
-            })?,
-            docs_enabled: vars.boolean("DOCS_ENABLED", !production)?,
-            body_limit_bytes: vars.number("BODY_LIMIT_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024)?,
-            metrics_enabled: vars.boolean("METRICS_ENABLED", true)?,
-            metrics_port: vars.optional("METRICS_PORT", |raw| {
-                raw.parse::<u16>()
-                    .map_err(|_| "expected a port from 0 to 65535".to_owned())
-            })?,
-            cors_origins: vars.parse_with("CORS_ORIGINS", Vec::new(), |raw| {
-                let origins: Vec<String> = raw
-                    .split(',')
-                    .map(|origin| origin.trim().trim_end_matches('/').to_owned())
-                    .filter(|origin| !origin.is_empty())
-                    .collect();
-                match origins
-                    .iter()
-                    .find(|o| *o != "*" && !(o.starts_with("http://") || o.starts_with("https://")))
-                {
-                    Some(bad) => Err(format!(
-                        "{bad:?} is not an origin like https://app.example.com"
-                    )),
-                    None => Ok(origins),
-                }
-            })?,
-            cors_allow_credentials: vars.boolean("CORS_ALLOW_CREDENTIALS", false)?,
-            trusted_proxies: vars.parse_with("TRUSTED_PROXIES", Vec::new(), |raw| {
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|ip| !ip.is_empty())
-                    .map(|ip| {
-                        ip.parse()
-                            .map_err(|_| format!("{ip:?} is not an IP address"))
-                    })
-                    .collect()
-            })?,
-            rate_limit_enabled: vars.boolean("RATE_LIMIT_ENABLED", true)?,
-            rate_limit_window: Duration::from_secs(vars.number(
-                "RATE_LIMIT_WINDOW_SECONDS",
-                60,
-                1,
-                86_400,
-            )?),
-            rate_limit_login: vars.number("RATE_LIMIT_LOGIN", 10, 1, 1_000_000)?,
-            rate_limit_register: vars.number("RATE_LIMIT_REGISTER", 5, 1, 1_000_000)?,
-            rate_limit_refresh: vars.number("RATE_LIMIT_REFRESH", 30, 1, 1_000_000)?,
-            redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "rpt:")?,
-            redis_timeout: Duration::from_millis(vars.number(
-                "REDIS_TIMEOUT_MS",
-                500,
-                10,
-                60_000,
-            )?),
-            database_statement_timeout: Duration::from_secs(vars.number(
-                "DATABASE_STATEMENT_TIMEOUT_SECONDS",
-                10,
-                0,
-                3600,
-            )?),
-            shutdown_grace: Duration::from_secs(vars.number(
-                "SHUTDOWN_GRACE_SECONDS",
-                30,
-                0,
-                3600,
-            )?),
-            cache_enabled: vars.boolean("CACHE_ENABLED", true)?,
-            cache_ttl: Duration::from_secs(vars.number("CACHE_TTL_SECONDS", 60, 1, 86_400)?),
-            cache_capacity: vars.number("CACHE_CAPACITY", 10_000, 1, 100_000_000)?,
-            cache_l1_enabled: vars.boolean("CACHE_L1_ENABLED", false)?,
-            cache_l1_ttl: Duration::from_secs(vars.number("CACHE_L1_TTL_SECONDS", 5, 1, 3600)?),
-            admin_password: vars.optional("ADMIN_PASSWORD", |raw| Ok(Secret::new(raw)))?,
-            job_backend: vars.parse_with("JOB_BACKEND", JobBackend::Database, |raw| {
-                match raw.to_ascii_lowercase().as_str() {
-                    "database" | "db" => Ok(JobBackend::Database),
-                    "redis" => Ok(JobBackend::Redis),
-                    _ => Err("expected database or redis".to_owned()),
-                }
-            })?,
-            job_worker_in_api: vars.boolean("JOB_WORKER_IN_API", !production)?,
-            job_concurrency: vars.number("JOB_CONCURRENCY", 4, 1, 1024)?,
-            job_poll_interval: Duration::from_millis(vars.number(
-                "JOB_POLL_INTERVAL_MS",
-                1000,
-                10,
-                600_000,
-            )?),
-            job_max_attempts: vars.number("JOB_MAX_ATTEMPTS", 5, 1, 1000)?,
-            job_timeout: Duration::from_secs(vars.number("JOB_TIMEOUT_SECONDS", 60, 1, 86_400)?),
-            job_lease: Duration::from_secs(vars.number("JOB_LEASE_SECONDS", 30, 1, 86_400)?),
-            job_backoff_base: Duration::from_millis(vars.number(
-                "JOB_BACKOFF_BASE_MS",
-                1000,
-                1,
-                3_600_000,
-            )?),
-            job_backoff_max: Duration::from_secs(vars.number(
-                "JOB_BACKOFF_MAX_SECONDS",
-                3600,
-                1,
-                7 * 86_400,
-            )?),
-            job_cleanup_schedule: vars.parse_with(
-                "JOB_CLEANUP_SCHEDULE",
-                Some("0 0 * * * *".to_owned()),
-                |raw| {
-                    if raw.eq_ignore_ascii_case("off") {
-                        return Ok(None);
-                    }
-                    crate::jobs::Schedule::parse(raw)
-                        .map(|_| Some(raw.to_owned()))
-                        .map_err(|err| err.to_string())
-                },
-            )?,
-            job_retention_days: vars.number("JOB_RETENTION_DAYS", 7, 1, 3650)?,
-            smtp_url: vars.optional("SMTP_URL", |raw| {
-                if raw.starts_with("smtp://") || raw.starts_with("smtps://") {
-                    Ok(Secret::new(raw))
-                } else {
-                    Err("expected an smtp:// or smtps:// URL".to_owned())
-                }
-            })?,
-            mail_from: vars.parse_with(
-                "MAIL_FROM",
-                "Rust Production Template <noreply@localhost>".to_owned(),
-                |raw| {
-                    crate::mail::parse_mailbox(raw)
-                        .map(|_| raw.to_owned())
-                        .map_err(|err| err.to_string())
-                },
-            )?,
-            mail_dir: vars.optional("MAIL_DIR", |raw| Ok(raw.to_owned()))?,
+            http: section(&vars, "")?,
+            cors: section(&vars, "CORS")?,
+            auth: section(&vars, "")?,
+            database: section(&vars, "DATABASE")?,
+            redis: section(&vars, "REDIS")?,
+            cache: section(&vars, "CACHE")?,
+            rate_limits: section(&vars, "RATE_LIMIT")?,
+            jobs: section(&vars, "JOB")?,
+            mail: section(&vars, "")?,
+            telemetry: section(&vars, "LOG")?,
+            metrics: section(&vars, "METRICS")?,
         };
-
-        if settings.job_backend == JobBackend::Redis && settings.redis_url.is_none() {
-            return Err(ConfigError {
-                variable: "JOB_BACKEND",
-                problem: "is redis but REDIS_URL is not set".to_owned(),
-            });
-        }
-        if settings.cors_allow_credentials && settings.cors_origins.iter().any(|o| o == "*") {
-            return Err(ConfigError {
-                variable: "CORS_ALLOW_CREDENTIALS",
-                problem: "cannot be true while CORS_ORIGINS allows any origin (*); \
-                          list the origins instead"
-                    .to_owned(),
-            });
-        }
+        settings.check()?;
         Ok(settings)
     }
 
-    /// The effective settings, one `NAME=value` line each, with secrets and
-    /// URL passwords masked: safe to print or log (`api --print-config`).
-    #[allow(clippy::too_many_lines)] // One line per variable, as in from_vars.
-    pub fn describe(&self) -> String {
-        let or_unset = |v: Option<String>| v.unwrap_or_else(|| "(unset)".to_owned());
-        let list = |items: Vec<String>| {
-            if items.is_empty() {
-                "(none)".to_owned()
-            } else {
-                items.join(",")
+    /// Rules that span fields or depend on the environment.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.environment == Environment::Production {
+            if self.auth.uses_development_secret() {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    "the development secret must not be used in production; \
+                     generate one with `openssl rand -hex 32`",
+                ));
             }
-        };
-        let lines = [
-            (
-                "ENVIRONMENT",
-                format!("{:?}", self.environment).to_lowercase(),
-            ),
-            ("RELEASE_VERSION", self.release_version.clone()),
-            ("HOST", self.host.clone()),
-            ("PORT", self.port.to_string()),
-            (
-                "SECRET_KEY",
-                if self.uses_development_secret() {
-                    "(development secret)".to_owned()
-                } else {
-                    format!("**** ({} bytes)", self.secret_key.expose().len())
-                },
-            ),
-            ("JWT_ALGORITHM", format!("{:?}", self.jwt_algorithm)),
-            ("JWT_EXPIRE_MINUTES", self.jwt_expire_minutes.to_string()),
-            (
-                "REFRESH_TOKEN_EXPIRE_DAYS",
-                self.refresh_token_expire_days.to_string(),
-            ),
-            ("DATABASE_URL", mask_url(&self.database_url)),
-            (
-                "DATABASE_READ_URL",
-                or_unset(self.database_read_url.as_deref().map(mask_url)),
-            ),
-            (
-                "DATABASE_MAX_CONNECTIONS",
-                self.database_max_connections.to_string(),
-            ),
-            (
-                "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
-                self.database_acquire_timeout.as_secs().to_string(),
-            ),
-            (
-                "DATABASE_STATEMENT_TIMEOUT_SECONDS",
-                self.database_statement_timeout.as_secs().to_string(),
-            ),
-            (
-                "DATABASE_AUTO_MIGRATE",
-                self.database_auto_migrate.to_string(),
-            ),
-            (
-                "REDIS_URL",
-                or_unset(self.redis_url.as_deref().map(mask_url)),
-            ),
-            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
-            (
-                "REDIS_TIMEOUT_MS",
-                self.redis_timeout.as_millis().to_string(),
-            ),
-            (
-                "LOG_FORMAT",
-                format!("{:?}", self.log_format).to_lowercase(),
-            ),
-            ("LOG_LEVEL", self.log_level.clone()),
-            ("DOCS_ENABLED", self.docs_enabled.to_string()),
-            ("BODY_LIMIT_BYTES", self.body_limit_bytes.to_string()),
-            ("METRICS_ENABLED", self.metrics_enabled.to_string()),
-            (
-                "METRICS_PORT",
-                or_unset(self.metrics_port.map(|p| p.to_string())),
-            ),
-            ("CORS_ORIGINS", list(self.cors_origins.clone())),
-            (
-                "CORS_ALLOW_CREDENTIALS",
-                self.cors_allow_credentials.to_string(),
-            ),
-            (
-                "TRUSTED_PROXIES",
-                list(
-                    self.trusted_proxies
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect(),
-                ),
-            ),
-            ("RATE_LIMIT_ENABLED", self.rate_limit_enabled.to_string()),
-            (
-                "RATE_LIMIT_WINDOW_SECONDS",
-                self.rate_limit_window.as_secs().to_string(),
-            ),
-            ("RATE_LIMIT_LOGIN", self.rate_limit_login.to_string()),
-            ("RATE_LIMIT_REGISTER", self.rate_limit_register.to_string()),
-            ("RATE_LIMIT_REFRESH", self.rate_limit_refresh.to_string()),
-            (
-                "SHUTDOWN_GRACE_SECONDS",
-                self.shutdown_grace.as_secs().to_string(),
-            ),
-            (
+            if self.auth.secret_key.expose().len() < MIN_PRODUCTION_SECRET_LEN {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    format!("must be at least {MIN_PRODUCTION_SECRET_LEN} bytes in production"),
+                ));
+            }
+        }
+        if self.jobs.backend == JobBackend::Redis && self.redis.url.is_none() {
+            return Err(ConfigError::new(
                 "JOB_BACKEND",
-                match self.job_backend {
-                    JobBackend::Database => "database",
-                    JobBackend::Redis => "redis",
-                }
-                .to_owned(),
-            ),
-            ("JOB_WORKER_IN_API", self.job_worker_in_api.to_string()),
-            ("JOB_CONCURRENCY", self.job_concurrency.to_string()),
-            (
-                "JOB_POLL_INTERVAL_MS",
-                self.job_poll_interval.as_millis().to_string(),
-            ),
-            ("JOB_MAX_ATTEMPTS", self.job_max_attempts.to_string()),
-            (
-                "JOB_TIMEOUT_SECONDS",
-                self.job_timeout.as_secs().to_string(),
-            ),
-            ("JOB_LEASE_SECONDS", self.job_lease.as_secs().to_string()),
-            (
-                "JOB_BACKOFF_BASE_MS",
-                self.job_backoff_base.as_millis().to_string(),
-            ),
-            (
-                "JOB_BACKOFF_MAX_SECONDS",
-                self.job_backoff_max.as_secs().to_string(),
-            ),
-            (
-                "JOB_CLEANUP_SCHEDULE",
-                self.job_cleanup_schedule
-                    .clone()
-                    .unwrap_or_else(|| "off".to_owned()),
-            ),
-            ("JOB_RETENTION_DAYS", self.job_retention_days.to_string()),
-            (
-                "SMTP_URL",
-                or_unset(self.smtp_url.as_ref().map(|url| mask_url(url.expose()))),
-            ),
-            ("MAIL_FROM", self.mail_from.clone()),
-            ("MAIL_DIR", or_unset(self.mail_dir.clone())),
+                "is redis but REDIS_URL is not set",
+            ));
+        }
+        if self.cors.allow_credentials && self.cors.origins.iter().any(Origin::is_any) {
+            return Err(ConfigError::new(
+                "CORS_ALLOW_CREDENTIALS",
+                "cannot be true while CORS_ORIGINS allows any origin (*); list the origins instead",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective settings as `(VARIABLE, value)` pairs, derived from the
+    /// sections' serialization: secrets and URL passwords come out masked,
+    /// unset options as `None`. Also the list of every variable there is.
+    pub fn variables(&self) -> Vec<(String, Option<String>)> {
+        // (field of Settings, prefix of its variables)
+        const SECTIONS: [(&str, &str); 11] = [
+            ("http", ""),
+            ("cors", "CORS_"),
+            ("auth", ""),
+            ("database", "DATABASE_"),
+            ("redis", "REDIS_"),
+            ("cache", "CACHE_"),
+            ("rate_limits", "RATE_LIMIT_"),
+            ("jobs", "JOB_"),
+            ("mail", ""),
+            ("telemetry", "LOG_"),
+            ("metrics", "METRICS_"),
         ];
-        let mut out = String::new();
-        for (name, value) in lines {
-            let _ = writeln!(out, "{name}={value}");
+        let tree = serde_json::to_value(self).expect("settings serialize to JSON");
+        let value = |value: &serde_json::Value| match value {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        };
+        let mut out = vec![("ENVIRONMENT".to_owned(), value(&tree["environment"]))];
+        for (field, prefix) in SECTIONS {
+            let section = tree[field]
+                .as_object()
+                .unwrap_or_else(|| panic!("settings section {field} is not serialized"));
+            for (key, v) in section {
+                out.push((format!("{prefix}{}", key.to_ascii_uppercase()), value(v)));
+            }
         }
         out
     }
 
-    /// Whether the development secret is in use (worth a warning outside tests).
-    pub fn uses_development_secret(&self) -> bool {
-        self.secret_key.expose() == DEVELOPMENT_SECRET_KEY
-    }
-
-    /// `host:port`, for binding.
-    pub fn bind_address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+    /// The effective settings, one `NAME=value` line each, with secrets and
+    /// URL passwords masked: safe to print or log (`api print-config`).
+    pub fn describe(&self) -> String {
+        self.variables()
+            .into_iter()
+            .map(|(name, value)| match value {
+                Some(value) => format!("{name}={value}\n"),
+                None => format!("{name}=(unset)\n"),
+            })
+            .collect()
     }
 }
 
@@ -670,77 +1017,6 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
-fn database_url(raw: &str) -> Result<String, String> {
-    if raw.starts_with("sqlite:")
-        || raw.starts_with("postgres://")
-        || raw.starts_with("postgresql://")
-    {
-        Ok(raw.to_owned())
-    } else {
-        Err("expected a sqlite:, postgres:// or postgresql:// URL".to_owned())
-    }
-}
-
-/// The raw variables, with one parser per kind of value.
-struct Vars(HashMap<String, String>);
-
-impl Vars {
-    /// The value if the variable is set and not blank.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-    }
-
-    fn parse_with<T>(
-        &self,
-        name: &'static str,
-        default: T,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(raw) => parse(raw).map_err(|problem| ConfigError {
-                variable: name,
-                // URLs may carry a password: never echo it.
-                problem: format!("{problem}, got {:?}", mask_url(raw)),
-            }),
-        }
-    }
-
-    fn optional<T>(
-        &self,
-        name: &'static str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
-        self.parse_with(name, None, |raw| parse(raw).map(Some))
-    }
-
-    fn string(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
-        self.parse_with(name, default.to_owned(), |raw| Ok(raw.to_owned()))
-    }
-
-    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
-    where
-        T: FromStr + PartialOrd + fmt::Display + Copy,
-    {
-        self.parse_with(name, default, |raw| {
-            raw.parse::<T>()
-                .ok()
-                .filter(|n| *n >= min && *n <= max)
-                .ok_or_else(|| format!("expected a whole number from {min} to {max}"))
-        })
-    }
-
-    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        self.parse_with(name, default, |raw| {
-            match raw.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err("expected true or false".to_owned()),
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,62 +1029,52 @@ mod tests {
     fn defaults_serve_the_embedded_development_setup() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.environment, Environment::Development);
-        assert_eq!(s.bind_address(), "127.0.0.1:8000");
-        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
-        assert_eq!(s.jwt_algorithm, JwtAlgorithm::HS256);
-        assert_eq!(s.jwt_expire_minutes, 15);
-        assert_eq!(s.refresh_token_expire_days, 7);
-        assert!(s.database_auto_migrate);
-        assert!(s.docs_enabled);
-        assert!(s.redis_url.is_none());
-        assert!(s.uses_development_secret());
+        assert_eq!(s.http.bind_address(), "127.0.0.1:8000");
+        assert_eq!(s.database.url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.auth.jwt_algorithm, JwtAlgorithm::HS256);
+        assert_eq!(s.auth.jwt_expire_minutes, 15);
+        assert_eq!(s.auth.refresh_token_expire_days, 7);
+        assert!(s.database.auto_migrate);
+        assert!(s.http.docs_enabled);
+        assert!(s.redis.url.is_none());
+        assert!(s.auth.uses_development_secret());
     }
 
     #[test]
     fn a_bad_value_names_the_variable_and_the_problem() {
         let err = settings(&[("PORT", "eighty")]).unwrap_err();
-        assert_eq!(err.variable, "PORT");
         assert_eq!(
             err.to_string(),
             "PORT: expected a whole number from 0 to 65535, got \"eighty\""
         );
-        assert_eq!(settings(&[("PORT", "70000")]).unwrap_err().variable, "PORT");
+        let err = settings(&[("JWT_EXPIRE_MINUTES", "0")]).unwrap_err();
         assert_eq!(
-            settings(&[("JWT_ALGORITHM", "none")]).unwrap_err().variable,
-            "JWT_ALGORITHM"
+            err.to_string(),
+            "JWT_EXPIRE_MINUTES: expected a whole number from 1 to 1440, got \"0\""
         );
-        assert_eq!(
-            settings(&[("JWT_ALGORITHM", "RS256")])
-                .unwrap_err()
-                .variable,
-            "JWT_ALGORITHM"
-        );
-        assert_eq!(
-            settings(&[("DATABASE_URL", "mysql://x")])
-                .unwrap_err()
-                .variable,
-            "DATABASE_URL"
-        );
-        assert_eq!(
-            settings(&[("REDIS_URL", "localhost:6379")])
-                .unwrap_err()
-                .variable,
-            "REDIS_URL"
-        );
-        assert_eq!(
-            settings(&[("DOCS_ENABLED", "maybe")]).unwrap_err().variable,
-            "DOCS_ENABLED"
-        );
-        assert_eq!(
-            settings(&[("LOG_LEVEL", "info,[")]).unwrap_err().variable,
-            "LOG_LEVEL"
-        );
-        assert_eq!(
-            settings(&[("JWT_EXPIRE_MINUTES", "0")])
-                .unwrap_err()
-                .variable,
-            "JWT_EXPIRE_MINUTES"
-        );
+        for (variable, value) in [
+            ("PORT", "70000"),
+            ("ENVIRONMENT", "staging"),
+            ("JWT_ALGORITHM", "none"),
+            ("JWT_ALGORITHM", "RS256"),
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_MAX_CONNECTIONS", "many"),
+            ("REDIS_URL", "localhost:6379"),
+            ("REDIS_TIMEOUT_MS", "5"),
+            ("DOCS_ENABLED", "maybe"),
+            ("LOG_LEVEL", "info,["),
+            ("LOG_FORMAT", "xml"),
+            ("CACHE_L1_TTL_SECONDS", "0"),
+            ("RATE_LIMIT_LOGIN", "-1"),
+            ("METRICS_PORT", "x"),
+            ("BODY_LIMIT_BYTES", "10"),
+        ] {
+            assert_eq!(
+                settings(&[(variable, value)]).unwrap_err().variable,
+                variable,
+                "{variable}={value}"
+            );
+        }
     }
 
     #[test]
@@ -822,38 +1088,49 @@ mod tests {
         assert!(err.problem.contains("32 bytes"));
 
         let strong = "k".repeat(32);
-        let s = settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &strong)]).unwrap();
-        assert!(!s.docs_enabled, "docs are off in production by default");
-        assert!(!s.database_auto_migrate);
+        let s = settings(&[("ENVIRONMENT", "prod"), ("SECRET_KEY", &strong)]).unwrap();
+        assert!(
+            !s.http.docs_enabled,
+            "docs are off in production by default"
+        );
+        assert!(!s.database.auto_migrate);
         let s = settings(&[
             ("ENVIRONMENT", "production"),
             ("SECRET_KEY", &strong),
             ("DOCS_ENABLED", "true"),
         ])
         .unwrap();
-        assert!(s.docs_enabled);
+        assert!(s.http.docs_enabled);
     }
 
     #[test]
     fn secrets_never_appear_in_debug_output() {
-        let s = settings(&[("SECRET_KEY", "hunter2-hunter2")]).unwrap();
-        assert!(!format!("{s:?}").contains("hunter2"));
+        let s = settings(&[
+            ("SECRET_KEY", "hunter2-hunter2"),
+            ("ADMIN_PASSWORD", "hunter3"),
+            ("DATABASE_URL", "postgres://app:hunter4@db/app"),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        for secret in ["hunter2", "hunter3", "hunter4"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
     }
 
     #[test]
     fn job_and_mail_settings_are_checked_at_start_up() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.job_cleanup_schedule.as_deref(), Some("0 0 * * * *"));
-        assert!(s.job_worker_in_api);
+        assert_eq!(s.jobs.cleanup_schedule.0.as_deref(), Some("0 0 * * * *"));
+        assert!(s.jobs.worker_in_api);
         let off = settings(&[("JOB_CLEANUP_SCHEDULE", "off")]).unwrap();
-        assert!(off.job_cleanup_schedule.is_none());
+        assert!(off.jobs.cleanup_schedule.0.is_none());
         let production = settings(&[
             ("ENVIRONMENT", "production"),
             ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
         ])
         .unwrap();
         assert!(
-            !production.job_worker_in_api,
+            !production.jobs.worker_in_api,
             "workers scale on their own in production"
         );
         for (variable, value) in [
@@ -872,9 +1149,9 @@ mod tests {
                 "{variable}={value}"
             );
         }
-        assert_eq!(s.job_backend, JobBackend::Database);
+        assert_eq!(s.jobs.backend, JobBackend::Database);
         let redis = settings(&[("JOB_BACKEND", "Redis"), ("REDIS_URL", "redis://localhost")]);
-        assert_eq!(redis.unwrap().job_backend, JobBackend::Redis);
+        assert_eq!(redis.unwrap().jobs.backend, JobBackend::Redis);
         let smtp = settings(&[("SMTP_URL", "smtps://user:hunter2@smtp.example.com")]).unwrap();
         let described = smtp.describe();
         assert!(
@@ -890,23 +1167,54 @@ mod tests {
             ("SECRET_KEY", "hunter2-hunter2-hunter2-hunter2-hunter2"),
             ("DATABASE_URL", "postgres://app:pa55word@db/app"),
             ("REDIS_URL", "redis://:redispass@cache:6379"),
+            ("ADMIN_PASSWORD", "adminpass"),
         ])
         .unwrap();
         let text = s.describe();
-        for secret in ["hunter2", "pa55word", "redispass"] {
+        for secret in ["hunter2", "pa55word", "redispass", "adminpass"] {
             assert!(!text.contains(secret), "{text}");
         }
         assert!(
-            text.contains("DATABASE_URL=postgres://app:****@db/app"),
+            text.contains("DATABASE_URL=postgres://app:****@db/app\n"),
             "{text}"
         );
-        assert!(text.contains("PORT=8000"));
+        assert!(text.contains("SECRET_KEY=****\n"), "{text}");
+        assert!(text.contains("PORT=8000\n"), "{text}");
+        assert!(text.contains("JWT_ALGORITHM=HS256\n"), "{text}");
+        assert!(text.contains("DATABASE_READ_URL=(unset)\n"), "{text}");
+        assert!(text.contains("CACHE_L1_TTL_SECONDS=5\n"), "{text}");
+        assert!(
+            text.contains("JOB_CLEANUP_SCHEDULE=0 0 * * * *\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn described_settings_read_back_as_the_same_settings() {
+        // print-config's output is itself a valid .env: feeding it back in
+        // (secrets aside) gives the same settings.
+        let s = settings(&[
+            ("CORS_ORIGINS", "https://a.example, https://b.example/"),
+            ("TRUSTED_PROXIES", "10.0.0.1,::1"),
+            ("JOB_CLEANUP_SCHEDULE", "off"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        let vars: Vec<(String, String)> = s
+            .variables()
+            .into_iter()
+            .filter(|(name, _)| name != "SECRET_KEY")
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect();
+        let again = Settings::from_vars(vars).unwrap();
+        assert_eq!(again.describe(), s.describe());
     }
 
     #[test]
     fn a_rejected_url_is_echoed_without_its_password() {
         let err =
             settings(&[("DATABASE_URL", "postgresql+asyncpg://app:S3cret@db/app")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
         assert!(!err.to_string().contains("S3cret"), "{err}");
         assert!(err.to_string().contains("app:****@db"), "{err}");
     }
@@ -931,11 +1239,12 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
         ])
         .unwrap();
+        let origins: Vec<&str> = s.cors.origins.iter().map(Origin::as_str).collect();
         assert_eq!(
-            s.cors_origins,
+            origins,
             ["https://app.example.com", "http://localhost:3000"]
         );
-        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.http.trusted_proxies.len(), 2);
         assert_eq!(
             settings(&[("CORS_ORIGINS", "app.example.com")])
                 .unwrap_err()
@@ -956,7 +1265,37 @@ mod tests {
     #[test]
     fn blank_values_mean_unset() {
         let s = settings(&[("PORT", ""), ("REDIS_URL", "  ")]).unwrap();
-        assert_eq!(s.port, 8000);
-        assert!(s.redis_url.is_none());
+        assert_eq!(s.http.port, 8000);
+        assert!(s.redis.url.is_none());
+    }
+
+    #[test]
+    fn env_example_lists_exactly_the_settings() {
+        let example = include_str!("../../../.env.example");
+        let documented: std::collections::BTreeSet<&str> = example
+            .lines()
+            .map(|line| line.trim_start_matches('#').trim_start())
+            .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+            .filter(|name| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .collect();
+        let s = settings(&[]).unwrap();
+        let variables = s.variables();
+        let settings: std::collections::BTreeSet<&str> =
+            variables.iter().map(|(name, _)| name.as_str()).collect();
+        let undocumented: Vec<_> = settings.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&settings).collect();
+        assert!(
+            undocumented.is_empty(),
+            "settings missing from .env.example: {undocumented:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            ".env.example names variables that are not settings: {unknown:?}"
+        );
     }
 }

@@ -13,8 +13,10 @@ pub mod config;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod process;
 pub mod rate_limit;
 pub mod redis;
+pub mod signal;
 pub mod telemetry;
 
 pub use config::{

@@ -16,7 +16,7 @@ use lettre::{
     message::{Mailbox, header::ContentType},
 };
 
-use crate::Settings;
+use crate::config::{Environment, MailSettings};
 
 /// How long one SMTP exchange may take before it counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -58,11 +58,15 @@ pub trait Mailer: fmt::Debug + Send + Sync {
 }
 
 /// The mailer the settings ask for.
-pub fn from_settings(settings: &Settings) -> Result<Arc<dyn Mailer>, MailError> {
+pub fn from_settings(
+    settings: &MailSettings,
+    environment: Environment,
+) -> Result<Arc<dyn Mailer>, MailError> {
     let from = parse_mailbox(&settings.mail_from)?;
     if let Some(url) = &settings.smtp_url {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
-            .map_err(|err| MailError::Smtp(err.to_string()))?
+            // lettre's error can quote the URL: say only what it is.
+            .map_err(|err| MailError::Smtp(format!("{err} (SMTP_URL {url})")))?
             .timeout(Some(SMTP_TIMEOUT))
             .build();
         return Ok(Arc::new(SmtpMailer { transport, from }));
@@ -73,7 +77,7 @@ pub fn from_settings(settings: &Settings) -> Result<Arc<dyn Mailer>, MailError> 
             from,
         }));
     }
-    if settings.environment == crate::Environment::Production {
+    if environment == Environment::Production {
         tracing::warn!("neither SMTP_URL nor MAIL_DIR is set: mail is only written to the log");
     }
     Ok(Arc::new(LogMailer { from }))
@@ -238,8 +242,9 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_smtp_server_fails_the_send() {
         // Port 9 (discard) is closed on this machine and in CI.
-        let settings = Settings::from_vars([("SMTP_URL", "smtp://127.0.0.1:9")]).expect("valid");
-        let mailer = from_settings(&settings).expect("built");
+        let settings =
+            crate::Settings::from_vars([("SMTP_URL", "smtp://127.0.0.1:9")]).expect("valid");
+        let mailer = from_settings(&settings.mail, settings.environment).expect("built");
         assert!(matches!(
             mailer.send(&mail()).await,
             Err(MailError::Smtp(_))

@@ -4,7 +4,7 @@
 //! `histogram!`, `gauge!`); the HTTP layer serves [`Metrics::render`] at
 //! `/metrics`. Names follow Prometheus conventions (`_total`, `_seconds`).
 
-use std::sync::OnceLock;
+use std::{net::SocketAddr, sync::OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -34,14 +34,43 @@ impl Metrics {
     pub fn install() -> Result<Self, String> {
         HANDLE
             .get_or_init(|| {
-                PrometheusBuilder::new()
-                    .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
-                    .map_err(|err| err.to_string())?
+                Self::builder()?
                     .install_recorder()
                     .map_err(|err| err.to_string())
             })
             .clone()
             .map(|handle| Self { handle })
+    }
+
+    /// Installs the global recorder and serves it at `address` with the
+    /// exporter's own small HTTP listener (any path answers), for processes
+    /// that have no HTTP server of their own: the worker. Binds at once, so
+    /// a port in use is an error here. Needs a Tokio runtime.
+    pub fn serve(address: SocketAddr) -> Result<Self, String> {
+        let mut served = Err("the metrics recorder was already installed".to_owned());
+        let handle = HANDLE.get_or_init(|| {
+            let (recorder, exporter) = Self::builder()?
+                .with_http_listener(address)
+                .build()
+                .map_err(|err| format!("cannot serve metrics on {address}: {err}"))?;
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).map_err(|err| err.to_string())?;
+            served = Ok(());
+            tokio::spawn(async move {
+                if let Err(err) = exporter.await {
+                    tracing::error!(error = ?err, "the metrics listener stopped");
+                }
+            });
+            Ok(handle)
+        });
+        let handle = handle.clone()?;
+        served.map(|()| Self { handle })
+    }
+
+    fn builder() -> Result<PrometheusBuilder, String> {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+            .map_err(|err| err.to_string())
     }
 
     /// The current values, in the Prometheus text exposition format.

@@ -61,6 +61,12 @@ return {hits, ttl}
 const SWEEP_THRESHOLD: usize = 10_000;
 
 impl RateLimiter {
+    /// Counters in Redis when there is a pool (shared by every instance),
+    /// in the process otherwise.
+    pub fn new(redis: Option<RedisPool>) -> Self {
+        redis.map_or_else(Self::in_memory, Self::redis)
+    }
+
     /// Counters in this process (the embedded default).
     pub fn in_memory() -> Self {
         Self::Memory(Arc::default())

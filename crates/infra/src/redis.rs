@@ -35,6 +35,17 @@ pub enum RedisError {
 }
 
 impl RedisPool {
+    /// The pool for `REDIS_URL`, or `None` when Redis is not configured.
+    pub fn from_settings(
+        settings: &crate::config::RedisSettings,
+    ) -> Result<Option<Self>, RedisError> {
+        settings
+            .url
+            .as_ref()
+            .map(|url| Self::new(url.expose(), settings.timeout(), &settings.key_prefix))
+            .transpose()
+    }
+
     /// Builds the pool; connections are opened lazily, so this does not
     /// fail when Redis is down (readiness reports that instead).
     pub fn new(url: &str, timeout: Duration, prefix: &str) -> Result<Self, RedisError> {

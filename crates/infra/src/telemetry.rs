@@ -10,7 +10,7 @@
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
-use crate::config::{ConfigError, LogFormat};
+use crate::config::{ConfigError, LogFormat, TelemetrySettings};
 
 /// Keeps the log writer running; dropping it flushes every pending line.
 /// Hold it until the end of `main`.
@@ -20,9 +20,10 @@ pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
 
 /// Installs the global subscriber. Fails if the filter does not parse, or if
 /// a subscriber is already installed (tests ignore that).
-pub fn init(format: LogFormat, level: &str) -> Result<LogGuard, ConfigError> {
+pub fn init(settings: &TelemetrySettings) -> Result<LogGuard, ConfigError> {
+    let level = &settings.level;
     let filter = EnvFilter::try_new(level).map_err(|err| ConfigError {
-        variable: "LOG_LEVEL",
+        variable: "LOG_LEVEL".to_owned(),
         problem: format!("not a valid filter ({err}), got {level:?}"),
     })?;
     let (writer, guard) = NonBlockingBuilder::default()
@@ -30,7 +31,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogGuard, ConfigError> {
         .thread_name("log-writer")
         .finish(std::io::stdout());
     let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
+    let result = match settings.format {
         LogFormat::Pretty => registry
             .with(fmt::layer().with_target(true).with_writer(writer))
             .try_init(),
@@ -46,7 +47,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogGuard, ConfigError> {
             .try_init(),
     };
     result.map_err(|err| ConfigError {
-        variable: "LOG_FORMAT",
+        variable: "LOG_FORMAT".to_owned(),
         problem: format!("cannot install the logger: {err}"),
     })?;
     Ok(LogGuard(guard))

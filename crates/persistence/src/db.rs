@@ -71,6 +71,15 @@ pub struct Tx {
 }
 
 impl Db {
+    /// Applies the migrations the primary has not run yet (the schema these
+    /// repositories read). Outside production this runs at start-up;
+    /// production runs `just migrate` once per deploy.
+    pub async fn migrate(&self) -> Result<()> {
+        use migration::MigratorTrait as _;
+        migration::Migrator::up(&self.primary, None).await?;
+        Ok(())
+    }
+
     /// Opens the pools. For a SQLite file, creates its directory first and
     /// switches the file to WAL so readers do not block the writer.
     pub async fn connect(options: &DbOptions) -> Result<Self> {

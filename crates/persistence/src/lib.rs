@@ -20,10 +20,10 @@ pub mod repositories;
 pub use db::{Db, DbOptions, PoolStats, Tx, UnitOfWork};
 pub use error::{Error, Result};
 pub use repositories::{
-    base::{BaseRepository, Page, Sort},
+    base::BaseRepository,
     job::{Claimed, JobRecord, JobRepository, JobStatus, NewJob},
     refresh_token::{NewRefreshToken, RefreshTokenRecord, RefreshTokenRepository},
-    task::{TaskFilter, TaskRepository},
+    task::TaskRepository,
     user::{PasswordHash, UserRepository},
 };
 /// A pool connection or a transaction; every repository method takes one.

@@ -5,11 +5,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::{Email, NewUser, Principal, UserId, Username};
-use migration::{Migrator, MigratorTrait as _};
+use domain::{Email, NewUser, Page, Principal, Sort, UserId, Username};
 use persistence::{
-    Db, DbOptions, Error, NewRefreshToken, Page, RefreshTokenRepository, Sort, UnitOfWork as _,
-    UserRepository,
+    Db, DbOptions, Error, NewRefreshToken, RefreshTokenRepository, UnitOfWork as _, UserRepository,
 };
 use uuid::Uuid;
 
@@ -24,7 +22,7 @@ async fn db() -> Db {
     })
     .await
     .unwrap();
-    Migrator::up(db.writer(), None).await.unwrap();
+    db.migrate().await.unwrap();
     db
 }
 
@@ -258,7 +256,7 @@ async fn file_db(read_url: Option<String>) -> (Db, std::path::PathBuf) {
     })
     .await
     .unwrap();
-    Migrator::up(db.writer(), None).await.unwrap();
+    db.migrate().await.unwrap();
     (db, path)
 }
 
@@ -395,7 +393,7 @@ async fn reads_go_to_the_replica_and_writes_and_transactions_to_the_primary() {
         })
         .await
         .unwrap();
-        Migrator::up(replica.writer(), None).await.unwrap();
+        replica.migrate().await.unwrap();
         replica.close().await.unwrap();
     }
     let (db, path) = file_db(Some(replica_url)).await;

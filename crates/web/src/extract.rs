@@ -7,7 +7,8 @@ use std::{
 };
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
-use application::{Caller, Page, Services, Sort};
+use application::{Caller, Services};
+use domain::{MAX_PAGE_SIZE, Page, Sort};
 
 use crate::{
     ApiError,
@@ -82,7 +83,7 @@ pub(crate) fn list_query<T>(
 ) -> Result<(Page, Option<Sort>, T), ApiError> {
     let mut fields = query_fields(req)?;
     let skip = fields.integer("skip", 0, 0, i64::MAX.unsigned_abs());
-    let limit = fields.integer("limit", 100, 1, application::services::users::MAX_PAGE_SIZE);
+    let limit = fields.integer("limit", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE);
     let sort = fields.optional_string("sort");
     let extra = extra(&mut fields);
     fields

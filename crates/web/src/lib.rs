@@ -7,6 +7,7 @@
 //! crate must not know how data is stored: it never sees SeaORM or a
 //! repository, only `application` services.
 
+mod app;
 pub mod dto;
 mod error;
 pub mod extract;
@@ -16,6 +17,7 @@ pub mod openapi;
 mod server;
 pub mod validation;
 
+pub use app::{AppError, Application};
 pub use error::ApiError;
 pub use server::{RateLimits, WebConfig, WebDeps, run, run_metrics};
 

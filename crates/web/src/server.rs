@@ -45,22 +45,29 @@ pub struct WebConfig {
 }
 
 impl WebConfig {
+    /// The HTTP sections of the settings: http, CORS, rate limits, metrics.
     pub fn from_settings(settings: &Settings) -> Self {
+        let (http, limits) = (&settings.http, &settings.rate_limits);
         Self {
-            release_version: settings.release_version.clone(),
-            docs_enabled: settings.docs_enabled,
-            body_limit: settings.body_limit_bytes,
-            cors_origins: settings.cors_origins.clone(),
-            cors_allow_credentials: settings.cors_allow_credentials,
-            trusted_proxies: settings.trusted_proxies.clone(),
-            rate_limits: settings.rate_limit_enabled.then_some(RateLimits {
-                window: settings.rate_limit_window,
-                login: settings.rate_limit_login,
-                register: settings.rate_limit_register,
-                refresh: settings.rate_limit_refresh,
+            release_version: http.release_version.clone(),
+            docs_enabled: http.docs_enabled,
+            body_limit: http.body_limit_bytes,
+            cors_origins: settings
+                .cors
+                .origins
+                .iter()
+                .map(|origin| origin.as_str().to_owned())
+                .collect(),
+            cors_allow_credentials: settings.cors.allow_credentials,
+            trusted_proxies: http.trusted_proxies.to_vec(),
+            rate_limits: limits.enabled.then_some(RateLimits {
+                window: Duration::from_secs(limits.window_seconds),
+                login: limits.login,
+                register: limits.register,
+                refresh: limits.refresh,
             }),
-            metrics_on_api_port: settings.metrics_enabled && settings.metrics_port.is_none(),
-            shutdown_grace: settings.shutdown_grace,
+            metrics_on_api_port: settings.metrics.enabled && settings.metrics.port.is_none(),
+            shutdown_grace: http.shutdown_grace(),
         }
     }
 }

@@ -87,7 +87,7 @@ async fn malformed_logins_are_422() {
 async fn bad_bearer_tokens_are_401() {
     let app = spawn_app().await;
     let (_, refresh_token) = app.signed_up("alice").await;
-    let secret = app.settings.secret_key.expose().as_bytes().to_vec();
+    let secret = app.settings.auth.secret_key.expose().as_bytes().to_vec();
     let now = Utc::now().timestamp();
     let claims = |exp: i64, typ: &str| json!({"sub": "1", "exp": exp, "iat": now - 10, "jti": uuid::Uuid::new_v4(), "typ": typ, "fid": uuid::Uuid::new_v4()});
     let sign = |claims: &Value, key: &[u8]| {

@@ -87,9 +87,9 @@ async fn instances_sharing_redis_see_each_others_invalidations() {
     };
     assert!(database.starts_with("postgres"));
     let first = spawn_app().await;
-    let prefix = first.settings.redis_key_prefix.clone();
+    let prefix = first.settings.redis.key_prefix.clone();
     let second = spawn_app_with(&[
-        ("DATABASE_URL", &first.settings.database_url),
+        ("DATABASE_URL", first.settings.database.url.expose()),
         ("REDIS_KEY_PREFIX", &prefix),
     ])
     .await;
@@ -186,9 +186,9 @@ async fn two_tier_instances_stop_serving_stale_values_within_the_bound() {
     };
     assert!(database.starts_with("postgres"));
     let first = spawn_app_with(&[("CACHE_L1_ENABLED", "true")]).await;
-    let prefix = first.settings.redis_key_prefix.clone();
+    let prefix = first.settings.redis.key_prefix.clone();
     let second = spawn_app_with(&[
-        ("DATABASE_URL", &first.settings.database_url),
+        ("DATABASE_URL", first.settings.database.url.expose()),
         ("REDIS_KEY_PREFIX", &prefix),
         ("CACHE_L1_ENABLED", "true"),
     ])
@@ -205,7 +205,7 @@ async fn two_tier_instances_stop_serving_stale_values_within_the_bound() {
         .await;
     assert_eq!(me(&second, &token).await["username"], "alicia");
     let written = Instant::now();
-    let bound = first.settings.cache_l1_ttl;
+    let bound = Duration::from_secs(first.settings.cache.l1_ttl_seconds);
     while me(&first, &token).await["username"] != "alicia" {
         assert!(written.elapsed() < bound, "stale past CACHE_L1_TTL_SECONDS");
         tokio::time::sleep(Duration::from_millis(10)).await;

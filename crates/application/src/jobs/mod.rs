@@ -34,7 +34,7 @@ pub use queue::{JobQueue, Scheduled};
 pub use welcome_email::WelcomeEmail;
 pub use worker::{Worker, WorkerConfig, WorkerHandle};
 
-pub use persistence::{JobRecord, JobStatus};
+pub use domain::job::{JobRecord, JobStatus};
 
 /// What a handler returns when an attempt fails: any error. It is logged
 /// and stored as the job's `last_error`, so it must not contain secrets.

@@ -5,7 +5,8 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use infra::{
-    JobBackend, Settings,
+    JobBackend,
+    config::JobSettings,
     jobs::{
         Schedule,
         redis::{Epoch, RedisJobs},
@@ -71,13 +72,13 @@ impl JobQueue {
         }
     }
 
-    /// The queue `JOB_BACKEND` describes. Redis connections are opened
-    /// lazily, so this does not fail when Redis is down.
-    pub fn from_settings(db: Db, settings: &Settings) -> Result<Self> {
-        let max_attempts = settings.job_max_attempts;
-        match (settings.job_backend, &settings.redis_url) {
-            (JobBackend::Redis, Some(url)) => {
-                let pool = RedisPool::new(url, settings.redis_timeout, &settings.redis_key_prefix)?;
+    /// The queue `JOB_BACKEND` describes, on the process's Redis pool when
+    /// that is Redis. Redis connections are opened lazily, so this does not
+    /// fail when Redis is down.
+    pub fn from_settings(db: Db, settings: &JobSettings, redis: Option<RedisPool>) -> Result<Self> {
+        let max_attempts = settings.max_attempts;
+        match (settings.backend, redis) {
+            (JobBackend::Redis, Some(pool)) => {
                 Ok(Self::with_redis(db, max_attempts, RedisJobs::new(pool)))
             }
             (JobBackend::Redis, None) => Err(Error::Queue(RedisError::Pool(
@@ -99,6 +100,12 @@ impl JobQueue {
         } else {
             "database"
         }
+    }
+
+    /// Enqueues `job` on its own, outside any transaction (operators' and
+    /// tests' jobs; a service enqueues on its unit of work instead).
+    pub async fn enqueue_alone<J: Job>(&self, job: &J) -> Result<Uuid> {
+        self.enqueue(self.db.writer(), job).await
     }
 
     /// Enqueues `job` to run as soon as a worker is free.

@@ -18,7 +18,7 @@ use std::{
 use chrono::Utc;
 use futures_util::FutureExt as _;
 use infra::{
-    Settings,
+    config::JobSettings,
     jobs::{Backoff, Schedule, ScheduleError},
 };
 use persistence::{Claimed, JobRecord};
@@ -53,20 +53,23 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// The configuration the settings describe, with the housekeeping
     /// schedule unless `JOB_CLEANUP_SCHEDULE=off`.
-    pub fn from_settings(settings: &Settings) -> Result<Self, ScheduleError> {
+    pub fn from_settings(settings: &JobSettings, grace: Duration) -> Result<Self, ScheduleError> {
         let mut schedules = Vec::new();
-        if let Some(raw) = &settings.job_cleanup_schedule {
+        if let Some(raw) = &settings.cleanup_schedule.0 {
             schedules.push(Scheduled::new(Schedule::parse(raw)?, |tick| Housekeeping {
                 tick,
             }));
         }
         Ok(Self {
-            concurrency: settings.job_concurrency,
-            poll_interval: settings.job_poll_interval,
-            timeout: settings.job_timeout,
-            lease: settings.job_lease,
-            backoff: Backoff::new(settings.job_backoff_base, settings.job_backoff_max),
-            grace: settings.shutdown_grace,
+            concurrency: settings.concurrency,
+            poll_interval: Duration::from_millis(settings.poll_interval_ms),
+            timeout: Duration::from_secs(settings.timeout_seconds),
+            lease: Duration::from_secs(settings.lease_seconds),
+            backoff: Backoff::new(
+                Duration::from_millis(settings.backoff_base_ms),
+                Duration::from_secs(settings.backoff_max_seconds),
+            ),
+            grace,
             schedules,
         })
     }

@@ -7,7 +7,7 @@
 
 use chrono::{Duration, Utc};
 use domain::UserId;
-use infra::{JwtAlgorithm, Settings};
+use infra::{JwtAlgorithm, config::AuthSettings};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -82,7 +82,7 @@ impl std::fmt::Debug for TokenService {
 }
 
 impl TokenService {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &AuthSettings) -> Self {
         let secret = settings.secret_key.expose().as_bytes();
         Self {
             algorithm: match settings.jwt_algorithm {
@@ -166,7 +166,11 @@ mod tests {
     use super::*;
 
     fn service(vars: &[(&str, &str)]) -> TokenService {
-        TokenService::new(&Settings::from_vars(vars.iter().copied()).unwrap())
+        TokenService::new(
+            &infra::Settings::from_vars(vars.iter().copied())
+                .unwrap()
+                .auth,
+        )
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Tasks: every operation checks the caller's access, and lists filter by
 //! it in SQL.
 
-use domain::{NewTask, Task, TaskDescription, TaskPatch, TaskTitle, acl::Permission};
-use persistence::{Db, Page, Sort, TaskFilter, TaskRepository};
+use domain::{
+    MAX_PAGE_SIZE, NewTask, Page, Sort, Task, TaskDescription, TaskFilter, TaskPatch, TaskTitle,
+    acl::Permission,
+};
+use persistence::{Db, TaskRepository};
 use uuid::Uuid;
 
 use infra::cache::{Cache, CacheKey};
 
-use crate::{Error, Principals, Result, cache_tags as tags, services::users::MAX_PAGE_SIZE};
+use crate::{Error, Principals, Result, cache_tags as tags};
 
 /// A task to create, as requested.
 #[derive(Debug, Clone)]

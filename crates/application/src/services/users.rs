@@ -1,20 +1,17 @@
 //! Users as other users see them, and one's own account.
 
 use chrono::Utc;
-use domain::{Email, Password, User, UserPatch, Username, acl::Permission};
-use infra::cache::{Cache, CacheKey};
-use persistence::{
-    Db, Page, PasswordHash, RefreshTokenRepository, Sort, UnitOfWork as _, UserRepository,
+use domain::{
+    Email, MAX_PAGE_SIZE, Page, Password, Sort, User, UserPatch, Username, acl::Permission,
 };
+use infra::cache::{Cache, CacheKey};
+use persistence::{Db, PasswordHash, RefreshTokenRepository, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
 use crate::{
     AuthService, Caller, Error, Principals, Result, cache_tags as tags,
     services::auth::Registration,
 };
-
-/// Largest page a list returns, whatever the caller asks for.
-pub const MAX_PAGE_SIZE: u64 = 100;
 
 /// A change to one's own account, as requested.
 #[derive(Debug, Clone, Default)]

@@ -95,6 +95,32 @@ struct Inner {
 }
 
 impl Cache {
+    /// The cache the settings describe: off with `CACHE_ENABLED=false`; in
+    /// Redis with `REDIS_URL` (two-tier with `CACHE_L1_ENABLED`);
+    /// in-process otherwise.
+    pub fn from_settings(
+        cache: &crate::config::CacheSettings,
+        redis: &crate::config::RedisSettings,
+    ) -> Result<Self, CacheError> {
+        if !cache.enabled {
+            return Ok(Self::disabled());
+        }
+        let ttl = Duration::from_secs(cache.ttl_seconds);
+        let Some(url) = &redis.url else {
+            return Ok(Self::in_memory(ttl, cache.capacity));
+        };
+        let (url, prefix, timeout) = (url.expose(), redis.key_prefix.as_str(), redis.timeout());
+        if cache.l1_enabled {
+            let l1 = L1Config {
+                ttl: Duration::from_secs(cache.l1_ttl_seconds),
+                capacity: cache.capacity,
+            };
+            Self::two_tier(url, prefix, timeout, ttl, l1)
+        } else {
+            Self::redis(url, prefix, timeout, ttl)
+        }
+    }
+
     /// No caching: every `get_or_compute` computes.
     pub fn disabled() -> Self {
         Self { inner: None }

@@ -57,7 +57,13 @@ impl Schedule {
     pub fn parse(raw: &str) -> Result<Self, ScheduleError> {
         cron::Schedule::from_str(raw)
             .map(Self)
-            .map_err(|err| ScheduleError(err.to_string()))
+            // The parser's message quotes the input and points at the
+            // fault on lines of their own; the last line says what is wrong.
+            .map_err(|err| {
+                let message = err.to_string();
+                let last = message.lines().rev().find(|line| !line.trim().is_empty());
+                ScheduleError(last.unwrap_or(&message).trim().to_owned())
+            })
     }
 
     /// The first tick strictly after `after`.

@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use domain::{
-    NewTask, Principal, Task, TaskDescription, TaskId, TaskPatch, TaskTitle, UserId,
-    acl::Permission,
+    NewTask, Page, Principal, Sort, Task, TaskDescription, TaskFilter, TaskId, TaskPatch,
+    TaskTitle, UserId, acl::Permission,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, IntoActiveModel};
 use uuid::Uuid;
@@ -11,16 +11,10 @@ use uuid::Uuid;
 use crate::{
     Connection, Error, Result, acl,
     entities::task::{self, Entity as Tasks},
-    repositories::base::{BaseRepository, Page, Sort},
+    repositories::base::BaseRepository,
 };
 
 const ENTITY: &str = "task";
-
-/// Simple filters of the task list.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TaskFilter {
-    pub is_completed: Option<bool>,
-}
 
 /// Storage of tasks.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,9 @@
 //! changes, deletion, and a user with their tasks.
 
 use chrono::Utc;
-use domain::{Email, NewUser, Principal, Task, User, UserId, UserPatch, Username, acl::Permission};
+use domain::{
+    Email, NewUser, Page, Principal, Sort, Task, User, UserId, UserPatch, Username, acl::Permission,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QuerySelect,
 };
@@ -14,10 +16,7 @@ use crate::{
         task,
         user::{self, Entity as Users},
     },
-    repositories::{
-        base::{BaseRepository, Page, Sort},
-        task::to_domain as task_to_domain,
-    },
+    repositories::{base::BaseRepository, task::to_domain as task_to_domain},
 };
 
 const ENTITY: &str = "user";

@@ -3,8 +3,8 @@
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
-use application::{Page, Sort, TaskFilter, services::tasks::TaskDraft};
-use domain::{Task, TaskDescription, TaskPatch, TaskTitle};
+use application::services::tasks::TaskDraft;
+use domain::{Page, Sort, Task, TaskDescription, TaskFilter, TaskPatch, TaskTitle};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;

@@ -1,0 +1,106 @@
+//! Start-up: from the settings to running services and workers.
+//!
+//! The binaries and the end-to-end tests all come through here, so tests
+//! run what ships. Each piece is built by the crate that owns it (the pools
+//! by `persistence`, the cache, Redis pool and mailer by `infra`); this
+//! module only decides the order and names what failed.
+
+use std::time::Duration;
+
+use infra::{Settings, cache::Cache, redis::RedisPool};
+use persistence::{Db, DbOptions};
+
+use crate::{
+    Services,
+    jobs::{self, JobContext, Worker, WorkerConfig},
+};
+
+/// Why the application could not start. Each message names the settings
+/// to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot connect to the database at {url}")]
+    Connect {
+        /// `DATABASE_URL`, password masked.
+        url: String,
+        #[source]
+        source: persistence::Error,
+    },
+    #[error("cannot apply database migrations")]
+    Migrate(#[source] persistence::Error),
+    #[error("cannot set up the Redis pool (REDIS_URL)")]
+    Redis(#[source] infra::redis::RedisError),
+    #[error("cannot set up the cache (REDIS_URL)")]
+    Cache(#[source] infra::cache::CacheError),
+    #[error("cannot set up mail (SMTP_URL, MAIL_FROM)")]
+    Mail(#[source] infra::mail::MailError),
+    #[error("invalid housekeeping schedule (JOB_CLEANUP_SCHEDULE)")]
+    Schedule(#[source] infra::jobs::ScheduleError),
+    #[error("cannot build services")]
+    Services(#[source] crate::Error),
+}
+
+impl Services {
+    /// Everything the settings describe, ready to serve: opens the pools,
+    /// applies pending migrations when `DATABASE_AUTO_MIGRATE` is on, and
+    /// builds the Redis pool, the cache and the services.
+    pub async fn from_settings(settings: &Settings) -> Result<Self, StartError> {
+        let db = connect(settings).await?;
+        let redis = RedisPool::from_settings(&settings.redis).map_err(StartError::Redis)?;
+        let cache =
+            Cache::from_settings(&settings.cache, &settings.redis).map_err(StartError::Cache)?;
+        Self::new(db, &settings.auth, &settings.jobs, cache, redis)
+            .await
+            .map_err(StartError::Services)
+    }
+
+    /// A job worker on these services' database, running every job the
+    /// product ships, configured by the `JOB_*` settings. The API runs one
+    /// in-process (`JOB_WORKER_IN_API`); `bins/worker` runs one alone.
+    pub fn worker(&self, settings: &Settings) -> Result<Worker, StartError> {
+        let config = WorkerConfig::from_settings(&settings.jobs, settings.http.shutdown_grace())
+            .map_err(StartError::Schedule)?;
+        let ctx = JobContext {
+            db: self.db.clone(),
+            queue: self.jobs.clone(),
+            mailer: infra::mail::from_settings(&settings.mail, settings.environment)
+                .map_err(StartError::Mail)?,
+            job_retention: chrono::Duration::days(i64::from(settings.jobs.retention_days)),
+        };
+        Ok(Worker::new(
+            self.jobs.clone(),
+            ctx,
+            jobs::registry(),
+            config,
+        ))
+    }
+}
+
+/// Opens the pools and, when `DATABASE_AUTO_MIGRATE` is on, brings the
+/// schema up to date.
+async fn connect(settings: &Settings) -> Result<Db, StartError> {
+    let database = &settings.database;
+    let db = Db::connect(&DbOptions {
+        url: database.url.expose().to_owned(),
+        read_url: database
+            .read_url
+            .as_ref()
+            .map(|url| url.expose().to_owned()),
+        max_connections: database.max_connections,
+        acquire_timeout: Duration::from_secs(database.acquire_timeout_seconds),
+        statement_timeout: Some(Duration::from_secs(database.statement_timeout_seconds))
+            .filter(|timeout| !timeout.is_zero()),
+        // Without start-up migrations nothing needs the database before the
+        // first request: start anyway and let readiness report it.
+        connect_lazy: !database.auto_migrate,
+    })
+    .await
+    .map_err(|source| StartError::Connect {
+        url: database.url.to_string(),
+        source,
+    })?;
+    if database.auto_migrate {
+        db.migrate().await.map_err(StartError::Migrate)?;
+    }
+    Ok(db)
+}
