@@ -12,7 +12,9 @@ use std::time::Duration;
 use application::jobs::{Housekeeping, Job as _, JobContext, JobRecord, JobStatus, Ping};
 use chrono::Utc;
 use persistence::{NewRefreshToken, RefreshTokenRepository, UnitOfWork as _};
-use tests::{JobBackend, TestApp, files_in, smtp::BlackHole, spawn_shared_app_with, wait_for};
+use tests::{
+    JobBackend, TestApp, files_in, scratch_dir, smtp::BlackHole, spawn_shared_app_with, wait_for,
+};
 
 tests::on_each_job_backend!(
     registration_sends_the_welcome_email_through_the_in_process_worker,
@@ -39,10 +41,6 @@ fn smtp_url(url: impl AsRef<str>) -> infra::config::SmtpUrl {
 }
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn scratch_dir(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("rpt-{name}-{}", uuid::Uuid::new_v4().simple()))
-}
 
 async fn only_job(app: &TestApp, kind: &str) -> JobRecord {
     let jobs = app.services.jobs.of_kind(kind).await.unwrap();

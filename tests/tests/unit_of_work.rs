@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use domain::{Email, NewUser, Page, Principal, Username};
+use domain::{NewUser, Page, Principal};
 use persistence::{Error, UnitOfWork as _, UserRepository};
 use tests::TestDatabase;
 
@@ -19,12 +19,7 @@ impl From<Error> for Failed {
 }
 
 fn new_user(name: &str) -> NewUser {
-    NewUser {
-        uuid: uuid::Uuid::new_v4(),
-        email: Email::parse(&format!("{name}@example.com")).unwrap(),
-        username: Username::parse(name).unwrap(),
-        password_hash: "x".into(),
-    }
+    tests::fixtures::new_user(&format!("{name}@example.com"), name)
 }
 
 #[tokio::test]

@@ -8,15 +8,10 @@ use std::{
     net::TcpStream,
     path::PathBuf,
     process::{Command, Stdio},
-    sync::mpsc,
     time::Duration,
 };
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("api-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use tests::{LogLines, scratch_dir};
 
 /// Only the variables a test sets; nothing from the developer's shell.
 fn api(dir: &PathBuf) -> Command {
@@ -33,11 +28,7 @@ fn starts_on_the_embedded_defaults_creates_the_database_and_stops_on_sigterm() {
     let dir = scratch_dir("defaults");
     let (mut child, address, lines) = start(&dir);
     // The docs line follows the address line.
-    while !lines
-        .recv_timeout(Duration::from_secs(30))
-        .expect("startup log")
-        .contains("/docs")
-    {}
+    lines.wait_for("/docs", Duration::from_secs(30));
     assert!(
         dir.join("data/app.db").exists(),
         "SQLite file created under data/"
@@ -52,10 +43,7 @@ fn starts_on_the_embedded_defaults_creates_the_database_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"Healthy\""), "{response}");
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    tests::process::signal(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
     std::fs::remove_dir_all(dir).ok();
 }
@@ -133,30 +121,17 @@ fn create_admin_bootstraps_the_first_admin() {
 /// Starts the binary on port 0 and returns it, its address, and the rest of
 /// its log lines; the caller waits for it.
 #[allow(clippy::zombie_processes)]
-fn start(dir: &PathBuf) -> (std::process::Child, String, mpsc::Receiver<String>) {
+fn start(dir: &PathBuf) -> (std::process::Child, String, LogLines) {
     let mut command = api(dir);
     command
         .env("PORT", "0")
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::piped());
     let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("startup log");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            return (child, rest.split('"').next().unwrap().to_owned(), lines);
-        }
-    }
+    let lines = LogLines::of(&mut child, "api");
+    let line = lines.wait_for("listening on http://", Duration::from_secs(30));
+    let rest = line.split("listening on http://").nth(1).unwrap();
+    (child, rest.split('"').next().unwrap().to_owned(), lines)
 }
 
 #[test]
@@ -183,10 +158,7 @@ fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
     let mut blank = String::new();
     reader.read_line(&mut blank).unwrap();
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    tests::process::signal(&child, "-TERM");
     // The server has begun shutting down once it stops accepting.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(&address).is_ok() {

@@ -6,9 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::{
-    io::{BufRead as _, BufReader},
     process::{Child, Command, Output, Stdio},
-    sync::mpsc,
     time::Duration,
 };
 
@@ -16,7 +14,7 @@ use application::{
     Services,
     jobs::{JobRecord, JobStatus, Ping},
 };
-use tests::{JobBackend, TestDatabase, files_in, settings_for, smtp, wait_for};
+use tests::{JobBackend, LogLines, TestDatabase, files_in, settings_for, smtp, wait_for};
 
 tests::on_each_job_backend!(
     a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds,
@@ -83,7 +81,7 @@ fn command(queue: &Queue, extra: &[(&str, &str)]) -> Command {
 /// A running worker process and its log lines.
 struct WorkerProcess {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    lines: LogLines,
 }
 
 impl WorkerProcess {
@@ -92,42 +90,18 @@ impl WorkerProcess {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if std::env::var_os("TEST_LOG").is_some() {
-                    eprintln!("worker: {line}");
-                }
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = LogLines::of(&mut child, "worker");
         let worker = Self { child, lines };
         worker.wait_for_log("job worker started");
         worker
     }
 
     fn wait_for_log(&self, text: &str) {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("worker logged {text:?}"));
-            if line.contains(text) {
-                return;
-            }
-        }
+        self.lines.wait_for(text, WAIT);
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        tests::process::signal(&self.child, signal);
     }
 
     fn wait(mut self) -> Option<i32> {

@@ -3,15 +3,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
-    sync::mpsc,
     time::Duration,
 };
 
+use tests::{LogLines, process::signal, scratch_dir};
+
 #[test]
 fn worker_starts_and_exits_cleanly_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("worker-test-{}", std::process::id()));
+    let dir = scratch_dir("worker-sigterm");
     let database = dir.join("app.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
         .current_dir(std::env::temp_dir())
@@ -25,35 +25,13 @@ fn worker_starts_and_exits_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
 
-    // Wait for the line that says it is up, reading the log on a thread so
-    // the wait has a deadline.
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines_tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Duration::from_secs(30);
-    loop {
-        let line = lines
-            .recv_timeout(deadline)
-            .expect("worker logs that it started");
-        if line.contains("worker started") {
-            break;
-        }
-    }
+    let lines = LogLines::of(&mut child, "worker");
+    lines.wait_for("worker started", Duration::from_secs(30));
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&child, "-TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "clean exit on SIGTERM");
-    let rest: Vec<String> = lines.iter().collect();
+    let rest = lines.rest();
     assert!(
         rest.iter().any(|l| l.contains("worker stopped")),
         "{rest:?}"

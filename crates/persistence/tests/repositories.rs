@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::{Email, NewUser, Page, Principal, Sort, UserId, Username};
+use domain::{Email, Page, Principal, Sort, UserId, Username};
 use persistence::{
     Db, DbOptions, Error, NewRefreshToken, RefreshTokenRepository, UnitOfWork as _, UserRepository,
 };
+use tests::fixtures::new_user;
 use uuid::Uuid;
 
 async fn db() -> Db {
@@ -44,15 +45,6 @@ async fn count_users(db: &Db) -> u64 {
         .await
         .unwrap()
         .1
-}
-
-fn new_user(email: &str, username: &str) -> NewUser {
-    NewUser {
-        uuid: Uuid::new_v4(),
-        email: Email::parse(email).unwrap(),
-        username: Username::parse(username).unwrap(),
-        password_hash: "$argon2id$stub".into(),
-    }
 }
 
 #[tokio::test]
