@@ -10,6 +10,7 @@ export DATABASE_URL := env("DATABASE_URL", "sqlite://data/app.db?mode=rwc")
 pg_url := env("TEST_DATABASE_URL", "postgres://app:app@localhost:5432/app")
 redis_url := env("TEST_REDIS_URL", "redis://localhost:6379")
 
+# List the recipes.
 default:
     @just --list
 
@@ -17,8 +18,8 @@ default:
 dev:
     cargo run --bin api
 
-# Run a background job worker (several may share one queue; JOB_BACKEND picks
-# the database or Redis).
+# Several workers may share one queue; JOB_BACKEND picks the database or Redis.
+# Run a background job worker until SIGTERM.
 worker:
     cargo run --bin worker
 
@@ -80,9 +81,10 @@ check:
     just lint
     just test
 
-# Load benchmark: release build, wrk, Postgres + Redis and the embedded
-# default, with reference handlers (see BENCHMARKS.md). `just bench --duration 2`
-# for a quick run, `--config embedded` without Postgres.
+# Release build, wrk, Postgres + Redis and the embedded default, with the
+# reference handlers (see BENCHMARKS.md). `just bench --duration 2` for a
+# quick run, `--config embedded` without Postgres.
+# Load-test the API against the reference handlers (BENCHMARKS.md).
 bench *ARGS:
     python3 bench/bench.py {{ARGS}}
 

@@ -36,8 +36,8 @@ async fn spawn(backend: JobBackend, extra: &[(&str, &str)]) -> TestApp {
     spawn_shared_app_with(&all).await
 }
 
-fn smtp_url(url: impl AsRef<str>) -> infra::config::SmtpUrl {
-    infra::config::SmtpUrl::parse(url.as_ref()).unwrap()
+fn smtp_url(url: impl AsRef<str>) -> infra::config::SecretUrl {
+    infra::config::SecretUrl::new(url.as_ref())
 }
 
 const WAIT: Duration = Duration::from_secs(15);

@@ -13,9 +13,13 @@ pub enum Error {
     /// The caller is not (or no longer) authenticated.
     #[error("{0}")]
     Unauthorized(&'static str),
-    /// A unique value (email, username) is already taken.
-    #[error("User already exists with this {field}")]
-    Conflict { field: &'static str },
+    /// A unique value (a user's email or username) is already taken.
+    /// `entity` is the model's display name (`User`).
+    #[error("{entity} already exists with this {field}")]
+    Conflict {
+        entity: &'static str,
+        field: &'static str,
+    },
     /// The caller may not do this.
     #[error("Insufficient permissions")]
     Forbidden,
@@ -74,7 +78,7 @@ impl From<infra::redis::RedisError> for Error {
 impl From<persistence::Error> for Error {
     fn from(err: persistence::Error) -> Self {
         match err {
-            persistence::Error::Conflict { field, .. } => Self::Conflict { field },
+            persistence::Error::Conflict { entity, field } => Self::Conflict { entity, field },
             persistence::Error::NotFound { entity, .. } => Self::NotFound { entity },
             persistence::Error::InvalidSort { requested, allowed } => Self::Invalid {
                 location: "query",

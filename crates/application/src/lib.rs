@@ -5,6 +5,11 @@
 //! must stand or fall together). It returns [`Error`] values that say what
 //! happened in business terms; it must not know about HTTP (actix, status
 //! codes, DTOs), which is the web crate's job.
+//!
+//! [`Services::from_settings`] is how every process starts: it opens the
+//! pools (and migrates outside production), builds the cache and Redis
+//! pool, and the services; [`Services::worker`] assembles the job worker.
+//! The database stays inside: callers get services, never the pool.
 
 mod access;
 pub mod cache_tags;

@@ -1,5 +1,6 @@
 //! Plain domain types of the product: users, tasks, the rules their values
-//! obey, and the access-control lists that say who may touch which row.
+//! obey, the access-control lists that say who may touch which row, and
+//! the vocabulary of lists every resource shares ([`Page`], [`Sort`]).
 //!
 //! This crate is the vocabulary every other layer shares. It must not know how
 //! values are stored (no SeaORM), how they travel (no actix, no serde formats

@@ -16,7 +16,7 @@
 //! Each layer receives only its section (`TokenService::new(&settings.auth)`),
 //! so what a component can be configured by is visible in its signature.
 
-use std::{collections::HashMap, fmt, marker::PhantomData, net::IpAddr, str::FromStr};
+use std::{collections::HashMap, fmt, net::IpAddr, str::FromStr};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
@@ -150,6 +150,7 @@ pub struct AuthSettings {
     /// `SECRET_KEY`: signs every token. Production refuses the default.
     pub secret_key: Secret,
     /// `JWT_ALGORITHM`: HS256 (default), HS384 or HS512.
+    #[serde(deserialize_with = "any_case")]
     pub jwt_algorithm: JwtAlgorithm,
     /// `JWT_EXPIRE_MINUTES`: lifetime of access tokens (default 15).
     #[serde(deserialize_with = "within::<_, _, 1, 1440>")]
@@ -186,10 +187,10 @@ impl AuthSettings {
 #[serde(default)]
 pub struct DatabaseSettings {
     /// `DATABASE_URL`: SQLite (default, a file under `data/`) or Postgres.
-    pub url: DatabaseUrl,
+    pub url: SecretUrl,
     /// `DATABASE_READ_URL`: optional read replica; reads outside
     /// transactions go there, writes and transactions to `DATABASE_URL`.
-    pub read_url: Option<DatabaseUrl>,
+    pub read_url: Option<SecretUrl>,
     /// `DATABASE_MAX_CONNECTIONS`: pool size, per pool (default 10).
     #[serde(deserialize_with = "within::<_, _, 1, 10_000>")]
     pub max_connections: u32,
@@ -209,7 +210,7 @@ pub struct DatabaseSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
-            url: SecretUrl::new_unchecked(DEFAULT_DATABASE_URL),
+            url: SecretUrl::new(DEFAULT_DATABASE_URL),
             read_url: None,
             max_connections: 10,
             acquire_timeout_seconds: 5,
@@ -224,7 +225,7 @@ impl Default for DatabaseSettings {
 #[serde(default)]
 pub struct RedisSettings {
     /// `REDIS_URL`: when set, the cache, rate limits and readiness use it.
-    pub url: Option<RedisUrl>,
+    pub url: Option<SecretUrl>,
     /// `REDIS_KEY_PREFIX`: prefix of every key we write (default `rpt:`), so
     /// several apps or test runs can share one Redis.
     pub key_prefix: String,
@@ -322,6 +323,7 @@ impl Default for RateLimitSettings {
 #[serde(default)]
 pub struct JobSettings {
     /// `JOB_BACKEND`: `database` (default) or `redis` (needs `REDIS_URL`).
+    #[serde(deserialize_with = "any_case")]
     pub backend: JobBackend,
     /// `JOB_WORKER_IN_API`: the API process also runs a worker (default on,
     /// except in production, where workers scale on their own).
@@ -384,7 +386,7 @@ impl Default for JobSettings {
 pub struct MailSettings {
     /// `SMTP_URL`: e.g. `smtps://user:password@smtp.example.com`, or
     /// `smtp://localhost:1025` for a local catcher. Unset: `MAIL_DIR` or the log.
-    pub smtp_url: Option<SmtpUrl>,
+    pub smtp_url: Option<SecretUrl>,
     /// `MAIL_FROM`: sender of outgoing mail.
     #[serde(deserialize_with = "mailbox")]
     pub mail_from: String,
@@ -407,6 +409,7 @@ impl Default for MailSettings {
 #[serde(default)]
 pub struct TelemetrySettings {
     /// `LOG_FORMAT`: pretty (default) or json.
+    #[serde(deserialize_with = "any_case")]
     pub format: LogFormat,
     /// `LOG_LEVEL`: a tracing filter such as `info` or `info,sqlx=warn`
     /// (default info).
@@ -455,98 +458,54 @@ impl MetricsSettings {
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct Runtime {
+    #[serde(deserialize_with = "any_case")]
     environment: Environment,
 }
 
 /// Where the service runs; decides safe defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Environment {
     #[default]
+    #[serde(alias = "dev")]
     Development,
     Test,
+    #[serde(alias = "prod")]
     Production,
-}
-
-impl TryFrom<String> for Environment {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        match raw.to_ascii_lowercase().as_str() {
-            "development" | "dev" => Ok(Self::Development),
-            "test" => Ok(Self::Test),
-            "production" | "prod" => Ok(Self::Production),
-            _ => Err(expected("development, test or production", &raw)),
-        }
-    }
 }
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines, coloured on a terminal.
+    #[serde(alias = "text")]
     Pretty,
     /// One JSON object per line, for log shippers.
     Json,
 }
 
-impl TryFrom<String> for LogFormat {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        match raw.to_ascii_lowercase().as_str() {
-            "pretty" | "text" => Ok(Self::Pretty),
-            "json" => Ok(Self::Json),
-            _ => Err(expected("pretty or json", &raw)),
-        }
-    }
-}
-
 /// Where background jobs wait and are claimed (`JOB_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum JobBackend {
     /// The `jobs` table of the application's database (SQLite or Postgres).
+    #[serde(alias = "db")]
     Database,
     /// Redis (`REDIS_URL`). Jobs are still enqueued as rows in the caller's
     /// transaction; workers relay committed rows to Redis and claim there.
     Redis,
 }
 
-impl TryFrom<String> for JobBackend {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        match raw.to_ascii_lowercase().as_str() {
-            "database" | "db" => Ok(Self::Database),
-            "redis" => Ok(Self::Redis),
-            _ => Err(expected("database or redis", &raw)),
-        }
-    }
-}
-
 /// HMAC algorithms for signing tokens. Only symmetric algorithms are offered
 /// because the key is `SECRET_KEY`; the algorithm is fixed here and never
 /// taken from a token's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String")]
+#[serde(rename_all(deserialize = "lowercase"))]
 pub enum JwtAlgorithm {
     HS256,
     HS384,
     HS512,
-}
-
-impl TryFrom<String> for JwtAlgorithm {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        match raw.to_ascii_uppercase().as_str() {
-            "HS256" => Ok(Self::HS256),
-            "HS384" => Ok(Self::HS384),
-            "HS512" => Ok(Self::HS512),
-            _ => Err(expected(
-                "HS256, HS384 or HS512 (tokens are signed with SECRET_KEY)",
-                &raw,
-            )),
-        }
-    }
 }
 
 /// A secret value: usable, but never printed, logged or serialized.
@@ -577,111 +536,41 @@ impl Serialize for Secret {
     }
 }
 
-/// Which schemes a [`SecretUrl`] accepts.
-pub trait UrlKind {
-    /// Accepted prefixes, such as `postgres://`.
-    const SCHEMES: &'static [&'static str];
-    /// What to tell a user who gave something else.
-    const EXPECTED: &'static str;
-}
-
 /// A connection URL that may carry a password: usable, but its `Debug`,
-/// `Display` and serialization mask the password.
-pub struct SecretUrl<K> {
-    url: String,
-    kind: PhantomData<fn() -> K>,
-}
+/// `Display` and serialization mask the password. Which schemes a setting
+/// accepts is checked in [`Settings::check`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
 
-impl<K> SecretUrl<K> {
-    fn new_unchecked(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            kind: PhantomData,
-        }
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
     }
 
     /// The URL itself, password included, for the client that connects.
     pub fn expose(&self) -> &str {
-        &self.url
+        &self.0
     }
 }
 
-impl<K: UrlKind> SecretUrl<K> {
-    /// Accepts a URL with one of the kind's schemes.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if K::SCHEMES.iter().any(|scheme| raw.starts_with(scheme)) {
-            Ok(Self::new_unchecked(raw))
-        } else {
-            // URLs may carry a password: never echo it.
-            Err(expected(K::EXPECTED, &mask_url(raw)))
-        }
-    }
-}
-
-impl<K> Clone for SecretUrl<K> {
-    fn clone(&self) -> Self {
-        Self::new_unchecked(&self.url)
-    }
-}
-
-impl<K> PartialEq for SecretUrl<K> {
-    fn eq(&self, other: &Self) -> bool {
-        self.url == other.url
-    }
-}
-
-impl<K> fmt::Display for SecretUrl<K> {
+impl fmt::Display for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&mask_url(&self.url))
+        f.write_str(&mask_url(&self.0))
     }
 }
 
-impl<K> fmt::Debug for SecretUrl<K> {
+impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", mask_url(&self.url))
+        write!(f, "{:?}", mask_url(&self.0))
     }
 }
 
-impl<K> Serialize for SecretUrl<K> {
+impl Serialize for SecretUrl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }
-
-impl<'de, K: UrlKind> Deserialize<'de> for SecretUrl<K> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-/// `sqlite:`, `postgres://` or `postgresql://`.
-#[derive(Debug)]
-pub enum Database {}
-impl UrlKind for Database {
-    const SCHEMES: &'static [&'static str] = &["sqlite:", "postgres://", "postgresql://"];
-    const EXPECTED: &'static str = "a sqlite:, postgres:// or postgresql:// URL";
-}
-
-/// `redis://` or `rediss://`.
-#[derive(Debug)]
-pub enum Redis {}
-impl UrlKind for Redis {
-    const SCHEMES: &'static [&'static str] = &["redis://", "rediss://"];
-    const EXPECTED: &'static str = "a redis:// or rediss:// URL";
-}
-
-/// `smtp://` or `smtps://`.
-#[derive(Debug)]
-pub enum Smtp {}
-impl UrlKind for Smtp {
-    const SCHEMES: &'static [&'static str] = &["smtp://", "smtps://"];
-    const EXPECTED: &'static str = "an smtp:// or smtps:// URL";
-}
-
-pub type DatabaseUrl = SecretUrl<Database>;
-pub type RedisUrl = SecretUrl<Redis>;
-pub type SmtpUrl = SecretUrl<Smtp>;
 
 /// A comma-separated list (`a, b,c`); blank items are skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -796,6 +685,16 @@ where
                 &raw,
             ))
         })
+}
+
+/// An enum's name in any letter case (`Production`, `JSON`, `hs256`).
+fn any_case<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    use serde::de::IntoDeserializer as _;
+    let raw = String::deserialize(deserializer)?.to_ascii_lowercase();
+    T::deserialize(raw.into_deserializer())
+        .map_err(|err: serde::de::value::Error| serde::de::Error::custom(err))
 }
 
 fn mailbox<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -924,6 +823,41 @@ impl Settings {
 
     /// Rules that span fields or depend on the environment.
     fn check(&self) -> Result<(), ConfigError> {
+        const DATABASE: &[&str] = &["sqlite:", "postgres://", "postgresql://"];
+        let urls = [
+            ("DATABASE_URL", Some(&self.database.url), DATABASE),
+            (
+                "DATABASE_READ_URL",
+                self.database.read_url.as_ref(),
+                DATABASE,
+            ),
+            (
+                "REDIS_URL",
+                self.redis.url.as_ref(),
+                &["redis://", "rediss://"],
+            ),
+            (
+                "SMTP_URL",
+                self.mail.smtp_url.as_ref(),
+                &["smtp://", "smtps://"],
+            ),
+        ];
+        for (variable, url, schemes) in urls {
+            if let Some(url) = url
+                && !schemes
+                    .iter()
+                    .any(|scheme| url.expose().starts_with(scheme))
+            {
+                // Displayed with the password masked: never echo it.
+                return Err(ConfigError::new(
+                    variable,
+                    format!(
+                        "expected a URL starting {}, got \"{url}\"",
+                        schemes.join(" or ")
+                    ),
+                ));
+            }
+        }
         if self.environment == Environment::Production {
             if self.auth.uses_development_secret() {
                 return Err(ConfigError::new(

@@ -1,12 +1,15 @@
-//! Infrastructure the services stand on: typed configuration, telemetry,
-//! metrics, the request-path Redis pool and rate limiting (later also the
-//! cache, mail and the job queue plumbing).
+//! Infrastructure the services stand on: the typed settings, process
+//! start-up (logs, runtime, the stop signal), metrics, the cache, the
+//! request-path Redis pool, rate limiting, mail, and the job queue's
+//! plumbing (backoff, cron schedules, the Redis job store).
 //!
-//! Only [`config::Settings::load`] reads the process environment, and only
-//! binaries call it, once in `main`; everything else receives settings as a
-//! value. Tests build settings from a plain list with
-//! [`config::Settings::from_vars`]. It must not know about
-//! storage (persistence) or HTTP (actix, web).
+//! Each component is built from its own settings section
+//! (`Cache::from_settings`, `RedisPool::from_settings`,
+//! `mail::from_settings`). Only [`config::Settings::load`] reads the
+//! process environment, and only binaries call it, once in `main` through
+//! [`process::start`]; everything else receives settings as a value. Tests
+//! build settings from a plain list with [`config::Settings::from_vars`].
+//! It must not know about storage (persistence) or HTTP (actix, web).
 
 pub mod cache;
 pub mod config;

@@ -12,6 +12,7 @@ pub enum Error {
     #[error("{entity} {id} not found")]
     NotFound { entity: &'static str, id: String },
     /// A unique constraint on `field` rejected the write: the value is taken.
+    /// `entity` is the model's display name (`User`), as in messages.
     #[error("{entity} with this {field} already exists")]
     Conflict {
         entity: &'static str,

@@ -1,9 +1,12 @@
-//! Storage: SeaORM entities, the connection pools, units of work, and
-//! repositories that turn rows into domain types.
+//! Storage: SeaORM entities, the connection pools, units of work,
+//! repositories that turn rows into domain types, and bringing the schema
+//! up to date ([`Db::migrate`], the `migration` crate's migrations).
 //!
 //! Everything SeaORM-specific stays here. Callers get domain types back and
 //! [`Error`] values that say what went wrong in storage terms (`NotFound`,
-//! `Conflict { field }`), never a raw `DbErr` to pattern-match on. Access
+//! `Conflict { entity, field }`), never a raw `DbErr` to pattern-match on.
+//! Nothing above this crate re-exports its types or SeaORM's (a test
+//! checks), so `web` cannot reach the database. Access
 //! rules of the domain are compiled into SQL here ([`acl`]), so list queries
 //! filter in the database. This crate must not know about HTTP, services or
 //! configuration loading.

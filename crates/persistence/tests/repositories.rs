@@ -93,7 +93,7 @@ async fn users_round_trip_and_unique_keys_are_conflicts() {
 
     let err = users.get(db.writer(), UserId(9_999)).await.unwrap_err();
     assert!(
-        matches!(err, Error::NotFound { entity: "user", .. }),
+        matches!(err, Error::NotFound { entity: "User", .. }),
         "{err:?}"
     );
 }

@@ -157,7 +157,13 @@ mod tests {
         use application::Error as E;
         let cases = [
             (ApiError::App(E::InvalidCredentials), 400),
-            (ApiError::App(E::Conflict { field: "email" }), 400),
+            (
+                ApiError::App(E::Conflict {
+                    entity: "User",
+                    field: "email",
+                }),
+                400,
+            ),
             (
                 ApiError::App(E::Unauthorized("Authentication required")),
                 401,

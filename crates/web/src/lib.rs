@@ -1,6 +1,8 @@
 //! The HTTP face of the product: actix-web handlers, request and response
-//! DTOs, extractors, middleware, the OpenAPI document, and the one mapping
-//! from errors to HTTP responses.
+//! DTOs, extractors, middleware, the OpenAPI document, the one mapping
+//! from errors to HTTP responses, and [`Application`], the API process
+//! (services, server, `/metrics`, the in-process job worker) that
+//! `bins/api` and the end-to-end tests both build.
 //!
 //! Handlers are thin: parse the request into domain values (a bad value is a
 //! 422 before any service runs), call one service, shape the answer. This

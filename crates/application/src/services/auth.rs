@@ -64,14 +64,20 @@ impl AuthService {
             .email_taken(conn, &registration.email, None)
             .await?
         {
-            return Err(Error::Conflict { field: "email" });
+            return Err(Error::Conflict {
+                entity: "User",
+                field: "email",
+            });
         }
         if self
             .users
             .username_taken(conn, &registration.username, None)
             .await?
         {
-            return Err(Error::Conflict { field: "username" });
+            return Err(Error::Conflict {
+                entity: "User",
+                field: "username",
+            });
         }
         let password_hash = self.passwords.hash(&registration.password).await?;
         let new_user = NewUser {

@@ -158,7 +158,10 @@ impl UserService {
                         .email_taken(tx.conn(), email, Some(me.id))
                         .await?
                 {
-                    return Err(Error::Conflict { field: "email" });
+                    return Err(Error::Conflict {
+                        entity: "User",
+                        field: "email",
+                    });
                 }
                 if let Some(username) = &patch.username
                     && self
@@ -166,7 +169,10 @@ impl UserService {
                         .username_taken(tx.conn(), username, Some(me.id))
                         .await?
                 {
-                    return Err(Error::Conflict { field: "username" });
+                    return Err(Error::Conflict {
+                        entity: "User",
+                        field: "username",
+                    });
                 }
                 let updated = self
                     .users

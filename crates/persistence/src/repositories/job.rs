@@ -27,7 +27,7 @@ use crate::{
     entities::job::{self, Entity as Jobs},
 };
 
-const ENTITY: &str = "job";
+const ENTITY: &str = "Job";
 
 /// A job about to be enqueued.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use crate::{
     entities::refresh_token::{self, Entity as RefreshTokens},
 };
 
-const ENTITY: &str = "refresh token";
+const ENTITY: &str = "Refresh token";
 
 /// A refresh token about to be issued.
 #[derive(Debug, Clone)]

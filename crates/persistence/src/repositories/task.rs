@@ -14,7 +14,7 @@ use crate::{
     repositories::base::BaseRepository,
 };
 
-const ENTITY: &str = "task";
+const ENTITY: &str = "Task";
 
 /// Storage of tasks.
 #[derive(Debug, Clone, Copy)]

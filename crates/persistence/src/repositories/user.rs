@@ -19,7 +19,7 @@ use crate::{
     repositories::{base::BaseRepository, task::to_domain as task_to_domain},
 };
 
-const ENTITY: &str = "user";
+const ENTITY: &str = "User";
 
 /// Storage of users.
 #[derive(Debug, Clone, Copy)]
