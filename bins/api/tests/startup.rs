@@ -71,6 +71,24 @@ fn production_refuses_the_development_secret() {
 }
 
 #[test]
+fn the_development_secret_is_refused_on_a_network_address() {
+    let dir = scratch_dir("network");
+    let output = api(&dir).env("HOST", "0.0.0.0").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("SECRET_KEY") && stderr.contains("0.0.0.0"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("data").exists(),
+        "nothing created before refusing"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn a_bad_value_stops_startup_naming_the_variable() {
     let dir = scratch_dir("bad-port");
     let output = api(&dir).env("PORT", "eighty").output().unwrap();

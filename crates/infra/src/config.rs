@@ -104,6 +104,11 @@ pub struct HttpSettings {
     /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (default on, except
     /// in production).
     pub docs_enabled: bool,
+    /// `HSTS_MAX_AGE_SECONDS`: send `Strict-Transport-Security` with this
+    /// max-age on every response. Unset (default): no HSTS, since only a
+    /// deployment served over HTTPS may ask browsers to insist on it.
+    #[serde(default, deserialize_with = "within_opt::<_, 1, 63_072_000>")]
+    pub hsts_max_age_seconds: Option<u64>,
 }
 
 impl Default for HttpSettings {
@@ -116,11 +121,23 @@ impl Default for HttpSettings {
             trusted_proxies: CommaList::default(),
             shutdown_grace_seconds: 30,
             docs_enabled: true,
+            hsts_max_age_seconds: None,
         }
     }
 }
 
 impl HttpSettings {
+    /// Whether `HOST` is a loopback address (`127.0.0.1`, `::1`,
+    /// `localhost`), so only this machine can connect.
+    pub fn listens_on_loopback_only(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// `host:port`, for binding.
     pub fn bind_address(&self) -> String {
         format!("{}:{}", self.host, self.port)
@@ -687,6 +704,16 @@ where
         })
 }
 
+/// An optional whole number from `MIN` to `MAX`, for `deserialize_with`.
+fn within_opt<'de, D, const MIN: u64, const MAX: u64>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    within::<D, u64, MIN, MAX>(deserializer).map(Some)
+}
+
 /// An enum's name in any letter case (`Production`, `JSON`, `hs256`).
 fn any_case<'de, D: Deserializer<'de>, T: DeserializeOwned>(
     deserializer: D,
@@ -873,6 +900,19 @@ impl Settings {
                 ));
             }
         }
+        // Anyone who has read this repository knows the development secret
+        // and can sign tokens for any user: never serve it to a network.
+        if self.auth.uses_development_secret() && !self.http.listens_on_loopback_only() {
+            return Err(ConfigError::new(
+                "SECRET_KEY",
+                format!(
+                    "the development secret must not be used while listening on {} \
+                     (reachable from other machines); set SECRET_KEY (`openssl rand -hex 32`) \
+                     or HOST=127.0.0.1",
+                    self.http.host
+                ),
+            ));
+        }
         if self.jobs.backend == JobBackend::Redis && self.redis.url.is_none() {
             return Err(ConfigError::new(
                 "JOB_BACKEND",
@@ -937,18 +977,41 @@ impl Settings {
     }
 }
 
-/// A URL with any password replaced by `****`, safe to log.
+/// A URL with every password replaced by `****`, safe to log: the one in
+/// `user:password@host`, and query parameters that carry secrets
+/// (`?password=`, `sslpassword=`, `secret=`, `token=`, `key=`...).
 pub fn mask_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut masked = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
+            match base[scheme_end + 3..at].split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let secret = |name: &str| {
+            let name = name.to_ascii_lowercase();
+            ["pass", "pwd", "secret", "token", "key"]
+                .iter()
+                .any(|word| name.contains(word))
+        };
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if secret(name) => format!("{name}=****"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&pairs.join("&"));
     }
+    masked
 }
 
 #[cfg(test)]
@@ -1161,6 +1224,49 @@ mod tests {
         );
         assert_eq!(mask_url("postgres://app@db/app"), "postgres://app@db/app");
         assert_eq!(mask_url("sqlite://data/app.db"), "sqlite://data/app.db");
+        assert_eq!(
+            mask_url("postgres://db/app?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/app?user=app&password=****&sslmode=require"
+        );
+        assert_eq!(
+            mask_url("postgres://u:p@db/app?sslpassword=k3y&application_name=x"),
+            "postgres://u:****@db/app?sslpassword=****&application_name=x"
+        );
+        assert_eq!(
+            mask_url("sqlite://data/app.db?mode=rwc"),
+            "sqlite://data/app.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn query_passwords_never_reach_print_config_or_errors() {
+        let s = settings(&[("DATABASE_URL", "postgres://db/app?password=hunter2")]).unwrap();
+        assert!(!s.describe().contains("hunter2"), "{}", s.describe());
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let err = settings(&[("REDIS_URL", "redis+x://cache?password=hunter2")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_development_secret_is_never_served_to_a_network() {
+        for host in ["0.0.0.0", "192.168.1.10", "::", "api.example.com"] {
+            let err = settings(&[("HOST", host)]).unwrap_err();
+            assert_eq!(err.variable, "SECRET_KEY", "{host}");
+        }
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2"] {
+            assert!(settings(&[("HOST", host)]).is_ok(), "{host}");
+        }
+        let own = "k".repeat(32);
+        assert!(settings(&[("HOST", "0.0.0.0"), ("SECRET_KEY", &own)]).is_ok());
+    }
+
+    #[test]
+    fn hsts_is_off_unless_asked_for() {
+        assert_eq!(settings(&[]).unwrap().http.hsts_max_age_seconds, None);
+        let s = settings(&[("HSTS_MAX_AGE_SECONDS", "31536000")]).unwrap();
+        assert_eq!(s.http.hsts_max_age_seconds, Some(31_536_000));
+        let err = settings(&[("HSTS_MAX_AGE_SECONDS", "soon")]).unwrap_err();
+        assert_eq!(err.variable, "HSTS_MAX_AGE_SECONDS");
     }
 
     #[test]

@@ -24,9 +24,10 @@ pub enum ApiError {
     /// 404: no route matches the path.
     #[error("Not Found")]
     RouteNotFound,
-    /// 405: the path exists, the method does not.
+    /// 405: the path exists, the method does not; `allow` lists the
+    /// methods it serves, for the `Allow` header.
     #[error("Method Not Allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: String },
     /// 413: the body is larger than the configured limit.
     #[error("Request body is too large")]
     PayloadTooLarge,
@@ -88,7 +89,7 @@ impl ResponseError for ApiError {
             Self::App(E::Storage(_) | E::Crypto { .. } | E::Task(_) | E::JobEncoding { .. }) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -104,6 +105,9 @@ impl ResponseError for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", "5"));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         if let Self::RateLimited { retry_after_secs } = self {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
@@ -172,7 +176,12 @@ mod tests {
             (ApiError::App(E::NotFound { entity: "task" }), 404),
             (ApiError::Validation(vec![]), 422),
             (ApiError::RouteNotFound, 404),
-            (ApiError::MethodNotAllowed, 405),
+            (
+                ApiError::MethodNotAllowed {
+                    allow: "GET".into(),
+                },
+                405,
+            ),
             (ApiError::PayloadTooLarge, 413),
         ];
         for (error, status) in cases {

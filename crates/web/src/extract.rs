@@ -38,10 +38,15 @@ impl FromRequest for CurrentUser {
     }
 }
 
-/// The caller's principals (the template's `Permissions` dependency):
-/// `Everyone` for anonymous callers; with a valid token also
-/// `Authenticated`, `User(id)` and, for admins, `Role("admin")`, read from
-/// the user's current row. Services check access with them.
+/// The signed-in caller's principals (the template's `Permissions`
+/// dependency): `Everyone`, `Authenticated`, `User(id)` and, for admins,
+/// `Role("admin")`, read from the user's current row. Services check access
+/// with them.
+///
+/// Without a valid token this answers 401 at once. Put it first among a
+/// protected handler's arguments: actix extracts them in order, so the
+/// caller is then known to be signed in before the path or body is parsed,
+/// and an anonymous request gets 401, never a 422 about its body.
 #[derive(Debug, Clone)]
 pub struct Principals(pub application::Principals);
 
@@ -56,7 +61,10 @@ impl FromRequest for Principals {
             let services = services.ok_or(ApiError::Misconfigured(
                 "Services are not registered as app data",
             ))?;
-            Ok(Self(services.auth.principals(caller).await?))
+            let caller = caller.ok_or(ApiError::App(application::Error::Unauthorized(
+                "Authentication required",
+            )))?;
+            Ok(Self(services.auth.principals(Some(caller)).await?))
         })
     }
 }

@@ -103,16 +103,19 @@ pub(crate) async fn log_requests(
                 .request()
                 .match_pattern()
                 .unwrap_or_else(|| "unmatched".to_owned());
+            // Known methods only: a client inventing methods must not invent
+            // series (each new label value is a series kept for ever).
+            let method_label = method_label(&method);
             metrics::counter!(
                 "http_requests_total",
-                "method" => method.to_string(),
+                "method" => method_label,
                 "route" => route.clone(),
                 "status" => status.to_string(),
             )
             .increment(1);
             metrics::histogram!(
                 "http_request_duration_seconds",
-                "method" => method.to_string(),
+                "method" => method_label,
                 "route" => route,
             )
             .record(started.elapsed().as_secs_f64());
@@ -134,6 +137,23 @@ pub(crate) async fn log_requests(
             tracing::error!(%method, %path, latency_ms, error = %err, "request failed");
             Err(err)
         }
+    }
+}
+
+/// The method as a metric label: the standard methods by name, anything
+/// else `OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
     }
 }
 
@@ -175,8 +195,14 @@ pub(crate) async fn security_headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let docs = req.path().starts_with("/docs");
+    let hsts = req
+        .app_data::<web::Data<WebConfig>>()
+        .and_then(|config| config.hsts.clone());
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
+    if let Some(hsts) = hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

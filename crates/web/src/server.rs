@@ -42,6 +42,8 @@ pub struct WebConfig {
     pub metrics_on_api_port: bool,
     /// How long in-flight requests may take after SIGTERM.
     pub shutdown_grace: Duration,
+    /// `Strict-Transport-Security` for every response (`HSTS_MAX_AGE_SECONDS`).
+    pub hsts: Option<header::HeaderValue>,
 }
 
 impl WebConfig {
@@ -68,6 +70,10 @@ impl WebConfig {
             }),
             metrics_on_api_port: settings.metrics.enabled && settings.metrics.port.is_none(),
             shutdown_grace: http.shutdown_grace(),
+            hsts: http.hsts_max_age_seconds.map(|seconds| {
+                header::HeaderValue::from_str(&format!("max-age={seconds}; includeSubDomains"))
+                    .expect("digits and ASCII make a header value")
+            }),
         }
     }
 }

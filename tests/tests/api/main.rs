@@ -8,5 +8,6 @@ mod cache;
 mod docs_and_errors;
 mod hardening;
 mod health;
+mod security;
 mod tasks;
 mod users;

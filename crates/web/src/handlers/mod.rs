@@ -4,7 +4,7 @@ pub mod monitoring;
 pub mod tasks;
 pub mod users;
 
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 use serde::Serialize;
 
 use crate::ApiError;
@@ -13,15 +13,27 @@ use crate::ApiError;
 /// together, so the body can stay the template's plain JSON list.
 pub const TOTAL_COUNT_HEADER: &str = "X-Total-Count";
 
-/// A resource at `path`, answering 405 in the error shape for a method it
-/// does not serve. The path is registered without a trailing slash; the
+/// A resource at `path` serving `routes`, one handler per method
+/// (`(Method::GET, web::to(list))`), and answering any other method with a
+/// 405 in the error shape that lists the served ones in `Allow` (RFC 9110).
+/// The path is registered without a trailing slash; the
 /// `trim_trailing_slash` middleware makes `/v1/users/` (what the template's
 /// clients call) reach it too. One plain pattern per resource keeps routing
 /// a string comparison: a resource with two patterns is matched with a
 /// regex set, which cost about a tenth of the time of a health check.
-pub(crate) fn resource(path: &str) -> Resource {
-    web::resource(path.trim_end_matches('/')).default_service(web::to(|| async {
-        Err::<&str, _>(ApiError::MethodNotAllowed)
+pub(crate) fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let allow = routes
+        .iter()
+        .map(|(method, _)| method.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let resource = routes.into_iter().fold(
+        web::resource(path.trim_end_matches('/')),
+        |resource, (method, route)| resource.route(route.method(method)),
+    );
+    resource.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<&str, _>(ApiError::MethodNotAllowed { allow }) }
     }))
 }
 

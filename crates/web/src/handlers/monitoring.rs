@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, http::StatusCode, web};
+use actix_web::{
+    HttpResponse,
+    http::{Method, StatusCode},
+    web,
+};
 use application::Services;
 
 use crate::{
@@ -92,6 +96,12 @@ pub async fn metrics(services: web::Data<Services>, deps: web::Data<WebDeps>) ->
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/monitoring/health").route(web::get().to(health)))
-        .service(resource("/v1/monitoring/ready").route(web::get().to(ready)));
+    cfg.service(resource(
+        "/v1/monitoring/health",
+        [(Method::GET, web::to(health))],
+    ))
+    .service(resource(
+        "/v1/monitoring/ready",
+        [(Method::GET, web::to(ready))],
+    ));
 }

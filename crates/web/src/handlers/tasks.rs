@@ -1,6 +1,6 @@
 //! Tasks: list, create, get, update, delete; each checks the caller's access.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, http::Method, web};
 use application::Services;
 
 use crate::{
@@ -151,15 +151,19 @@ pub async fn delete(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/v1/tasks")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/v1/tasks/{task_uuid}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
-    );
+    cfg.service(resource(
+        "/v1/tasks",
+        [
+            (Method::GET, web::to(list)),
+            (Method::POST, web::to(create)),
+        ],
+    ))
+    .service(resource(
+        "/v1/tasks/{task_uuid}",
+        [
+            (Method::GET, web::to(get)),
+            (Method::PATCH, web::to(update)),
+            (Method::DELETE, web::to(delete)),
+        ],
+    ));
 }

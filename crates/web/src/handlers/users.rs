@@ -1,6 +1,11 @@
 //! Users and authentication: register, login, refresh, logout, list, me.
 
-use actix_web::{HttpResponse, middleware::from_fn, web};
+use actix_web::{
+    HttpResponse,
+    http::{Method, header},
+    middleware::from_fn,
+    web,
+};
 use application::Services;
 
 use crate::{
@@ -52,7 +57,15 @@ pub async fn register(services: web::Data<Services>, body: Valid<RegisterUserReq
 pub async fn login(services: web::Data<Services>, body: Valid<LoginUserRequest>) -> Result {
     let login = body.into_inner();
     let pair = services.auth.login(&login.email, login.password).await?;
-    Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+    Ok(tokens(pair))
+}
+
+/// Tokens in a response no cache may keep (RFC 6749 §5.1).
+fn tokens(pair: application::TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse::from(pair))
 }
 
 /// Exchange a refresh token for a new pair. The presented token stops
@@ -71,7 +84,7 @@ pub async fn login(services: web::Data<Services>, body: Valid<LoginUserRequest>)
 )]
 pub async fn refresh(services: web::Data<Services>, body: Valid<RefreshTokenRequest>) -> Result {
     let pair = services.auth.refresh(&body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+    Ok(tokens(pair))
 }
 
 /// Log out: every refresh token of this login stops working.
@@ -219,32 +232,43 @@ pub async fn me(
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        resource("/v1/users")
-            .wrap(from_fn(middleware::limit_register))
-            .route(web::get().to(list))
-            .route(web::post().to(register)),
+        resource(
+            "/v1/users",
+            [
+                (Method::GET, web::to(list)),
+                (Method::POST, web::to(register)),
+            ],
+        )
+        .wrap(from_fn(middleware::limit_register)),
     )
     .service(
-        resource("/v1/users/login")
-            .wrap(from_fn(middleware::limit_login))
-            .route(web::post().to(login)),
+        resource("/v1/users/login", [(Method::POST, web::to(login))])
+            .wrap(from_fn(middleware::limit_login)),
     )
     .service(
-        resource("/v1/users/refresh")
-            .wrap(from_fn(middleware::limit_refresh))
-            .route(web::post().to(refresh)),
+        resource("/v1/users/refresh", [(Method::POST, web::to(refresh))])
+            .wrap(from_fn(middleware::limit_refresh)),
     )
-    .service(resource("/v1/users/logout").route(web::post().to(logout)))
+    .service(resource(
+        "/v1/users/logout",
+        [(Method::POST, web::to(logout))],
+    ))
     .service(
-        resource("/v1/users/me")
-            .wrap(from_fn(middleware::limit_profile))
-            .route(web::get().to(me))
-            .route(web::patch().to(update_me)),
+        resource(
+            "/v1/users/me",
+            [
+                (Method::GET, web::to(me)),
+                (Method::PATCH, web::to(update_me)),
+            ],
+        )
+        .wrap(from_fn(middleware::limit_profile)),
     )
     // After the fixed paths above, which would otherwise match as a uuid.
-    .service(
-        resource("/v1/users/{user_uuid}")
-            .route(web::get().to(get))
-            .route(web::delete().to(delete)),
-    );
+    .service(resource(
+        "/v1/users/{user_uuid}",
+        [
+            (Method::GET, web::to(get)),
+            (Method::DELETE, web::to(delete)),
+        ],
+    ));
 }
