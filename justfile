@@ -59,6 +59,10 @@ generate-migration NAME:
 create-admin EMAIL USERNAME:
     cargo run --bin api -- create-admin {{EMAIL}} {{USERNAME}}
 
+# Take the admin role from EMAIL (every instance within SESSION_RECHECK_SECONDS).
+revoke-admin EMAIL:
+    cargo run --bin api -- revoke-admin {{EMAIL}}
+
 # The whole test suite on the embedded default (SQLite, in-memory cache).
 test:
     cargo test --workspace

@@ -41,6 +41,12 @@ pub async fn spawn_shared_app_with(extra: &[(&str, &str)]) -> TestApp {
     spawn_app_on(TestDatabase::create_shared().await, extra).await
 }
 
+/// Spawns a second instance on `first`'s database (as several instances of
+/// one deployment share it), with its own caches and `extra` settings.
+pub async fn spawn_app_beside(first: &TestApp, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(TestDatabase::beside(&first.database), extra).await
+}
+
 async fn spawn_app_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     // The cache (and, when enabled, rate limits) on the real Redis, under a
     // prefix of this test's own; `extra` comes last, so it can override.

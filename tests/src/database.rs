@@ -53,6 +53,16 @@ impl TestDatabase {
         db
     }
 
+    /// Another handle on `other`'s database, for a second app on it; it
+    /// leaves the cleanup to `other`.
+    pub fn beside(other: &Self) -> Self {
+        Self {
+            url: other.url.clone(),
+            postgres: None,
+            sqlite_dir: None,
+        }
+    }
+
     pub async fn create() -> Self {
         let Some(server) = std::env::var("TEST_DATABASE_URL")
             .ok()

@@ -26,7 +26,10 @@ pub mod process;
 pub mod redis;
 pub mod smtp;
 
-pub use app::{PASSWORD, TestApp, settings_for, spawn_app, spawn_app_with, spawn_shared_app_with};
+pub use app::{
+    PASSWORD, TestApp, settings_for, spawn_app, spawn_app_beside, spawn_app_with,
+    spawn_shared_app_with,
+};
 pub use database::TestDatabase;
 pub use jobs::JobBackend;
 pub use process::{LogLines, files_in, scratch_dir, wait_for};

@@ -14,6 +14,8 @@ Usage:
   api                                      serve the API (settings from the environment and .env)
   api create-admin EMAIL USERNAME          make EMAIL an admin, creating the account if needed;
                                            a new account's password is read from ADMIN_PASSWORD
+  api revoke-admin EMAIL                   take the admin role from EMAIL (every instance stops
+                                           honouring it within SESSION_RECHECK_SECONDS)
   api print-config                         show the effective settings, secrets masked";
 
 fn main() -> ExitCode {
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         ["create-admin", email, username] => {
             runtime.block_on(create_admin(settings, email, username))
         }
+        ["revoke-admin", email] => runtime.block_on(revoke_admin(settings, email)),
         ["create-admin", ..] => Err(anyhow::anyhow!(
             "create-admin takes EMAIL and USERNAME\n\n{USAGE}"
         )),
@@ -94,5 +97,19 @@ async fn create_admin(settings: &Settings, email: &str, username: &str) -> anyho
         "existing account is now an admin"
     };
     tracing::info!(uuid = %admin.uuid, email = %admin.email, "{what}");
+    Ok(())
+}
+
+/// Takes the admin role from EMAIL's account.
+async fn revoke_admin(settings: &Settings, email: &str) -> anyhow::Result<()> {
+    let email = domain::Email::parse(email).context("EMAIL")?;
+    let services = Services::from_settings(settings).await?;
+    let (user, was_admin) = services.users.revoke_admin(&email).await?;
+    let what = if was_admin {
+        "admin role revoked"
+    } else {
+        "the account was not an admin"
+    };
+    tracing::info!(uuid = %user.uuid, email = %user.email, "{what}");
     Ok(())
 }

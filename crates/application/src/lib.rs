@@ -58,7 +58,21 @@ impl Services {
         let passwords = security::password::PasswordHasher::new().await?;
         let tokens = security::tokens::TokenService::new(auth);
         let jobs = jobs::JobQueue::from_settings(db.clone(), job_settings, redis.clone())?;
-        let auth = AuthService::new(db.clone(), passwords, tokens, cache.clone(), jobs.clone());
+        // Logins are checked against the database and remembered in this
+        // process only: authorization is never read from a shared cache
+        // anyone with Redis access could write to.
+        let sessions = match auth.session_recheck_seconds {
+            0 => Cache::disabled(),
+            seconds => Cache::in_memory(std::time::Duration::from_secs(seconds), 100_000),
+        };
+        let auth = AuthService::new(
+            db.clone(),
+            passwords,
+            tokens,
+            cache.clone(),
+            sessions,
+            jobs.clone(),
+        );
         Ok(Self {
             jobs,
             users: UserService::new(db.clone(), auth.clone(), cache.clone()),

@@ -175,6 +175,13 @@ pub struct AuthSettings {
     /// `REFRESH_TOKEN_EXPIRE_DAYS`: lifetime of refresh tokens (default 7).
     #[serde(deserialize_with = "within::<_, _, 1, 365>")]
     pub refresh_token_expire_days: u32,
+    /// `SESSION_RECHECK_SECONDS`: how long one instance trusts its last look
+    /// at a login (is it logged out? is the user still there, still an
+    /// admin?) before asking the database again (default 5; 0 asks on every
+    /// request). The bound on how late another instance notices a logout,
+    /// a password change, a demotion or a deletion.
+    #[serde(deserialize_with = "within::<_, _, 0, 300>")]
+    pub session_recheck_seconds: u64,
     /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
     /// account (from the environment, so it stays out of shell history).
     pub admin_password: Option<Secret>,
@@ -187,6 +194,7 @@ impl Default for AuthSettings {
             jwt_algorithm: JwtAlgorithm::HS256,
             jwt_expire_minutes: 15,
             refresh_token_expire_days: 7,
+            session_recheck_seconds: 5,
             admin_password: None,
         }
     }

@@ -16,25 +16,21 @@ use crate::{
 };
 
 /// The authenticated caller; a handler that takes it requires a valid bearer
-/// access token and answers 401 without one (the template's
-/// `AuthenticationRequired`).
+/// access token of a live login and answers 401 without one (the
+/// template's `AuthenticationRequired`). The same check as [`Principals`].
 #[derive(Debug, Clone, Copy)]
 pub struct CurrentUser(pub Caller);
 
 impl FromRequest for CurrentUser {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Caller>()
-                .copied()
-                .map(CurrentUser)
-                .ok_or(ApiError::App(application::Error::Unauthorized(
-                    "Authentication required",
-                ))),
-        )
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principals = Principals::from_request(req, payload);
+        Box::pin(async move {
+            let principals = principals.await?;
+            Ok(Self(principals.0.require_caller()?))
+        })
     }
 }
 

@@ -89,7 +89,16 @@ async fn bad_bearer_tokens_are_401() {
     let (_, refresh_token) = app.signed_up("alice").await;
     let secret = app.settings.auth.secret_key.expose().as_bytes().to_vec();
     let now = Utc::now().timestamp();
-    let claims = |exp: i64, typ: &str| json!({"sub": "1", "exp": exp, "iat": now - 10, "jti": uuid::Uuid::new_v4(), "typ": typ, "fid": uuid::Uuid::new_v4()});
+    // The login the tokens claim to belong to: a token is only accepted
+    // for a live login, so even a correctly signed one names a real family.
+    let login: Value = jsonwebtoken::decode(
+        &refresh_token,
+        &jsonwebtoken::DecodingKey::from_secret(&secret),
+        &jsonwebtoken::Validation::default(),
+    )
+    .unwrap()
+    .claims;
+    let claims = |exp: i64, typ: &str| json!({"sub": login["sub"], "exp": exp, "iat": now - 10, "jti": uuid::Uuid::new_v4(), "typ": typ, "fid": login["fid"]});
     let sign = |claims: &Value, key: &[u8]| {
         jsonwebtoken::encode(&Header::default(), claims, &EncodingKey::from_secret(key)).unwrap()
     };
@@ -120,6 +129,10 @@ async fn bad_bearer_tokens_are_401() {
         &wrong_kind,
         &unsigned,
         &refresh_token,
+        &sign(
+            &json!({"sub": login["sub"], "exp": now + 60, "iat": now - 10, "jti": uuid::Uuid::new_v4(), "typ": "access", "fid": uuid::Uuid::new_v4()}),
+            &secret,
+        ),
         "garbage",
     ] {
         let response = app.get("/v1/users/me", Some(token)).await;

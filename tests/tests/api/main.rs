@@ -9,5 +9,6 @@ mod docs_and_errors;
 mod hardening;
 mod health;
 mod security;
+mod sessions;
 mod tasks;
 mod users;

@@ -32,7 +32,21 @@ pub struct AuthService {
     passwords: PasswordHasher,
     tokens: TokenService,
     cache: infra::cache::Cache,
+    /// What the database last said of each login (user, family): alive and
+    /// whether an admin, or ended. In-process, for `SESSION_RECHECK_SECONDS`.
+    sessions: infra::cache::Cache,
     jobs: JobQueue,
+}
+
+/// Proof that a password matched a user's hash, for
+/// [`AuthService::start_login`]. Only [`AuthService::verify_credentials`]
+/// makes one.
+#[derive(Debug)]
+pub struct VerifiedLogin {
+    user: domain::UserId,
+    /// The hash the password matched: the login goes ahead only if it is
+    /// still the user's hash when the tokens are stored.
+    hash: String,
 }
 
 impl AuthService {
@@ -41,10 +55,12 @@ impl AuthService {
         passwords: PasswordHasher,
         tokens: TokenService,
         cache: infra::cache::Cache,
+        sessions: infra::cache::Cache,
         jobs: JobQueue,
     ) -> Self {
         Self {
             cache,
+            sessions,
             jobs,
             db,
             users: UserRepository::default(),
@@ -116,16 +132,60 @@ impl AuthService {
     /// family. An unknown email and a wrong password are indistinguishable,
     /// in the answer and in the time it takes.
     pub async fn login(&self, email: &Email, password: String) -> Result<TokenPair> {
+        let verified = self.verify_credentials(email, password).await?;
+        self.start_login(verified).await
+    }
+
+    /// The first half of [`AuthService::login`]: checks the password.
+    pub async fn verify_credentials(
+        &self,
+        email: &Email,
+        password: String,
+    ) -> Result<VerifiedLogin> {
         let found = self.users.find_credentials(self.db.writer(), email).await?;
         let (user, hash) = match found {
-            Some((user, hash)) => (Some(user), Some(hash)),
+            Some((user, hash)) => (Some(user.id), Some(hash)),
             None => (None, None),
         };
-        let verified = self.passwords.verify(password, hash).await?;
-        let Some(user) = user.filter(|_| verified) else {
-            return Err(Error::InvalidCredentials);
-        };
-        self.issue(user.id, Uuid::new_v4()).await
+        let verified = self.passwords.verify(password, hash.clone()).await?;
+        match (user, hash) {
+            (Some(user), Some(hash)) if verified => Ok(VerifiedLogin { user, hash }),
+            _ => Err(Error::InvalidCredentials),
+        }
+    }
+
+    /// The second half of [`AuthService::login`]: issues the tokens of a
+    /// new login family, unless the password changed since it was verified.
+    /// Verifying takes tens of milliseconds without a lock; a password
+    /// change that commits meanwhile revokes every refresh token, and one
+    /// stored after it would never be revoked. So the tokens are stored
+    /// under the user's row lock, the lock password changes take too, and
+    /// only if the hash is still the one the password matched.
+    pub async fn start_login(&self, verified: VerifiedLogin) -> Result<TokenPair> {
+        let family_id = Uuid::new_v4();
+        let issued = self.tokens.issue(verified.user, family_id)?;
+        self.db
+            .transaction(async |tx| {
+                self.users.lock(tx.conn(), verified.user).await?;
+                let current = self.users.password_hash(tx.conn(), verified.user).await?;
+                if current.as_deref() != Some(verified.hash.as_str()) {
+                    return Err(Error::InvalidCredentials);
+                }
+                self.refresh_tokens
+                    .insert(
+                        tx.conn(),
+                        NewRefreshToken {
+                            jti: issued.refresh_jti,
+                            family_id,
+                            user_id: verified.user,
+                            expires_at: issued.refresh_expires_at,
+                        },
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        Ok(issued.pair)
     }
 
     /// Rotates a refresh token: the presented one stops working and a new
@@ -177,6 +237,7 @@ impl AuthService {
                     .revoke_family(tx.conn(), record.family_id, now)
                     .await?;
                 tx.commit().await?;
+                self.forget_sessions(record.user_id).await;
                 tracing::warn!(
                     user_id = %record.user_id,
                     family_id = %record.family_id,
@@ -201,37 +262,59 @@ impl AuthService {
                 self.refresh_tokens
                     .revoke_family(tx.conn(), caller.family_id, Utc::now())
                     .await?;
-                Ok(())
+                Ok::<_, Error>(())
             })
-            .await
+            .await?;
+        self.forget_sessions(caller.user_id).await;
+        Ok(())
+    }
+
+    /// Drops what this instance remembers of `user`'s logins, after a
+    /// change that ends or demotes them has committed; other instances
+    /// notice within `SESSION_RECHECK_SECONDS`.
+    pub(crate) async fn forget_sessions(&self, user: domain::UserId) {
+        self.sessions.invalidate_tags(&[tags::user(user)]).await;
     }
 
     /// The principals of the caller behind a request (the template's
-    /// `get_user_principals`): read from the user's current row, so a
-    /// demoted admin or a deleted account loses access at once. A valid
-    /// token for a deleted account is treated as no authentication.
+    /// `get_user_principals`). The token alone is not enough: its login
+    /// must still be alive (not logged out, not ended by a password change
+    /// or a reused refresh token) and its user must still exist; the admin
+    /// role is read from the user's current row. Otherwise this is 401.
+    ///
+    /// The answer is remembered in this process for
+    /// `SESSION_RECHECK_SECONDS` and forgotten at once when this instance
+    /// makes such a change. Never in Redis: what grants access must not be
+    /// writable by whoever can write to the cache. Read on the primary: a
+    /// lagging replica would revive a login that just ended.
     pub async fn principals(&self, caller: Option<Caller>) -> Result<Principals> {
         let Some(caller) = caller else {
             return Ok(Principals::anonymous());
         };
-        // Cached under the user's tag, which every change of role and the
-        // deletion of the account invalidate after commit (in Redis, for
-        // every instance), so access still follows the current row. Computed
-        // from the primary, not a replica: a lagging replica's answer would
-        // live on in the cache.
-        let key = CacheKey::new("principals", caller.user_id).tag(tags::user(caller.user_id));
-        let is_admin: bool = self
-            .cache
+        let key = CacheKey::new(
+            "session",
+            format_args!("{}:{}", caller.user_id, caller.family_id),
+        )
+        .tag(tags::user(caller.user_id));
+        // `Some(is_admin)` for a live login, `None` for an ended one (kept
+        // too: an ended login never comes back).
+        let session: Option<bool> = self
+            .sessions
             .get_or_compute(&key, None, || async {
-                match self.users.get(self.db.writer(), caller.user_id).await {
-                    Ok(user) => Ok(user.is_admin),
-                    Err(persistence::Error::NotFound { .. }) => {
-                        Err(Error::Unauthorized("Authentication required"))
-                    }
-                    Err(err) => Err(err.into()),
-                }
+                let conn = self.db.writer();
+                let user = match self.users.get(conn, caller.user_id).await {
+                    Ok(user) => user,
+                    Err(persistence::Error::NotFound { .. }) => return Ok(None),
+                    Err(err) => return Err(Error::from(err)),
+                };
+                let alive = self
+                    .refresh_tokens
+                    .family_active(conn, caller.user_id, caller.family_id)
+                    .await?;
+                Ok(alive.then_some(user.is_admin))
             })
             .await?;
+        let is_admin = session.ok_or(Error::Unauthorized("Authentication required"))?;
         Ok(Principals::new(
             Some(caller),
             principals_of(Some((caller.user_id, is_admin))),
@@ -258,21 +341,5 @@ impl AuthService {
     /// The caller behind an access token, if it is valid.
     pub fn authenticate(&self, access_token: &str) -> Option<Caller> {
         self.tokens.authenticate(access_token)
-    }
-
-    async fn issue(&self, user: domain::UserId, family_id: Uuid) -> Result<TokenPair> {
-        let issued = self.tokens.issue(user, family_id)?;
-        self.refresh_tokens
-            .insert(
-                self.db.writer(),
-                NewRefreshToken {
-                    jti: issued.refresh_jti,
-                    family_id,
-                    user_id: user,
-                    expires_at: issued.refresh_expires_at,
-                },
-            )
-            .await?;
-        Ok(issued.pair)
     }
 }

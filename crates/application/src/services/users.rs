@@ -191,6 +191,10 @@ impl UserService {
         self.cache
             .invalidate_tags(&[tags::USERS.to_owned(), tags::user(me.id)])
             .await;
+        if password_changed {
+            // Every login of the account ended with its refresh tokens.
+            self.auth.forget_sessions(me.id).await;
+        }
         Ok(updated)
     }
 
@@ -204,6 +208,7 @@ impl UserService {
             .ok_or(Error::NotFound { entity: "User" })?;
         principals.assert_access(Permission::Delete, &[&user])?;
         self.users.delete(self.db.writer(), user.id).await?;
+        self.auth.forget_sessions(user.id).await;
         // Their tasks went with them (cascade): drop every cached task too.
         self.cache
             .invalidate_tags(&[
@@ -241,15 +246,34 @@ impl UserService {
             }
             (None, None) => return Err(Error::NotFound { entity: "User" }),
         };
-        let admin = self
-            .users
-            .set_admin(self.db.writer(), user.id, true)
-            .await?;
-        self.cache
-            .invalidate_tags(&[tags::USERS.to_owned(), tags::user(admin.id)])
-            .await;
+        let admin = self.set_admin(user.id, true).await?;
         tracing::info!(user_uuid = %admin.uuid, created, "admin role granted");
         Ok((admin, created))
+    }
+
+    /// Takes the admin role from the account with `email` (the command
+    /// line's `revoke-admin`). This instance stops honouring it at once;
+    /// every other within `SESSION_RECHECK_SECONDS`. Returns the account and
+    /// whether it was an admin.
+    pub async fn revoke_admin(&self, email: &Email) -> Result<(User, bool)> {
+        let (user, _) = self
+            .users
+            .find_credentials(self.db.writer(), email)
+            .await?
+            .ok_or(Error::NotFound { entity: "User" })?;
+        let was_admin = user.is_admin;
+        let user = self.set_admin(user.id, false).await?;
+        tracing::info!(user_uuid = %user.uuid, was_admin, "admin role revoked");
+        Ok((user, was_admin))
+    }
+
+    async fn set_admin(&self, id: domain::UserId, is_admin: bool) -> Result<User> {
+        let user = self.users.set_admin(self.db.writer(), id, is_admin).await?;
+        self.cache
+            .invalidate_tags(&[tags::USERS.to_owned(), tags::user(id)])
+            .await;
+        self.auth.forget_sessions(id).await;
+        Ok(user)
     }
 
     async fn hash(&self, password: &Password) -> Result<String> {

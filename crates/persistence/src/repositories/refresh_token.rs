@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::UserId;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -94,6 +96,27 @@ impl RefreshTokenRepository {
             .exec(conn)
             .await?;
         Ok(result.rows_affected == 1)
+    }
+
+    /// Whether user `user_id`'s login `family_id` is still alive: it holds a
+    /// token nobody revoked (by logout, a password change or a detected
+    /// reuse). Access tokens of a dead login are refused.
+    pub async fn family_active(
+        self,
+        conn: &impl Connection,
+        user_id: UserId,
+        family_id: Uuid,
+    ) -> Result<bool> {
+        let live = RefreshTokens::find()
+            .select_only()
+            .column(refresh_token::Column::Jti)
+            .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .filter(refresh_token::Column::UserId.eq(user_id.0))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .into_tuple::<Uuid>()
+            .one(conn)
+            .await?;
+        Ok(live.is_some())
     }
 
     /// Revokes every token of a family that is not revoked yet; returns how

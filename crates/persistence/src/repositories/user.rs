@@ -93,6 +93,22 @@ impl UserRepository {
         Ok(Some((user, model.password)))
     }
 
+    /// The current password hash of user `id` (`None`: no such user). Read
+    /// under [`UserRepository::lock`] to check nothing changed since a
+    /// password was verified.
+    pub async fn password_hash(
+        &self,
+        conn: &impl Connection,
+        id: UserId,
+    ) -> Result<Option<String>> {
+        Ok(Users::find_by_id(id.0)
+            .select_only()
+            .column(user::Column::Password)
+            .into_tuple::<String>()
+            .one(conn)
+            .await?)
+    }
+
     /// Whether an account other than `except` uses this email.
     pub async fn email_taken(
         &self,

@@ -119,7 +119,6 @@ pub async fn logout(services: web::Data<Services>, user: CurrentUser) -> Result 
 )]
 pub async fn list(
     services: web::Data<Services>,
-    _user: CurrentUser,
     principals: Principals,
     query: ListQuery,
 ) -> Result {
@@ -149,7 +148,6 @@ pub async fn list(
 )]
 pub async fn get(
     services: web::Data<Services>,
-    _user: CurrentUser,
     principals: Principals,
     path: web::Path<String>,
 ) -> Result<web::Json<UserResponse>> {
