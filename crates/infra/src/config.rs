@@ -320,9 +320,15 @@ pub struct RateLimitSettings {
     /// `RATE_LIMIT_WINDOW_SECONDS`: length of a window (default 60).
     #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
     pub window_seconds: u64,
-    /// `RATE_LIMIT_LOGIN`: logins per window (default 10).
+    /// `RATE_LIMIT_LOGIN`: logins per client address per window (default
+    /// 10; IPv6 addresses count per /64).
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub login: u32,
+    /// `RATE_LIMIT_LOGIN_ACCOUNT`: logins per account (email) per window,
+    /// from all addresses together (default 10): guessing one account's
+    /// password from many addresses.
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub login_account: u32,
     /// `RATE_LIMIT_REGISTER`: registrations per window (default 5).
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub register: u32,
@@ -337,6 +343,7 @@ impl Default for RateLimitSettings {
             enabled: true,
             window_seconds: 60,
             login: 10,
+            login_account: 10,
             register: 5,
             refresh: 30,
         }

@@ -2,8 +2,11 @@
 //!
 //! With Redis configured the counters live there (one atomic script per hit),
 //! so every instance behind the load balancer shares them; otherwise they
-//! live in this process. If Redis fails, the hit is allowed and a warning
-//! logged: an outage of the limiter must not lock every user out of login.
+//! live in this process. If Redis fails (an error, a timeout, a pool that
+//! cannot hand out a connection), the hit is counted in this process
+//! instead: the limit then holds per instance, which is looser by the
+//! number of instances but never off. An outage of Redis must neither lock
+//! every user out of login nor open it to unlimited guessing.
 
 use std::{
     collections::HashMap,
@@ -26,13 +29,14 @@ pub struct Decision {
     pub reset_after: Duration,
 }
 
-/// Where counters live.
+/// Counters: in Redis when there is a pool, in this process otherwise and
+/// whenever Redis fails.
 #[derive(Clone, Debug)]
-pub enum RateLimiter {
-    /// Counters in this process.
-    Memory(Arc<Mutex<HashMap<String, Window>>>),
-    /// Counters in Redis, shared by all instances.
-    Redis(RedisPool),
+pub struct RateLimiter {
+    /// This process's counters: the embedded default's, and the fallback.
+    local: Arc<Mutex<HashMap<String, Window>>>,
+    /// Counters shared by all instances, when configured.
+    redis: Option<RedisPool>,
 }
 
 /// One key's current window (in-process backend).
@@ -64,51 +68,43 @@ impl RateLimiter {
     /// Counters in Redis when there is a pool (shared by every instance),
     /// in the process otherwise.
     pub fn new(redis: Option<RedisPool>) -> Self {
-        redis.map_or_else(Self::in_memory, Self::redis)
+        Self {
+            local: Arc::default(),
+            redis,
+        }
     }
 
     /// Counters in this process (the embedded default).
     pub fn in_memory() -> Self {
-        Self::Memory(Arc::default())
-    }
-
-    /// Counters shared through Redis.
-    pub fn redis(pool: RedisPool) -> Self {
-        Self::Redis(pool)
+        Self::new(None)
     }
 
     /// Records a hit on `key` (e.g. `login:203.0.113.9`) and decides.
     pub async fn hit(&self, key: &str, limit: u32, window: Duration) -> Decision {
-        match self {
-            Self::Memory(windows) => Self::hit_memory(windows, key, limit, window),
-            Self::Redis(pool) => {
-                let redis_key = pool.key(&format!("ratelimit:{key}"));
-                let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-                let result = pool
-                    .run(|mut conn| async move {
-                        Script::new(HIT_SCRIPT)
-                            .key(redis_key)
-                            .arg(window_ms)
-                            .invoke_async::<(u64, i64)>(&mut conn)
-                            .await
-                    })
-                    .await;
-                match result {
-                    Ok((hits, ttl_ms)) => decide(
-                        hits,
-                        limit,
-                        Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
-                    ),
-                    Err(err) => {
-                        metrics::counter!("rate_limit_errors_total").increment(1);
-                        tracing::warn!(error = %err, "rate limiter unavailable; allowing the request");
-                        Decision {
-                            allowed: true,
-                            remaining: limit,
-                            reset_after: window,
-                        }
-                    }
-                }
+        let Some(pool) = &self.redis else {
+            return Self::hit_memory(&self.local, key, limit, window);
+        };
+        let redis_key = pool.key(&format!("ratelimit:{key}"));
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let result = pool
+            .run(|mut conn| async move {
+                Script::new(HIT_SCRIPT)
+                    .key(redis_key)
+                    .arg(window_ms)
+                    .invoke_async::<(u64, i64)>(&mut conn)
+                    .await
+            })
+            .await;
+        match result {
+            Ok((hits, ttl_ms)) => decide(
+                hits,
+                limit,
+                Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+            ),
+            Err(err) => {
+                metrics::counter!("rate_limit_errors_total").increment(1);
+                tracing::warn!(error = %err, "rate limiter's Redis unavailable; counting in this process");
+                Self::hit_memory(&self.local, key, limit, window)
             }
         }
     }
@@ -172,6 +168,30 @@ mod tests {
         assert!(
             limiter.hit("login:5.6.7.8", 3, window).await.allowed,
             "keys are separate"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_redis_the_limit_still_holds_in_this_process() {
+        // A Redis nobody listens on: every command fails fast.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let pool = RedisPool::new(
+            &format!("redis://127.0.0.1:{port}"),
+            Duration::from_millis(200),
+            "test:",
+        )
+        .expect("a pool");
+        let limiter = RateLimiter::new(Some(pool));
+        let window = Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(limiter.hit("login:1.2.3.4", 3, window).await.allowed);
+        }
+        assert!(
+            !limiter.hit("login:1.2.3.4", 3, window).await.allowed,
+            "a Redis outage must not lift the limit"
         );
     }
 

@@ -292,7 +292,7 @@ async fn rate_limit<B: MessageBody + 'static>(
             .extensions()
             .get::<application::Caller>()
             .map(|caller| format!("user-{}", caller.user_id)),
-        _ => client_ip(req.request(), &config.trusted_proxies).map(|ip| ip.to_string()),
+        _ => client_ip(req.request(), &config.trusted_proxies).map(client_key),
     };
     if let Some(limits) = limits
         && let Some(client) = client
@@ -303,25 +303,75 @@ async fn rate_limit<B: MessageBody + 'static>(
             Bucket::Refresh => ("refresh", limits.refresh),
             Bucket::Profile => ("profile", limits.login),
         };
-        let decision = deps
-            .rate_limiter
-            .hit(&format!("{name}:{client}"), limit, limits.window)
-            .await;
-        if !decision.allowed {
-            metrics::counter!("rate_limited_total", "bucket" => name).increment(1);
-            let retry_after_secs = decision.reset_after.as_secs_f64().ceil().max(1.0);
-            // Whole seconds, at most the window: the cast cannot truncate.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let retry_after_secs = retry_after_secs as u64;
+        if let Err(error) = spend(&deps, name, &client, limit, limits.window).await {
             // A response, not an `Err`: outer middleware (request id,
             // security headers, metrics) then treat it like any other.
-            let error = ApiError::RateLimited { retry_after_secs };
             return Ok(req.error_response(error).map_into_right_body());
         }
     }
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// Counts one hit of `client` against `bucket`'s budget; a 429 once spent.
+async fn spend(
+    deps: &WebDeps,
+    bucket: &'static str,
+    client: &str,
+    limit: u32,
+    window: std::time::Duration,
+) -> Result<(), ApiError> {
+    let decision = deps
+        .rate_limiter
+        .hit(&format!("{bucket}:{client}"), limit, window)
+        .await;
+    if decision.allowed {
+        return Ok(());
+    }
+    metrics::counter!("rate_limited_total", "bucket" => bucket).increment(1);
+    let retry_after_secs = decision.reset_after.as_secs_f64().ceil().max(1.0);
+    // Whole seconds, at most the window: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let retry_after_secs = retry_after_secs as u64;
+    Err(ApiError::RateLimited { retry_after_secs })
+}
+
+/// Counts a login attempt against the account's own budget, from every
+/// address together (`RATE_LIMIT_LOGIN_ACCOUNT`), beside the per-address
+/// one: many addresses guessing one password share it. Called by the login
+/// handler once it knows the email.
+pub(crate) async fn limit_login_account(req: &HttpRequest, email: &str) -> Result<(), ApiError> {
+    let config = req.app_data::<web::Data<WebConfig>>();
+    let deps = req.app_data::<web::Data<WebDeps>>();
+    let (Some(config), Some(deps)) = (config, deps) else {
+        return Err(ApiError::Misconfigured("web config is not registered"));
+    };
+    let Some(limits) = config.rate_limits else {
+        return Ok(());
+    };
+    let account = email.to_lowercase();
+    spend(
+        deps,
+        "login-account",
+        &account,
+        limits.login_account,
+        limits.window,
+    )
+    .await
+}
+
+/// The key an address is counted under: IPv4 addresses one by one, IPv6
+/// ones by /64, the block one subscriber usually gets (counting each of its
+/// 2^64 addresses apart would give every client unlimited budgets).
+fn client_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !u128::from(u64::MAX);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
 }
 
 pub(crate) async fn limit_login<B: MessageBody + 'static>(
@@ -350,4 +400,19 @@ pub(crate) async fn limit_profile<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
     rate_limit(Bucket::Profile, req, next).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_key;
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_ipv4_per_address() {
+        let key = |ip: &str| client_key(ip.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(key("::ffff:203.0.113.9"), "203.0.113.9");
+    }
 }

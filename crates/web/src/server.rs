@@ -18,6 +18,8 @@ use crate::{ApiError, handlers, middleware, openapi::ApiDoc};
 pub struct RateLimits {
     pub window: Duration,
     pub login: u32,
+    /// Logins per account, from every address together.
+    pub login_account: u32,
     pub register: u32,
     pub refresh: u32,
 }
@@ -65,6 +67,7 @@ impl WebConfig {
             rate_limits: limits.enabled.then_some(RateLimits {
                 window: Duration::from_secs(limits.window_seconds),
                 login: limits.login,
+                login_account: limits.login_account,
                 register: limits.register,
                 refresh: limits.refresh,
             }),

@@ -115,3 +115,56 @@ async fn hsts_is_sent_only_when_configured() {
         );
     }
 }
+
+async fn login(app: &tests::TestApp, email: &str, forwarded_for: &str) -> u16 {
+    app.client
+        .post(app.url("/v1/users/login"))
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&json!({"email": email, "password": "Wr0ng!pass"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn one_account_has_a_login_budget_whatever_the_address() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN", "100"),
+        ("RATE_LIMIT_LOGIN_ACCOUNT", "3"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    for n in 1..=3 {
+        let address = format!("198.51.100.{n}");
+        assert_eq!(login(&app, "ada@example.com", &address).await, 400);
+    }
+    // A fourth address, the same account (in any letter case): refused.
+    assert_eq!(login(&app, "ADA@example.com", "198.51.100.4").await, 429);
+    // Another account from the same address is not.
+    assert_eq!(login(&app, "bob@example.com", "198.51.100.4").await, 400);
+}
+
+#[tokio::test]
+async fn ipv6_clients_share_a_budget_per_64() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(login(&app, "a@example.com", "2001:db8:1:2::1").await, 400);
+    assert_eq!(
+        login(&app, "b@example.com", "2001:db8:1:2::ffff").await,
+        400
+    );
+    // Any other address of the same /64: the same budget, spent.
+    assert_eq!(
+        login(&app, "c@example.com", "2001:db8:1:2:abcd::9").await,
+        429
+    );
+    // The next /64 is another subscriber.
+    assert_eq!(login(&app, "d@example.com", "2001:db8:1:3::1").await, 400);
+}

@@ -1,7 +1,7 @@
 //! Users and authentication: register, login, refresh, logout, list, me.
 
 use actix_web::{
-    HttpResponse,
+    HttpRequest, HttpResponse,
     http::{Method, header},
     middleware::from_fn,
     web,
@@ -51,11 +51,16 @@ pub async fn register(services: web::Data<Services>, body: Valid<RegisterUserReq
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Invalid credentials", body = ErrorBody),
         (status = 422, description = "Malformed request", body = ValidationErrorBody),
-        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or on this account", body = ErrorBody),
     ),
 )]
-pub async fn login(services: web::Data<Services>, body: Valid<LoginUserRequest>) -> Result {
+pub async fn login(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    body: Valid<LoginUserRequest>,
+) -> Result {
     let login = body.into_inner();
+    middleware::limit_login_account(&req, login.email.as_str()).await?;
     let pair = services.auth.login(&login.email, login.password).await?;
     Ok(tokens(pair))
 }
