@@ -92,6 +92,10 @@ check:
 bench *ARGS:
     python3 bench/bench.py {{ARGS}}
 
+# Fuzz the running API against its own OpenAPI document (schemathesis, every check).
+fuzz-api:
+    bash fuzz/run
+
 # The layering rules of ARCHITECTURE.md (also part of `just test`).
 check-deps:
     cargo test -p tests --test architecture

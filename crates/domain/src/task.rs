@@ -44,16 +44,20 @@ pub struct TaskPatch {
     pub is_completed: Option<bool>,
 }
 
+/// Columns a task list may be sorted by (`?sort=title`, `-created_at`).
+pub const SORTABLE: &[&str] = &["id", "title", "is_completed", "created_at", "updated_at"];
+
 /// 1 to 100 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TaskTitle(String);
 
 impl TaskTitle {
+    pub const MIN_LEN: usize = 1;
     pub const MAX_LEN: usize = 100;
 
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        check_length(raw, 1, Self::MAX_LEN)?;
+        check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -68,10 +72,11 @@ impl TaskTitle {
 pub struct TaskDescription(String);
 
 impl TaskDescription {
+    pub const MIN_LEN: usize = 1;
     pub const MAX_LEN: usize = 1000;
 
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        check_length(raw, 1, Self::MAX_LEN)?;
+        check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;
         Ok(Self(raw.to_owned()))
     }
 

@@ -88,6 +88,16 @@ pub struct Email(String);
 impl Email {
     /// Longest address SMTP can carry (RFC 5321 path limit minus brackets).
     pub const MAX_LEN: usize = 254;
+    /// [`Email::parse`]'s rules as an ECMA-262 regular expression, for the
+    /// API's schema (with [`Email::MAX_LEN`]): a local part of at most 64
+    /// of the allowed characters with no leading, trailing or double dot,
+    /// and at least two domain labels of letters, digits and inner hyphens,
+    /// the last not all digits.
+    pub const PATTERN: &'static str = concat!(
+        r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*",
+        r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+",
+        r"(?![0-9]+$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    );
 
     /// Parses a raw address, rejecting anything that is not a plausible
     /// `local@domain.tld` mailbox.
@@ -155,6 +165,9 @@ impl fmt::Display for Email {
     }
 }
 
+/// Columns a user list may be sorted by (`?sort=username`, `-username`).
+pub const SORTABLE: &[&str] = &["id", "username", "email", "created_at", "updated_at"];
+
 /// A public handle: 3 to 64 ASCII letters and digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -163,6 +176,8 @@ pub struct Username(String);
 impl Username {
     pub const MIN_LEN: usize = 3;
     pub const MAX_LEN: usize = 64;
+    /// [`Username::parse`]'s character rule, for the API's schema.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9]+$";
 
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;
@@ -198,6 +213,11 @@ pub struct Password(String);
 impl Password {
     pub const MIN_LEN: usize = 8;
     pub const MAX_LEN: usize = 64;
+    /// [`Password::parse`]'s character rules, for the API's schema: some
+    /// character that is not an ASCII letter or digit, a digit, an upper- and
+    /// a lower-case letter, anywhere (`[\s\S]`, since `.` stops at a newline).
+    pub const PATTERN: &'static str =
+        r"^(?=[\s\S]*[^A-Za-z0-9])(?=[\s\S]*[0-9])(?=[\s\S]*[A-Z])(?=[\s\S]*[a-z])";
 
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;

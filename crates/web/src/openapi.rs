@@ -1,8 +1,13 @@
 //! The OpenAPI document, served at `/openapi.json` and rendered at `/docs`.
 
+use domain::{Email, Password, TaskDescription, TaskTitle, Username};
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        RefOr, Schema,
+        schema::Object,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
 use crate::{
@@ -53,7 +58,7 @@ use crate::{
         dto::tasks::UpdateTaskRequest,
         dto::tasks::TaskResponse,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DomainRules),
     tags(
         (name = "users", description = "Accounts and authentication"),
         (name = "tasks", description = "Tasks; each visible to its author and admins"),
@@ -77,5 +82,191 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The rules the parsers enforce, written into the schemas from the same
+/// domain constants (derive attributes take literals only), so the
+/// document is exactly as strict as the server: a client or fuzzer that
+/// follows it is never refused for a value it allows, nor accepted for one
+/// it forbids.
+struct DomainRules;
+
+/// A string of `min..=max` characters matching `pattern`.
+struct Text {
+    min: usize,
+    max: usize,
+    pattern: Option<&'static str>,
+}
+
+impl Text {
+    fn apply(&self, object: &mut Object) {
+        object.min_length = Some(self.min);
+        object.max_length = Some(self.max);
+        object.pattern = self.pattern.map(str::to_owned);
+    }
+}
+
+impl Modify for DomainRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let email = Text {
+            min: 3,
+            max: Email::MAX_LEN,
+            pattern: Some(Email::PATTERN),
+        };
+        let username = Text {
+            min: Username::MIN_LEN,
+            max: Username::MAX_LEN,
+            pattern: Some(Username::PATTERN),
+        };
+        let password = Text {
+            min: Password::MIN_LEN,
+            max: Password::MAX_LEN,
+            pattern: Some(Password::PATTERN),
+        };
+        let title = Text {
+            min: TaskTitle::MIN_LEN,
+            max: TaskTitle::MAX_LEN,
+            pattern: None,
+        };
+        let description = Text {
+            min: TaskDescription::MIN_LEN,
+            max: TaskDescription::MAX_LEN,
+            pattern: None,
+        };
+        let fields: [(&str, &str, &Text); 9] = [
+            ("RegisterUserRequest", "email", &email),
+            ("RegisterUserRequest", "username", &username),
+            ("RegisterUserRequest", "password", &password),
+            ("LoginUserRequest", "email", &email),
+            ("UpdateUserRequest", "email", &email),
+            ("UpdateUserRequest", "username", &username),
+            ("UpdateUserRequest", "password", &password),
+            ("CreateTaskRequest", "title", &title),
+            ("CreateTaskRequest", "description", &description),
+        ];
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let update_task = [
+            ("UpdateTaskRequest", "title", &title),
+            ("UpdateTaskRequest", "description", &description),
+        ];
+        for (schema, field, text) in fields.into_iter().chain(update_task) {
+            text.apply(property(&mut components.schemas, schema, field));
+        }
+        for (path, sortable) in [
+            ("/v1/users/", domain::user::SORTABLE),
+            ("/v1/tasks/", domain::task::SORTABLE),
+        ] {
+            let values = sortable
+                .iter()
+                .flat_map(|column| [(*column).to_owned(), format!("-{column}")])
+                .map(serde_json::Value::String)
+                .collect();
+            let sort = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.get.as_mut())
+                .and_then(|operation| operation.parameters.as_mut())
+                .and_then(|parameters| {
+                    parameters.iter_mut().find_map(|parameter| match parameter {
+                        RefOr::T(parameter) if parameter.name == "sort" => Some(parameter),
+                        _ => None,
+                    })
+                })
+                .and_then(|parameter| parameter.schema.as_mut());
+            match sort {
+                Some(RefOr::T(Schema::Object(object))) => object.enum_values = Some(values),
+                _ => panic!("GET {path} has no sort parameter in the document"),
+            }
+        }
+    }
+}
+
+/// The schema of `schema.field`, which the document must have.
+fn property<'a>(
+    schemas: &'a mut std::collections::BTreeMap<String, RefOr<Schema>>,
+    schema: &str,
+    field: &str,
+) -> &'a mut Object {
+    let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(schema) else {
+        panic!("schema {schema} is not an object in the document");
+    };
+    match object.properties.get_mut(field) {
+        Some(RefOr::T(Schema::Object(property))) => property,
+        _ => panic!("{schema}.{field} is not in the document"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use utoipa::OpenApi as _;
+
+    use super::ApiDoc;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn the_schemas_carry_the_parsers_rules() {
+        let doc = document();
+        let property = |schema: &str, field: &str| {
+            doc["components"]["schemas"][schema]["properties"][field].clone()
+        };
+        let password = property("RegisterUserRequest", "password");
+        assert_eq!(password["pattern"], domain::Password::PATTERN);
+        assert_eq!(password["minLength"], domain::Password::MIN_LEN);
+        assert_eq!(password["maxLength"], domain::Password::MAX_LEN);
+        assert_eq!(
+            property("UpdateUserRequest", "username")["pattern"],
+            domain::Username::PATTERN
+        );
+        assert_eq!(
+            property("LoginUserRequest", "email")["pattern"],
+            domain::Email::PATTERN
+        );
+        assert_eq!(
+            property("UpdateTaskRequest", "title")["maxLength"],
+            domain::TaskTitle::MAX_LEN
+        );
+        // Absent means unchanged; null is refused, so the schema says so.
+        assert_eq!(
+            property("UpdateUserRequest", "current_password")["type"],
+            "string"
+        );
+        assert_eq!(
+            property("UpdateTaskRequest", "is_completed")["type"],
+            "boolean"
+        );
+        // 422 locations name a field or an array index.
+        let loc = &doc["components"]["schemas"]["FieldError"]["properties"]["loc"]["items"];
+        assert_eq!(loc["$ref"], "#/components/schemas/LocItem");
+        let item = doc["components"]["schemas"]["LocItem"]["oneOf"].to_string();
+        assert!(
+            item.contains("integer") && item.contains("string"),
+            "{item}"
+        );
+    }
+
+    #[test]
+    fn sort_parameters_list_the_sortable_columns() {
+        let doc = document();
+        for (path, sortable) in [
+            ("/v1/users/", domain::user::SORTABLE),
+            ("/v1/tasks/", domain::task::SORTABLE),
+        ] {
+            let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let sort = parameters.iter().find(|p| p["name"] == "sort").unwrap();
+            let values = sort["schema"]["enum"].as_array().unwrap();
+            assert_eq!(values.len(), sortable.len() * 2, "{path}");
+            for column in sortable {
+                assert!(
+                    values.contains(&json!(column))
+                        && values.contains(&json!(format!("-{column}")))
+                );
+            }
+        }
     }
 }

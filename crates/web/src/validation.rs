@@ -19,8 +19,9 @@ use crate::ApiError;
 /// One entry of a 422 `detail` list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
-    /// Where the problem is: `["body", "email"]`, `["query", "limit"]`.
-    #[schema(value_type = Vec<String>, example = json!(["body", "email"]))]
+    /// Where the problem is: `["body", "email"]`, `["query", "limit"]`, or
+    /// an index for a position in the body (`["body", 1]`).
+    #[schema(value_type = Vec<LocItem>, example = json!(["body", "email"]))]
     pub loc: Vec<Value>,
     /// What is wrong, for people.
     #[schema(example = "Field required")]
@@ -29,6 +30,15 @@ pub struct FieldError {
     #[serde(rename = "type")]
     #[schema(example = "missing")]
     pub kind: String,
+}
+
+/// One step of a 422 location: a field name or a position.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documents the items of `FieldError::loc`.
+enum LocItem {
+    Name(String),
+    Index(u64),
 }
 
 impl FieldError {

@@ -25,11 +25,7 @@ pub struct TaskRepository {
 impl Default for TaskRepository {
     fn default() -> Self {
         Self {
-            base: BaseRepository::new(
-                ENTITY,
-                &["id", "title", "is_completed", "created_at", "updated_at"],
-                &["uuid"],
-            ),
+            base: BaseRepository::new(ENTITY, domain::task::SORTABLE, &["uuid"]),
         }
     }
 }

@@ -32,7 +32,7 @@ impl Default for UserRepository {
         Self {
             base: BaseRepository::new(
                 ENTITY,
-                &["id", "username", "email", "created_at", "updated_at"],
+                domain::user::SORTABLE,
                 &["email", "username", "uuid"],
             ),
         }

@@ -19,15 +19,11 @@ use crate::{
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct CreateTaskRequest {
-    /// 1 to 100 characters.
-    #[schema(example = "Write the report", min_length = 1, max_length = 100)]
+    /// 1 to 100 characters (lengths from `TaskTitle`, see `openapi.rs`).
+    #[schema(example = "Write the report")]
     title: String,
     /// 1 to 1000 characters.
-    #[schema(
-        example = "Quarterly numbers, two pages",
-        min_length = 1,
-        max_length = 1000
-    )]
+    #[schema(example = "Quarterly numbers, two pages")]
     description: String,
 }
 
@@ -50,10 +46,12 @@ impl JsonRequest for CreateTaskRequest {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct UpdateTaskRequest {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Absent: unchanged. Lengths as at creation.
+    #[schema(nullable = false)]
     title: Option<String>,
-    #[schema(min_length = 1, max_length = 1000)]
+    #[schema(nullable = false)]
     description: Option<String>,
+    #[schema(nullable = false)]
     is_completed: Option<bool>,
 }
 
@@ -107,8 +105,8 @@ pub struct TaskListParams {
     /// How many tasks to return.
     #[param(minimum = 1, maximum = 100, default = 100)]
     limit: Option<u64>,
-    /// `id`, `title`, `is_completed`, `created_at` or `updated_at`; prefix
-    /// with `-` for descending. Default: creation order.
+    /// A column (`domain::task::SORTABLE`), `-` first for descending.
+    /// Default: creation order.
     #[param(example = "-created_at")]
     sort: Option<String>,
     /// Only completed (`true`) or open (`false`) tasks.

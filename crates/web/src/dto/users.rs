@@ -15,15 +15,16 @@ use crate::validation::{FieldError, Fields, JsonRequest};
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct RegisterUserRequest {
-    /// A valid email address; stored lower-cased.
-    #[schema(example = "john.doe@example.com", max_length = 254)]
+    /// A valid email address; stored lower-cased. (Lengths and patterns of
+    /// these fields come from the domain types, see `openapi.rs`.)
+    #[schema(example = "john.doe@example.com")]
     email: String,
     /// 8 to 64 characters with upper- and lower-case letters, a digit and a
     /// special character.
-    #[schema(example = "Str0ng!pass", min_length = 8, max_length = 64)]
+    #[schema(example = "Str0ng!pass")]
     password: String,
     /// 3 to 64 letters and digits.
-    #[schema(example = "johndoe", min_length = 3, max_length = 64)]
+    #[schema(example = "johndoe")]
     username: String,
 }
 
@@ -139,14 +140,15 @@ impl From<TokenPair> for TokenResponse {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct UpdateUserRequest {
-    #[schema(example = "new.address@example.com")]
+    /// Absent: unchanged (null is refused). Rules as at registration.
+    #[schema(example = "new.address@example.com", nullable = false)]
     email: Option<String>,
-    #[schema(example = "newname", min_length = 3, max_length = 64)]
+    #[schema(example = "newname", nullable = false)]
     username: Option<String>,
-    /// Same rules as at registration.
-    #[schema(min_length = 8, max_length = 64)]
+    #[schema(nullable = false)]
     password: Option<String>,
     /// Required with `email` or `password`.
+    #[schema(nullable = false)]
     current_password: Option<String>,
 }
 
@@ -182,8 +184,8 @@ pub struct UserListParams {
     /// How many users to return.
     #[param(minimum = 1, maximum = 100, default = 100)]
     limit: Option<u64>,
-    /// `id`, `username`, `email`, `created_at` or `updated_at`; prefix with
-    /// `-` for descending. Default: registration order.
+    /// A column (`domain::user::SORTABLE`), `-` first for descending.
+    /// Default: registration order.
     #[param(example = "username")]
     sort: Option<String>,
 }
