@@ -33,4 +33,4 @@ pub use app::{
 pub use database::TestDatabase;
 pub use jobs::JobBackend;
 pub use process::{LogLines, files_in, scratch_dir, wait_for};
-pub use redis::{OwnRedis, test_redis_url, unique_prefix};
+pub use redis::{OwnRedis, TlsRedis, test_redis_url, unique_prefix};

@@ -121,3 +121,100 @@ impl Drop for OwnRedis {
         self.stop();
     }
 }
+
+/// A `redis-server` of a test's own that speaks only TLS, with a
+/// certificate for `localhost` and `127.0.0.1` from a CA made for it (with
+/// the `openssl` command). Its files live in `dir`, removed with it.
+#[derive(Debug)]
+pub struct TlsRedis {
+    pub port: u16,
+    /// The CA's certificate (PEM), for `REDIS_CA_CERT`.
+    pub ca_cert: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl TlsRedis {
+    /// Makes the certificates and starts the server; waits until it takes
+    /// TLS connections.
+    pub fn start() -> Self {
+        let dir = crate::scratch_dir("tls-redis");
+        let run = |program: &str, args: &str| {
+            std::process::Command::new(program)
+                .args(args.split_whitespace())
+                .current_dir(&dir)
+                .output()
+                .unwrap_or_else(|err| panic!("{program} runs: {err}"))
+        };
+        std::fs::write(
+            dir.join("san.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .expect("write the SAN extension");
+        for args in [
+            "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=TestRedisCA -keyout ca.key -out ca.crt",
+            "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+             -extfile san.cnf -out server.crt",
+        ] {
+            let output = run("openssl", args);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "openssl {args}: {stderr}");
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = std::process::Command::new("redis-server")
+            .args(
+                format!(
+                    "--port 0 --tls-port {port} --tls-cert-file server.crt \
+                     --tls-key-file server.key --tls-ca-cert-file ca.crt \
+                     --tls-auth-clients no --appendonly no"
+                )
+                .split_whitespace(),
+            )
+            .args(["--save", ""])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("redis-server with TLS exited ({status})");
+            }
+            let ping = run(
+                "redis-cli",
+                &format!("--tls --cacert ca.crt -p {port} PING"),
+            );
+            if String::from_utf8_lossy(&ping.stdout).trim() == "PONG" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "TLS redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self {
+            port,
+            ca_cert: dir.join("ca.crt"),
+            dir,
+            child,
+        }
+    }
+
+    /// `rediss://localhost:PORT`.
+    pub fn url(&self) -> String {
+        format!("rediss://localhost:{}", self.port)
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -257,6 +257,10 @@ pub struct RedisSettings {
     /// `REDIS_TIMEOUT_MS`: connect and command timeout (default 500).
     #[serde(deserialize_with = "within::<_, _, 10, 60_000>")]
     pub timeout_ms: u64,
+    /// `REDIS_CA_CERT`: with a `rediss://` URL, a PEM file of the CA the
+    /// server's certificate must chain to (a private CA, as managed Redis
+    /// services give you). Unset: the system's roots.
+    pub ca_cert: Option<String>,
 }
 
 impl Default for RedisSettings {
@@ -265,6 +269,7 @@ impl Default for RedisSettings {
             url: None,
             key_prefix: "rpt:".to_owned(),
             timeout_ms: 500,
+            ca_cert: None,
         }
     }
 }
@@ -272,6 +277,17 @@ impl Default for RedisSettings {
 impl RedisSettings {
     pub fn timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The contents of `REDIS_CA_CERT`, if set.
+    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, String> {
+        self.ca_cert
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .map_err(|err| format!("REDIS_CA_CERT: cannot read {path}: {err}"))
+            })
+            .transpose()
     }
 }
 
@@ -928,6 +944,18 @@ impl Settings {
                 ),
             ));
         }
+        if self.redis.ca_cert.is_some()
+            && !self
+                .redis
+                .url
+                .as_ref()
+                .is_some_and(|url| url.expose().starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "REDIS_CA_CERT",
+                "is set but REDIS_URL is not a rediss:// (TLS) URL",
+            ));
+        }
         if self.jobs.backend == JobBackend::Redis && self.redis.url.is_none() {
             return Err(ConfigError::new(
                 "JOB_BACKEND",
@@ -1273,6 +1301,23 @@ mod tests {
         }
         let own = "k".repeat(32);
         assert!(settings(&[("HOST", "0.0.0.0"), ("SECRET_KEY", &own)]).is_ok());
+    }
+
+    #[test]
+    fn a_redis_ca_needs_a_tls_url() {
+        let err = settings(&[("REDIS_CA_CERT", "/etc/ca.pem")]).unwrap_err();
+        assert_eq!(err.variable, "REDIS_CA_CERT");
+        let err = settings(&[
+            ("REDIS_URL", "redis://cache"),
+            ("REDIS_CA_CERT", "/etc/ca.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "REDIS_CA_CERT");
+        let s = settings(&[
+            ("REDIS_URL", "rediss://cache"),
+            ("REDIS_CA_CERT", "/etc/ca.pem"),
+        ]);
+        assert_eq!(s.unwrap().redis.ca_cert.as_deref(), Some("/etc/ca.pem"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use deadpool_redis::{Config, Pool, Runtime, Timeouts};
+use deadpool_redis::{Pool, Runtime};
 
 /// A pool of Redis connections with the configured timeout and key prefix.
 #[derive(Clone)]
@@ -39,26 +39,51 @@ impl RedisPool {
     pub fn from_settings(
         settings: &crate::config::RedisSettings,
     ) -> Result<Option<Self>, RedisError> {
-        settings
-            .url
-            .as_ref()
-            .map(|url| Self::new(url.expose(), settings.timeout(), &settings.key_prefix))
-            .transpose()
+        let Some(url) = &settings.url else {
+            return Ok(None);
+        };
+        let ca = settings.ca_pem().map_err(RedisError::Pool)?;
+        Self::with_tls_roots(url.expose(), settings.timeout(), &settings.key_prefix, ca).map(Some)
     }
 
     /// Builds the pool; connections are opened lazily, so this does not
     /// fail when Redis is down (readiness reports that instead).
     pub fn new(url: &str, timeout: Duration, prefix: &str) -> Result<Self, RedisError> {
-        let mut config = Config::from_url(url);
-        let mut pool_config = deadpool_redis::PoolConfig::new(16);
-        pool_config.timeouts = Timeouts {
-            wait: Some(timeout),
-            create: Some(timeout),
-            recycle: Some(timeout),
-        };
-        config.pool = Some(pool_config);
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
+        Self::with_tls_roots(url, timeout, prefix, None)
+    }
+
+    /// [`RedisPool::new`], where a `rediss://` server's certificate must
+    /// chain to the CA in `ca_pem` (PEM) or, without one, to the system's
+    /// roots.
+    pub fn with_tls_roots(
+        url: &str,
+        timeout: Duration,
+        prefix: &str,
+        ca_pem: Option<Vec<u8>>,
+    ) -> Result<Self, RedisError> {
+        use deadpool_redis::redis::{Client, IntoConnectionInfo as _, TlsCertificates};
+        let info = if url.starts_with("rediss://") {
+            // The roots travel inside the connection info; deadpool's own
+            // `Config` would drop them, so the manager is built from it.
+            let certificates = TlsCertificates {
+                client_tls: None,
+                root_cert: ca_pem,
+            };
+            Client::build_with_tls(url, certificates)
+                .map(|client| client.get_connection_info().clone())
+        } else {
+            url.into_connection_info()
+        }
+        .map_err(|err| RedisError::Pool(format!("invalid REDIS_URL or TLS set-up: {err}")))?;
+        let manager =
+            deadpool_redis::Manager::new(info).map_err(|err| RedisError::Pool(err.to_string()))?;
+        let pool = deadpool_redis::Pool::builder(manager)
+            .max_size(16)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
             .map_err(|err| RedisError::Pool(err.to_string()))?;
         Ok(Self {
             pool,

@@ -28,6 +28,25 @@ pub enum CacheError {
     Backend(String),
 }
 
+/// A rustls connector that trusts exactly the CA certificates in `pem`.
+fn tls_connector(pem: &[u8]) -> Result<fred::types::config::TlsConnector, CacheError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+    let invalid = |err: &dyn std::fmt::Display| CacheError::Config(format!("REDIS_CA_CERT: {err}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(pem) {
+        roots
+            .add(certificate.map_err(|err| invalid(&err))?)
+            .map_err(|err| invalid(&err))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(&"no certificate in the file"));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config.into())
+}
+
 impl From<fred::error::Error> for CacheError {
     fn from(err: fred::error::Error) -> Self {
         Self::Backend(err.to_string())
@@ -127,14 +146,20 @@ impl Backend {
         }
     }
 
+    /// `ca_pem`: for a `rediss://` URL, the CA (PEM) the server's
+    /// certificate must chain to instead of the system's roots.
     pub(super) fn redis(
         url: &str,
         prefix: &str,
         timeout: Duration,
         l1: Option<L1Config>,
+        ca_pem: Option<&[u8]>,
     ) -> Result<Self, CacheError> {
         let mut config =
             Config::from_url(url).map_err(|err| CacheError::Config(err.to_string()))?;
+        if let (Some(tls), Some(pem)) = (config.tls.as_mut(), ca_pem) {
+            tls.connector = tls_connector(pem)?;
+        }
         // Keep trying when Redis is down at start-up, not only after a
         // connection that once worked drops.
         config.fail_fast = false;

@@ -109,16 +109,19 @@ impl Cache {
         let Some(url) = &redis.url else {
             return Ok(Self::in_memory(ttl, cache.capacity));
         };
-        let (url, prefix, timeout) = (url.expose(), redis.key_prefix.as_str(), redis.timeout());
-        if cache.l1_enabled {
-            let l1 = L1Config {
-                ttl: Duration::from_secs(cache.l1_ttl_seconds),
-                capacity: cache.capacity,
-            };
-            Self::two_tier(url, prefix, timeout, ttl, l1)
-        } else {
-            Self::redis(url, prefix, timeout, ttl)
-        }
+        let l1 = cache.l1_enabled.then(|| L1Config {
+            ttl: Duration::from_secs(cache.l1_ttl_seconds),
+            capacity: cache.capacity,
+        });
+        let ca = redis.ca_pem().map_err(CacheError::Config)?;
+        let backend = Backend::redis(
+            url.expose(),
+            &redis.key_prefix,
+            redis.timeout(),
+            l1,
+            ca.as_deref(),
+        )?;
+        Ok(Self::with_backend(backend, ttl))
     }
 
     /// No caching: every `get_or_compute` computes.
@@ -141,7 +144,7 @@ impl Cache {
         default_ttl: Duration,
     ) -> Result<Self, CacheError> {
         Ok(Self::with_backend(
-            Backend::redis(url, prefix, timeout, None)?,
+            Backend::redis(url, prefix, timeout, None, None)?,
             default_ttl,
         ))
     }
@@ -158,7 +161,7 @@ impl Cache {
         l1: L1Config,
     ) -> Result<Self, CacheError> {
         Ok(Self::with_backend(
-            Backend::redis(url, prefix, timeout, Some(l1))?,
+            Backend::redis(url, prefix, timeout, Some(l1), None)?,
             default_ttl,
         ))
     }
