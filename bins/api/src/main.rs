@@ -2,10 +2,10 @@
 //! (see `.env.example`); with none, it serves on 127.0.0.1:8000 from a
 //! SQLite file under `data/`.
 
+mod admin;
+
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use application::Services;
 use infra::{Environment, Settings};
 use web::Application;
 
@@ -29,9 +29,9 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         [] => runtime.block_on(serve(settings)),
         ["create-admin", email, username] => {
-            runtime.block_on(create_admin(settings, email, username))
+            runtime.block_on(admin::create(settings, email, username))
         }
-        ["revoke-admin", email] => runtime.block_on(revoke_admin(settings, email)),
+        ["revoke-admin", email] => runtime.block_on(admin::revoke(settings, email)),
         ["create-admin", ..] => Err(anyhow::anyhow!(
             "create-admin takes EMAIL and USERNAME\n\n{USAGE}"
         )),
@@ -48,13 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    infra::process::exit_code(result)
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
@@ -69,47 +63,5 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     }
     app.run_until_stopped().await?;
     tracing::info!("server stopped");
-    Ok(())
-}
-
-/// Grants the admin role to EMAIL's account, creating it with USERNAME and
-/// `ADMIN_PASSWORD` (from the environment, so it stays out of shell
-/// history) if there is none. The API itself cannot make admins.
-async fn create_admin(settings: &Settings, email: &str, username: &str) -> anyhow::Result<()> {
-    let email = domain::Email::parse(email).context("EMAIL")?;
-    let new_account = match &settings.auth.admin_password {
-        Some(password) => Some((
-            domain::Username::parse(username).context("USERNAME")?,
-            domain::Password::parse(password.expose()).context("ADMIN_PASSWORD")?,
-        )),
-        None => None,
-    };
-    let services = Services::from_settings(settings).await?;
-    let (admin, created) = match services.users.create_admin(email, new_account).await {
-        Err(application::Error::NotFound { .. }) => anyhow::bail!(
-            "no account has this email; set ADMIN_PASSWORD to create one with USERNAME"
-        ),
-        other => other?,
-    };
-    let what = if created {
-        "admin account created"
-    } else {
-        "existing account is now an admin"
-    };
-    tracing::info!(uuid = %admin.uuid, email = %admin.email, "{what}");
-    Ok(())
-}
-
-/// Takes the admin role from EMAIL's account.
-async fn revoke_admin(settings: &Settings, email: &str) -> anyhow::Result<()> {
-    let email = domain::Email::parse(email).context("EMAIL")?;
-    let services = Services::from_settings(settings).await?;
-    let (user, was_admin) = services.users.revoke_admin(&email).await?;
-    let what = if was_admin {
-        "admin role revoked"
-    } else {
-        "the account was not an admin"
-    };
-    tracing::info!(uuid = %user.uuid, email = %user.email, "{what}");
     Ok(())
 }

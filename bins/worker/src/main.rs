@@ -37,13 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    infra::process::exit_code(result)
 }
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {

@@ -39,3 +39,15 @@ pub fn start() -> Result<Process, ExitCode> {
         _log: log,
     })
 }
+
+/// The exit code of a command's result: success, or the error (with its
+/// causes, as `{:#}` shows them) logged and 1.
+pub fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
