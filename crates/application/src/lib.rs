@@ -58,13 +58,9 @@ impl Services {
         let passwords = security::password::PasswordHasher::new().await?;
         let tokens = security::tokens::TokenService::new(auth);
         let jobs = jobs::JobQueue::from_settings(db.clone(), job_settings, redis.clone())?;
-        // Logins are checked against the database and remembered in this
-        // process only: authorization is never read from a shared cache
-        // anyone with Redis access could write to.
-        let sessions = match auth.session_recheck_seconds {
-            0 => Cache::disabled(),
-            seconds => Cache::in_memory(std::time::Duration::from_secs(seconds), 100_000),
-        };
+        let sessions = security::sessions::Sessions::new(std::time::Duration::from_secs(
+            auth.session_recheck_seconds,
+        ));
         let auth = AuthService::new(
             db.clone(),
             passwords,

@@ -1,4 +1,5 @@
 //! Password hashing and token handling.
 
 pub mod password;
+pub(crate) mod sessions;
 pub mod tokens;

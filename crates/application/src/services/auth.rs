@@ -2,15 +2,15 @@
 
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
-use infra::cache::CacheKey;
 use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
 use crate::{
-    Error, Principals, Result, cache_tags as tags,
+    Error, Principals, Result,
     jobs::{JobQueue, WelcomeEmail},
     security::{
         password::PasswordHasher,
+        sessions::Sessions,
         tokens::{Caller, TokenKind, TokenPair, TokenService},
     },
 };
@@ -34,7 +34,7 @@ pub struct AuthService {
     cache: infra::cache::Cache,
     /// What the database last said of each login (user, family): alive and
     /// whether an admin, or ended. In-process, for `SESSION_RECHECK_SECONDS`.
-    sessions: infra::cache::Cache,
+    sessions: Sessions,
     jobs: JobQueue,
 }
 
@@ -55,7 +55,7 @@ impl AuthService {
         passwords: PasswordHasher,
         tokens: TokenService,
         cache: infra::cache::Cache,
-        sessions: infra::cache::Cache,
+        sessions: Sessions,
         jobs: JobQueue,
     ) -> Self {
         Self {
@@ -237,7 +237,7 @@ impl AuthService {
                     .revoke_family(tx.conn(), record.family_id, now)
                     .await?;
                 tx.commit().await?;
-                self.forget_sessions(record.user_id).await;
+                self.forget_sessions(record.user_id);
                 tracing::warn!(
                     user_id = %record.user_id,
                     family_id = %record.family_id,
@@ -265,15 +265,15 @@ impl AuthService {
                 Ok::<_, Error>(())
             })
             .await?;
-        self.forget_sessions(caller.user_id).await;
+        self.forget_sessions(caller.user_id);
         Ok(())
     }
 
     /// Drops what this instance remembers of `user`'s logins, after a
     /// change that ends or demotes them has committed; other instances
     /// notice within `SESSION_RECHECK_SECONDS`.
-    pub(crate) async fn forget_sessions(&self, user: domain::UserId) {
-        self.sessions.invalidate_tags(&[tags::user(user)]).await;
+    pub(crate) fn forget_sessions(&self, user: domain::UserId) {
+        self.sessions.forget(user);
     }
 
     /// The principals of the caller behind a request (the template's
@@ -291,16 +291,11 @@ impl AuthService {
         let Some(caller) = caller else {
             return Ok(Principals::anonymous());
         };
-        let key = CacheKey::new(
-            "session",
-            format_args!("{}:{}", caller.user_id, caller.family_id),
-        )
-        .tag(tags::user(caller.user_id));
         // `Some(is_admin)` for a live login, `None` for an ended one (kept
         // too: an ended login never comes back).
-        let session: Option<bool> = self
+        let session = self
             .sessions
-            .get_or_compute(&key, None, || async {
+            .get_or_check(caller.user_id, caller.family_id, || async {
                 let conn = self.db.writer();
                 let user = match self.users.get(conn, caller.user_id).await {
                     Ok(user) => user,

@@ -193,7 +193,7 @@ impl UserService {
             .await;
         if password_changed {
             // Every login of the account ended with its refresh tokens.
-            self.auth.forget_sessions(me.id).await;
+            self.auth.forget_sessions(me.id);
         }
         Ok(updated)
     }
@@ -208,7 +208,7 @@ impl UserService {
             .ok_or(Error::NotFound { entity: "User" })?;
         principals.assert_access(Permission::Delete, &[&user])?;
         self.users.delete(self.db.writer(), user.id).await?;
-        self.auth.forget_sessions(user.id).await;
+        self.auth.forget_sessions(user.id);
         // Their tasks went with them (cascade): drop every cached task too.
         self.cache
             .invalidate_tags(&[
@@ -272,7 +272,7 @@ impl UserService {
         self.cache
             .invalidate_tags(&[tags::USERS.to_owned(), tags::user(id)])
             .await;
-        self.auth.forget_sessions(id).await;
+        self.auth.forget_sessions(id);
         Ok(user)
     }
 
