@@ -107,7 +107,7 @@ pub struct HttpSettings {
     /// `HSTS_MAX_AGE_SECONDS`: send `Strict-Transport-Security` with this
     /// max-age on every response. Unset (default): no HSTS, since only a
     /// deployment served over HTTPS may ask browsers to insist on it.
-    #[serde(default, deserialize_with = "within_opt::<_, 1, 63_072_000>")]
+    #[serde(default, deserialize_with = "within_opt::<_, _, 1, 63_072_000>")]
     pub hsts_max_age_seconds: Option<u64>,
 }
 
@@ -482,6 +482,7 @@ pub struct MetricsSettings {
     pub enabled: bool,
     /// `METRICS_PORT`: serve `/metrics` on this port (on `HOST`) instead of
     /// the API's, to keep it off the public listener.
+    #[serde(default, deserialize_with = "within_opt::<_, _, 0, 65_535>")]
     pub port: Option<u16>,
 }
 
@@ -736,13 +737,14 @@ where
 }
 
 /// An optional whole number from `MIN` to `MAX`, for `deserialize_with`.
-fn within_opt<'de, D, const MIN: u64, const MAX: u64>(
+fn within_opt<'de, D, T, const MIN: u64, const MAX: u64>(
     deserializer: D,
-) -> Result<Option<u64>, D::Error>
+) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
+    T: TryFrom<u64>,
 {
-    within::<D, u64, MIN, MAX>(deserializer).map(Some)
+    within::<D, T, MIN, MAX>(deserializer).map(Some)
 }
 
 /// An enum's name in any letter case (`Production`, `JSON`, `hs256`).
@@ -848,10 +850,13 @@ impl Settings {
         K: Into<String>,
         V: Into<String>,
     {
+        // Names are exact: `config` compares keys in lower case, so `port`
+        // would otherwise count as `PORT` (and which of the two won would
+        // depend on hash order).
         let mut vars: HashMap<String, String> = vars
             .into_iter()
             .map(|(k, v)| (k.into(), v.into().trim().to_owned()))
-            .filter(|(_, v)| !v.is_empty())
+            .filter(|(k, v)| !v.is_empty() && !k.bytes().any(|b| b.is_ascii_lowercase()))
             .collect();
         let Runtime { environment } = section(&vars, "")?;
         let production = environment == Environment::Production;
@@ -1024,19 +1029,23 @@ impl Settings {
 /// `user:password@host`, and query parameters that carry secrets
 /// (`?password=`, `sslpassword=`, `secret=`, `token=`, `key=`...).
 pub fn mask_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut masked = match (base.find("://"), base.rfind('@')) {
+    // The user-info first, up to the last `@`, as a password may hold `?`
+    // or `/`; query parameters only after it.
+    let (mut masked, rest) = match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            match base[scheme_end + 3..at].split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &base[..scheme_end + 3], &base[at..]),
-                None => base.to_owned(),
-            }
+            let user_info = match url[scheme_end + 3..at].split_once(':') {
+                Some((user, _)) => format!("{user}:****"),
+                None => url[scheme_end + 3..at].to_owned(),
+            };
+            (format!("{}{user_info}", &url[..scheme_end + 3]), &url[at..])
         }
-        _ => base.to_owned(),
+        _ => (String::new(), url),
     };
+    let (base, query) = match rest.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (rest, None),
+    };
+    masked.push_str(base);
     if let Some(query) = query {
         let secret = |name: &str| {
             let name = name.to_ascii_lowercase();
@@ -1278,6 +1287,25 @@ mod tests {
         assert_eq!(
             mask_url("sqlite://data/app.db?mode=rwc"),
             "sqlite://data/app.db?mode=rwc"
+        );
+        assert_eq!(
+            mask_url("postgres://app:pa?ss/w@db/app?sslmode=require"),
+            "postgres://app:****@db/app?sslmode=require"
+        );
+    }
+
+    #[test]
+    fn names_are_exact_and_ports_are_numbers() {
+        let s = settings(&[("port", "9999"), ("secret_key", "x")]).unwrap();
+        assert_eq!(s.http.port, 8000, "lower-case names are not settings");
+        assert!(s.auth.uses_development_secret());
+        for value in ["off", "true", "no", "70000"] {
+            let err = settings(&[("METRICS_PORT", value)]).unwrap_err();
+            assert_eq!(err.variable, "METRICS_PORT", "{value}");
+        }
+        assert_eq!(
+            settings(&[("METRICS_PORT", "9100")]).unwrap().metrics.port,
+            Some(9100)
         );
     }
 

@@ -34,9 +34,19 @@ pub struct Decision {
 #[derive(Clone, Debug)]
 pub struct RateLimiter {
     /// This process's counters: the embedded default's, and the fallback.
-    local: Arc<Mutex<HashMap<String, Window>>>,
+    local: Arc<Mutex<Windows>>,
     /// Counters shared by all instances, when configured.
     redis: Option<RedisPool>,
+}
+
+/// This process's counters, and when to sweep out expired ones next.
+#[derive(Debug, Default)]
+pub struct Windows {
+    by_key: HashMap<String, Window>,
+    /// Sweep once the map grows past this; after a sweep, twice what was
+    /// left. So sweeping costs O(1) per hit on average, however many keys
+    /// clients make up (a login budget per email is one per address).
+    sweep_at: usize,
 }
 
 /// One key's current window (in-process backend).
@@ -109,22 +119,19 @@ impl RateLimiter {
         }
     }
 
-    fn hit_memory(
-        windows: &Mutex<HashMap<String, Window>>,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Decision {
+    fn hit_memory(windows: &Mutex<Windows>, key: &str, limit: u32, window: Duration) -> Decision {
         let now = Instant::now();
         // A poisoned lock only means another thread panicked mid-update of a
         // counter; the map is still usable.
         let mut windows = windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if windows.len() > SWEEP_THRESHOLD {
-            windows.retain(|_, w| now.duration_since(w.started) < window);
+        let Windows { by_key, sweep_at } = &mut *windows;
+        if by_key.len() > (*sweep_at).max(SWEEP_THRESHOLD) {
+            by_key.retain(|_, w| now.duration_since(w.started) < window);
+            *sweep_at = by_key.len().saturating_mul(2);
         }
-        let entry = windows.entry(key.to_owned()).or_insert(Window {
+        let entry = by_key.entry(key.to_owned()).or_insert(Window {
             started: now,
             hits: 0,
         });

@@ -39,10 +39,12 @@ impl FromRequest for CurrentUser {
 /// `Role("admin")`, read from the user's current row. Services check access
 /// with them.
 ///
-/// Without a valid token this answers 401 at once. Put it first among a
-/// protected handler's arguments: actix extracts them in order, so the
-/// caller is then known to be signed in before the path or body is parsed,
-/// and an anonymous request gets 401, never a 422 about its body.
+/// Without a token that verifies this answers 401 at once, before the
+/// path or body of the request is looked at: put it first among a
+/// protected handler's arguments, so an anonymous request gets 401, never a
+/// 422 about its body. (A signed token whose login has ended is found out
+/// by a database read, and then a bad body may be reported first; either
+/// way nothing is done.)
 #[derive(Debug, Clone)]
 pub struct Principals(pub application::Principals);
 

@@ -225,8 +225,15 @@ pub(crate) async fn security_headers(
 /// believed; an entry that does not parse (even after dropping a port)
 /// means the peer is used.
 pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    // IPv4 clients of a dual-stack listener arrive as `::ffff:a.b.c.d`;
+    // compare them as the IPv4 addresses they are.
+    let trusted = |ip: IpAddr| {
+        trusted_proxies
+            .iter()
+            .any(|proxy| proxy.to_canonical() == ip.to_canonical())
+    };
     let peer = req.peer_addr()?.ip();
-    if !trusted_proxies.contains(&peer) {
+    if !trusted(peer) {
         return Some(peer);
     }
     let forwarded: Vec<&str> = req
@@ -238,7 +245,7 @@ pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option
         .collect();
     for entry in forwarded.iter().rev() {
         match parse_forwarded(entry) {
-            Some(ip) if trusted_proxies.contains(&ip) => {}
+            Some(ip) if trusted(ip) => {}
             Some(ip) => return Some(ip),
             None => return Some(peer),
         }

@@ -76,6 +76,12 @@ impl Sessions {
         let session = check().await?;
         if self.forgets.load(Ordering::Acquire) == forgets {
             known.insert((user, family), session).await;
+            // A forget between the comparison and the insert would not see
+            // this entry (invalidation predicates only reach entries older
+            // than themselves): look again and drop it if one came.
+            if self.forgets.load(Ordering::Acquire) != forgets {
+                known.invalidate(&(user, family)).await;
+            }
         }
         Ok(session)
     }

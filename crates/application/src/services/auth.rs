@@ -252,8 +252,8 @@ impl AuthService {
     }
 
     /// Ends the caller's login: every refresh token of its family stops
-    /// working. Access tokens already issued expire on their own (they are
-    /// short-lived by design).
+    /// working, and so do its access tokens (see [`AuthService::principals`]):
+    /// here at once, on other instances within `SESSION_RECHECK_SECONDS`.
     pub async fn logout(&self, caller: Caller) -> Result<()> {
         self.db
             .transaction(async |tx| {

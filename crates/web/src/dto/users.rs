@@ -135,8 +135,8 @@ impl From<TokenPair> for TokenResponse {
 
 /// Body of `PATCH /v1/users/me`: only the fields present change. Changing
 /// the email or the password requires `current_password`. A new password
-/// revokes every refresh token, this login's too: the access token in hand
-/// works until it expires, then log in again.
+/// ends every login of the account, this one's too (its access and refresh
+/// tokens stop working): log in again with the new password.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct UpdateUserRequest {
