@@ -621,3 +621,40 @@ async fn finished_states_from_redis_are_recorded_in_relayed_rows_only() {
         .unwrap();
     assert_eq!(among.iter().map(|r| r.id).collect::<Vec<_>>(), [dead]);
 }
+
+#[tokio::test]
+async fn a_sqlite_file_runs_in_wal_with_synchronous_normal() {
+    use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
+    let dir = tests::scratch_dir("sqlite-pragmas");
+    let db = Db::connect(&DbOptions {
+        url: format!("sqlite://{}?mode=rwc", dir.join("app.db").display()),
+        read_url: None,
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+        connect_lazy: false,
+    })
+    .await
+    .unwrap();
+    let pragma = async |name: &str| {
+        db.writer()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("PRAGMA {name}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let journal = pragma("journal_mode").await;
+    assert_eq!(journal.try_get_by_index::<String>(0).unwrap(), "wal");
+    // 1 is NORMAL; 2, FULL, is SQLite's default.
+    let synchronous = pragma("synchronous").await;
+    assert_eq!(
+        synchronous.try_get_by_index::<i32>(0).unwrap(),
+        1,
+        "synchronous=NORMAL on every connection"
+    );
+    db.close().await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
