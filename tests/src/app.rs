@@ -140,11 +140,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.get(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("request sent")
+        send(self.client.get(self.url(path)), token).await
     }
 
     pub async fn post_json(
@@ -153,11 +149,7 @@ impl TestApp {
         body: &Value,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self.client.post(self.url(path)).json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("request sent")
+        send(self.client.post(self.url(path)).json(body), token).await
     }
 
     /// Registers `name` (email `name@example.com`) and asserts 201.
@@ -220,19 +212,11 @@ impl TestApp {
         body: &Value,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self.client.patch(self.url(path)).json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("request sent")
+        send(self.client.patch(self.url(path)).json(body), token).await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.delete(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("request sent")
+        send(self.client.delete(self.url(path)), token).await
     }
 
     /// Creates a task as the owner of `token`; returns its body.
@@ -253,4 +237,13 @@ impl TestApp {
         self.register(name).await;
         self.login(name).await
     }
+}
+
+/// Sends `request`, with `token` as its bearer token when there is one.
+async fn send(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::Response {
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    request.send().await.expect("request sent")
 }

@@ -5,7 +5,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
 
 use infra::{cache::Cache, config::RedisSettings, redis::RedisPool};
 use serde_json::Value;
@@ -49,28 +52,23 @@ async fn the_cache_speaks_tls_to_redis() {
         .cache;
     let cache = Cache::from_settings(&cache_settings, &settings(&redis, true)).unwrap();
     let key = infra::cache::CacheKey::new("tls", 1);
-    let computed = std::sync::atomic::AtomicU32::new(0);
+    let computed = AtomicU32::new(0);
     // The client connects in the background: the value is served from
     // Redis once it is there.
+    let lookup = async || {
+        cache
+            .get_or_compute(&key, None, || async {
+                computed.fetch_add(1, Ordering::SeqCst);
+                Ok::<u32, std::convert::Infallible>(42)
+            })
+            .await
+            .unwrap()
+    };
     wait_for("a cache hit over TLS", Duration::from_secs(10), || async {
-        let value: u32 = cache
-            .get_or_compute(&key, None, || async {
-                computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Ok::<_, std::convert::Infallible>(42)
-            })
-            .await
-            .unwrap();
-        assert_eq!(value, 42);
-        let before = computed.load(std::sync::atomic::Ordering::SeqCst);
-        let again: u32 = cache
-            .get_or_compute(&key, None, || async {
-                computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Ok::<_, std::convert::Infallible>(42)
-            })
-            .await
-            .unwrap();
-        assert_eq!(again, 42);
-        (computed.load(std::sync::atomic::Ordering::SeqCst) == before).then_some(())
+        assert_eq!(lookup().await, 42);
+        let before = computed.load(Ordering::SeqCst);
+        assert_eq!(lookup().await, 42);
+        (computed.load(Ordering::SeqCst) == before).then_some(())
     })
     .await;
 }

@@ -24,6 +24,8 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot serve on the bound listener")]
+    Serve(#[source] std::io::Error),
     #[error("cannot install the metrics recorder: {0}")]
     Metrics(String),
 }
@@ -65,23 +67,14 @@ impl Application {
                 None
             },
         };
-        let io = |address: SocketAddr| {
-            move |source| AppError::Listen {
-                address: address.to_string(),
-                which: "",
-                source,
-            }
-        };
-        let address = listener
-            .local_addr()
-            .map_err(io(([0, 0, 0, 0], 0).into()))?;
+        let address = listener.local_addr().map_err(AppError::Serve)?;
         let metrics = match settings.metrics.own_port() {
             Some(port) => {
                 let listener =
                     listen(&format!("{}:{port}", settings.http.host), " (METRICS_PORT)")?;
-                let metrics_address = listener.local_addr().map_err(io(address))?;
-                let server =
-                    run_metrics(listener, services.clone(), deps.clone()).map_err(io(address))?;
+                let metrics_address = listener.local_addr().map_err(AppError::Serve)?;
+                let server = run_metrics(listener, services.clone(), deps.clone())
+                    .map_err(AppError::Serve)?;
                 Some((metrics_address, server))
             }
             None => None,
@@ -92,7 +85,7 @@ impl Application {
             WebConfig::from_settings(settings),
             deps,
         )
-        .map_err(io(address))?;
+        .map_err(AppError::Serve)?;
         let worker = if settings.jobs.worker_in_api {
             Some(services.worker(settings)?.spawn())
         } else {

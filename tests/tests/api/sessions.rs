@@ -10,6 +10,13 @@ use tests::{
     PASSWORD, TestApp, spawn_app, spawn_app_beside, spawn_shared_app_with, test_redis_url, wait_for,
 };
 
+/// Changes the caller's password (from [`PASSWORD`]) over HTTP.
+async fn change_password(app: &TestApp, token: &str) {
+    let body = json!({"password": "N3w!passw0rd", "current_password": PASSWORD});
+    let changed = app.patch_json("/v1/users/me", &body, Some(token)).await;
+    assert_eq!(changed.status(), 200);
+}
+
 async fn status(app: &TestApp, path: &str, token: &str) -> u16 {
     app.get(path, Some(token)).await.status().as_u16()
 }
@@ -36,14 +43,7 @@ async fn a_password_change_ends_every_login() {
     let app = spawn_app().await;
     let (first, _) = app.signed_up("ada").await;
     let (second, _) = app.login("ada").await;
-    let changed = app
-        .patch_json(
-            "/v1/users/me",
-            &json!({"password": "N3w!passw0rd", "current_password": PASSWORD}),
-            Some(&first),
-        )
-        .await;
-    assert_eq!(changed.status(), 200);
+    change_password(&app, &first).await;
     assert_eq!(status(&app, "/v1/users/me", &first).await, 401);
     assert_eq!(status(&app, "/v1/users/me", &second).await, 401);
 }
@@ -148,14 +148,7 @@ async fn a_password_change_during_a_login_wins() {
         .verify_credentials(&email, PASSWORD.to_owned())
         .await
         .unwrap();
-    let changed = app
-        .patch_json(
-            "/v1/users/me",
-            &json!({"password": "N3w!passw0rd", "current_password": PASSWORD}),
-            Some(&access),
-        )
-        .await;
-    assert_eq!(changed.status(), 200);
+    change_password(&app, &access).await;
     let login = app.services.auth.start_login(verified).await;
     assert!(
         matches!(login, Err(application::Error::InvalidCredentials)),
