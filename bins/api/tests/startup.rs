@@ -102,7 +102,7 @@ fn a_bad_value_stops_startup_naming_the_variable() {
 }
 
 #[test]
-fn create_admin_bootstraps_the_first_admin() {
+fn create_admin_bootstraps_the_first_admin_and_revoke_admin_demotes() {
     let dir = scratch_dir("create-admin");
     let run = |args: &[&str], password: Option<&str>| {
         let mut command = api(&dir);
@@ -133,6 +133,21 @@ fn create_admin_bootstraps_the_first_admin() {
 
     let usage = run(&["only-one-argument"], None);
     assert_eq!(usage.status.code(), Some(1));
+
+    // And the way back: revoke-admin takes the role away.
+    let revoke = |email: &str| {
+        api(&dir)
+            .args(["revoke-admin", email])
+            .env("LOG_FORMAT", "json")
+            .output()
+            .unwrap()
+    };
+    let revoked = revoke("root@example.com");
+    assert_eq!(revoked.status.code(), Some(0), "{revoked:?}");
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("admin role revoked"));
+    let again = revoke("root@example.com");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("was not an admin"));
+    assert_eq!(revoke("nobody@example.com").status.code(), Some(1));
     std::fs::remove_dir_all(dir).ok();
 }
 
