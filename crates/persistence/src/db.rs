@@ -13,12 +13,12 @@
 
 use std::{path::Path, time::Duration};
 
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
-use crate::Result;
+use crate::{
+    Result,
+    tx::{Inner, TxConn},
+};
 
 /// How to open the pools. Built by the binaries from the typed settings.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub struct Db {
 /// (an early return, a `?`, a panic) rolls it back.
 #[derive(Debug)]
 pub struct Tx {
-    inner: DatabaseTransaction,
+    conn: TxConn,
     db: Db,
 }
 
@@ -111,16 +111,43 @@ impl Db {
     /// lock at once (`BEGIN IMMEDIATE`), waiting up to the busy timeout for
     /// it: a transaction that read first and wrote later would instead fail
     /// outright when another writer got in between.
+    ///
+    /// The transaction is sqlx's, begun by River's helpers (which are safe
+    /// to abandon halfway, unlike sqlx's `begin`), so River can insert jobs
+    /// into it ([`Tx::insert_job`]).
     pub async fn begin(&self) -> Result<Tx> {
-        let options = TransactionOptions {
-            isolation_level: None,
-            access_mode: None,
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        let inner = match self.primary.get_database_backend() {
+            DbBackend::Postgres => Inner::Postgres(
+                riverqueue::database::begin_postgres(self.primary.get_postgres_connection_pool())
+                    .await
+                    .map_err(begin_err)?,
+            ),
+            _ => Inner::Sqlite(
+                riverqueue::database::begin_sqlite_write(self.primary.get_sqlite_connection_pool())
+                    .await
+                    .map_err(begin_err)?,
+            ),
         };
         Ok(Tx {
-            inner: self.primary.begin_with_options(options).await?,
+            conn: TxConn::new(inner),
             db: self.clone(),
         })
+    }
+
+    /// River's client on the primary pool: jobs live in this database.
+    /// `configure` adds workers, queues and maintenance; an unconfigured
+    /// client only inserts.
+    pub fn job_client(
+        &self,
+        configure: impl FnOnce(riverqueue::ClientBuilder) -> riverqueue::ClientBuilder,
+    ) -> Result<riverqueue::Client, riverqueue::Error> {
+        let builder = match self.primary.get_database_backend() {
+            DbBackend::Postgres => {
+                riverqueue::Client::builder(self.primary.get_postgres_connection_pool().clone())
+            }
+            _ => riverqueue::Client::builder(self.primary.get_sqlite_connection_pool().clone()),
+        };
+        configure(builder).build()
     }
 
     /// Open and idle connections of the primary and (if any) the replica.
@@ -153,13 +180,28 @@ impl Db {
 
 impl Tx {
     /// The transaction, for repositories.
-    pub fn conn(&self) -> &DatabaseTransaction {
-        &self.inner
+    pub fn conn(&self) -> &TxConn {
+        &self.conn
     }
 
     /// Makes the transaction's writes permanent.
     pub async fn commit(self) -> Result<()> {
-        Ok(self.inner.commit().await?)
+        Ok(self.conn.commit().await?)
+    }
+
+    /// Inserts a River job in this transaction: it exists, and workers are
+    /// told about it, only if the transaction commits.
+    pub async fn insert_job<A: riverqueue::JobArgs>(
+        &self,
+        client: &riverqueue::Client,
+        args: A,
+        opts: riverqueue::InsertOpts,
+    ) -> Result<riverqueue::InsertResult<A>, riverqueue::Error> {
+        let request = client.insert(args).opts(opts);
+        match &mut *self.conn.lock().await {
+            Inner::Postgres(tx) => request.tx(tx).await,
+            Inner::Sqlite(tx) => request.tx(tx).await,
+        }
     }
 
     /// Runs `work` in a new, independent transaction (REQUIRES_NEW): it
@@ -294,6 +336,10 @@ async fn open_in_memory(
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
     Ok(Database::connect(connect).await?)
+}
+
+fn begin_err(err: sea_orm::sqlx::Error) -> crate::Error {
+    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err.into())).into()
 }
 
 fn stats_of(conn: &DatabaseConnection) -> PoolStats {

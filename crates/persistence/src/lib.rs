@@ -19,6 +19,7 @@ mod db;
 pub mod entities;
 mod error;
 pub mod repositories;
+mod tx;
 
 pub use db::{Db, DbOptions, PoolStats, Tx, UnitOfWork};
 pub use error::{Error, Result};
@@ -31,3 +32,4 @@ pub use repositories::{
 };
 /// A pool connection or a transaction; every repository method takes one.
 pub use sea_orm::ConnectionTrait as Connection;
+pub use tx::TxConn;
