@@ -11,6 +11,9 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_users_and_tasks;
 mod m20261124_000002_create_refresh_tokens;
 mod m20261124_000003_create_jobs;
+mod m20261130_000001_jobs_on_river;
+
+pub use m20261130_000001_jobs_on_river::river_up;
 
 /// Every migration of the product, oldest first.
 #[derive(Debug)]
@@ -23,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_users_and_tasks::Migration),
             Box::new(m20261124_000002_create_refresh_tokens::Migration),
             Box::new(m20261124_000003_create_jobs::Migration),
+            Box::new(m20261130_000001_jobs_on_river::Migration),
         ]
     }
 }

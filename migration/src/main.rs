@@ -1,7 +1,18 @@
 //! The migration CLI: `up`, `down`, `fresh`, `status`, `generate NAME`, ...
-//! against `DATABASE_URL` (see `just migrate`).
+//! against `DATABASE_URL` (see `just migrate`). `up` also applies River's
+//! pending schema versions (River keeps its own history, `river_migration`).
+
+use sea_orm_migration::sea_orm::{Database, DatabaseExecutor};
 
 #[tokio::main]
 async fn main() {
-    sea_orm_migration::cli::run_cli(migration::Migrator).await;
+    let up = std::env::args().nth(1).as_deref() == Some("up");
+    sea_orm_migration::cli::run_cli_with_connection(migration::Migrator, async move |options| {
+        let db = Database::connect(options).await?;
+        if up {
+            migration::river_up(&DatabaseExecutor::Connection(&db)).await?;
+        }
+        Ok(db)
+    })
+    .await;
 }

@@ -21,7 +21,6 @@
 pub mod app;
 pub mod database;
 pub mod fixtures;
-pub mod jobs;
 pub mod process;
 pub mod redis;
 pub mod smtp;
@@ -31,6 +30,5 @@ pub use app::{
     spawn_shared_app_with,
 };
 pub use database::TestDatabase;
-pub use jobs::JobBackend;
 pub use process::{LogLines, files_in, scratch_dir, wait_for};
 pub use redis::{OwnRedis, TlsRedis, test_redis_url, unique_prefix};

@@ -1,4 +1,4 @@
-//! The background worker: runs queued jobs and cron schedules until SIGTERM
+//! The background worker: runs River's jobs and schedules until SIGTERM
 //! or SIGINT, then drains (running jobs get `SHUTDOWN_GRACE_SECONDS`) and
 //! exits 0. It also carries the operator commands for the queue (`worker
 //! jobs ...`). Settings are the API's: the same environment and `.env`.
@@ -56,7 +56,8 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
             signal.await;
             tracing::info!("shutdown signal received; draining");
         })
-        .await;
+        .await
+        .context("the job worker failed")?;
     services
         .close()
         .await

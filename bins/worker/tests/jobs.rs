@@ -1,7 +1,6 @@
 //! Worker processes against a shared database (a SQLite file, or Postgres
 //! with `TEST_DATABASE_URL`): the `jobs` commands, a worker killed with
-//! SIGKILL mid-job, and a worker draining on SIGTERM. Each test runs on the
-//! database job backend and, with `TEST_REDIS_URL`, on the Redis one.
+//! SIGKILL mid-job, and a worker draining on SIGTERM.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,17 +11,12 @@ use std::{
 
 use application::{
     Services,
-    jobs::{JobRecord, JobStatus, Ping},
+    jobs::{InsertOpts, JobRow, JobState, Ping},
 };
-use tests::{JobBackend, LogLines, TestDatabase, files_in, settings_for, smtp, wait_for};
+use riverqueue::{JobListParams, jiff};
+use tests::{LogLines, TestDatabase, files_in, settings_for, smtp, wait_for};
 
-tests::on_each_job_backend!(
-    a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds,
-    a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker,
-    sigterm_stops_claiming_lets_the_running_job_finish_and_exits_0,
-);
-
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(60);
 
 /// Settings every worker process and the test's own services share.
 const COMMON: &[(&str, &str)] = &[
@@ -36,43 +30,21 @@ const COMMON: &[(&str, &str)] = &[
     ("METRICS_ENABLED", "false"),
 ];
 
-/// What the test and its worker processes share: a database and, for the
-/// Redis backend, a Redis key prefix.
-struct Queue {
-    db: TestDatabase,
-    backend: Vec<(String, String)>,
-}
-
-impl Queue {
-    async fn new(backend: JobBackend) -> Self {
-        Self {
-            db: TestDatabase::create_shared().await,
-            backend: backend.settings(),
-        }
-    }
-
-    /// [`COMMON`] and the backend's settings.
-    fn vars(&self) -> Vec<(&str, &str)> {
-        let backend = self.backend.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        COMMON.iter().copied().chain(backend).collect()
-    }
-}
-
-/// The test's view of the shared queue: migrated services.
-async fn services(queue: &Queue) -> Services {
-    Services::from_settings(&settings_for(&queue.db.url, &queue.vars()))
+/// The test's view of the shared database: migrated services.
+async fn services(db: &TestDatabase) -> Services {
+    Services::from_settings(&settings_for(&db.url, COMMON))
         .await
         .unwrap()
 }
 
-fn command(queue: &Queue, extra: &[(&str, &str)]) -> Command {
+fn command(db: &TestDatabase, extra: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
     command
         .current_dir(std::env::temp_dir())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &queue.db.url);
-    for (name, value) in queue.vars().iter().chain(extra) {
+        .env("DATABASE_URL", &db.url);
+    for (name, value) in COMMON.iter().chain(extra) {
         command.env(name, value);
     }
     command
@@ -85,11 +57,8 @@ struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    fn start(queue: &Queue, extra: &[(&str, &str)]) -> Self {
-        let mut child = command(queue, extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+    fn start(db: &TestDatabase, extra: &[(&str, &str)]) -> Self {
+        let mut child = command(db, extra).stdout(Stdio::piped()).spawn().unwrap();
         let lines = LogLines::of(&mut child, "worker");
         let worker = Self { child, lines };
         worker.wait_for_log("job worker started");
@@ -116,17 +85,28 @@ impl Drop for WorkerProcess {
     }
 }
 
-fn run(queue: &Queue, args: &[&str]) -> Output {
-    command(queue, &[]).args(args).output().unwrap()
+fn run(db: &TestDatabase, args: &[&str]) -> Output {
+    command(db, &[]).args(args).output().unwrap()
 }
 
-async fn welcome_job(
-    services: &Services,
-    what: &str,
-    done: impl Fn(&JobRecord) -> bool,
-) -> JobRecord {
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn job(services: &Services, id: i64) -> JobRow {
+    services.jobs.client().jobs().get(id).await.unwrap()
+}
+
+async fn welcome_job(services: &Services, what: &str, done: impl Fn(&JobRow) -> bool) -> JobRow {
     wait_for(what, WAIT, || async {
-        let jobs = services.jobs.of_kind("welcome_email").await.unwrap();
+        let jobs = services
+            .jobs
+            .client()
+            .jobs()
+            .list(JobListParams::default().kinds(["welcome_email"]))
+            .await
+            .unwrap()
+            .jobs;
         assert!(jobs.len() <= 1, "{jobs:?}");
         jobs.into_iter().find(|job| done(job))
     })
@@ -145,136 +125,165 @@ async fn register(services: &Services, name: &str) {
         .unwrap();
 }
 
-async fn a_dead_job_is_listed_and_requeued_by_the_cli_and_then_succeeds(backend: JobBackend) {
-    let queue = Queue::new(backend).await;
-    let services = services(&queue).await;
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discarded_job_is_listed_and_retried_by_the_cli_and_then_succeeds() {
+    let db = TestDatabase::create_shared().await;
+    let services = services(&db).await;
     register(&services, "ada").await;
 
-    // Mail to a closed port: both attempts fail and the job is dead.
-    let failing = WorkerProcess::start(&queue, &[("SMTP_URL", "smtp://127.0.0.1:9")]);
-    let dead = welcome_job(&services, "the job to be dead", |job| {
-        job.status == JobStatus::Dead
+    // Mail to a closed port: both attempts fail and the job is discarded.
+    let failing = WorkerProcess::start(&db, &[("SMTP_URL", "smtp://127.0.0.1:9")]);
+    let discarded = welcome_job(&services, "the job to be discarded", |job| {
+        job.state == JobState::Discarded
     })
     .await;
     failing.signal("-TERM");
     assert_eq!(failing.wait(), Some(0));
 
-    let listed = run(&queue, &["jobs", "failed"]);
-    assert!(listed.status.success());
-    let stdout = String::from_utf8(listed.stdout).unwrap();
-    assert!(stdout.contains(&dead.id.to_string()), "{stdout}");
-    assert!(stdout.contains("welcome_email  attempts 2/2"), "{stdout}");
-    assert!(stdout.contains("SMTP"), "{stdout}");
+    let listed = run(&db, &["jobs", "failed"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let text = stdout(&listed);
+    assert!(
+        text.contains(&format!("{}  welcome_email  attempts 2/2", discarded.id)),
+        "{text}"
+    );
+    assert!(text.contains("SMTP"), "{text}");
 
-    let unknown = run(
-        &queue,
-        &["jobs", "retry", &uuid::Uuid::new_v4().to_string()],
-    );
-    assert_eq!(
-        unknown.status.code(),
-        Some(1),
-        "retrying a job that is not dead fails"
-    );
-    let retried = run(&queue, &["jobs", "retry", &dead.id.to_string()]);
+    let unknown = run(&db, &["jobs", "retry", "987654321"]);
+    assert_eq!(unknown.status.code(), Some(1), "no such job: {unknown:?}");
+    let retried = run(&db, &["jobs", "retry", &discarded.id.to_string()]);
     assert!(retried.status.success(), "{retried:?}");
     assert_eq!(
-        services.jobs.get(dead.id).await.unwrap().status,
-        JobStatus::Pending
+        job(&services, discarded.id).await.state,
+        JobState::Available
     );
 
     let mail_dir = std::env::temp_dir().join(format!("rpt-mail-{}", uuid::Uuid::new_v4().simple()));
-    let working = WorkerProcess::start(&queue, &[("MAIL_DIR", mail_dir.to_str().unwrap())]);
-    let done = welcome_job(&services, "the re-queued job to succeed", |job| {
-        job.status == JobStatus::Done
+    let working = WorkerProcess::start(&db, &[("MAIL_DIR", mail_dir.to_str().unwrap())]);
+    let done = welcome_job(&services, "the retried job to succeed", |job| {
+        job.state == JobState::Completed
     })
     .await;
-    assert_eq!(done.attempts, 1);
+    assert_eq!(done.attempt, 3, "one more attempt than the two it had");
     assert_eq!(files_in(&mail_dir).len(), 1);
     working.signal("-TERM");
     assert_eq!(working.wait(), Some(0));
 
-    let stats = String::from_utf8(run(&queue, &["jobs", "stats"]).stdout).unwrap();
-    let backend = format!("backend  {}", backend.name());
-    assert!(stats.contains(&backend), "{stats}");
-    assert!(stats.contains("done     1"), "{stats}");
-    assert!(stats.contains("dead     0"), "{stats}");
+    let again = run(&db, &["jobs", "retry", &discarded.id.to_string()]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a completed job is not re-run"
+    );
+
+    // A job waiting for later can be cancelled; a cancelled one cannot.
+    let later = services
+        .jobs
+        .enqueue_alone(
+            Ping::default(),
+            InsertOpts::default()
+                .with_scheduled_at(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)),
+        )
+        .await
+        .unwrap();
+    let cancelled = run(&db, &["jobs", "cancel", &later.to_string()]);
+    assert!(cancelled.status.success(), "{cancelled:?}");
+    assert_eq!(job(&services, later).await.state, JobState::Cancelled);
+    assert_eq!(
+        run(&db, &["jobs", "cancel", &later.to_string()])
+            .status
+            .code(),
+        Some(1)
+    );
+
+    let stats = stdout(&run(&db, &["jobs", "stats"]));
+    assert!(stats.contains("completed  1"), "{stats}");
+    assert!(stats.contains("discarded  0"), "{stats}");
+    assert!(stats.contains("cancelled  1"), "{stats}");
     std::fs::remove_dir_all(mail_dir).ok();
 }
 
-async fn a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker(backend: JobBackend) {
-    let queue = Queue::new(backend).await;
-    let services = services(&queue).await;
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_reports_throughput_once_a_worker_ran_the_jobs() {
+    let db = TestDatabase::create_shared().await;
+    let _services = services(&db).await;
+    let worker = WorkerProcess::start(&db, &[]);
+    let output = run(&db, &["jobs", "ping", "50"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("50 ping job(s) enqueued"), "{text}");
+    assert!(text.contains("jobs/s; enqueue to start p50"), "{text}");
+    worker.signal("-TERM");
+    assert_eq!(worker.wait(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_worker_is_killed_mid_run_is_finished_by_another_worker() {
+    let db = TestDatabase::create_shared().await;
+    let services = services(&db).await;
     let mut hole = smtp::BlackHole::start().await;
     register(&services, "grace").await;
 
+    // River rescues a job still running after JOB_RESCUE_AFTER_SECONDS.
+    let rescue = [
+        ("JOB_TIMEOUT_SECONDS", "3"),
+        ("JOB_RESCUE_AFTER_SECONDS", "3"),
+    ];
     let smtp_url = format!("smtp://127.0.0.1:{}", hole.port);
-    let doomed = WorkerProcess::start(
-        &queue,
-        &[("SMTP_URL", smtp_url.as_str()), ("JOB_LEASE_SECONDS", "1")],
-    );
+    let mut doomed_settings = rescue.to_vec();
+    doomed_settings.push(("SMTP_URL", smtp_url.as_str()));
+    let doomed = WorkerProcess::start(&db, &doomed_settings);
     // The job is running in that worker: it is talking to the mail server.
     hole.connected().await;
-    let running = services
-        .jobs
-        .of_kind("welcome_email")
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!((running.status, running.attempts), (JobStatus::Running, 1));
+    let running = welcome_job(&services, "the job to run", |_| true).await;
+    assert_eq!((running.state, running.attempt), (JobState::Running, 1));
     doomed.signal("-KILL");
     assert_eq!(doomed.wait(), None, "killed by a signal");
 
     let mail_dir = std::env::temp_dir().join(format!("rpt-mail-{}", uuid::Uuid::new_v4().simple()));
-    let rescuer = WorkerProcess::start(
-        &queue,
-        &[
-            ("MAIL_DIR", mail_dir.to_str().unwrap()),
-            ("JOB_LEASE_SECONDS", "1"),
-        ],
-    );
+    let mut rescuer_settings = rescue.to_vec();
+    rescuer_settings.push(("MAIL_DIR", mail_dir.to_str().unwrap()));
+    let rescuer = WorkerProcess::start(&db, &rescuer_settings);
     let done = welcome_job(&services, "another worker to finish the job", |job| {
-        job.status == JobStatus::Done
+        job.state == JobState::Completed
     })
     .await;
-    assert_eq!(done.attempts, 2, "the killed attempt counts");
+    assert_eq!(done.attempt, 2, "the killed attempt counts");
     assert_eq!(files_in(&mail_dir).len(), 1);
     rescuer.signal("-TERM");
     assert_eq!(rescuer.wait(), Some(0));
     std::fs::remove_dir_all(mail_dir).ok();
 }
 
-async fn sigterm_stops_claiming_lets_the_running_job_finish_and_exits_0(backend: JobBackend) {
-    let queue = Queue::new(backend).await;
-    let services = services(&queue).await;
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_fetching_lets_the_running_job_finish_and_exits_0() {
+    let db = TestDatabase::create_shared().await;
+    let services = services(&db).await;
     let mut server = smtp::SmtpServer::start_held().await;
     register(&services, "hopper").await;
 
     let smtp_url = format!("smtp://127.0.0.1:{}", server.port);
-    let worker = WorkerProcess::start(&queue, &[("SMTP_URL", smtp_url.as_str())]);
+    let worker = WorkerProcess::start(&db, &[("SMTP_URL", smtp_url.as_str())]);
     server.connected().await; // The job is mid-send, held by the server.
     worker.signal("-TERM");
     worker.wait_for_log("shutdown signal received");
 
     // Enqueued after the signal: the draining worker must not take it.
-    let ping = services.jobs.enqueue_alone(&Ping::default()).await.unwrap();
+    let ping = services
+        .jobs
+        .enqueue_alone(Ping::default(), InsertOpts::default())
+        .await
+        .unwrap();
     server.release();
     assert_eq!(worker.wait(), Some(0));
 
-    let job = services
-        .jobs
-        .of_kind("welcome_email")
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!((job.status, job.attempts), (JobStatus::Done, 1));
+    let welcome = welcome_job(&services, "the welcome job", |_| true).await;
+    assert_eq!((welcome.state, welcome.attempt), (JobState::Completed, 1));
     let received = server.received();
     assert_eq!(received.len(), 1);
     assert!(
         received[0].contains("To: hopper@example.com"),
         "{received:?}"
     );
-    assert_eq!(
-        services.jobs.get(ping).await.unwrap().status,
-        JobStatus::Pending
-    );
+    assert_eq!(job(&services, ping).await.state, JobState::Available);
 }

@@ -43,9 +43,6 @@ pub enum Error {
     /// may succeed if retried shortly.
     #[error("Service temporarily unavailable")]
     Overloaded { what: &'static str },
-    /// The Redis job queue (`JOB_BACKEND=redis`) did not answer.
-    #[error("Service temporarily unavailable")]
-    Queue(#[source] infra::redis::RedisError),
     /// Storage failed.
     #[error("storage failed")]
     Storage(#[source] persistence::Error),
@@ -56,23 +53,12 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A job's arguments could not be serialised (a programming error in
-    /// the job type).
-    #[error("cannot encode the {kind} job")]
-    JobEncoding {
-        kind: &'static str,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// River could not insert or change a job.
+    #[error("job queue failed")]
+    Jobs(#[source] riverqueue::Error),
     /// A blocking task was cancelled or panicked.
     #[error("background task failed")]
     Task(#[source] tokio::task::JoinError),
-}
-
-impl From<infra::redis::RedisError> for Error {
-    fn from(err: infra::redis::RedisError) -> Self {
-        Self::Queue(err)
-    }
 }
 
 impl From<persistence::Error> for Error {

@@ -57,7 +57,7 @@ impl Services {
     ) -> Result<Self> {
         let passwords = security::password::PasswordHasher::new().await?;
         let tokens = security::tokens::TokenService::new(auth);
-        let jobs = jobs::JobQueue::from_settings(db.clone(), job_settings, redis.clone())?;
+        let jobs = jobs::JobQueue::new(&db, job_settings).map_err(Error::Jobs)?;
         let sessions = security::sessions::Sessions::new(std::time::Duration::from_secs(
             auth.session_recheck_seconds,
         ));

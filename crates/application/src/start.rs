@@ -12,7 +12,7 @@ use persistence::{Db, DbOptions};
 
 use crate::{
     Services,
-    jobs::{self, JobContext, Worker, WorkerConfig},
+    jobs::{JobContext, Worker, WorkerConfig},
 };
 
 /// Why the application could not start. Each message names the settings
@@ -35,7 +35,9 @@ pub enum StartError {
     #[error("cannot set up mail (SMTP_URL, MAIL_FROM)")]
     Mail(#[source] infra::mail::MailError),
     #[error("invalid housekeeping schedule (JOB_CLEANUP_SCHEDULE)")]
-    Schedule(#[source] infra::jobs::ScheduleError),
+    Schedule(#[source] riverqueue::CronScheduleParseError),
+    #[error("cannot set up the job worker (JOB_*)")]
+    Worker(#[source] riverqueue::Error),
     #[error("cannot build services")]
     Services(#[source] crate::Error),
 }
@@ -60,19 +62,22 @@ impl Services {
     pub fn worker(&self, settings: &Settings) -> Result<Worker, StartError> {
         let config = WorkerConfig::from_settings(&settings.jobs, settings.http.shutdown_grace())
             .map_err(StartError::Schedule)?;
+        self.worker_with(settings, &config)
+    }
+
+    /// [`Services::worker`] with the worker's settings given apart (tests
+    /// run workers with shorter timings than the app's).
+    pub fn worker_with(
+        &self,
+        settings: &Settings,
+        config: &WorkerConfig,
+    ) -> Result<Worker, StartError> {
         let ctx = JobContext {
             db: self.db.clone(),
-            queue: self.jobs.clone(),
             mailer: infra::mail::from_settings(&settings.mail, settings.environment)
                 .map_err(StartError::Mail)?,
-            job_retention: chrono::Duration::days(i64::from(settings.jobs.retention_days)),
         };
-        Ok(Worker::new(
-            self.jobs.clone(),
-            ctx,
-            jobs::registry(),
-            config,
-        ))
+        Worker::new(&self.db, ctx, config).map_err(StartError::Worker)
     }
 }
 

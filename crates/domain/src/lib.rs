@@ -10,7 +10,6 @@
 
 pub mod acl;
 pub mod error;
-pub mod job;
 pub mod list;
 pub mod task;
 pub mod user;

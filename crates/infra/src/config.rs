@@ -366,34 +366,35 @@ impl Default for RateLimitSettings {
     }
 }
 
-/// Background jobs (`JOB_*`).
+/// Background jobs (`JOB_*`), run by River in the application's database.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct JobSettings {
-    /// `JOB_BACKEND`: `database` (default) or `redis` (needs `REDIS_URL`).
-    #[serde(deserialize_with = "any_case")]
-    pub backend: JobBackend,
     /// `JOB_WORKER_IN_API`: the API process also runs a worker (default on,
     /// except in production, where workers scale on their own).
     pub worker_in_api: bool,
-    /// `JOB_CONCURRENCY`: jobs one worker runs at once (default 4).
-    #[serde(deserialize_with = "within::<_, _, 1, 1024>")]
+    /// `JOB_CONCURRENCY`: jobs one worker runs at once (default 100; jobs
+    /// are tasks on the runtime, not threads).
+    #[serde(deserialize_with = "within::<_, _, 1, 10_000>")]
     pub concurrency: u32,
-    /// `JOB_POLL_INTERVAL_MS`: how often an idle worker looks for due jobs
-    /// (default 1000).
+    /// `JOB_POLL_INTERVAL_MS`: how often a worker looks for jobs when no
+    /// notification arrives, and how often scheduled jobs and retries are
+    /// made due (default 1000). New jobs are announced at once on Postgres
+    /// (LISTEN/NOTIFY) and through River's outbox on SQLite.
     #[serde(deserialize_with = "within::<_, _, 10, 600_000>")]
     pub poll_interval_ms: u64,
-    /// `JOB_MAX_ATTEMPTS`: attempts before a job is dead, unless its type
-    /// says otherwise (default 5).
+    /// `JOB_MAX_ATTEMPTS`: attempts before a job is discarded, unless its
+    /// type says otherwise (default 5).
     #[serde(deserialize_with = "within::<_, _, 1, 1000>")]
     pub max_attempts: u32,
     /// `JOB_TIMEOUT_SECONDS`: longest one attempt may run (default 60).
     #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
     pub timeout_seconds: u64,
-    /// `JOB_LEASE_SECONDS`: a running job whose worker stopped renewing its
-    /// lease for this long is taken over by another worker (default 30).
-    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
-    pub lease_seconds: u64,
+    /// `JOB_RESCUE_AFTER_SECONDS`: a job still running after this long
+    /// belongs to a worker that died; it is retried (default 3660, the
+    /// timeout plus an hour; never less than `JOB_TIMEOUT_SECONDS`).
+    #[serde(deserialize_with = "within::<_, _, 1, 604_800>")]
+    pub rescue_after_seconds: u64,
     /// `JOB_BACKOFF_BASE_MS`: retry `n` waits about `base * 2^(n-1)`, with
     /// jitter (default 1000).
     #[serde(deserialize_with = "within::<_, _, 1, 3_600_000>")]
@@ -401,32 +402,62 @@ pub struct JobSettings {
     /// `JOB_BACKOFF_MAX_SECONDS`: the longest retry wait (default 3600).
     #[serde(deserialize_with = "within::<_, _, 1, 604_800>")]
     pub backoff_max_seconds: u64,
-    /// `JOB_CLEANUP_SCHEDULE`: cron expression (with seconds) of the
-    /// housekeeping job, or `off` (default `0 0 * * * *`, hourly).
+    /// `JOB_CLEANUP_SCHEDULE`: when housekeeping runs, as five-field cron
+    /// (`0 * * * *`), a descriptor (`@hourly`, `@every 90s`), or `off`
+    /// (default `@hourly`). Once per tick across all workers.
     pub cleanup_schedule: CronSchedule,
-    /// `JOB_RETENTION_DAYS`: finished jobs are deleted after this many days;
-    /// dead jobs are kept (default 7).
-    #[serde(deserialize_with = "within::<_, _, 1, 3650>")]
-    pub retention_days: u32,
+    /// `JOB_COMPLETED_RETENTION_HOURS`: completed jobs are deleted after
+    /// this long; 0 keeps them (default 24).
+    #[serde(deserialize_with = "within::<_, _, 0, 87_600>")]
+    pub completed_retention_hours: u64,
+    /// `JOB_CANCELLED_RETENTION_HOURS`: the same for cancelled jobs
+    /// (default 24).
+    #[serde(deserialize_with = "within::<_, _, 0, 87_600>")]
+    pub cancelled_retention_hours: u64,
+    /// `JOB_DISCARDED_RETENTION_HOURS`: the same for discarded jobs (failed
+    /// their last attempt), kept longer for inspection (default 168).
+    #[serde(deserialize_with = "within::<_, _, 0, 87_600>")]
+    pub discarded_retention_hours: u64,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
         Self {
-            backend: JobBackend::Database,
             worker_in_api: true,
-            concurrency: 4,
+            concurrency: 100,
             poll_interval_ms: 1000,
             max_attempts: 5,
             timeout_seconds: 60,
-            lease_seconds: 30,
+            rescue_after_seconds: 3660,
             backoff_base_ms: 1000,
             backoff_max_seconds: 3600,
-            cleanup_schedule: CronSchedule(Some("0 0 * * * *".to_owned())),
-            retention_days: 7,
+            cleanup_schedule: CronSchedule(Some("@hourly".to_owned())),
+            completed_retention_hours: 24,
+            cancelled_retention_hours: 24,
+            discarded_retention_hours: 168,
         }
     }
 }
+
+/// Settings that no longer exist, and what replaced them. Setting one stops
+/// start-up rather than being silently ignored.
+const RETIRED: &[(&str, &str)] = &[
+    (
+        "JOB_BACKEND",
+        "jobs now run on River in the application's database; Redis is no longer a job \
+         backend. Unset JOB_BACKEND",
+    ),
+    (
+        "JOB_LEASE_SECONDS",
+        "replaced by JOB_RESCUE_AFTER_SECONDS (how long a job may run before it counts \
+         as abandoned)",
+    ),
+    (
+        "JOB_RETENTION_DAYS",
+        "replaced by JOB_COMPLETED_RETENTION_HOURS, JOB_CANCELLED_RETENTION_HOURS and \
+         JOB_DISCARDED_RETENTION_HOURS",
+    ),
+];
 
 /// Outgoing mail (no prefix: `SMTP_URL`, `MAIL_FROM`, `MAIL_DIR`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -532,18 +563,6 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line, for log shippers.
     Json,
-}
-
-/// Where background jobs wait and are claimed (`JOB_BACKEND`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobBackend {
-    /// The `jobs` table of the application's database (SQLite or Postgres).
-    #[serde(alias = "db")]
-    Database,
-    /// Redis (`REDIS_URL`). Jobs are still enqueued as rows in the caller's
-    /// transaction; workers relay committed rows to Redis and claim there.
-    Redis,
 }
 
 /// HMAC algorithms for signing tokens. Only symmetric algorithms are offered
@@ -695,7 +714,8 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A cron expression with a seconds field, or `off` (`None`).
+/// A River cron schedule (five fields, or `@hourly`, `@every 90s`), or
+/// `off` (`None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronSchedule(pub Option<String>);
 
@@ -705,7 +725,11 @@ impl<'de> Deserialize<'de> for CronSchedule {
         if raw.eq_ignore_ascii_case("off") {
             return Ok(Self(None));
         }
-        crate::jobs::Schedule::parse(&raw).map_err(serde::de::Error::custom)?;
+        riverqueue::CronSchedule::parse(&raw).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "expected five-field cron (`0 * * * *`), `@hourly`, `@every 90s` or `off`: {err}"
+            ))
+        })?;
         Ok(Self(Some(raw)))
     }
 }
@@ -858,6 +882,13 @@ impl Settings {
             .map(|(k, v)| (k.into(), v.into().trim().to_owned()))
             .filter(|(k, v)| !v.is_empty() && !k.bytes().any(|b| b.is_ascii_lowercase()))
             .collect();
+        if let Some((name, replacement)) = RETIRED.iter().find(|(name, _)| vars.contains_key(*name))
+        {
+            return Err(ConfigError::new(
+                *name,
+                format!("is no longer a setting: {replacement}"),
+            ));
+        }
         let Runtime { environment } = section(&vars, "")?;
         let production = environment == Environment::Production;
         // Safe defaults that depend on where we run.
@@ -961,10 +992,14 @@ impl Settings {
                 "is set but REDIS_URL is not a rediss:// (TLS) URL",
             ));
         }
-        if self.jobs.backend == JobBackend::Redis && self.redis.url.is_none() {
+        if self.jobs.rescue_after_seconds < self.jobs.timeout_seconds {
             return Err(ConfigError::new(
-                "JOB_BACKEND",
-                "is redis but REDIS_URL is not set",
+                "JOB_RESCUE_AFTER_SECONDS",
+                format!(
+                    "must be at least JOB_TIMEOUT_SECONDS ({}): a job within its timeout \
+                     is not abandoned",
+                    self.jobs.timeout_seconds
+                ),
             ));
         }
         if self.cors.allow_credentials && self.cors.origins.iter().any(Origin::is_any) {
@@ -1169,7 +1204,7 @@ mod tests {
     #[test]
     fn job_and_mail_settings_are_checked_at_start_up() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.jobs.cleanup_schedule.0.as_deref(), Some("0 0 * * * *"));
+        assert_eq!(s.jobs.cleanup_schedule.0.as_deref(), Some("@hourly"));
         assert!(s.jobs.worker_in_api);
         let off = settings(&[("JOB_CLEANUP_SCHEDULE", "off")]).unwrap();
         assert!(off.jobs.cleanup_schedule.0.is_none());
@@ -1184,13 +1219,15 @@ mod tests {
         );
         for (variable, value) in [
             ("JOB_CLEANUP_SCHEDULE", "every hour"),
-            ("JOB_CLEANUP_SCHEDULE", "0 * * * *"), // no seconds field
+            ("JOB_CLEANUP_SCHEDULE", "0 0 * * * *"), // six fields: not River's cron
             ("SMTP_URL", "mail.example.com:25"),
             ("MAIL_FROM", "not an address"),
             ("JOB_MAX_ATTEMPTS", "0"),
             ("JOB_CONCURRENCY", "0"),
-            ("JOB_BACKEND", "rabbitmq"),
-            ("JOB_BACKEND", "redis"), // without REDIS_URL
+            ("JOB_BACKEND", "database"), // retired: named, never ignored
+            ("JOB_LEASE_SECONDS", "30"),
+            ("JOB_RETENTION_DAYS", "7"),
+            ("JOB_RESCUE_AFTER_SECONDS", "30"), // under the 60 s timeout
         ] {
             assert_eq!(
                 settings(&[(variable, value)]).unwrap_err().variable,
@@ -1198,9 +1235,12 @@ mod tests {
                 "{variable}={value}"
             );
         }
-        assert_eq!(s.jobs.backend, JobBackend::Database);
-        let redis = settings(&[("JOB_BACKEND", "Redis"), ("REDIS_URL", "redis://localhost")]);
-        assert_eq!(redis.unwrap().jobs.backend, JobBackend::Redis);
+        let retired = settings(&[("JOB_BACKEND", "redis")])
+            .unwrap_err()
+            .to_string();
+        assert!(retired.contains("River"), "{retired}");
+        let cron = settings(&[("JOB_CLEANUP_SCHEDULE", "*/5 * * * *")]).unwrap();
+        assert_eq!(cron.jobs.cleanup_schedule.0.as_deref(), Some("*/5 * * * *"));
         let smtp = settings(&[("SMTP_URL", "smtps://user:hunter2@smtp.example.com")]).unwrap();
         let described = smtp.describe();
         assert!(
@@ -1232,10 +1272,7 @@ mod tests {
         assert!(text.contains("JWT_ALGORITHM=HS256\n"), "{text}");
         assert!(text.contains("DATABASE_READ_URL=(unset)\n"), "{text}");
         assert!(text.contains("CACHE_L1_TTL_SECONDS=5\n"), "{text}");
-        assert!(
-            text.contains("JOB_CLEANUP_SCHEDULE=0 0 * * * *\n"),
-            "{text}"
-        );
+        assert!(text.contains("JOB_CLEANUP_SCHEDULE=@hourly\n"), "{text}");
     }
 
     #[test]

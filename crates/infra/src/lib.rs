@@ -1,7 +1,6 @@
 //! Infrastructure the services stand on: the typed settings, process
 //! start-up (logs, runtime, the stop signal), metrics, the cache, the
-//! request-path Redis pool, rate limiting, mail, and the job queue's
-//! plumbing (backoff, cron schedules, the Redis job store).
+//! request-path Redis pool, rate limiting, and mail.
 //!
 //! Each component is built from its own settings section
 //! (`Cache::from_settings`, `RedisPool::from_settings`,
@@ -13,7 +12,6 @@
 
 pub mod cache;
 pub mod config;
-pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod process;
@@ -22,6 +20,4 @@ pub mod redis;
 pub mod signal;
 pub mod telemetry;
 
-pub use config::{
-    ConfigError, Environment, JobBackend, JwtAlgorithm, LoadError, LogFormat, Secret, Settings,
-};
+pub use config::{ConfigError, Environment, JwtAlgorithm, LoadError, LogFormat, Secret, Settings};

@@ -77,6 +77,8 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         use migration::MigratorTrait as _;
         migration::Migrator::up(&self.primary, None).await?;
+        // River's own later schema versions (River keeps their history).
+        migration::river_up(&sea_orm::DatabaseExecutor::Connection(&self.primary)).await?;
         Ok(())
     }
 

@@ -18,14 +18,15 @@ pub mod acl;
 mod db;
 pub mod entities;
 mod error;
+mod jobs;
 pub mod repositories;
 mod tx;
 
 pub use db::{Db, DbOptions, PoolStats, Tx, UnitOfWork};
 pub use error::{Error, Result};
+pub use jobs::JobStats;
 pub use repositories::{
     base::BaseRepository,
-    job::{Claimed, JobRecord, JobRepository, JobStatus, NewJob},
     refresh_token::{NewRefreshToken, RefreshTokenRecord, RefreshTokenRepository},
     task::TaskRepository,
     user::{PasswordHash, UserRepository},

@@ -87,7 +87,12 @@ impl Application {
         )
         .map_err(AppError::Serve)?;
         let worker = if settings.jobs.worker_in_api {
-            Some(services.worker(settings)?.spawn())
+            Some(
+                services
+                    .worker(settings)?
+                    .spawn()
+                    .map_err(StartError::Worker)?,
+            )
         } else {
             None
         };

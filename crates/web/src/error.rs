@@ -83,10 +83,8 @@ impl ResponseError for ApiError {
             Self::App(E::Forbidden) => StatusCode::FORBIDDEN,
             Self::App(E::NotFound { .. }) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::App(E::Invalid { .. }) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::App(E::Unavailable(_) | E::Overloaded { .. } | E::Queue(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::App(E::Storage(_) | E::Crypto { .. } | E::Task(_) | E::JobEncoding { .. }) => {
+            Self::App(E::Unavailable(_) | E::Overloaded { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::App(E::Storage(_) | E::Crypto { .. } | E::Task(_) | E::Jobs(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

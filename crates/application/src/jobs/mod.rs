@@ -1,54 +1,47 @@
-//! Background jobs: typed job definitions, the queue services enqueue them
-//! on, and the worker that runs them.
+//! Background jobs, on River (`riverqueue`) in the application's own
+//! database.
 //!
-//! A job is a serialisable struct plus its handler ([`Job`]). Services
-//! enqueue it with [`JobQueue::enqueue`] on the transaction of the write
-//! that caused it, so the job exists if and only if that write commits.
-//! Workers ([`Worker`], in `bins/worker` and, by default, inside the API
-//! process) claim due jobs, run them with a timeout, and retry failures
-//! with exponential backoff until the job's attempts are used up; then the
-//! job is kept as dead with its last error until re-queued.
+//! A job is a struct of arguments that derives River's [`JobArgs`] (its
+//! `kind` is the stable name stored with each job) plus a handler
+//! ([`Job::run`]). Services enqueue it with [`JobQueue::enqueue`] on the
+//! transaction of the write that caused it, so the job exists if and only
+//! if that write commits. Workers ([`Worker`], in `bins/worker` and, by
+//! default, inside the API process) run jobs with a timeout, retry failures
+//! with exponential backoff until the job's attempts are used up, then keep
+//! it as discarded for inspection (`worker jobs failed`, `jobs retry`).
 //!
-//! Delivery is at least once: a worker that dies mid-job loses its lease
-//! and another worker runs the job again. Handlers must therefore be
-//! idempotent (safe to run twice).
+//! Delivery is at least once: a worker that dies mid-job leaves the job
+//! running until River's rescuer retries it (`JOB_RESCUE_AFTER_SECONDS`).
+//! Handlers must therefore be idempotent (safe to run twice).
 //!
-//! Adding a job: define the struct, implement [`Job`], and add one
-//! `.register::<YourJob>()` line to [`registry`].
+//! Adding a job: a struct deriving `JobArgs`, `impl Job for` it, and one
+//! `add::<YourJob>` line in [`workers`].
 
 mod housekeeping;
 mod ping;
-mod queue;
 mod welcome_email;
 mod worker;
 
-use std::{collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, sync::Arc};
 
-use infra::mail::Mailer;
-use persistence::Db;
-use serde::{Serialize, de::DeserializeOwned};
+use infra::{config::JobSettings, mail::Mailer};
+use persistence::{Db, Tx, UnitOfWork as _};
+use riverqueue::{WorkCancelled, WorkContext, WorkOutcome, Workers};
 
 pub use housekeeping::Housekeeping;
 pub use ping::Ping;
-pub use queue::{JobQueue, Scheduled};
+pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState, UniqueOpts};
 pub use welcome_email::WelcomeEmail;
 pub use worker::{Worker, WorkerConfig, WorkerHandle};
 
-pub use domain::job::{JobRecord, JobStatus};
+use crate::Error;
 
 /// What a handler returns when an attempt fails: any error. It is logged
-/// and stored as the job's `last_error`, so it must not contain secrets.
+/// and stored with the job's attempt errors, so it must not contain secrets.
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A kind of background job: its arguments (the struct) and its handler.
-pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The stable name stored with each job. Renaming it strands jobs that
-    /// are already queued under the old name.
-    const KIND: &'static str;
-
-    /// Attempts before the job is dead; `None` uses `JOB_MAX_ATTEMPTS`.
-    const MAX_ATTEMPTS: Option<u32> = None;
-
+pub trait Job: JobArgs {
     /// Runs one attempt. Must be idempotent: after a crash it can run again.
     fn run(self, ctx: &JobContext) -> impl Future<Output = Result<(), JobError>> + Send;
 }
@@ -57,70 +50,101 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct JobContext {
     pub db: Db,
-    /// The queue, for jobs that enqueue jobs (and housekeeping).
-    pub queue: JobQueue,
     pub mailer: Arc<dyn Mailer>,
-    /// Finished jobs older than this are deleted by housekeeping.
-    pub job_retention: chrono::Duration,
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type Handler =
-    Arc<dyn Fn(String, Arc<JobContext>) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync>;
-
-/// The job kinds a worker can run, by [`Job::KIND`].
-#[derive(Clone, Default)]
-pub struct Registry {
-    handlers: HashMap<&'static str, Handler>,
+/// Every job the product ships, one line each.
+pub(crate) fn workers(ctx: JobContext) -> Result<Workers, riverqueue::Error> {
+    let ctx = Arc::new(ctx);
+    let mut workers = Workers::new();
+    add::<WelcomeEmail>(&mut workers, &ctx)?;
+    add::<Housekeeping>(&mut workers, &ctx)?;
+    add::<Ping>(&mut workers, &ctx)?;
+    Ok(workers)
 }
 
-impl fmt::Debug for Registry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut kinds: Vec<_> = self.handlers.keys().collect();
-        kinds.sort();
-        f.debug_struct("Registry").field("kinds", &kinds).finish()
-    }
+/// Registers `J`'s handler. An attempt stops at its first await point once
+/// River cancels it (timeout, `jobs cancel`, or the end of the shutdown
+/// grace period).
+fn add<J: Job>(workers: &mut Workers, ctx: &Arc<JobContext>) -> Result<(), riverqueue::Error> {
+    let ctx = Arc::clone(ctx);
+    workers.add_fn(move |work: WorkContext, job: riverqueue::Job<J>| {
+        let ctx = Arc::clone(&ctx);
+        async move {
+            tokio::select! {
+                () = work.cancellation_token().cancelled() => Err(JobError::from(WorkCancelled)),
+                result = job.args.run(&ctx) => result.map(|()| WorkOutcome::Complete),
+            }
+        }
+    })?;
+    Ok(())
 }
 
-impl Registry {
-    /// Adds a job kind.
-    ///
-    /// # Panics
-    /// When another job already uses the same [`Job::KIND`]: two handlers
-    /// for one name is a programming error, caught at start-up.
-    #[must_use]
-    pub fn register<J: Job>(mut self) -> Self {
-        let handler: Handler = Arc::new(|payload, ctx| {
-            Box::pin(async move {
-                let job: J = serde_json::from_str(&payload).map_err(|err| {
-                    format!("cannot decode the {} job's arguments: {err}", J::KIND)
-                })?;
-                job.run(&ctx).await
-            })
-        });
-        let previous = self.handlers.insert(J::KIND, handler);
-        assert!(
-            previous.is_none(),
-            "two job types share the kind {:?}",
-            J::KIND
-        );
-        self
-    }
-
-    /// The kinds this registry can run (a worker claims only these).
-    pub fn kinds(&self) -> Vec<&'static str> {
-        self.handlers.keys().copied().collect()
-    }
-
-    fn get(&self, kind: &str) -> Option<&Handler> {
-        self.handlers.get(kind)
-    }
+/// Where services put jobs: River's client on the application's database.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct JobQueue {
+    client: riverqueue::Client,
+    db: Db,
 }
 
-/// Every job the product ships.
-pub fn registry() -> Registry {
-    Registry::default()
-        .register::<WelcomeEmail>()
-        .register::<Housekeeping>()
-        .register::<Ping>()
+impl JobQueue {
+    /// An insert-only client (workers are [`Worker`]s), with `JOB_MAX_ATTEMPTS`
+    /// for job types that set none.
+    pub fn new(db: &Db, settings: &JobSettings) -> Result<Self, riverqueue::Error> {
+        let client = db.job_client(|builder| {
+            builder.default_max_attempts(i32::try_from(settings.max_attempts).unwrap_or(i32::MAX))
+        })?;
+        Ok(Self {
+            client,
+            db: db.clone(),
+        })
+    }
+
+    /// Enqueues `job` in the caller's transaction: it exists, and runs, only
+    /// if that transaction commits. Returns the job's id.
+    pub async fn enqueue<J: JobArgs>(&self, tx: &Tx, job: J) -> Result<i64, Error> {
+        self.enqueue_with(tx, job, InsertOpts::default()).await
+    }
+
+    /// [`JobQueue::enqueue`] with options: a later start
+    /// (`with_scheduled_at`), a queue, a priority, uniqueness.
+    pub async fn enqueue_with<J: JobArgs>(
+        &self,
+        tx: &Tx,
+        job: J,
+        opts: InsertOpts,
+    ) -> Result<i64, Error> {
+        let inserted = tx
+            .insert_job(&self.client, job, opts)
+            .await
+            .map_err(Error::Jobs)?;
+        Ok(inserted.id())
+    }
+
+    /// Enqueues `job` in a transaction of its own (nothing else to commit
+    /// with it: operator commands, tests).
+    pub async fn enqueue_alone<J: JobArgs>(&self, job: J, opts: InsertOpts) -> Result<i64, Error> {
+        self.db
+            .transaction(async |tx| self.enqueue_with(tx, job, opts).await)
+            .await
+    }
+
+    /// River's client: get, list, retry and cancel jobs (`worker jobs`).
+    pub fn client(&self) -> &riverqueue::Client {
+        &self.client
+    }
+
+    /// Jobs by state, for `worker jobs stats`.
+    pub async fn counts_by_state(&self) -> Result<Vec<(String, u64)>, Error> {
+        Ok(persistence::JobStats.by_state(self.db.writer()).await?)
+    }
+
+    /// How many of `ids` may still run (not completed, cancelled or
+    /// discarded).
+    pub async fn unfinished_among(&self, ids: &[i64]) -> Result<u64, Error> {
+        Ok(persistence::JobStats
+            .unfinished_among(self.db.writer(), ids)
+            .await?)
+    }
 }

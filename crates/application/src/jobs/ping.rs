@@ -3,15 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Job, JobContext, JobError};
+use super::{Job, JobArgs, JobContext, JobError};
 
 /// Does nothing, successfully.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JobArgs)]
+#[river(kind = "ping")]
 pub struct Ping {}
 
 impl Job for Ping {
-    const KIND: &'static str = "ping";
-
     async fn run(self, _ctx: &JobContext) -> Result<(), JobError> {
         Ok(())
     }

@@ -1,573 +1,356 @@
-//! The worker loop: claim due jobs, run them with a timeout, record the
-//! outcome, keep leases alive, enqueue cron ticks, and drain on shutdown.
-//!
-//! Why a lease and not just a `running` flag: a worker killed with SIGKILL
-//! (or cut off from the database) never says so. It renews the lease of
-//! the jobs it runs every third of `JOB_LEASE_SECONDS`; a job whose lease
-//! ran out is claimed again by any worker, which is how a crash loses no
-//! job. Each claim counts as an attempt, so a job that crashes its worker
-//! every time ends up dead instead of cycling forever.
+//! A River client that works jobs: its queue, timeouts, retry backoff,
+//! housekeeping schedule and retention, an attempt log line and metrics,
+//! and a graceful stop.
 
-use std::{
-    collections::HashMap,
-    panic::AssertUnwindSafe,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{future::Future, time::Duration};
 
-use chrono::Utc;
-use futures_util::FutureExt as _;
-use infra::{
-    config::JobSettings,
-    jobs::{Backoff, Schedule, ScheduleError},
+use infra::config::JobSettings;
+use persistence::Db;
+use riverqueue::{
+    CronSchedule, JobListOrderBy, JobListParams, JobRow, JobState, MaintenanceConfig, PeriodicJob,
+    PeriodicJobOpts, QueueConfig, Retention, RetryPolicy, WorkContext, WorkError, WorkMiddleware,
+    WorkNext, WorkOutcome, jiff::Timestamp,
 };
-use persistence::{Claimed, JobRecord};
-use tokio::{sync::watch, task::JoinSet};
 use tracing::Instrument as _;
-use uuid::Uuid;
 
-use super::{Housekeeping, JobContext, JobError, JobQueue, Registry, Scheduled, queue::Relayed};
+use super::{Housekeeping, JobContext};
 
-/// Longest stored error message; the rest is cut (a handler that returns a
-/// whole response body should not bloat the table).
-const MAX_ERROR_LEN: usize = 2000;
+/// The one queue the product's jobs use.
+const QUEUE: &str = "default";
 
-/// How a worker behaves; from the `JOB_*` settings.
+/// How a worker runs, from the `JOB_*` settings.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// Jobs run at the same time.
-    pub concurrency: u32,
-    /// Pause between looks at an empty queue.
+    pub concurrency: usize,
     pub poll_interval: Duration,
-    /// Longest one attempt may run.
+    pub max_attempts: i32,
     pub timeout: Duration,
-    /// How long a claim holds without renewal.
-    pub lease: Duration,
+    pub rescue_after: Duration,
     pub backoff: Backoff,
-    /// On shutdown, how long running jobs may take to finish.
+    /// Housekeeping's schedule; `None`: off.
+    pub cleanup_schedule: Option<CronSchedule>,
+    pub completed_retention: Retention,
+    pub cancelled_retention: Retention,
+    pub discarded_retention: Retention,
+    /// How long running jobs may finish after a stop before they are
+    /// cancelled (`SHUTDOWN_GRACE_SECONDS`).
     pub grace: Duration,
-    /// Cron jobs this worker helps enqueue.
-    pub schedules: Vec<Scheduled>,
 }
 
 impl WorkerConfig {
-    /// The configuration the settings describe, with the housekeeping
-    /// schedule unless `JOB_CLEANUP_SCHEDULE=off`.
-    pub fn from_settings(settings: &JobSettings, grace: Duration) -> Result<Self, ScheduleError> {
-        let mut schedules = Vec::new();
-        if let Some(raw) = &settings.cleanup_schedule.0 {
-            schedules.push(Scheduled::new(Schedule::parse(raw)?, |tick| Housekeeping {
-                tick,
-            }));
-        }
+    /// # Errors
+    /// When `JOB_CLEANUP_SCHEDULE` does not parse (the settings check it
+    /// already, with this parser).
+    pub fn from_settings(
+        settings: &JobSettings,
+        grace: Duration,
+    ) -> Result<Self, riverqueue::CronScheduleParseError> {
+        let retention = |hours: u64| match hours {
+            0 => Retention::Keep,
+            hours => Retention::DeleteAfter(Duration::from_secs(hours * 3600)),
+        };
         Ok(Self {
-            concurrency: settings.concurrency,
+            concurrency: settings.concurrency as usize,
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
+            max_attempts: i32::try_from(settings.max_attempts).unwrap_or(i32::MAX),
             timeout: Duration::from_secs(settings.timeout_seconds),
-            lease: Duration::from_secs(settings.lease_seconds),
-            backoff: Backoff::new(
-                Duration::from_millis(settings.backoff_base_ms),
-                Duration::from_secs(settings.backoff_max_seconds),
-            ),
+            rescue_after: Duration::from_secs(settings.rescue_after_seconds),
+            backoff: Backoff {
+                base: Duration::from_millis(settings.backoff_base_ms),
+                max: Duration::from_secs(settings.backoff_max_seconds),
+            },
+            cleanup_schedule: settings
+                .cleanup_schedule
+                .0
+                .as_deref()
+                .map(CronSchedule::parse)
+                .transpose()?,
+            completed_retention: retention(settings.completed_retention_hours),
+            cancelled_retention: retention(settings.cancelled_retention_hours),
+            discarded_retention: retention(settings.discarded_retention_hours),
             grace,
-            schedules,
         })
     }
 }
 
-/// Runs jobs until told to stop.
+/// A job worker, not yet started.
 #[derive(Debug)]
 pub struct Worker {
-    shared: Arc<Shared>,
-    queue: JobQueue,
-    config: WorkerConfig,
-}
-
-/// What every job task of one worker needs.
-#[derive(Debug)]
-struct Shared {
-    /// Unique per process start; jobs are locked under it.
-    id: String,
-    queue: JobQueue,
-    ctx: Arc<JobContext>,
-    registry: Registry,
-    timeout: Duration,
-    backoff: Backoff,
-    /// Jobs this worker runs, with the attempt of their claim: the
-    /// heartbeat renews exactly these, claims skip them, and shutdown hands
-    /// back the unfinished.
-    in_flight: Mutex<HashMap<Uuid, u32>>,
-}
-
-/// A worker running in the background of another process (the API).
-#[derive(Debug)]
-pub struct WorkerHandle {
-    stop: Arc<watch::Sender<bool>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl WorkerHandle {
-    /// Tells the worker to stop claiming and start draining, without
-    /// waiting (a shutdown signal's handler calls it, so the worker drains
-    /// while the HTTP server does, within one grace period).
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
-    }
-
-    /// Something that can call [`WorkerHandle::stop`] from elsewhere.
-    pub fn stopper(&self) -> impl Fn() + Send + Sync + 'static {
-        let stop = self.stop.clone();
-        move || {
-            let _ = stop.send(true);
-        }
-    }
-
-    /// Stops fetching, lets running jobs finish within the grace period,
-    /// and returns when the worker has stopped.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(err) = self.task.await {
-            tracing::error!(error = %err, "the job worker task failed");
-        }
-    }
+    client: riverqueue::Client,
+    concurrency: usize,
+    gauges: QueueGauges,
 }
 
 impl Worker {
-    pub fn new(queue: JobQueue, ctx: JobContext, registry: Registry, config: WorkerConfig) -> Self {
-        let id = format!(
-            "worker-{}-{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        Self {
-            shared: Arc::new(Shared {
-                id,
-                queue: queue.clone(),
-                ctx: Arc::new(ctx),
-                registry,
-                timeout: config.timeout,
-                backoff: config.backoff,
-                in_flight: Mutex::new(HashMap::new()),
-            }),
-            queue,
-            config,
-        }
+    pub(crate) fn new(
+        db: &Db,
+        ctx: JobContext,
+        config: &WorkerConfig,
+    ) -> Result<Self, riverqueue::Error> {
+        let workers = super::workers(ctx)?;
+        // River fetches at most once per cooldown (100 ms by default); a
+        // shorter poll interval needs a shorter cooldown.
+        let cooldown = config.poll_interval.min(Duration::from_millis(100));
+        let maintenance = MaintenanceConfig::default()
+            .with_rescue_after(config.rescue_after)
+            .with_rescuer_interval(config.rescue_after.min(Duration::from_secs(30)))
+            .with_scheduler_interval(config.poll_interval)
+            .with_completed_job_retention(config.completed_retention)
+            .with_cancelled_job_retention(config.cancelled_retention)
+            .with_discarded_job_retention(config.discarded_retention);
+        let periodic = config.cleanup_schedule.clone().map(|schedule| {
+            PeriodicJob::with_options(
+                schedule,
+                Housekeeping::default,
+                PeriodicJobOpts::new().with_id("housekeeping"),
+            )
+        });
+        let client = db.job_client(|builder| {
+            let builder = builder
+                .workers(workers)
+                .queue(
+                    QUEUE,
+                    QueueConfig::new(config.concurrency)
+                        .with_fetch_poll_interval(config.poll_interval),
+                )
+                .fetch_cooldown(cooldown)
+                .default_max_attempts(config.max_attempts)
+                .job_timeout(config.timeout)
+                .soft_stop_timeout(config.grace.max(Duration::from_millis(1)))
+                .retry_policy(config.backoff)
+                .maintenance(maintenance)
+                .work_middleware(Observe);
+            match periodic {
+                Some(job) => builder.periodic_job(job),
+                None => builder,
+            }
+        })?;
+        Ok(Self {
+            gauges: QueueGauges {
+                db: db.clone(),
+                client: client.clone(),
+                every: config
+                    .poll_interval
+                    .clamp(Duration::from_secs(1), Duration::from_secs(15)),
+            },
+            client,
+            concurrency: config.concurrency,
+        })
     }
 
-    /// This worker's id, as stored in `jobs.locked_by`.
-    pub fn id(&self) -> &str {
-        &self.shared.id
+    /// Works jobs until `stop` resolves, then stops fetching, lets running
+    /// jobs finish within the grace period (cancelling what is left), and
+    /// returns.
+    pub async fn run(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), riverqueue::Error> {
+        let mut run = self.client.start_with_graceful_stop(stop)?;
+        let gauges = tokio::spawn(self.gauges.run());
+        tracing::info!(concurrency = self.concurrency, "job worker started");
+        let result = run.wait().await;
+        gauges.abort();
+        tracing::info!("job worker stopped");
+        result
     }
 
-    /// Runs on the current runtime until [`WorkerHandle::shutdown`].
-    pub fn spawn(self) -> WorkerHandle {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(self.run(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }));
-        WorkerHandle {
-            stop: Arc::new(stop),
-            task,
-        }
+    /// Starts working jobs in the background.
+    pub fn spawn(self) -> Result<WorkerHandle, riverqueue::Error> {
+        let run = self.client.start()?;
+        let gauges = tokio::spawn(self.gauges.run());
+        tracing::info!(concurrency = self.concurrency, "job worker started");
+        Ok(WorkerHandle { run, gauges })
+    }
+}
+
+/// A worker running in the background.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    run: riverqueue::RunHandle,
+    gauges: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Something that starts the drain from another task (a signal
+    /// handler) without waiting for it.
+    pub fn stopper(&self) -> impl FnOnce() + Send + 'static {
+        let stopper = self.run.stopper();
+        move || stopper.stop()
     }
 
-    /// Runs until `shutdown` resolves, then drains: no new claims, running
-    /// jobs get `grace` to finish, and jobs still running after it are
-    /// cancelled and handed back to the queue (their attempt not counted).
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let Self {
-            shared,
-            queue,
-            config,
-        } = self;
-        tracing::info!(worker = %shared.id, concurrency = config.concurrency, "job worker started");
-        let mut schedulers = JoinSet::new();
-        for scheduled in config.schedules.clone() {
-            schedulers.spawn(run_schedule(queue.clone(), scheduled));
+    /// Stops fetching, lets running jobs finish within the grace period,
+    /// and waits until the worker has stopped.
+    pub async fn shutdown(mut self) {
+        if let Err(err) = self.run.stop().await {
+            tracing::error!(error = %err, "the job worker failed");
         }
-        let heartbeat = tokio::spawn(heartbeat(shared.clone(), config.lease));
-        // With Redis, moving jobs between the table and Redis runs beside
-        // the claim loop, so claims never wait on the database.
-        let (stop_relay, relay_stopped) = watch::channel(false);
-        let relay = queue
-            .relays()
-            .then(|| tokio::spawn(relay(queue.clone(), config.poll_interval, relay_stopped)));
-        let mut running = JoinSet::new();
-        let concurrency = usize::try_from(config.concurrency)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        tokio::pin!(shutdown);
+        self.gauges.abort();
+        tracing::info!("job worker stopped");
+    }
+}
+
+/// Samples the backlog for the metrics: `jobs_available{queue}` (jobs
+/// ready that no worker has taken) and `jobs_oldest_available_age_seconds{queue}`
+/// (how long the oldest of them has waited).
+#[derive(Debug)]
+struct QueueGauges {
+    db: Db,
+    client: riverqueue::Client,
+    every: Duration,
+}
+
+impl QueueGauges {
+    async fn run(self) {
+        let mut ticks = tokio::time::interval(self.every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            while let Some(finished) = running.try_join_next() {
-                report_join(finished);
-            }
-            let free = concurrency - running.len();
-            if free == 0 {
-                tokio::select! {
-                    () = &mut shutdown => break,
-                    finished = running.join_next() => {
-                        if let Some(finished) = finished {
-                            report_join(finished);
-                        }
-                        continue;
-                    }
-                }
-            }
-            let claimed = match claim(&shared, free, config.lease).await {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    metrics::counter!("job_claim_errors_total").increment(1);
-                    tracing::warn!(error = %err, "cannot claim jobs; retrying after the poll interval");
-                    Claimed::default()
-                }
-            };
-            for job in &claimed.abandoned {
-                metrics::counter!("jobs_total", "kind" => job.kind.clone(), "outcome" => "failed")
-                    .increment(1);
-                tracing::error!(
-                    job_id = %job.id,
-                    kind = %job.kind,
-                    attempt = job.attempts,
-                    error = job.last_error.as_deref().unwrap_or_default(),
-                    "job is dead: its worker stopped responding on the last attempt"
-                );
-            }
-            let batch_was_full = claimed.jobs.len() == free;
-            for job in claimed.jobs {
-                // Tracked before the task starts, so the heartbeat renews it
-                // and a drain hands it back even if the task never ran.
-                lock(&shared.in_flight).insert(job.id, job.attempts);
-                running.spawn(run_one(shared.clone(), job));
-            }
-            if batch_was_full {
-                // More may be due; look again at once unless told to stop.
-                tokio::select! {
-                    biased;
-                    () = &mut shutdown => break,
-                    () = std::future::ready(()) => {}
-                }
-            } else {
-                tokio::select! {
-                    () = &mut shutdown => break,
-                    () = tokio::time::sleep(config.poll_interval) => {}
-                }
+            ticks.tick().await;
+            if let Err(err) = self.sample().await {
+                tracing::warn!(error = %err, "cannot sample the job queue for the metrics");
             }
         }
-        schedulers.abort_all();
-        let deadline = tokio::time::Instant::now() + config.grace;
-        drain(&shared, &mut running, config.grace).await;
-        heartbeat.abort();
-        // With Redis, record what finished during the drain, so the table
-        // is current once the last worker is gone; within the same grace.
-        if let Some(mut relay) = relay {
-            // Stopped between two relays, not in one: a relay cut short
-            // leaves the finished jobs it took hidden from the next.
-            let _ = stop_relay.send(true);
-            let last = async {
-                let _ = (&mut relay).await;
-                queue.relay().await
-            };
-            match tokio::time::timeout_at(deadline, last).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, "cannot record finished jobs at shutdown");
-                }
-                Err(_) => {
-                    relay.abort();
-                    tracing::warn!("grace period over; another worker records the finished jobs");
-                }
-            }
+    }
+
+    async fn sample(&self) -> Result<(), crate::Error> {
+        let mut available = persistence::JobStats
+            .available_by_queue(self.db.reader())
+            .await?;
+        if !available.iter().any(|(queue, _)| queue == QUEUE) {
+            available.push((QUEUE.to_owned(), 0));
         }
-        tracing::info!(worker = %shared.id, "job worker stopped");
+        for (queue, count) in available {
+            let oldest = self
+                .client
+                .jobs()
+                .list(
+                    JobListParams::default()
+                        .states([JobState::Available])
+                        .queues([queue.clone()])
+                        .order_by(JobListOrderBy::ScheduledAt)
+                        .limit(1),
+                )
+                .await
+                .map_err(crate::Error::Jobs)?;
+            let age = oldest.jobs.first().map_or(0.0, |job| {
+                Timestamp::now()
+                    .duration_since(job.scheduled_at)
+                    .as_secs_f64()
+                    .max(0.0)
+            });
+            #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+            metrics::gauge!("jobs_available", "queue" => queue.clone()).set(count as f64);
+            metrics::gauge!("jobs_oldest_available_age_seconds", "queue" => queue).set(age);
+        }
+        Ok(())
     }
 }
 
-/// With Redis: relays (see [`JobQueue::relay`]) again at once while
-/// there is something to move, else after the poll interval, until
-/// `stop` turns true. A relay that fails is retried after the interval.
-async fn relay(queue: JobQueue, interval: Duration, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        match queue.relay().await {
-            Ok(relayed) if relayed != Relayed::default() => {
-                tracing::debug!(
-                    recovered = relayed.recovered,
-                    pushed = relayed.pushed,
-                    finished = relayed.finished,
-                    "relayed jobs to and from Redis"
-                );
-                continue;
-            }
-            Ok(_) => {}
-            Err(err) => {
-                metrics::counter!("job_relay_errors_total").increment(1);
-                tracing::warn!(error = %err, "cannot relay jobs; retrying after the poll interval");
-            }
-        }
-        tokio::select! {
-            changed = stop.changed() => {
-                if changed.is_err() {
-                    return; // The worker is gone.
-                }
-            }
-            () = tokio::time::sleep(interval) => {}
-        }
+/// Retry `n` waits between half and all of `base * 2^(n-1)`, at most `max`
+/// (`JOB_BACKOFF_BASE_MS`, `JOB_BACKOFF_MAX_SECONDS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The longest wait before retry `retry` (1 for the first).
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1).min(31));
+        self.base
+            .saturating_mul(factor)
+            .min(self.max.max(self.base))
     }
 }
 
-/// Claims up to `limit` due jobs this worker has handlers for.
-async fn claim(shared: &Shared, limit: usize, lease: Duration) -> crate::Result<Claimed> {
-    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
-    let kinds = shared.registry.kinds();
-    let holding: Vec<Uuid> = lock(&shared.in_flight).keys().copied().collect();
-    shared
-        .queue
-        .claim(&shared.id, &kinds, &holding, limit, lease)
-        .await
-}
-
-/// Lets running jobs finish within `grace`; then cancels the rest and
-/// hands their jobs back so another worker runs them at once.
-async fn drain(shared: &Shared, running: &mut JoinSet<()>, grace: Duration) {
-    if running.is_empty() {
-        return;
-    }
-    tracing::info!(
-        jobs = running.len(),
-        ?grace,
-        "waiting for running jobs to finish"
-    );
-    let finished = tokio::time::timeout(grace, async {
-        while let Some(finished) = running.join_next().await {
-            report_join(finished);
-        }
-    })
-    .await;
-    if finished.is_ok() {
-        return;
-    }
-    // Read before aborting: a cancelled task's guard removes its entry.
-    let unfinished: Vec<(Uuid, u32)> = lock(&shared.in_flight)
-        .iter()
-        .map(|(id, attempt)| (*id, *attempt))
-        .collect();
-    running.abort_all();
-    while running.join_next().await.is_some() {}
-    for (id, attempt) in unfinished {
-        let released = shared.queue.release(id, &shared.id, attempt).await;
-        match released {
-            Ok(true) => tracing::warn!(job_id = %id, "job cancelled at shutdown and handed back"),
-            Ok(false) => tracing::warn!(
-                job_id = %id,
-                "job cancelled at shutdown; it had already finished or been taken over"
-            ),
-            Err(err) => tracing::error!(
-                job_id = %id,
-                error = %err,
-                "cannot hand back a cancelled job; it runs again when its lease runs out"
-            ),
-        }
+impl RetryPolicy for Backoff {
+    fn next_retry(&self, job: &JobRow, _error: &WorkError, _now: Timestamp) -> Duration {
+        let retry = u32::try_from(job.attempt).unwrap_or(1);
+        self.ceiling(retry).mul_f64(0.5 + 0.5 * fastrand::f64())
     }
 }
 
-fn report_join(finished: Result<(), tokio::task::JoinError>) {
-    if let Err(err) = finished
-        && !err.is_cancelled()
-    {
-        tracing::error!(error = %err, "a job task failed outside its handler");
-    }
-}
+/// Logs every attempt (job id, kind, attempt, duration, outcome) and counts
+/// it in the metrics: `jobs_total{kind,outcome}` and
+/// `job_duration_seconds{kind}`.
+struct Observe;
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The set stays consistent even if a holder panicked (no invariant
-    // spans more than one call), so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Renews the lease of this worker's running jobs every third of the lease.
-async fn heartbeat(shared: Arc<Shared>, lease: Duration) {
-    let every = (lease / 3).max(Duration::from_millis(100));
-    loop {
-        tokio::time::sleep(every).await;
-        let held: Vec<(Uuid, u32)> = lock(&shared.in_flight)
-            .iter()
-            .map(|(id, attempt)| (*id, *attempt))
-            .collect();
-        if held.is_empty() {
-            continue;
-        }
-        let renewed = shared.queue.heartbeat(&shared.id, &held, lease).await;
-        // Jobs that finished meanwhile had nothing to renew.
-        let running = {
-            let in_flight = lock(&shared.in_flight);
-            held.iter()
-                .filter(|(id, attempt)| in_flight.get(id) == Some(attempt))
-                .count()
-        };
-        match renewed {
-            Ok(renewed) if renewed < u64::try_from(running).unwrap_or(u64::MAX) => {
-                tracing::warn!(
-                    running,
-                    renewed,
-                    "some running jobs lost their lease; another worker may run them as well"
-                );
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "cannot renew job leases"),
-        }
-    }
-}
-
-/// Enqueues `scheduled`'s job at each tick. Every worker does this; the
-/// unique key makes the first one win.
-async fn run_schedule(queue: JobQueue, scheduled: Scheduled) {
-    let mut after = Utc::now();
-    while let Some(tick) = scheduled.schedule.next_after(after) {
-        let wait = (tick - Utc::now()).to_std().unwrap_or_default();
-        tokio::time::sleep(wait).await;
-        after = tick;
-        match queue.enqueue_tick(&scheduled, tick).await {
-            Ok(Some(id)) => {
-                tracing::info!(job_id = %id, kind = scheduled.name, %tick, "scheduled job enqueued");
-            }
-            Ok(None) => {
-                tracing::debug!(kind = scheduled.name, %tick, "another worker enqueued this tick");
-            }
-            Err(err) => tracing::error!(
-                kind = scheduled.name,
-                %tick,
-                error = %err,
-                "cannot enqueue a scheduled job; this tick is skipped"
-            ),
-        }
-    }
-}
-
-/// Removes a job from `in_flight` when its task ends, however it ends.
-struct InFlight<'a> {
-    shared: &'a Shared,
-    id: Uuid,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        lock(&self.shared.in_flight).remove(&self.id);
-    }
-}
-
-async fn run_one(shared: Arc<Shared>, job: JobRecord) {
-    let _in_flight = InFlight {
-        shared: &shared,
-        id: job.id,
-    };
-    let span = tracing::info_span!(
-        "job",
-        job_id = %job.id,
-        kind = %job.kind,
-        attempt = job.attempts,
-        max_attempts = job.max_attempts,
-    );
-    async {
-        let started = Instant::now();
-        let outcome = attempt(&shared, &job).await;
-        let elapsed = started.elapsed();
-        metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone())
-            .record(elapsed.as_secs_f64());
-        let duration_ms = elapsed.as_millis();
-        let (recorded, label) = match outcome {
-            Ok(()) => {
-                let recorded = shared.queue.complete(job.id, &shared.id, job.attempts).await;
-                if matches!(recorded, Ok(true)) {
+impl WorkMiddleware for Observe {
+    async fn work(
+        &self,
+        _context: &WorkContext,
+        job: JobRow,
+        next: WorkNext<'_>,
+    ) -> Result<WorkOutcome, WorkError> {
+        let span = tracing::info_span!(
+            "job",
+            job_id = job.id,
+            kind = %job.kind,
+            attempt = job.attempt,
+            max_attempts = job.max_attempts,
+        );
+        let (kind, attempt, max_attempts) = (job.kind.clone(), job.attempt, job.max_attempts);
+        async move {
+            let started = std::time::Instant::now();
+            let result = next.run(job).await;
+            let elapsed = started.elapsed();
+            let duration_ms = elapsed.as_millis();
+            metrics::histogram!("job_duration_seconds", "kind" => kind.clone())
+                .record(elapsed.as_secs_f64());
+            let outcome = match &result {
+                Ok(WorkOutcome::Complete) => {
                     tracing::info!(duration_ms, "job succeeded");
+                    "succeeded"
                 }
-                (recorded, "succeeded")
-            }
-            Err(err) => {
-                let error = error_chain(&*err);
-                if job.attempts >= job.max_attempts {
-                    let recorded = shared
-                        .queue
-                        .fail(job.id, &shared.id, job.attempts, &error, None)
-                        .await;
-                    if matches!(recorded, Ok(true)) {
-                        tracing::error!(duration_ms, error, "job failed its last attempt and is dead");
-                    }
-                    (recorded, "failed")
-                } else {
-                    let delay = shared.backoff.delay(job.attempts, fastrand::f64());
-                    let recorded = shared
-                        .queue
-                        .fail(job.id, &shared.id, job.attempts, &error, Some(delay))
-                        .await;
-                    if matches!(recorded, Ok(true)) {
-                        tracing::warn!(
-                            duration_ms,
-                            error,
-                            retry_in_ms = delay.as_millis(),
-                            "job failed; it will be retried"
-                        );
-                    }
-                    (recorded, "retried")
+                Ok(WorkOutcome::Snooze(delay)) => {
+                    tracing::info!(duration_ms, snooze_ms = delay.as_millis(), "job snoozed");
+                    "snoozed"
                 }
-            }
+                Ok(WorkOutcome::Cancel) => {
+                    tracing::warn!(duration_ms, "job cancelled itself");
+                    "cancelled"
+                }
+                Ok(WorkOutcome::Discard) => {
+                    tracing::warn!(duration_ms, "job discarded itself");
+                    "failed"
+                }
+                Ok(_) => {
+                    tracing::info!(duration_ms, "job finished");
+                    "other"
+                }
+                Err(err) if attempt >= max_attempts => {
+                    let error = err.to_string();
+                    tracing::error!(duration_ms, error, "job failed its last attempt; discarded");
+                    "failed"
+                }
+                Err(err) => {
+                    let error = err.to_string();
+                    tracing::warn!(duration_ms, error, "job failed; it will be retried");
+                    "retried"
+                }
+            };
+            metrics::counter!("jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_up_to_the_maximum() {
+        let backoff = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
         };
-        match recorded {
-            Ok(true) => {
-                metrics::counter!("jobs_total", "kind" => job.kind.clone(), "outcome" => label)
-                    .increment(1);
-            }
-            Ok(false) => tracing::warn!(
-                "job ended after its lease ran out; the worker that took it over decides its outcome"
-            ),
-            Err(err) => tracing::error!(
-                error = %err,
-                "cannot record the job's outcome; it runs again when its lease runs out"
-            ),
-        }
+        assert_eq!(backoff.ceiling(1), Duration::from_millis(100));
+        assert_eq!(backoff.ceiling(2), Duration::from_millis(200));
+        assert_eq!(backoff.ceiling(4), Duration::from_millis(800));
+        assert_eq!(backoff.ceiling(5), Duration::from_secs(1));
+        assert_eq!(backoff.ceiling(u32::MAX), Duration::from_secs(1));
     }
-    .instrument(span)
-    .await;
-}
-
-/// One attempt: the handler, bounded by the timeout, with panics caught.
-async fn attempt(shared: &Shared, job: &JobRecord) -> Result<(), JobError> {
-    let Some(handler) = shared.registry.get(&job.kind) else {
-        // Claims only take registered kinds, so this is a registry that
-        // changed under a running worker; fail the attempt like any other.
-        return Err(format!("no handler for job kind {:?} in this worker", job.kind).into());
-    };
-    let run = AssertUnwindSafe(handler(job.payload.clone(), shared.ctx.clone())).catch_unwind();
-    match tokio::time::timeout(shared.timeout, run).await {
-        Err(_) => Err(format!("timed out after {}s", shared.timeout.as_secs_f64()).into()),
-        Ok(Err(panic)) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(ToString::to_string)
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".to_owned());
-            Err(format!("handler panicked: {message}").into())
-        }
-        Ok(Ok(result)) => result,
-    }
-}
-
-/// The error and its causes on one line, cut to [`MAX_ERROR_LEN`].
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if out.len() > MAX_ERROR_LEN {
-        let mut cut = MAX_ERROR_LEN;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
 }

@@ -112,8 +112,8 @@ impl AuthService {
                 let user = self.users.create(tx.conn(), new_user).await?;
                 self.jobs
                     .enqueue(
-                        tx.conn(),
-                        &WelcomeEmail {
+                        tx,
+                        WelcomeEmail {
                             user_uuid: user.uuid,
                         },
                     )

@@ -57,13 +57,13 @@ impl From<fred::error::Error> for CacheError {
 pub(super) type Answer<T> = Result<(T, bool), CacheError>;
 
 /// The longest a value may be cached.
-pub(super) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(super) const MAX_TTL: Duration = Duration::from_hours(24);
 
 /// How long a generation lives after it is set. A generation that expires
 /// (or is evicted) is replaced by a fresh random one, which only makes
 /// older entries unreachable: expiry is always safe, so this only needs to
 /// outlast most values to keep the hit rate.
-const GENERATION_TTL: Duration = Duration::from_secs(25 * 3600);
+const GENERATION_TTL: Duration = Duration::from_hours(25);
 
 #[derive(Clone)]
 pub(super) enum Backend {

@@ -1,7 +1,6 @@
 //! SeaORM entities: the schema as the ORM sees it today. Hand-written code
 //! (conversions, queries) lives in the repositories, not here.
 
-pub mod job;
 pub mod refresh_token;
 pub mod task;
 pub mod user;

@@ -3,7 +3,6 @@
 //! transaction) and returns domain types.
 
 pub mod base;
-pub mod job;
 pub mod refresh_token;
 pub mod task;
 pub mod user;
