@@ -18,22 +18,29 @@ default:
 dev:
     cargo run --bin api
 
-# Several workers may share one queue; JOB_BACKEND picks the database or Redis.
-# Run a background job worker until SIGTERM.
+# Run a background job worker (River) until SIGTERM; several may run at once.
 worker:
     cargo run --bin worker
 
-# List dead jobs (attempts used up) with their last error.
+# List discarded jobs (attempts used up) with their last error.
 jobs-failed:
     cargo run --bin worker -- jobs failed
 
-# Put a dead job back in the queue with a fresh attempt budget.
+# Run a discarded, cancelled or retryable job again, now.
 jobs-retry ID:
     cargo run --bin worker -- jobs retry {{ID}}
+
+# Cancel a job that has not finished.
+jobs-cancel ID:
+    cargo run --bin worker -- jobs cancel {{ID}}
 
 # Count jobs by state.
 jobs-stats:
     cargo run --bin worker -- jobs stats
+
+# Enqueue COUNT no-op jobs and time how fast workers run them.
+jobs-ping COUNT="1000":
+    cargo run --release --bin worker -- jobs ping {{COUNT}}
 
 # Apply pending migrations to DATABASE_URL.
 migrate:
