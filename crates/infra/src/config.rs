@@ -383,6 +383,11 @@ pub struct JobSettings {
     /// (LISTEN/NOTIFY) and through River's outbox on SQLite.
     #[serde(deserialize_with = "within::<_, _, 10, 600_000>")]
     pub poll_interval_ms: u64,
+    /// `JOB_FETCH_COOLDOWN_MS`: the shortest time between two fetches of a
+    /// busy worker (default 10). With `JOB_CONCURRENCY` it bounds a worker's
+    /// throughput; no more than `JOB_POLL_INTERVAL_MS`.
+    #[serde(deserialize_with = "within::<_, _, 1, 600_000>")]
+    pub fetch_cooldown_ms: u64,
     /// `JOB_MAX_ATTEMPTS`: attempts before a job is discarded, unless its
     /// type says otherwise (default 5).
     #[serde(deserialize_with = "within::<_, _, 1, 1000>")]
@@ -426,6 +431,7 @@ impl Default for JobSettings {
             worker_in_api: true,
             concurrency: 100,
             poll_interval_ms: 1000,
+            fetch_cooldown_ms: 10,
             max_attempts: 5,
             timeout_seconds: 60,
             rescue_after_seconds: 3660,

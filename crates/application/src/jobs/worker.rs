@@ -23,6 +23,7 @@ const QUEUE: &str = "default";
 pub struct WorkerConfig {
     pub concurrency: usize,
     pub poll_interval: Duration,
+    pub fetch_cooldown: Duration,
     pub max_attempts: i32,
     pub timeout: Duration,
     pub rescue_after: Duration,
@@ -52,6 +53,7 @@ impl WorkerConfig {
         Ok(Self {
             concurrency: settings.concurrency as usize,
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
+            fetch_cooldown: Duration::from_millis(settings.fetch_cooldown_ms),
             max_attempts: i32::try_from(settings.max_attempts).unwrap_or(i32::MAX),
             timeout: Duration::from_secs(settings.timeout_seconds),
             rescue_after: Duration::from_secs(settings.rescue_after_seconds),
@@ -88,9 +90,8 @@ impl Worker {
         config: &WorkerConfig,
     ) -> Result<Self, riverqueue::Error> {
         let workers = super::workers(ctx)?;
-        // River fetches at most once per cooldown (100 ms by default); a
-        // shorter poll interval needs a shorter cooldown.
-        let cooldown = config.poll_interval.min(Duration::from_millis(100));
+        // River refuses a poll interval shorter than the cooldown.
+        let cooldown = config.fetch_cooldown.min(config.poll_interval);
         let maintenance = MaintenanceConfig::default()
             .with_rescue_after(config.rescue_after)
             .with_rescuer_interval(config.rescue_after.min(Duration::from_secs(30)))
