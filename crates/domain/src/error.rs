@@ -78,3 +78,29 @@ pub(crate) fn check_length(raw: &str, min: usize, max: usize) -> Result<(), Inva
         Ok(())
     }
 }
+
+/// Serde for value types: serialized as their text, and deserialized only
+/// through their parser, so a value read from JSON (a request, a cache
+/// entry) satisfies the same rules as one parsed by hand. Used with
+/// `#[serde(try_from = "String", into = "String")]` on the type.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! text_value {
+    ($($ty:ident),+ $(,)?) => {
+        $(
+            impl TryFrom<String> for $ty {
+                type Error = $crate::InvalidValue;
+
+                fn try_from(raw: String) -> Result<Self, Self::Error> {
+                    Self::parse(&raw)
+                }
+            }
+
+            impl From<$ty> for String {
+                fn from(value: $ty) -> Self {
+                    value.0
+                }
+            }
+        )+
+    };
+}

@@ -44,12 +44,14 @@ pub struct TaskPatch {
     pub is_completed: Option<bool>,
 }
 
+crate::text_value!(TaskTitle, TaskDescription);
+
 /// Columns a task list may be sorted by (`?sort=title`, `-created_at`).
 pub const SORTABLE: &[&str] = &["id", "title", "is_completed", "created_at", "updated_at"];
 
 /// 1 to 100 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct TaskTitle(String);
 
 impl TaskTitle {
@@ -68,7 +70,7 @@ impl TaskTitle {
 
 /// 1 to 1000 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct TaskDescription(String);
 
 impl TaskDescription {

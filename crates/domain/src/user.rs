@@ -82,7 +82,7 @@ pub struct NewUser {
 /// An email address, lower-cased so that `Alice@Example.com` and
 /// `alice@example.com` are one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
@@ -165,12 +165,14 @@ impl fmt::Display for Email {
     }
 }
 
+crate::text_value!(Email, Username);
+
 /// Columns a user list may be sorted by (`?sort=username`, `-username`).
 pub const SORTABLE: &[&str] = &["id", "username", "email", "created_at", "updated_at"];
 
 /// A public handle: 3 to 64 ASCII letters and digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Username(String);
 
 impl Username {
@@ -259,6 +261,22 @@ impl fmt::Debug for Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_deserialize_only_through_their_parser() {
+        let email: Email = serde_json::from_str("\"Ada@Example.com\"").unwrap();
+        assert_eq!(email.as_str(), "ada@example.com");
+        assert_eq!(
+            serde_json::to_string(&email).unwrap(),
+            "\"ada@example.com\""
+        );
+        let refused = serde_json::from_str::<Email>("\"not an email\"").unwrap_err();
+        assert!(refused.to_string().contains("email"), "{refused}");
+        assert!(serde_json::from_str::<Username>("\"a b\"").is_err());
+        assert!(serde_json::from_str::<crate::TaskTitle>("\"\"").is_err());
+        let title: crate::TaskTitle = serde_json::from_str("\"Write\"").unwrap();
+        assert_eq!(title.as_str(), "Write");
+    }
 
     #[test]
     fn email_accepts_ordinary_addresses_and_lowercases_them() {
