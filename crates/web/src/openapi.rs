@@ -10,11 +10,7 @@ use utoipa::{
     },
 };
 
-use crate::{
-    dto, error,
-    handlers::{monitoring, tasks, users},
-    validation,
-};
+use crate::handlers::{monitoring, tasks, users};
 
 /// Every endpoint, schema and error of the API.
 #[derive(Debug, OpenApi)]
@@ -42,22 +38,6 @@ use crate::{
         tasks::update,
         tasks::delete,
     ),
-    components(schemas(
-        error::ErrorBody,
-        error::ValidationErrorBody,
-        validation::FieldError,
-        dto::monitoring::HealthResponse,
-        dto::monitoring::ReadinessResponse,
-        dto::users::RegisterUserRequest,
-        dto::users::LoginUserRequest,
-        dto::users::RefreshTokenRequest,
-        dto::users::UserResponse,
-        dto::users::TokenResponse,
-        dto::users::UpdateUserRequest,
-        dto::tasks::CreateTaskRequest,
-        dto::tasks::UpdateTaskRequest,
-        dto::tasks::TaskResponse,
-    )),
     modifiers(&BearerAuth, &DomainRules),
     tags(
         (name = "users", description = "Accounts and authentication"),
@@ -66,6 +46,44 @@ use crate::{
     )
 )]
 pub struct ApiDoc;
+
+/// Panics when `methods` on `path` are served but not documented (debug
+/// builds only: see `handlers::resource`). Paths compare without their
+/// trailing slash, as routing does.
+#[cfg(debug_assertions)]
+pub(crate) fn assert_documented<'a>(
+    path: &str,
+    methods: impl Iterator<Item = &'a actix_web::http::Method>,
+) {
+    use std::{collections::HashSet, sync::LazyLock};
+
+    static DOCUMENTED: LazyLock<HashSet<(String, String)>> = LazyLock::new(|| {
+        let document = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        let mut documented = HashSet::new();
+        if let Some(paths) = document["paths"].as_object() {
+            for (path, item) in paths {
+                for method in item.as_object().into_iter().flat_map(|item| item.keys()) {
+                    documented.insert((
+                        path.trim_end_matches('/').to_owned(),
+                        method.to_ascii_uppercase(),
+                    ));
+                }
+            }
+        }
+        documented
+    });
+    for method in methods {
+        let key = (
+            path.trim_end_matches('/').to_owned(),
+            method.as_str().to_owned(),
+        );
+        assert!(
+            DOCUMENTED.contains(&key),
+            "{method} {path} is served but not in the OpenAPI document: give its handler a \
+             #[utoipa::path] and list it in `paths(...)` in crates/web/src/openapi.rs"
+        );
+    }
+}
 
 /// Declares the `bearer` scheme the secured paths refer to.
 struct BearerAuth;

@@ -21,7 +21,13 @@ pub const TOTAL_COUNT_HEADER: &str = "X-Total-Count";
 /// clients call) reach it too. One plain pattern per resource keeps routing
 /// a string comparison: a resource with two patterns is matched with a
 /// regex set, which cost about a tenth of the time of a health check.
+///
+/// In debug builds (tests, `cargo run`) it panics at start-up when a route
+/// is missing from the OpenAPI document: adding a handler without its
+/// `#[utoipa::path]` in `openapi.rs` fails every test.
 pub(crate) fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    #[cfg(debug_assertions)]
+    crate::openapi::assert_documented(path, routes.iter().map(|(method, _)| method));
     let allow = routes
         .iter()
         .map(|(method, _)| method.as_str())
