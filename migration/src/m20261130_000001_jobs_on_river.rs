@@ -8,12 +8,13 @@
 //! migrations here.
 //!
 //! The old table is dropped only when no job in it is waiting or running:
-//! those would be lost. Drain it with the previous release first (run its
-//! worker until `worker jobs stats` shows none pending or running).
+//! those would be lost. Stop the previous release's API instances and drain
+//! the queue with its worker first (until `worker jobs stats` shows none
+//! pending or running). Finished and dead jobs in it are dropped with it.
 
 use sea_orm_migration::{
     prelude::*,
-    sea_orm::{DatabaseExecutor, DbBackend, Statement},
+    sea_orm::{DatabaseExecutor, DbBackend, Statement, TransactionTrait as _},
 };
 
 use crate::m20261124_000003_create_jobs;
@@ -31,25 +32,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let conn = manager.get_connection();
         if manager.has_table("jobs").await? {
-            let unfinished = conn
-                .query_one_raw(Statement::from_string(
-                    conn.get_database_backend(),
-                    "SELECT COUNT(*) AS n FROM jobs WHERE status IN ('pending', 'running', 'relayed')",
-                ))
-                .await?
-                .map(|row| row.try_get::<i64>("", "n"))
-                .transpose()?
-                .unwrap_or(0);
-            if unfinished > 0 {
-                return Err(DbErr::Migration(format!(
-                    "the old job queue still holds {unfinished} pending or running job(s); \
-                     run the previous release's worker until `worker jobs stats` shows none, \
-                     then migrate again"
-                )));
-            }
-            m20261124_000003_create_jobs::Migration
-                .down(manager)
-                .await?;
+            drop_drained_queue(conn).await?;
         }
         river_up(conn).await
     }
@@ -69,6 +52,37 @@ impl MigrationTrait for Migration {
         .map_err(river_err)?;
         m20261124_000003_create_jobs::Migration.up(manager).await
     }
+}
+
+/// Drops the old `jobs` table if no job in it waits or runs, checking and
+/// dropping in one transaction; on Postgres the table is locked first, so
+/// an old instance cannot enqueue in between (it waits, then fails: its
+/// registration is refused rather than its job lost).
+async fn drop_drained_queue(conn: &DatabaseExecutor<'_>) -> Result<(), DbErr> {
+    let tx = conn.begin().await?;
+    let backend = tx.get_database_backend();
+    if backend == DbBackend::Postgres {
+        tx.execute_unprepared("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+            .await?;
+    }
+    let unfinished = tx
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM jobs WHERE status IN ('pending', 'running', 'relayed')",
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    if unfinished > 0 {
+        return Err(DbErr::Migration(format!(
+            "the old job queue still holds {unfinished} pending or running job(s); stop the \
+             previous release's API instances, run its worker until `worker jobs stats` shows \
+             none pending or running, then migrate again"
+        )));
+    }
+    tx.execute_unprepared("DROP TABLE jobs").await?;
+    tx.commit().await
 }
 
 enum Pool {

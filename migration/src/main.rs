@@ -6,7 +6,9 @@ use sea_orm_migration::sea_orm::{Database, DatabaseExecutor};
 
 #[tokio::main]
 async fn main() {
-    let up = std::env::args().nth(1).as_deref() == Some("up");
+    // `up` is the subcommand wherever it stands (`-u URL up`); an option's
+    // value is never the bare word `up`.
+    let up = std::env::args().skip(1).any(|arg| arg == "up");
     sea_orm_migration::cli::run_cli_with_connection(migration::Migrator, async move |options| {
         let db = Database::connect(options).await?;
         if up {

@@ -192,8 +192,9 @@ async fn a_failing_job_is_retried_with_backoff_then_discarded() {
     });
     let worker = worker(&app, &failing);
 
+    // Until the second attempt starts, `scheduled_at` is the retry's time.
     let first_failure = wait_for_job(&app, "welcome_email", "the first failure", |job| {
-        job.attempt == 1 && job.state == JobState::Retryable
+        job.attempt == 1 && job.errors.len() == 1
     })
     .await;
     let error = &first_failure.errors[0].error;
@@ -249,6 +250,15 @@ async fn an_attempt_that_runs_past_the_timeout_fails() {
     .await;
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(discarded.errors.len(), 1, "{discarded:?}");
+    // Stopped by the 1 s timeout, not by the mail client's own (20 s).
+    let ran = discarded
+        .finalized_at
+        .unwrap()
+        .duration_since(discarded.attempted_at.unwrap());
+    assert!(
+        ran < jiff::SignedDuration::from_secs(5),
+        "ran {ran}: {discarded:?}"
+    );
     worker.shutdown().await;
 }
 

@@ -266,7 +266,8 @@ async fn sigterm_stops_fetching_lets_the_running_job_finish_and_exits_0() {
     let worker = WorkerProcess::start(&db, &[("SMTP_URL", smtp_url.as_str())]);
     server.connected().await; // The job is mid-send, held by the server.
     worker.signal("-TERM");
-    worker.wait_for_log("shutdown signal received");
+    // River logs this right after it stopped fetching.
+    worker.wait_for_log("received its shutdown signal");
 
     // Enqueued after the signal: the draining worker must not take it.
     let ping = services

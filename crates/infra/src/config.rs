@@ -396,10 +396,11 @@ pub struct JobSettings {
     #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
     pub timeout_seconds: u64,
     /// `JOB_RESCUE_AFTER_SECONDS`: a job still running after this long
-    /// belongs to a worker that died; it is retried (default 3660, the
-    /// timeout plus an hour; never less than `JOB_TIMEOUT_SECONDS`).
-    #[serde(deserialize_with = "within::<_, _, 1, 604_800>")]
-    pub rescue_after_seconds: u64,
+    /// belongs to a worker that died; it is retried. Unset: the timeout
+    /// plus 60 s (a live worker stops an attempt at its timeout, and River
+    /// aborts it 10 s later). Never less than `JOB_TIMEOUT_SECONDS`.
+    #[serde(deserialize_with = "within_opt::<_, _, 1, 604_800>")]
+    pub rescue_after_seconds: Option<u64>,
     /// `JOB_BACKOFF_BASE_MS`: retry `n` waits about `base * 2^(n-1)`, with
     /// jitter (default 1000).
     #[serde(deserialize_with = "within::<_, _, 1, 3_600_000>")]
@@ -425,6 +426,14 @@ pub struct JobSettings {
     pub discarded_retention_hours: u64,
 }
 
+impl JobSettings {
+    /// `JOB_RESCUE_AFTER_SECONDS`, or the timeout plus 60 s.
+    pub fn rescue_after(&self) -> u64 {
+        self.rescue_after_seconds
+            .unwrap_or(self.timeout_seconds.saturating_add(60))
+    }
+}
+
 impl Default for JobSettings {
     fn default() -> Self {
         Self {
@@ -434,7 +443,7 @@ impl Default for JobSettings {
             fetch_cooldown_ms: 10,
             max_attempts: 5,
             timeout_seconds: 60,
-            rescue_after_seconds: 3660,
+            rescue_after_seconds: None,
             backoff_base_ms: 1000,
             backoff_max_seconds: 3600,
             cleanup_schedule: CronSchedule(Some("@hourly".to_owned())),
@@ -998,13 +1007,22 @@ impl Settings {
                 "is set but REDIS_URL is not a rediss:// (TLS) URL",
             ));
         }
-        if self.jobs.rescue_after_seconds < self.jobs.timeout_seconds {
+        if self.jobs.rescue_after() < self.jobs.timeout_seconds {
             return Err(ConfigError::new(
                 "JOB_RESCUE_AFTER_SECONDS",
                 format!(
                     "must be at least JOB_TIMEOUT_SECONDS ({}): a job within its timeout \
                      is not abandoned",
                     self.jobs.timeout_seconds
+                ),
+            ));
+        }
+        if self.jobs.fetch_cooldown_ms > self.jobs.poll_interval_ms {
+            return Err(ConfigError::new(
+                "JOB_FETCH_COOLDOWN_MS",
+                format!(
+                    "must be at most JOB_POLL_INTERVAL_MS ({})",
+                    self.jobs.poll_interval_ms
                 ),
             ));
         }
@@ -1234,6 +1252,7 @@ mod tests {
             ("JOB_LEASE_SECONDS", "30"),
             ("JOB_RETENTION_DAYS", "7"),
             ("JOB_RESCUE_AFTER_SECONDS", "30"), // under the 60 s timeout
+            ("JOB_FETCH_COOLDOWN_MS", "2000"),  // over the 1 s poll interval
         ] {
             assert_eq!(
                 settings(&[(variable, value)]).unwrap_err().variable,

@@ -192,18 +192,20 @@ impl Tx {
     }
 
     /// Inserts a River job in this transaction: it exists, and workers are
-    /// told about it, only if the transaction commits.
+    /// told about it, only if the transaction commits. River writes without
+    /// a savepoint, so an error may leave part of the job written: let it
+    /// end the unit of work (return it), which rolls everything back.
     pub async fn insert_job<A: riverqueue::JobArgs>(
         &self,
         client: &riverqueue::Client,
         args: A,
         opts: riverqueue::InsertOpts,
-    ) -> Result<riverqueue::InsertResult<A>, riverqueue::Error> {
+    ) -> Result<riverqueue::InsertResult<A>> {
         let request = client.insert(args).opts(opts);
-        match &mut *self.conn.lock().await {
+        Ok(match &mut *self.conn.lock().await {
             Inner::Postgres(tx) => request.tx(tx).await,
             Inner::Sqlite(tx) => request.tx(tx).await,
-        }
+        }?)
     }
 
     /// Runs `work` in a new, independent transaction (REQUIRES_NEW): it

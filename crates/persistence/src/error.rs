@@ -41,6 +41,10 @@ pub enum Error {
     /// The database failed or could not be reached.
     #[error("database error")]
     Database(#[source] DbErr),
+    /// River refused a job for a reason other than the database (its
+    /// arguments, its options).
+    #[error("cannot insert the job")]
+    Job(#[source] riverqueue::Error),
 }
 
 impl Error {
@@ -92,4 +96,17 @@ fn sql_state(err: &DbErr) -> Option<String> {
     };
     let code = runtime.as_database_error()?.code()?;
     Some(code.into_owned())
+}
+
+impl From<riverqueue::Error> for Error {
+    /// River's database errors are classified like ours (a timeout or a
+    /// busy database is [`Error::Unavailable`]).
+    fn from(err: riverqueue::Error) -> Self {
+        match err {
+            riverqueue::Error::Database(err) => {
+                DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err.into())).into()
+            }
+            other => Self::Job(other),
+        }
+    }
 }

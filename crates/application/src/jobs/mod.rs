@@ -92,8 +92,12 @@ impl JobQueue {
     /// An insert-only client (workers are [`Worker`]s), with `JOB_MAX_ATTEMPTS`
     /// for job types that set none.
     pub fn new(db: &Db, settings: &JobSettings) -> Result<Self, riverqueue::Error> {
+        // River skips an insert notification within the fetch cooldown of
+        // the previous one: keep it the workers' cooldown.
         let client = db.job_client(|builder| {
-            builder.default_max_attempts(i32::try_from(settings.max_attempts).unwrap_or(i32::MAX))
+            builder
+                .default_max_attempts(i32::try_from(settings.max_attempts).unwrap_or(i32::MAX))
+                .fetch_cooldown(std::time::Duration::from_millis(settings.fetch_cooldown_ms))
         })?;
         Ok(Self {
             client,
@@ -108,18 +112,16 @@ impl JobQueue {
     }
 
     /// [`JobQueue::enqueue`] with options: a later start
-    /// (`with_scheduled_at`), a queue, a priority, uniqueness.
+    /// (`with_scheduled_at`), a priority, uniqueness. (Workers work the
+    /// `default` queue only: a job put in another queue waits until a
+    /// worker is configured for it.)
     pub async fn enqueue_with<J: JobArgs>(
         &self,
         tx: &Tx,
         job: J,
         opts: InsertOpts,
     ) -> Result<i64, Error> {
-        let inserted = tx
-            .insert_job(&self.client, job, opts)
-            .await
-            .map_err(Error::Jobs)?;
-        Ok(inserted.id())
+        Ok(tx.insert_job(&self.client, job, opts).await?.id())
     }
 
     /// Enqueues `job` in a transaction of its own (nothing else to commit

@@ -56,7 +56,7 @@ impl WorkerConfig {
             fetch_cooldown: Duration::from_millis(settings.fetch_cooldown_ms),
             max_attempts: i32::try_from(settings.max_attempts).unwrap_or(i32::MAX),
             timeout: Duration::from_secs(settings.timeout_seconds),
-            rescue_after: Duration::from_secs(settings.rescue_after_seconds),
+            rescue_after: Duration::from_secs(settings.rescue_after()),
             backoff: Backoff {
                 base: Duration::from_millis(settings.backoff_base_ms),
                 max: Duration::from_secs(settings.backoff_max_seconds),
@@ -95,7 +95,13 @@ impl Worker {
         let maintenance = MaintenanceConfig::default()
             .with_rescue_after(config.rescue_after)
             .with_rescuer_interval(config.rescue_after.min(Duration::from_secs(30)))
-            .with_scheduler_interval(config.poll_interval)
+            // Retries and scheduled jobs become due at most this late; at
+            // least 100 ms, as on SQLite each pass takes the write lock.
+            .with_scheduler_interval(
+                config
+                    .poll_interval
+                    .clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            )
             .with_completed_job_retention(config.completed_retention)
             .with_cancelled_job_retention(config.cancelled_retention)
             .with_discarded_job_retention(config.discarded_retention);
@@ -318,6 +324,12 @@ impl WorkMiddleware for Observe {
                 Ok(_) => {
                     tracing::info!(duration_ms, "job finished");
                     "other"
+                }
+                Err(err) if riverqueue::WorkCancelled::is_in_chain(err.get_ref()) => {
+                    // A timeout, `jobs cancel`, or the end of the shutdown
+                    // grace period; River decides what follows.
+                    tracing::warn!(duration_ms, "job interrupted (timeout, cancel or shutdown)");
+                    "interrupted"
                 }
                 Err(err) if attempt >= max_attempts => {
                     let error = err.to_string();
