@@ -123,6 +123,15 @@ async fn users_list_pages_in_creation_order() {
     assert_eq!(total, 4);
     let names: Vec<&str> = page.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(names, ["ben", "cat"]);
+    // The total is right whether or not the page could tell it: a short
+    // last page, a page past the end, a first page that holds everything.
+    for (offset, limit, rows) in [(3, 2, 1), (10, 2, 0), (0, 10, 4), (2, 2, 2)] {
+        let (page, total) = users
+            .list(db.writer(), &everyone(), None, Page { offset, limit })
+            .await
+            .unwrap();
+        assert_eq!((page.len(), total), (rows, 4), "offset {offset} limit {limit}");
+    }
     assert!(
         users
             .username_taken(db.writer(), &Username::parse("dan").unwrap(), None)

@@ -150,6 +150,28 @@ where
             .await?)
     }
 
+    /// A page of the rows matching `filter` and the total of all of them.
+    /// The total costs a second query only when the page cannot tell it: a
+    /// non-empty page shorter than its limit is the end of the list, so the
+    /// total is its offset plus its length (and an empty first page means
+    /// none at all).
+    pub async fn page(
+        &self,
+        conn: &impl Connection,
+        filter: Condition,
+        sort: Option<&Sort>,
+        page: Page,
+    ) -> Result<(Vec<E::Model>, u64)> {
+        let rows = self.list(conn, filter.clone(), sort, page).await?;
+        let len = rows.len() as u64;
+        let total = if len < page.limit && (len > 0 || page.offset == 0) {
+            page.offset + len
+        } else {
+            self.count(conn, filter).await?
+        };
+        Ok((rows, total))
+    }
+
     /// How many rows match `filter`.
     pub async fn count(&self, conn: &impl Connection, filter: Condition) -> Result<u64> {
         Ok(E::find().filter(filter).count(conn).await?)

@@ -70,8 +70,7 @@ impl TaskRepository {
         if let Some(done) = filter.is_completed {
             condition = condition.add(task::Column::IsCompleted.eq(done));
         }
-        let rows = self.base.list(conn, condition.clone(), sort, page).await?;
-        let total = self.base.count(conn, condition).await?;
+        let (rows, total) = self.base.page(conn, condition, sort, page).await?;
         Ok((rows.iter().map(to_domain).collect::<Result<_>>()?, total))
     }
 

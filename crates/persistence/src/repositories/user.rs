@@ -153,8 +153,7 @@ impl UserRepository {
         page: Page,
     ) -> Result<(Vec<User>, u64)> {
         let filter = acl::condition::<User, Users>(principals, Permission::Read)?;
-        let rows = self.base.list(conn, filter.clone(), sort, page).await?;
-        let total = self.base.count(conn, filter).await?;
+        let (rows, total) = self.base.page(conn, filter, sort, page).await?;
         Ok((rows.iter().map(to_domain).collect::<Result<_>>()?, total))
     }
 
