@@ -288,3 +288,33 @@ async fn sigterm_stops_fetching_lets_the_running_job_finish_and_exits_0() {
     );
     assert_eq!(job(&services, ping).await.state, JobState::Available);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_serves_queue_and_pool_metrics_on_its_own_port() {
+    let db = TestDatabase::create_shared().await;
+    let _services = services(&db).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let worker = WorkerProcess::start(
+        &db,
+        &[("METRICS_ENABLED", "true"), ("METRICS_PORT", port.as_str())],
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let metrics = wait_for("the worker's gauges", WAIT, || async {
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        (text.contains("jobs_available{queue=\"default\"}")
+            && text.contains("db_pool_connections{"))
+        .then_some(text)
+    })
+    .await;
+    assert!(
+        metrics.contains("jobs_oldest_available_age_seconds{queue=\"default\"}"),
+        "{metrics}"
+    );
+    worker.signal("-TERM");
+    assert_eq!(worker.wait(), Some(0));
+}

@@ -130,7 +130,11 @@ async fn users_list_pages_in_creation_order() {
             .list(db.writer(), &everyone(), None, Page { offset, limit })
             .await
             .unwrap();
-        assert_eq!((page.len(), total), (rows, 4), "offset {offset} limit {limit}");
+        assert_eq!(
+            (page.len(), total),
+            (rows, 4),
+            "offset {offset} limit {limit}"
+        );
     }
     assert!(
         users

@@ -198,7 +198,8 @@ impl WorkerHandle {
 
 /// Samples the backlog for the metrics: `jobs_available{queue}` (jobs
 /// ready that no worker has taken) and `jobs_oldest_available_age_seconds{queue}`
-/// (how long the oldest of them has waited).
+/// (how long the oldest of them has waited), and the pools'
+/// `db_pool_connections{pool,state}` as the API's `/metrics` reports them.
 #[derive(Debug)]
 struct QueueGauges {
     db: Db,
@@ -219,6 +220,13 @@ impl QueueGauges {
     }
 
     async fn sample(&self) -> Result<(), crate::Error> {
+        // The worker's pools too: its `/metrics` has no scrape hook.
+        for (pool, stats) in self.db.pool_stats() {
+            metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "idle")
+                .set(f64::from(stats.idle));
+            metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "in_use")
+                .set(f64::from(stats.open.saturating_sub(stats.idle)));
+        }
         let mut available = persistence::JobStats
             .available_by_queue(self.db.reader())
             .await?;
