@@ -266,7 +266,7 @@ async fn an_attempt_that_runs_past_the_timeout_fails() {
 async fn two_workers_and_a_periodic_job_run_each_tick_once() {
     let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
     let settings = quick(&app, |s| {
-        s.jobs.cleanup_schedule = infra::config::CronSchedule(Some("@every 1s".to_owned()));
+        s.jobs.cleanup_schedule = infra::config::CronSchedule(Some("@every 1s".parse().unwrap()));
     });
     let first = worker(&app, &settings);
     let second = worker(&app, &settings);
@@ -400,7 +400,7 @@ fn worker_settings_come_from_the_job_settings() {
             ("JOB_CLEANUP_SCHEDULE", "off"),
         ],
     );
-    let config = WorkerConfig::from_settings(&settings.jobs, Duration::from_secs(3)).unwrap();
+    let config = WorkerConfig::from_settings(&settings.jobs, Duration::from_secs(3));
     assert_eq!(config.completed_retention, riverqueue::Retention::Keep);
     assert_eq!(
         config.discarded_retention,

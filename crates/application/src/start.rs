@@ -34,8 +34,6 @@ pub enum StartError {
     Cache(#[source] infra::cache::CacheError),
     #[error("cannot set up mail (SMTP_URL, MAIL_FROM)")]
     Mail(#[source] infra::mail::MailError),
-    #[error("invalid housekeeping schedule (JOB_CLEANUP_SCHEDULE)")]
-    Schedule(#[source] riverqueue::CronScheduleParseError),
     #[error("cannot set up the job worker (JOB_*)")]
     Worker(#[source] riverqueue::Error),
     #[error("cannot build services")]
@@ -60,8 +58,7 @@ impl Services {
     /// product ships, configured by the `JOB_*` settings. The API runs one
     /// in-process (`JOB_WORKER_IN_API`); `bins/worker` runs one alone.
     pub fn worker(&self, settings: &Settings) -> Result<Worker, StartError> {
-        let config = WorkerConfig::from_settings(&settings.jobs, settings.http.shutdown_grace())
-            .map_err(StartError::Schedule)?;
+        let config = WorkerConfig::from_settings(&settings.jobs, settings.http.shutdown_grace());
         self.worker_with(settings, &config)
     }
 

@@ -446,7 +446,9 @@ impl Default for JobSettings {
             rescue_after_seconds: None,
             backoff_base_ms: 1000,
             backoff_max_seconds: 3600,
-            cleanup_schedule: CronSchedule(Some("@hourly".to_owned())),
+            cleanup_schedule: CronSchedule(Some(
+                riverqueue::CronSchedule::parse("@hourly").expect("@hourly is a schedule"),
+            )),
             completed_retention_hours: 24,
             cancelled_retention_hours: 24,
             discarded_retention_hours: 168,
@@ -729,10 +731,10 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A River cron schedule (five fields, or `@hourly`, `@every 90s`), or
-/// `off` (`None`).
+/// A River cron schedule (five fields, or `@hourly`, `@every 90s`), parsed
+/// once here, or `off` (`None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CronSchedule(pub Option<String>);
+pub struct CronSchedule(pub Option<riverqueue::CronSchedule>);
 
 impl<'de> Deserialize<'de> for CronSchedule {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -740,18 +742,21 @@ impl<'de> Deserialize<'de> for CronSchedule {
         if raw.eq_ignore_ascii_case("off") {
             return Ok(Self(None));
         }
-        riverqueue::CronSchedule::parse(&raw).map_err(|err| {
+        let schedule = riverqueue::CronSchedule::parse(&raw).map_err(|err| {
             serde::de::Error::custom(format!(
                 "expected five-field cron (`0 * * * *`), `@hourly`, `@every 90s` or `off`: {err}"
             ))
         })?;
-        Ok(Self(Some(raw)))
+        Ok(Self(Some(schedule)))
     }
 }
 
 impl Serialize for CronSchedule {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.0.as_deref().unwrap_or("off"))
+        match &self.0 {
+            Some(schedule) => serializer.collect_str(schedule),
+            None => serializer.serialize_str("off"),
+        }
     }
 }
 
@@ -1228,7 +1233,10 @@ mod tests {
     #[test]
     fn job_and_mail_settings_are_checked_at_start_up() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.jobs.cleanup_schedule.0.as_deref(), Some("@hourly"));
+        assert_eq!(
+            s.jobs.cleanup_schedule.0.map(|c| c.to_string()).as_deref(),
+            Some("@hourly")
+        );
         assert!(s.jobs.worker_in_api);
         let off = settings(&[("JOB_CLEANUP_SCHEDULE", "off")]).unwrap();
         assert!(off.jobs.cleanup_schedule.0.is_none());
@@ -1265,7 +1273,14 @@ mod tests {
             .to_string();
         assert!(retired.contains("River"), "{retired}");
         let cron = settings(&[("JOB_CLEANUP_SCHEDULE", "*/5 * * * *")]).unwrap();
-        assert_eq!(cron.jobs.cleanup_schedule.0.as_deref(), Some("*/5 * * * *"));
+        assert_eq!(
+            cron.jobs
+                .cleanup_schedule
+                .0
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some("*/5 * * * *")
+        );
         let smtp = settings(&[("SMTP_URL", "smtps://user:hunter2@smtp.example.com")]).unwrap();
         let described = smtp.describe();
         assert!(

@@ -17,7 +17,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 use crate::{
     Result,
-    tx::{Inner, TxConn},
+    tx::{Inner, TxConn, on_tx},
 };
 
 /// How to open the pools. Built by the binaries from the typed settings.
@@ -202,10 +202,7 @@ impl Tx {
         opts: riverqueue::InsertOpts,
     ) -> Result<riverqueue::InsertResult<A>> {
         let request = client.insert(args).opts(opts);
-        Ok(match &mut *self.conn.lock().await {
-            Inner::Postgres(tx) => request.tx(tx).await,
-            Inner::Sqlite(tx) => request.tx(tx).await,
-        }?)
+        Ok(on_tx!(self.conn, tx => request.tx(tx).await)?)
     }
 
     /// Runs `work` in a new, independent transaction (REQUIRES_NEW): it

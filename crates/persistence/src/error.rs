@@ -103,9 +103,7 @@ impl From<riverqueue::Error> for Error {
     /// busy database is [`Error::Unavailable`]).
     fn from(err: riverqueue::Error) -> Self {
         match err {
-            riverqueue::Error::Database(err) => {
-                DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err.into())).into()
-            }
+            riverqueue::Error::Database(err) => crate::tx::exec_err(err).into(),
             other => Self::Job(other),
         }
     }

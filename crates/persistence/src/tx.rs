@@ -62,13 +62,25 @@ impl TxConn {
     }
 }
 
+/// Runs `$body` with `$tx` bound to the locked sqlx transaction, whichever
+/// the backend: the same code, typed once per backend.
+macro_rules! on_tx {
+    ($conn:expr, $tx:ident => $body:expr) => {
+        match &mut *$conn.lock().await {
+            Inner::Postgres($tx) => $body,
+            Inner::Sqlite($tx) => $body,
+        }
+    };
+}
+pub(crate) use on_tx;
+
 /// The statement with its values bound, for either backend.
 fn bind(stmt: &Statement) -> (sqlx::AssertSqlSafe<&str>, SqlxValues) {
     let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
     (sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
 }
 
-fn exec_err(err: sqlx::Error) -> DbErr {
+pub(crate) fn exec_err(err: sqlx::Error) -> DbErr {
     DbErr::Exec(RuntimeErr::SqlxError(err.into()))
 }
 
@@ -84,55 +96,30 @@ impl ConnectionTrait for TxConn {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let (sql, values) = bind(&stmt);
-        match &mut *self.lock().await {
-            Inner::Postgres(tx) => sqlx::query_with(sql, values)
-                .execute(&mut **tx)
-                .await
-                .map(Into::into),
-            Inner::Sqlite(tx) => sqlx::query_with(sql, values)
-                .execute(&mut **tx)
-                .await
-                .map(Into::into),
-        }
-        .map_err(exec_err)
+        on_tx!(self, tx => sqlx::query_with(sql, values).execute(&mut **tx).await.map(Into::into))
+            .map_err(exec_err)
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &mut *self.lock().await {
-            Inner::Postgres(tx) => tx.execute(sql).await.map(Into::into),
-            Inner::Sqlite(tx) => tx.execute(sql).await.map(Into::into),
-        }
-        .map_err(exec_err)
+        on_tx!(self, tx => tx.execute(sql).await.map(Into::into)).map_err(exec_err)
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         let (sql, values) = bind(&stmt);
-        match &mut *self.lock().await {
-            Inner::Postgres(tx) => sqlx::query_with(sql, values)
-                .fetch_optional(&mut **tx)
-                .await
-                .map(|row| row.map(Into::into)),
-            Inner::Sqlite(tx) => sqlx::query_with(sql, values)
-                .fetch_optional(&mut **tx)
-                .await
-                .map(|row| row.map(Into::into)),
-        }
+        on_tx!(self, tx => sqlx::query_with(sql, values)
+            .fetch_optional(&mut **tx)
+            .await
+            .map(|row| row.map(Into::into)))
         .map_err(query_err)
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let (sql, values) = bind(&stmt);
-        match &mut *self.lock().await {
-            Inner::Postgres(tx) => sqlx::query_with(sql, values)
-                .fetch_all(&mut **tx)
-                .await
-                .map(|rows| rows.into_iter().map(Into::into).collect()),
-            Inner::Sqlite(tx) => sqlx::query_with(sql, values)
-                .fetch_all(&mut **tx)
-                .await
-                .map(|rows| rows.into_iter().map(Into::into).collect()),
-        }
+        on_tx!(self, tx => sqlx::query_with(sql, values)
+            .fetch_all(&mut **tx)
+            .await
+            .map(|rows| rows.into_iter().map(Into::into).collect()))
         .map_err(query_err)
     }
 }

@@ -39,18 +39,12 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// # Errors
-    /// When `JOB_CLEANUP_SCHEDULE` does not parse (the settings check it
-    /// already, with this parser).
-    pub fn from_settings(
-        settings: &JobSettings,
-        grace: Duration,
-    ) -> Result<Self, riverqueue::CronScheduleParseError> {
+    pub fn from_settings(settings: &JobSettings, grace: Duration) -> Self {
         let retention = |hours: u64| match hours {
             0 => Retention::Keep,
             hours => Retention::DeleteAfter(Duration::from_secs(hours * 3600)),
         };
-        Ok(Self {
+        Self {
             concurrency: settings.concurrency as usize,
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
             fetch_cooldown: Duration::from_millis(settings.fetch_cooldown_ms),
@@ -61,17 +55,12 @@ impl WorkerConfig {
                 base: Duration::from_millis(settings.backoff_base_ms),
                 max: Duration::from_secs(settings.backoff_max_seconds),
             },
-            cleanup_schedule: settings
-                .cleanup_schedule
-                .0
-                .as_deref()
-                .map(CronSchedule::parse)
-                .transpose()?,
+            cleanup_schedule: settings.cleanup_schedule.0.clone(),
             completed_retention: retention(settings.completed_retention_hours),
             cancelled_retention: retention(settings.cancelled_retention_hours),
             discarded_retention: retention(settings.discarded_retention_hours),
             grace,
-        })
+        }
     }
 }
 
