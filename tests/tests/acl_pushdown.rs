@@ -12,8 +12,13 @@ use domain::{
     Email, NewTask, NewUser, Page, Principal, Task, TaskDescription, TaskFilter, TaskTitle, UserId,
     Username,
     acl::{AclPrincipal, AclRule, Guarded, Permission, has_permission, principals_of},
+    task::TaskUserField,
 };
-use persistence::{BaseRepository, Db, TaskRepository, UserRepository, acl, entities::task};
+use persistence::{
+    BaseRepository, Db, TaskRepository, UserRepository,
+    acl::{self, GuardedEntity},
+    entities::task::{self, Entity as Tasks},
+};
 use tests::TestDatabase;
 
 /// A small deterministic generator (xorshift), so a failing seed replays.
@@ -45,17 +50,27 @@ const ROLES: [&str; 3] = ["admin", "suspended", "editor"];
 struct AuditView(Task);
 
 impl Guarded for AuditView {
-    fn acl() -> Vec<AclRule> {
+    type UserField = TaskUserField;
+
+    fn acl() -> Vec<AclRule<TaskUserField>> {
         use AclPrincipal::{Fixed, UserInField};
         vec![
             AclRule::allow(Fixed(Principal::Authenticated), &[Permission::Read]),
             AclRule::deny(Fixed(Principal::Role("suspended".into())), Permission::ALL),
-            AclRule::deny(UserInField("task_author_id"), &[Permission::Read]),
+            AclRule::deny(UserInField(TaskUserField::Author), &[Permission::Read]),
         ]
     }
 
-    fn user_in_field(&self, field: &str) -> Option<UserId> {
+    fn user_in_field(&self, field: TaskUserField) -> Option<UserId> {
         self.0.user_in_field(field)
+    }
+}
+
+impl GuardedEntity<AuditView> for Tasks {
+    fn user_column(field: TaskUserField) -> task::Column {
+        match field {
+            TaskUserField::Author => task::Column::TaskAuthorId,
+        }
     }
 }
 

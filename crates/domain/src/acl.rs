@@ -3,7 +3,7 @@
 //! A model declares its access-control list once, as [`AclRule`]s: allow or
 //! deny a set of [`Permission`]s to a principal. A principal in a rule is
 //! either fixed (`Everyone`, `Role("admin")`) or taken from a field of the
-//! row (`the user in task_author_id`). Because rules are data, the same list
+//! row (`the user in the task's author field`). Because rules are data, the same list
 //! is both evaluated in memory for one row ([`has_permission`]) and compiled
 //! into a SQL condition for list queries (in persistence), so a page never
 //! holds a row the caller may not read. Deny wins over allow.
@@ -61,25 +61,27 @@ pub enum Effect {
     Deny,
 }
 
-/// Who a rule applies to.
+/// Who a rule applies to. `F` is the model's [`Guarded::UserField`], an
+/// enum of its fields that hold a user, so a rule cannot name a field the
+/// model does not have: a typo does not compile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AclPrincipal {
+pub enum AclPrincipal<F> {
     /// The same principal for every row.
     Fixed(Principal),
-    /// The user whose id is in this field of the row (named as the column).
-    UserInField(&'static str),
+    /// The user whose id is in this field of the row.
+    UserInField(F),
 }
 
 /// One entry of an access-control list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AclRule {
+pub struct AclRule<F> {
     pub effect: Effect,
-    pub principal: AclPrincipal,
+    pub principal: AclPrincipal<F>,
     pub permissions: &'static [Permission],
 }
 
-impl AclRule {
-    pub fn allow(principal: AclPrincipal, permissions: &'static [Permission]) -> Self {
+impl<F> AclRule<F> {
+    pub fn allow(principal: AclPrincipal<F>, permissions: &'static [Permission]) -> Self {
         Self {
             effect: Effect::Allow,
             principal,
@@ -87,7 +89,7 @@ impl AclRule {
         }
     }
 
-    pub fn deny(principal: AclPrincipal, permissions: &'static [Permission]) -> Self {
+    pub fn deny(principal: AclPrincipal<F>, permissions: &'static [Permission]) -> Self {
         Self {
             effect: Effect::Deny,
             principal,
@@ -98,20 +100,24 @@ impl AclRule {
 
 /// A model with row-level access control.
 pub trait Guarded {
+    /// The fields of the model that hold a user id (an enum, one variant
+    /// per field). Persistence maps each to its column, exhaustively.
+    type UserField: Copy + PartialEq + std::fmt::Debug;
+
     /// The model's access-control list, the same for every row; row-specific
     /// principals come from fields via [`AclPrincipal::UserInField`].
-    fn acl() -> Vec<AclRule>;
+    fn acl() -> Vec<AclRule<Self::UserField>>;
 
     /// The user id in a field named by [`AclPrincipal::UserInField`].
-    fn user_in_field(&self, field: &str) -> Option<UserId>;
+    fn user_in_field(&self, field: Self::UserField) -> Option<UserId>;
 }
 
 /// Whether a rule names one of the caller's principals for this row.
-fn applies<R: Guarded>(rule: &AclRule, principals: &[Principal], row: &R) -> bool {
+fn applies<R: Guarded>(rule: &AclRule<R::UserField>, principals: &[Principal], row: &R) -> bool {
     match &rule.principal {
         AclPrincipal::Fixed(principal) => principals.contains(principal),
         AclPrincipal::UserInField(field) => row
-            .user_in_field(field)
+            .user_in_field(*field)
             .is_some_and(|owner| principals.contains(&Principal::User(owner))),
     }
 }
@@ -192,19 +198,31 @@ mod tests {
         owner: UserId,
     }
 
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum NoteUser {
+        Owner,
+    }
+
     impl Guarded for Note {
-        fn acl() -> Vec<AclRule> {
+        type UserField = NoteUser;
+
+        fn acl() -> Vec<AclRule<NoteUser>> {
             use AclPrincipal::{Fixed, UserInField};
             vec![
                 AclRule::allow(Fixed(Principal::Authenticated), &[Permission::Create]),
-                AclRule::allow(UserInField("owner"), &[Permission::Read, Permission::Edit]),
+                AclRule::allow(
+                    UserInField(NoteUser::Owner),
+                    &[Permission::Read, Permission::Edit],
+                ),
                 AclRule::allow(Fixed(Principal::admin()), Permission::ALL),
                 AclRule::deny(Fixed(Principal::Role("banned".into())), Permission::ALL),
             ]
         }
 
-        fn user_in_field(&self, field: &str) -> Option<UserId> {
-            (field == "owner").then_some(self.owner)
+        fn user_in_field(&self, field: NoteUser) -> Option<UserId> {
+            match field {
+                NoteUser::Owner => Some(self.owner),
+            }
         }
     }
 

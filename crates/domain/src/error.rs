@@ -68,7 +68,7 @@ impl fmt::Display for InvalidValue {
 impl std::error::Error for InvalidValue {}
 
 /// Checks a string's length in characters (not bytes), as Pydantic does.
-pub(crate) fn check_length(raw: &str, min: usize, max: usize) -> Result<(), InvalidValue> {
+pub fn check_length(raw: &str, min: usize, max: usize) -> Result<(), InvalidValue> {
     let len = raw.chars().count();
     if len < min {
         Err(InvalidValue::too_short(min))

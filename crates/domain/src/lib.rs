@@ -12,10 +12,12 @@ pub mod acl;
 pub mod error;
 pub mod list;
 pub mod task;
+pub mod text;
 pub mod user;
 
 pub use acl::{Permission, Principal};
 pub use error::InvalidValue;
 pub use list::{MAX_PAGE_SIZE, Page, Sort};
 pub use task::{NewTask, Task, TaskDescription, TaskFilter, TaskId, TaskPatch, TaskTitle};
+pub use text::Text;
 pub use user::{Email, NewUser, Password, User, UserId, UserPatch, Username};

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{
     UserId,
     acl::{AclPrincipal, AclRule, Guarded, Permission, Principal},
-    error::{InvalidValue, check_length},
+    text::Text,
 };
 
 /// The database identity of a task. Internal: clients see [`Task::uuid`].
@@ -44,66 +44,43 @@ pub struct TaskPatch {
     pub is_completed: Option<bool>,
 }
 
-crate::text_value!(TaskTitle, TaskDescription);
-
 /// Columns a task list may be sorted by (`?sort=title`, `-created_at`).
 pub const SORTABLE: &[&str] = &["id", "title", "is_completed", "created_at", "updated_at"];
 
 /// 1 to 100 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TaskTitle(String);
-
-impl TaskTitle {
-    pub const MIN_LEN: usize = 1;
-    pub const MAX_LEN: usize = 100;
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub type TaskTitle = Text<1, 100>;
 
 /// 1 to 1000 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TaskDescription(String);
+pub type TaskDescription = Text<1, 1000>;
 
-impl TaskDescription {
-    pub const MIN_LEN: usize = 1;
-    pub const MAX_LEN: usize = 1000;
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        check_length(raw, Self::MIN_LEN, Self::MAX_LEN)?;
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// The fields of a task that hold a user, for its ACL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskUserField {
+    /// `author_id`: who wrote the task.
+    Author,
 }
 
 /// The template's rules: any signed-in user may create; the author may read,
 /// edit and delete; admins may do everything.
 impl Guarded for Task {
-    fn acl() -> Vec<AclRule> {
+    type UserField = TaskUserField;
+
+    fn acl() -> Vec<AclRule<TaskUserField>> {
         use AclPrincipal::{Fixed, UserInField};
         vec![
             AclRule::allow(Fixed(Principal::Authenticated), &[Permission::Create]),
             AclRule::allow(
-                UserInField("task_author_id"),
+                UserInField(TaskUserField::Author),
                 &[Permission::Read, Permission::Edit, Permission::Delete],
             ),
             AclRule::allow(Fixed(Principal::admin()), Permission::ALL),
         ]
     }
 
-    fn user_in_field(&self, field: &str) -> Option<UserId> {
-        (field == "task_author_id").then_some(self.author_id)
+    fn user_in_field(&self, field: TaskUserField) -> Option<UserId> {
+        match field {
+            TaskUserField::Author => Some(self.author_id),
+        }
     }
 }
 

@@ -44,21 +44,35 @@ pub struct User {
 /// The template's rules: anyone may read users and register; a user may
 /// edit themself; admins may do everything (including delete).
 impl Guarded for User {
-    fn acl() -> Vec<AclRule> {
+    type UserField = UserUserField;
+
+    fn acl() -> Vec<AclRule<UserUserField>> {
         use AclPrincipal::{Fixed, UserInField};
         vec![
             AclRule::allow(
                 Fixed(Principal::Everyone),
                 &[Permission::Read, Permission::Create],
             ),
-            AclRule::allow(UserInField("id"), &[Permission::Read, Permission::Edit]),
+            AclRule::allow(
+                UserInField(UserUserField::Id),
+                &[Permission::Read, Permission::Edit],
+            ),
             AclRule::allow(Fixed(Principal::admin()), Permission::ALL),
         ]
     }
 
-    fn user_in_field(&self, field: &str) -> Option<UserId> {
-        (field == "id").then_some(self.id)
+    fn user_in_field(&self, field: UserUserField) -> Option<UserId> {
+        match field {
+            UserUserField::Id => Some(self.id),
+        }
     }
+}
+
+/// The fields of a user that hold a user, for its ACL: the account itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserUserField {
+    /// `id`: the account's own id.
+    Id,
 }
 
 /// A change to one's own account; `None` leaves the field as it is.

@@ -7,15 +7,20 @@
 //! happens in the database and pages, counts and limits never include a
 //! row the caller may not see.
 
-use std::str::FromStr;
-
 use domain::{
     Principal, UserId,
     acl::{AclPrincipal, Effect, Guarded, Permission},
 };
 use sea_orm::{ColumnTrait, Condition, EntityTrait, sea_query::Expr};
 
-use crate::{Error, Result};
+use crate::Result;
+
+/// An entity that stores model `R`: the column of each of `R`'s user
+/// fields. The match over the field enum is exhaustive, so adding a user
+/// field to the model without its column does not compile.
+pub trait GuardedEntity<R: Guarded>: EntityTrait {
+    fn user_column(field: R::UserField) -> Self::Column;
+}
 
 /// An always-false condition (sea-query renders an empty `ANY` as false,
 /// but saying so explicitly keeps the intent readable in the SQL log).
@@ -28,7 +33,7 @@ fn never() -> Condition {
 pub fn condition<R, E>(principals: &[Principal], permission: Permission) -> Result<Condition>
 where
     R: Guarded,
-    E: EntityTrait,
+    E: GuardedEntity<R>,
 {
     let users: Vec<UserId> = principals
         .iter()
@@ -60,11 +65,7 @@ where
                 if users.is_empty() {
                     continue;
                 }
-                let column = E::Column::from_str(field).map_err(|_| Error::Schema {
-                    entity: std::any::type_name::<E>(),
-                    reason: format!("ACL names field {field:?}, which is not a column"),
-                })?;
-                column.is_in(users.iter().map(|id| id.0))
+                E::user_column(*field).is_in(users.iter().map(|id| id.0))
             }
         };
         match rule.effect {

@@ -24,13 +24,6 @@ pub enum Error {
         entity: &'static str,
         reason: String,
     },
-    /// Code and schema disagree (an ACL or sort names a column that does not
-    /// exist). A programming error, reported rather than ignored.
-    #[error("{entity}: {reason}")]
-    Schema {
-        entity: &'static str,
-        reason: String,
-    },
     /// A list was asked to sort by a column that is not sortable.
     #[error("cannot sort by {requested:?}; sortable: {allowed}")]
     InvalidSort { requested: String, allowed: String },

@@ -55,6 +55,99 @@ impl FieldError {
     }
 }
 
+/// A type a request field can hold, read from a JSON value (a body) or a
+/// string (a query, `in_query`), with Pydantic's error codes.
+pub trait FieldValue: Sized {
+    fn read(value: Value, in_query: bool) -> Result<Self, InvalidValue>;
+}
+
+impl FieldValue for bool {
+    fn read(value: Value, in_query: bool) -> Result<Self, InvalidValue> {
+        match value {
+            Value::Bool(b) => Ok(b),
+            Value::String(s) if in_query => match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(InvalidValue::new(
+                    "bool_parsing",
+                    "Input should be a valid boolean, unable to interpret input",
+                )),
+            },
+            _ => Err(InvalidValue::new(
+                "bool_type",
+                "Input should be a valid boolean",
+            )),
+        }
+    }
+}
+
+impl FieldValue for i64 {
+    fn read(value: Value, in_query: bool) -> Result<Self, InvalidValue> {
+        match value {
+            Value::Number(n) if n.is_i64() => Ok(n.as_i64().unwrap_or_default()),
+            Value::Number(n) if n.is_u64() => Err(InvalidValue::new(
+                "less_than_equal",
+                format!("Input should be less than or equal to {}", i64::MAX),
+            )),
+            Value::String(s) if in_query => s.trim().parse().map_err(|_| {
+                InvalidValue::new(
+                    "int_parsing",
+                    "Input should be a valid integer, unable to parse string as an integer",
+                )
+            }),
+            _ => Err(InvalidValue::new(
+                "int_type",
+                "Input should be a valid integer",
+            )),
+        }
+    }
+}
+
+/// Reads a string, then parses it.
+fn from_string<T>(
+    value: Value,
+    parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+) -> Result<T, InvalidValue> {
+    match value {
+        Value::String(s) => parse(&s),
+        _ => Err(InvalidValue::new(
+            "string_type",
+            "Input should be a valid string",
+        )),
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> FieldValue for domain::Text<MIN, MAX> {
+    fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
+        from_string(value, Self::parse)
+    }
+}
+
+impl FieldValue for chrono::DateTime<chrono::Utc> {
+    /// RFC 3339 with an offset (`2026-11-30T17:00:00Z`), as Pydantic writes.
+    fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
+        from_string(value, |s| {
+            chrono::DateTime::parse_from_rfc3339(s.trim())
+                .map(|at| at.with_timezone(&chrono::Utc))
+                .map_err(|_| {
+                    InvalidValue::new(
+                        "datetime_parsing",
+                        "Input should be a valid datetime with a time zone (RFC 3339)",
+                    )
+                })
+        })
+    }
+}
+
+impl FieldValue for uuid::Uuid {
+    fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
+        from_string(value, |s| {
+            uuid::Uuid::parse_str(s.trim())
+                .map_err(|_| InvalidValue::new("uuid_parsing", "Input should be a valid UUID"))
+        })
+    }
+}
+
 /// Reads the fields of one JSON object (or query string), collecting an
 /// error per bad field instead of stopping at the first.
 #[derive(Debug)]
@@ -142,27 +235,55 @@ impl Fields {
     /// An optional boolean: a JSON `true`/`false` in a body; `true`, `false`,
     /// `1`, `0`, `yes`, `no`, `on`, `off` in a query (as Pydantic accepts).
     pub fn optional_bool(&mut self, name: &str) -> Option<Option<bool>> {
-        match self.map.remove(name) {
-            None => Some(None),
-            Some(Value::Bool(b)) => Some(Some(b)),
-            Some(Value::String(s)) if self.source == "query" => {
-                match s.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => Some(Some(true)),
-                    "false" | "0" | "no" | "off" => Some(Some(false)),
-                    _ => {
-                        self.fail(
-                            name,
-                            "bool_parsing",
-                            "Input should be a valid boolean, unable to interpret input",
-                        );
-                        None
-                    }
-                }
-            }
-            Some(_) => {
-                self.fail(name, "bool_type", "Input should be a valid boolean");
+        self.optional(name)
+    }
+
+    /// Reads a present value as a `T`, recording why it is not one.
+    fn read<T: FieldValue>(&mut self, name: &str, value: Value) -> Option<T> {
+        match T::read(value, self.source == "query") {
+            Ok(value) => Some(value),
+            Err(invalid) => {
+                self.fail(name, invalid.kind(), invalid.message());
                 None
             }
+        }
+    }
+
+    /// A required field of any [`FieldValue`] type; `null` is refused.
+    pub fn required<T: FieldValue>(&mut self, name: &str) -> Option<T> {
+        if let Some(value) = self.map.remove(name) {
+            self.read(name, value)
+        } else {
+            self.fail(name, "missing", "Field required");
+            None
+        }
+    }
+
+    /// A field that may be absent or `null` (both `None`), as a nullable
+    /// column is at creation.
+    pub fn nullable<T: FieldValue>(&mut self, name: &str) -> Option<Option<T>> {
+        match self.map.remove(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(value) => self.read(name, value).map(Some),
+        }
+    }
+
+    /// A field that may be absent (`None`: a patch leaves it unchanged);
+    /// present, it must be a `T` (`null` is refused).
+    pub fn optional<T: FieldValue>(&mut self, name: &str) -> Option<Option<T>> {
+        match self.map.remove(name) {
+            None => Some(None),
+            Some(value) => self.read(name, value).map(Some),
+        }
+    }
+
+    /// A patch of a nullable column: absent is `None` (unchanged), `null` is
+    /// `Some(None)` (cleared), a value is `Some(Some(value))`.
+    pub fn optional_nullable<T: FieldValue>(&mut self, name: &str) -> Option<Option<Option<T>>> {
+        match self.map.remove(name) {
+            None => Some(None),
+            Some(Value::Null) => Some(Some(None)),
+            Some(value) => self.read(name, value).map(|value| Some(Some(value))),
         }
     }
 

@@ -10,7 +10,12 @@ use uuid::Uuid;
 
 use infra::cache::{Cache, CacheKey};
 
-use crate::{Error, Principals, Result, cache_tags as tags};
+use crate::{Error, Principals, Result, cache_tags::OWNED_BY_USERS};
+
+/// The cache tag of one task's cached reads.
+fn tag(uuid: Uuid) -> String {
+    format!("task:{uuid}")
+}
 
 /// A task to create, as requested.
 #[derive(Debug, Clone)]
@@ -77,8 +82,8 @@ impl TaskService {
     pub async fn get(&self, principals: &Principals, uuid: Uuid) -> Result<Task> {
         principals.require_caller()?;
         let key = CacheKey::new("tasks:get", uuid)
-            .tag(tags::task(uuid))
-            .tag(tags::TASKS);
+            .tag(tag(uuid))
+            .tag(OWNED_BY_USERS);
         let task = self
             .cache
             .get_or_compute(&key, None, || async {
@@ -102,7 +107,7 @@ impl TaskService {
         let task = self.find(principals, uuid).await?;
         principals.assert_access(Permission::Edit, &[&task])?;
         let updated = self.tasks.update(self.db.writer(), task.id, patch).await?;
-        self.cache.invalidate_tags(&[tags::task(uuid)]).await;
+        self.cache.invalidate_tags(&[tag(uuid)]).await;
         Ok(updated)
     }
 
@@ -111,7 +116,7 @@ impl TaskService {
         let task = self.find(principals, uuid).await?;
         principals.assert_access(Permission::Delete, &[&task])?;
         self.tasks.delete(self.db.writer(), task.id).await?;
-        self.cache.invalidate_tags(&[tags::task(uuid)]).await;
+        self.cache.invalidate_tags(&[tag(uuid)]).await;
         Ok(())
     }
 

@@ -209,12 +209,13 @@ impl UserService {
         principals.assert_access(Permission::Delete, &[&user])?;
         self.users.delete(self.db.writer(), user.id).await?;
         self.auth.forget_sessions(user.id);
-        // Their tasks went with them (cascade): drop every cached task too.
+        // Their tasks (and any other rows they own) went with them in the
+        // schema's cascade: drop every cached owned row too.
         self.cache
             .invalidate_tags(&[
                 tags::USERS.to_owned(),
                 tags::user(user.id),
-                tags::TASKS.to_owned(),
+                tags::OWNED_BY_USERS.to_owned(),
             ])
             .await;
         tracing::info!(user_uuid = %uuid, "user deleted");

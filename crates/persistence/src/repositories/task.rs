@@ -3,7 +3,7 @@
 use chrono::Utc;
 use domain::{
     NewTask, Page, Principal, Sort, Task, TaskDescription, TaskFilter, TaskId, TaskPatch,
-    TaskTitle, UserId, acl::Permission,
+    TaskTitle, UserId, acl::Permission, task::TaskUserField,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, IntoActiveModel};
 use uuid::Uuid;
@@ -15,6 +15,14 @@ use crate::{
 };
 
 const ENTITY: &str = "Task";
+
+impl acl::GuardedEntity<Task> for Tasks {
+    fn user_column(field: TaskUserField) -> task::Column {
+        match field {
+            TaskUserField::Author => task::Column::TaskAuthorId,
+        }
+    }
+}
 
 /// Storage of tasks.
 #[derive(Debug, Clone, Copy)]

@@ -3,7 +3,8 @@
 
 use chrono::Utc;
 use domain::{
-    Email, NewUser, Page, Principal, Sort, Task, User, UserId, UserPatch, Username, acl::Permission,
+    Email, NewUser, Page, Principal, Sort, Task, User, UserId, UserPatch, Username,
+    acl::Permission, user::UserUserField,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QuerySelect,
@@ -20,6 +21,14 @@ use crate::{
 };
 
 const ENTITY: &str = "User";
+
+impl acl::GuardedEntity<User> for Users {
+    fn user_column(field: UserUserField) -> user::Column {
+        match field {
+            UserUserField::Id => user::Column::Id,
+        }
+    }
+}
 
 /// Storage of users.
 #[derive(Debug, Clone, Copy)]

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::{
     ApiError,
     extract::list_query,
+    openapi,
     validation::{FieldError, Fields, JsonRequest},
 };
 
@@ -19,11 +20,9 @@ use crate::{
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct CreateTaskRequest {
-    /// 1 to 100 characters (lengths from `TaskTitle`, see `openapi.rs`).
-    #[schema(example = "Write the report")]
+    #[schema(example = "Write the report", schema_with = openapi::text::<TaskTitle>)]
     title: String,
-    /// 1 to 1000 characters.
-    #[schema(example = "Quarterly numbers, two pages")]
+    #[schema(example = "Quarterly numbers, two pages", schema_with = openapi::text::<TaskDescription>)]
     description: String,
 }
 
@@ -46,10 +45,10 @@ impl JsonRequest for CreateTaskRequest {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
 pub struct UpdateTaskRequest {
-    /// Absent: unchanged. Lengths as at creation.
-    #[schema(nullable = false)]
+    /// Absent: unchanged.
+    #[schema(schema_with = openapi::text::<TaskTitle>)]
     title: Option<String>,
-    #[schema(nullable = false)]
+    #[schema(schema_with = openapi::text::<TaskDescription>)]
     description: Option<String>,
     #[schema(nullable = false)]
     is_completed: Option<bool>,
@@ -107,10 +106,14 @@ pub struct TaskListParams {
     limit: Option<u64>,
     /// A column (`domain::task::SORTABLE`), `-` first for descending.
     /// Default: creation order.
-    #[param(example = "-created_at")]
+    #[param(example = "-created_at", schema_with = sort_schema)]
     sort: Option<String>,
     /// Only completed (`true`) or open (`false`) tasks.
     is_completed: Option<bool>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    openapi::sort(domain::task::SORTABLE)
 }
 
 /// The parsed task-list query.

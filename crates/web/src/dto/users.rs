@@ -186,6 +186,10 @@ pub struct UserListParams {
     limit: Option<u64>,
     /// A column (`domain::user::SORTABLE`), `-` first for descending.
     /// Default: registration order.
-    #[param(example = "username")]
+    #[param(example = "username", schema_with = sort_schema)]
     sort: Option<String>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort(domain::user::SORTABLE)
 }
