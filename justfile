@@ -62,6 +62,12 @@ migration-status:
 generate-migration NAME:
     cd migration && cargo run -- generate {{NAME}}
 
+# e.g. `just new-resource projects title:string description:text? done:bool due:datetime?`
+# Types: string text int bool datetime uuid decimal; `?` makes a field nullable.
+# Scaffold a tested CRUD resource in every layer (README "Adding a resource").
+new-resource NAME *FIELDS:
+    cargo run -q -p xtask -- new-resource {{NAME}} {{FIELDS}}
+
 # Make EMAIL an admin, creating the account (password from ADMIN_PASSWORD) if needed.
 create-admin EMAIL USERNAME:
     cargo run --bin api -- create-admin {{EMAIL}} {{USERNAME}}

@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_refresh_tokens::Migration),
             Box::new(m20261124_000003_create_jobs::Migration),
             Box::new(m20261130_000001_jobs_on_river::Migration),
+            // new-resource: migrations
         ]
     }
 }

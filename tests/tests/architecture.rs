@@ -109,7 +109,8 @@ fn layers_depend_only_downwards() {
 #[test]
 fn domain_stays_plain() {
     let deps = workspace_dependencies();
-    let allowed = ["thiserror", "uuid", "chrono", "serde"];
+    // Value types only: ids, times, exact decimals.
+    let allowed = ["thiserror", "uuid", "chrono", "rust_decimal", "serde"];
     for dep in &deps["domain"] {
         assert!(
             allowed.contains(&dep.as_str()),

@@ -35,6 +35,7 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub tasks: TaskService,
+    // new-resource: services
     /// The job queue, for enqueueing outside a service and for operators.
     pub jobs: jobs::JobQueue,
     db: Db,
@@ -72,7 +73,8 @@ impl Services {
         Ok(Self {
             jobs,
             users: UserService::new(db.clone(), auth.clone(), cache.clone()),
-            tasks: TaskService::new(db.clone(), cache),
+            tasks: TaskService::new(db.clone(), cache.clone()),
+            // new-resource: build services
             auth,
             db,
             redis,

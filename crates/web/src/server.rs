@@ -8,10 +8,9 @@ use actix_web::{
 };
 use application::Services;
 use infra::{Settings, metrics::Metrics, rate_limit::RateLimiter, redis::RedisPool};
-use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{ApiError, handlers, middleware, openapi::ApiDoc};
+use crate::{ApiError, handlers, middleware, openapi};
 
 /// Requests per client IP per window on the endpoints that guess at secrets.
 #[derive(Debug, Clone, Copy)]
@@ -138,7 +137,7 @@ pub fn run(
     let grace = config.shutdown_grace;
     let config = web::Data::new(config);
     let deps = web::Data::new(deps);
-    let openapi = config.docs_enabled.then(ApiDoc::openapi);
+    let openapi = config.docs_enabled.then(openapi::document);
     let server = HttpServer::new(move || {
         let app = App::new()
             .app_data(services.clone())
@@ -150,9 +149,7 @@ pub fn run(
             .wrap(cors(&config))
             .wrap(from_fn(middleware::security_headers))
             .wrap(from_fn(middleware::log_requests))
-            .configure(handlers::monitoring::routes)
-            .configure(handlers::users::routes)
-            .configure(handlers::tasks::routes)
+            .configure(handlers::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::RouteNotFound)
             }));

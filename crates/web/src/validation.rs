@@ -148,6 +148,26 @@ impl FieldValue for uuid::Uuid {
     }
 }
 
+impl FieldValue for rust_decimal::Decimal {
+    /// A string (`"12.50"`, exact) or a JSON number.
+    fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(InvalidValue::new(
+                    "decimal_type",
+                    "Decimal input should be an integer, float, string or Decimal object",
+                ));
+            }
+        };
+        let text = text.trim();
+        text.parse::<Self>()
+            .or_else(|_| Self::from_scientific(text))
+            .map_err(|_| InvalidValue::new("decimal_parsing", "Input should be a valid decimal"))
+    }
+}
+
 /// Reads the fields of one JSON object (or query string), collecting an
 /// error per bad field instead of stopping at the first.
 #[derive(Debug)]

@@ -105,3 +105,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         [(Method::GET, web::to(ready))],
     ));
 }
+
+/// This module's operations, for the OpenAPI document (`handlers::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, ready), tags((name = "monitoring", description = "Liveness and readiness")))]
+pub(crate) struct Api;

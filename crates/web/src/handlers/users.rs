@@ -275,3 +275,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ],
     ));
 }
+
+/// This module's operations, for the OpenAPI document (`handlers::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(register, login, refresh, logout, list, me, update_me, get, delete), tags((name = "users", description = "Accounts and authentication")))]
+pub(crate) struct Api;
