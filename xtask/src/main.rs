@@ -5,7 +5,7 @@
 
 mod resource;
 
-use std::{path::Path, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
 const USAGE: &str = "\
 usage: cargo run -p xtask -- new-resource NAME [--singular WORD] FIELD...
@@ -19,12 +19,15 @@ usage: cargo run -p xtask -- new-resource NAME [--singular WORD] FIELD...
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace");
     match args.split_first() {
         Some((command, rest)) if command == "new-resource" => {
-            match resource::new_resource(root, rest, chrono::Utc::now()) {
+            let Some(root) = workspace_root() else {
+                eprintln!(
+                    "new-resource: run it inside the workspace (no Cargo.toml with [workspace] above here)"
+                );
+                return ExitCode::from(2);
+            };
+            match resource::new_resource(&root, rest, chrono::Utc::now()) {
                 Ok(report) => {
                     print!("{report}");
                     ExitCode::SUCCESS
@@ -40,4 +43,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The workspace around the current directory (where `cargo run` and `just`
+/// were started), so the generator writes into the checkout it is run in.
+fn workspace_root() -> Option<PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    here.ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.lines().any(|line| line.trim() == "[workspace]"))
+        })
+        .map(PathBuf::from)
 }
