@@ -176,6 +176,17 @@ pub fn nullable_text<T: Bounded>() -> Object {
         .build()
 }
 
+/// The schema of a list's `limit` parameter: 1 to [`domain::MAX_PAGE_SIZE`],
+/// which is also the default.
+pub fn page_limit() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(domain::MAX_PAGE_SIZE))
+        .default(Some(domain::MAX_PAGE_SIZE.into()))
+        .build()
+}
+
 /// The schema of a list's `sort` parameter: each sortable column, and the
 /// same with `-` for descending.
 pub fn sort(sortable: &[&str]) -> Object {
@@ -254,13 +265,16 @@ mod tests {
     }
 
     #[test]
-    fn sort_parameters_list_the_sortable_columns() {
+    fn list_parameters_take_the_page_size_and_sortable_columns_from_the_domain() {
         let doc = document();
         for (path, sortable) in [
             ("/v1/users/", domain::user::SORTABLE),
             ("/v1/tasks/", domain::task::SORTABLE),
         ] {
             let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
+            assert_eq!(limit["schema"]["maximum"], domain::MAX_PAGE_SIZE, "{path}");
+            assert_eq!(limit["schema"]["default"], domain::MAX_PAGE_SIZE, "{path}");
             let sort = parameters.iter().find(|p| p["name"] == "sort").unwrap();
             let values = sort["schema"]["enum"].as_array().unwrap();
             assert_eq!(values.len(), sortable.len() * 2, "{path}");

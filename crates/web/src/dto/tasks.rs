@@ -102,7 +102,7 @@ pub struct TaskListParams {
     #[param(minimum = 0, default = 0)]
     skip: Option<u64>,
     /// How many tasks to return.
-    #[param(minimum = 1, maximum = 100, default = 100)]
+    #[param(schema_with = openapi::page_limit)]
     limit: Option<u64>,
     /// A column (`domain::task::SORTABLE`), `-` first for descending.
     /// Default: creation order.

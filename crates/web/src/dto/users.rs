@@ -9,7 +9,10 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::validation::{FieldError, Fields, JsonRequest};
+use crate::{
+    openapi,
+    validation::{FieldError, Fields, JsonRequest},
+};
 
 /// Body of `POST /v1/users/`.
 #[derive(Debug, ToSchema)]
@@ -182,7 +185,7 @@ pub struct UserListParams {
     #[param(minimum = 0, default = 0)]
     skip: Option<u64>,
     /// How many users to return.
-    #[param(minimum = 1, maximum = 100, default = 100)]
+    #[param(schema_with = openapi::page_limit)]
     limit: Option<u64>,
     /// A column (`domain::user::SORTABLE`), `-` first for descending.
     /// Default: registration order.
@@ -191,5 +194,5 @@ pub struct UserListParams {
 }
 
 fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort(domain::user::SORTABLE)
+    openapi::sort(domain::user::SORTABLE)
 }
