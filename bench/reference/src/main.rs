@@ -4,7 +4,10 @@
 //! - `reference serve ADDR DATABASE_URL`: `GET /health` returns the same
 //!   JSON as the product's health endpoint with no middleware at all, and
 //!   `GET /users/{id}` does the primary-key select `/v1/users/me` does,
-//!   with bare sqlx, and answers the same JSON.
+//!   with bare sqlx, and answers the same JSON. `GET /tasks?author=ID` is
+//!   the task list as one handler (a page of the author's tasks in id
+//!   order, then their count, in `X-Total-Count`), and `POST
+//!   /tasks?author=ID` the task insert, each answering the product's JSON.
 //! - `reference hashrate SECONDS`: how many password verifications per
 //!   second the product's argon2id parameters allow on this machine, using
 //!   the product's own hasher on every core.
@@ -23,7 +26,7 @@ use std::{
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
 struct Health {
@@ -36,6 +39,26 @@ struct UserJson {
     email: String,
     username: String,
     uuid: uuid::Uuid,
+}
+
+/// A task as `GET /v1/tasks/` answers it.
+#[derive(Serialize, sqlx::FromRow)]
+struct TaskJson {
+    title: String,
+    description: String,
+    is_completed: bool,
+    uuid: uuid::Uuid,
+}
+
+#[derive(Deserialize)]
+struct Author {
+    author: i64,
+}
+
+#[derive(Deserialize)]
+struct NewTask {
+    title: String,
+    description: String,
 }
 
 #[derive(Clone)]
@@ -75,6 +98,77 @@ async fn user(pool: web::Data<Pool>, id: web::Path<i64>) -> HttpResponse {
     }
 }
 
+async fn tasks(pool: web::Data<Pool>, author: web::Query<Author>) -> HttpResponse {
+    const PAGE: &str = "SELECT title, description, is_completed, uuid FROM tasks \
+        WHERE task_author_id = $1 ORDER BY id LIMIT 100 OFFSET 0";
+    const COUNT: &str = "SELECT COUNT(*) FROM tasks WHERE task_author_id = $1";
+    let author = author.author;
+    macro_rules! page_and_count {
+        ($pool:expr) => {
+            async {
+                let page = sqlx::query_as(PAGE).bind(author).fetch_all($pool).await?;
+                let count = sqlx::query_as(COUNT).bind(author).fetch_one($pool).await?;
+                Ok::<_, sqlx::Error>((page, count))
+            }
+            .await
+        };
+    }
+    // SQLite numbers `$1` like `?1`: the same text serves both pools.
+    let result: Result<(Vec<TaskJson>, (i64,)), sqlx::Error> = match pool.get_ref() {
+        Pool::Postgres(pool) => page_and_count!(pool),
+        Pool::Sqlite(pool) => page_and_count!(pool),
+    };
+    match result {
+        Ok((page, (count,))) => HttpResponse::Ok()
+            .insert_header(("X-Total-Count", count.to_string()))
+            .json(page),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+async fn create_task(
+    pool: web::Data<Pool>,
+    author: web::Query<Author>,
+    body: web::Json<NewTask>,
+) -> HttpResponse {
+    const INSERT: &str = "INSERT INTO tasks \
+        (uuid, title, description, is_completed, task_author_id, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let NewTask { title, description } = body.into_inner();
+    let uuid = uuid::Uuid::new_v4();
+    let now = chrono::Utc::now();
+    // One statement for both pools (SQLite numbers `$1` like `?1`); the
+    // macro only saves writing the binds twice.
+    macro_rules! insert {
+        ($pool:expr) => {
+            sqlx::query(INSERT)
+                .bind(uuid)
+                .bind(&title)
+                .bind(&description)
+                .bind(false)
+                .bind(author.author)
+                .bind(now)
+                .bind(now)
+                .execute($pool)
+                .await
+                .map(|_| ())
+        };
+    }
+    let result = match pool.get_ref() {
+        Pool::Postgres(pool) => insert!(pool),
+        Pool::Sqlite(pool) => insert!(pool),
+    };
+    match result {
+        Ok(()) => HttpResponse::Created().json(TaskJson {
+            title,
+            description,
+            is_completed: false,
+            uuid,
+        }),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
 async fn serve(address: &str, database_url: &str, connections: u32) -> anyhow::Result<()> {
     let pool = if database_url.starts_with("sqlite:") {
         Pool::Sqlite(
@@ -97,6 +191,8 @@ async fn serve(address: &str, database_url: &str, connections: u32) -> anyhow::R
             .app_data(pool.clone())
             .route("/health", web::get().to(health))
             .route("/users/{id}", web::get().to(user))
+            .route("/tasks", web::get().to(tasks))
+            .route("/tasks", web::post().to(create_task))
     })
     .bind(address)?
     .run()
