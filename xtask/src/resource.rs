@@ -54,6 +54,12 @@ impl Kind {
         matches!(self, Self::String | Self::Text)
     }
 
+    /// Kinds whose domain type is a checked value type of its own
+    /// (`Text<1, 255>`, `Numeric<19, 4>`), converted to and from the column.
+    fn is_checked(self) -> bool {
+        self.is_text() || self == Self::Decimal
+    }
+
     /// The most characters of a text kind.
     fn max_len(self) -> usize {
         if self == Self::String { 255 } else { 10_000 }
@@ -367,7 +373,7 @@ impl Resource {
 
     /// The domain type of a field (without `Option` for nullable ones).
     fn domain_type(&self, field: &Field) -> String {
-        if field.kind.is_text() {
+        if field.kind.is_checked() {
             format!("{}{}", self.camel, field.camel())
         } else if field.kind == Kind::Datetime {
             "DateTime<Utc>".into()
@@ -449,13 +455,22 @@ impl Resource {
             "text_types",
             self.fields
                 .iter()
-                .filter(|f| f.kind.is_text())
+                .filter(|f| f.kind.is_checked())
                 .map(|f| {
-                    format!(
-                        "\n/// 1 to {max} characters.\npub type {ty} = crate::Text<1, {max}>;\n",
-                        max = f.kind.max_len(),
-                        ty = self.domain_type(f)
-                    )
+                    if f.kind == Kind::Decimal {
+                        format!(
+                            "\n/// Up to 15 digits before the point and 4 after \
+                             (`NUMERIC(19, 4)`).\npub type {} = crate::Numeric<19, 4>;\n",
+                            self.domain_type(f)
+                        )
+                    } else {
+                        format!(
+                            "\n/// 1 to {max} characters.\npub type {ty} = \
+                             crate::Text<1, {max}>;\n",
+                            max = f.kind.max_len(),
+                            ty = self.domain_type(f)
+                        )
+                    }
                 })
                 .collect(),
         ));
@@ -517,7 +532,7 @@ impl Resource {
         p.push((
             "create_sets",
             each(&|f| {
-                let value = match (f.kind.is_text(), f.nullable) {
+                let value = match (f.kind.is_checked(), f.nullable) {
                     (true, false) => format!("draft.{}.into()", f.name),
                     (true, true) => format!("draft.{}.map(Into::into)", f.name),
                     _ => format!("draft.{}", f.name),
@@ -545,7 +560,7 @@ impl Resource {
         p.push((
             "update_sets",
             each(&|f| {
-                let value = match (f.kind.is_text(), f.nullable) {
+                let value = match (f.kind.is_checked(), f.nullable) {
                     (true, false) => "value.into()",
                     (true, true) => "value.map(Into::into)",
                     _ => "value",
@@ -559,7 +574,7 @@ impl Resource {
         ));
         p.push((
             "corrupt",
-            if self.fields.iter().any(|f| f.kind.is_text()) {
+            if self.fields.iter().any(|f| f.kind.is_checked()) {
                 format!(
                     "    let corrupt = |reason: domain::InvalidValue| Error::Corrupt {{\n        \
                      entity: ENTITY,\n        reason: format!(\"{} {{}}: {{reason}}\", \
@@ -573,11 +588,19 @@ impl Resource {
         p.push((
             "to_domain_fields",
             each(&|f| {
-                let value = match (f.kind.is_text(), f.nullable) {
-                    (true, false) => {
+                let value = match (f.kind, f.nullable) {
+                    (Kind::Decimal, false) => {
+                        format!("domain::Numeric::new(model.{}).map_err(corrupt)?", f.name)
+                    }
+                    (Kind::Decimal, true) => format!(
+                        "model\n            .{}\n            .map(domain::Numeric::new)\n            \
+                         .transpose()\n            .map_err(corrupt)?",
+                        f.name
+                    ),
+                    (Kind::String | Kind::Text, false) => {
                         format!("domain::Text::parse(&model.{}).map_err(corrupt)?", f.name)
                     }
-                    (true, true) => format!(
+                    (Kind::String | Kind::Text, true) => format!(
                         "model\n            .{}\n            .as_deref()\n            \
                          .map(domain::Text::parse)\n            .transpose()\n            \
                          .map_err(corrupt)?",
@@ -645,13 +668,9 @@ impl Resource {
         p.push((
             "response_builds",
             each(&|f| {
-                let value = match (f.kind, f.nullable) {
-                    (Kind::String | Kind::Text, false) => format!("item.{}.into()", f.name),
-                    (Kind::String | Kind::Text, true) => format!("item.{}.map(Into::into)", f.name),
-                    (Kind::Decimal, false) => format!("item.{}.normalize()", f.name),
-                    (Kind::Decimal, true) => {
-                        format!("item.{}.map(|value| value.normalize())", f.name)
-                    }
+                let value = match (f.kind.is_checked(), f.nullable) {
+                    (true, false) => format!("item.{}.into()", f.name),
+                    (true, true) => format!("item.{}.map(Into::into)", f.name),
                     _ => format!("item.{}", f.name),
                 };
                 format!("            {}: {value},\n", f.name)

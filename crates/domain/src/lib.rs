@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod error;
 pub mod list;
+pub mod numeric;
 pub mod task;
 pub mod text;
 pub mod user;
@@ -18,6 +19,7 @@ pub mod user;
 pub use acl::{Permission, Principal};
 pub use error::InvalidValue;
 pub use list::{MAX_PAGE_SIZE, Page, Sort};
+pub use numeric::Numeric;
 pub use task::{NewTask, Task, TaskDescription, TaskFilter, TaskId, TaskPatch, TaskTitle};
 pub use text::Text;
 pub use user::{Email, NewUser, Password, User, UserId, UserPatch, Username};

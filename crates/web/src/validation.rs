@@ -168,6 +168,12 @@ impl FieldValue for rust_decimal::Decimal {
     }
 }
 
+impl<const PRECISION: u32, const SCALE: u32> FieldValue for domain::Numeric<PRECISION, SCALE> {
+    fn read(value: Value, in_query: bool) -> Result<Self, InvalidValue> {
+        Self::new(rust_decimal::Decimal::read(value, in_query)?)
+    }
+}
+
 /// Reads the fields of one JSON object (or query string), collecting an
 /// error per bad field instead of stopping at the first.
 #[derive(Debug)]
