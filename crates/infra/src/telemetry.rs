@@ -32,7 +32,10 @@ pub fn init(settings: &TelemetrySettings) -> Result<LogGuard, ConfigError> {
         // The writer thread drains every queued line, then flushes: with a
         // buffer in between, a burst of lines is one `write` call rather
         // than one per line (stdout alone is line-buffered).
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.format {
         LogFormat::Pretty => registry
