@@ -210,6 +210,41 @@ fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
 }
 
 #[test]
+fn every_line_logged_while_serving_a_request_carries_its_id() {
+    let dir = scratch_dir("request-id");
+    let (mut child, address, lines) = start(&dir);
+    let body = br#"{"email":"traced@example.com","password":"Str0ng!pass","username":"traced"}"#;
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST /v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         X-Request-Id: trace-42\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+
+    // Logged inside the service, and the response line after it.
+    for message in ["user registered", "\"message\":\"request\""] {
+        let line = lines.wait_for(message, Duration::from_secs(10));
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(json["request_id"], "trace-42", "{line}");
+    }
+    // Lines logged outside any request (the shutdown's) have no id.
+    tests::process::signal(&child, "-TERM");
+    let shutdown = lines.rest();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(!shutdown.is_empty());
+    for line in shutdown {
+        assert!(!line.contains("request_id"), "{line}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn print_config_shows_effective_settings_with_secrets_masked() {
     let dir = scratch_dir("print-config");
     let output = api(&dir)

@@ -15,7 +15,7 @@ use actix_web::{
     web,
 };
 use application::Services;
-use tracing::Instrument;
+use infra::telemetry::REQUEST_ID;
 
 use crate::{ApiError, WebConfig, WebDeps};
 
@@ -24,13 +24,6 @@ pub(crate) static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-req
 
 /// Longest incoming request id we adopt; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 64;
-
-tokio::task_local! {
-    /// The id of the request being served. actix runs a request's middleware,
-    /// extractors and handler in one task, so error bodies built anywhere in
-    /// that chain can quote it without threading it through every call.
-    static REQUEST_ID: String;
-}
 
 /// The current request's id, if called while serving one.
 pub(crate) fn current_request_id() -> Option<String> {
@@ -87,11 +80,7 @@ pub(crate) async fn log_requests(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id);
-    let result = REQUEST_ID
-        .scope(id.clone(), next.call(req).instrument(span.clone()))
-        .await;
-    let _entered = span.enter();
+    let result = REQUEST_ID.scope(id.clone(), next.call(req)).await;
     // Whole microseconds as milliseconds: precise enough, short in the log.
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     match result {
@@ -127,14 +116,14 @@ pub(crate) async fn log_requests(
                     err.as_error::<ApiError>()
                         .map_or_else(|| err.to_string(), ApiError::cause_chain)
                 });
-                tracing::error!(%method, %path, status, latency_ms, cause, "request failed");
+                tracing::error!(request_id = %id, %method, %path, status, latency_ms, cause, "request failed");
             } else {
-                tracing::info!(%method, %path, status, latency_ms, "request");
+                tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");
             }
             Ok(res)
         }
         Err(err) => {
-            tracing::error!(%method, %path, latency_ms, error = %err, "request failed");
+            tracing::error!(request_id = %id, %method, %path, latency_ms, error = %err, "request failed");
             Err(err)
         }
     }
