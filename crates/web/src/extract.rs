@@ -90,7 +90,7 @@ pub(crate) fn list_query<T>(
     let mut fields = query_fields(req)?;
     let skip = fields.integer("skip", 0, 0, i64::MAX.unsigned_abs());
     let limit = fields.integer("limit", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE);
-    let sort = fields.optional_string("sort");
+    let sort = fields.optional::<String>("sort");
     let extra = extra(&mut fields);
     fields
         .finish(|| {

@@ -103,19 +103,38 @@ impl FieldValue for i64 {
     }
 }
 
+impl FieldValue for String {
+    fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
+        match value {
+            Value::String(s) => Ok(s),
+            _ => Err(InvalidValue::new(
+                "string_type",
+                "Input should be a valid string",
+            )),
+        }
+    }
+}
+
 /// Reads a string, then parses it.
 fn from_string<T>(
     value: Value,
     parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
 ) -> Result<T, InvalidValue> {
-    match value {
-        Value::String(s) => parse(&s),
-        _ => Err(InvalidValue::new(
-            "string_type",
-            "Input should be a valid string",
-        )),
-    }
+    parse(&String::read(value, false)?)
 }
+
+/// Domain values parsed from a string by their `parse`.
+macro_rules! parsed_from_string {
+    ($($ty:ty),+) => {
+        $(impl FieldValue for $ty {
+            fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
+                from_string(value, Self::parse)
+            }
+        })+
+    };
+}
+
+parsed_from_string!(domain::Email, domain::Username, domain::Password);
 
 impl<const MIN: usize, const MAX: usize> FieldValue for domain::Text<MIN, MAX> {
     fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
@@ -220,50 +239,6 @@ impl Fields {
         self.errors.push(FieldError::new(loc, kind, msg));
     }
 
-    /// A required string field, as it came.
-    pub fn string(&mut self, name: &str) -> Option<String> {
-        match self.map.remove(name) {
-            None => {
-                self.fail(name, "missing", "Field required");
-                None
-            }
-            Some(Value::String(s)) => Some(s),
-            Some(_) => {
-                self.fail(name, "string_type", "Input should be a valid string");
-                None
-            }
-        }
-    }
-
-    /// An optional string field: `None` when absent; present, it must be a
-    /// string (`null` is refused: omit a field to leave it unchanged).
-    pub fn optional_string(&mut self, name: &str) -> Option<Option<String>> {
-        if self.map.contains_key(name) {
-            self.string(name).map(Some)
-        } else {
-            Some(None)
-        }
-    }
-
-    /// An optional string field parsed into a domain value.
-    pub fn optional_parse<T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
-    ) -> Option<Option<T>> {
-        if self.map.contains_key(name) {
-            self.parse(name, parse).map(Some)
-        } else {
-            Some(None)
-        }
-    }
-
-    /// An optional boolean: a JSON `true`/`false` in a body; `true`, `false`,
-    /// `1`, `0`, `yes`, `no`, `on`, `off` in a query (as Pydantic accepts).
-    pub fn optional_bool(&mut self, name: &str) -> Option<Option<bool>> {
-        self.optional(name)
-    }
-
     /// Reads a present value as a `T`, recording why it is not one.
     fn read<T: FieldValue>(&mut self, name: &str, value: Value) -> Option<T> {
         match T::read(value, self.source == "query") {
@@ -310,22 +285,6 @@ impl Fields {
             None => Some(None),
             Some(Value::Null) => Some(Some(None)),
             Some(value) => self.read(name, value).map(|value| Some(Some(value))),
-        }
-    }
-
-    /// A required string field parsed into a domain value.
-    pub fn parse<T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
-    ) -> Option<T> {
-        let raw = self.string(name)?;
-        match parse(&raw) {
-            Ok(value) => Some(value),
-            Err(invalid) => {
-                self.fail(name, invalid.kind(), invalid.message());
-                None
-            }
         }
     }
 
@@ -537,9 +496,9 @@ mod tests {
     #[test]
     fn collects_every_bad_field() {
         let mut fields = Fields::body(json!({"a": 1, "c": "x"})).unwrap();
-        let _ = fields.string("a");
-        let _ = fields.string("b");
-        let _ = fields.parse("c", |_| Err::<(), _>(InvalidValue::too_short(3)));
+        let _ = fields.required::<String>("a");
+        let _ = fields.required::<String>("b");
+        let _ = fields.required::<domain::Text<3, 5>>("c");
         let found = errors(fields.finish(|| Some(())));
         assert_eq!(
             found,

@@ -30,8 +30,8 @@ impl JsonRequest for CreateTaskRequest {
     type Parsed = TaskDraft;
 
     fn parse(mut fields: Fields) -> Result<TaskDraft, Vec<FieldError>> {
-        let title = fields.parse("title", TaskTitle::parse);
-        let description = fields.parse("description", TaskDescription::parse);
+        let title = fields.required("title");
+        let description = fields.required("description");
         fields.finish(|| {
             Some(TaskDraft {
                 title: title?,
@@ -58,9 +58,9 @@ impl JsonRequest for UpdateTaskRequest {
     type Parsed = TaskPatch;
 
     fn parse(mut fields: Fields) -> Result<TaskPatch, Vec<FieldError>> {
-        let title = fields.optional_parse("title", TaskTitle::parse);
-        let description = fields.optional_parse("description", TaskDescription::parse);
-        let is_completed = fields.optional_bool("is_completed");
+        let title = fields.optional("title");
+        let description = fields.optional("description");
+        let is_completed = fields.optional("is_completed");
         fields.finish(|| {
             Some(TaskPatch {
                 title: title?,
@@ -131,7 +131,7 @@ impl FromRequest for TaskListQuery {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(
             list_query(req, |fields| {
-                let is_completed = fields.optional_bool("is_completed")?;
+                let is_completed = fields.optional("is_completed")?;
                 Some(TaskFilter { is_completed })
             })
             .map(|(page, sort, filter)| Self { page, sort, filter }),

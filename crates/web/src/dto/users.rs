@@ -4,7 +4,7 @@ use application::{
     TokenPair,
     services::{auth::Registration, users::ProfileChange},
 };
-use domain::{Email, Password, User, UserPatch, Username};
+use domain::{Email, User, UserPatch};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -35,9 +35,9 @@ impl JsonRequest for RegisterUserRequest {
     type Parsed = Registration;
 
     fn parse(mut fields: Fields) -> Result<Registration, Vec<FieldError>> {
-        let email = fields.parse("email", Email::parse);
-        let password = fields.parse("password", Password::parse);
-        let username = fields.parse("username", Username::parse);
+        let email = fields.required("email");
+        let password = fields.required("password");
+        let username = fields.required("username");
         fields.finish(|| {
             Some(Registration {
                 email: email?,
@@ -70,8 +70,8 @@ impl JsonRequest for LoginUserRequest {
     type Parsed = Login;
 
     fn parse(mut fields: Fields) -> Result<Login, Vec<FieldError>> {
-        let email = fields.parse("email", Email::parse);
-        let password = fields.string("password");
+        let email = fields.required("email");
+        let password = fields.required("password");
         fields.finish(|| {
             Some(Login {
                 email: email?,
@@ -93,7 +93,7 @@ impl JsonRequest for RefreshTokenRequest {
     type Parsed = String;
 
     fn parse(mut fields: Fields) -> Result<String, Vec<FieldError>> {
-        let token = fields.string("refresh_token");
+        let token = fields.required("refresh_token");
         fields.finish(|| token)
     }
 }
@@ -159,10 +159,10 @@ impl JsonRequest for UpdateUserRequest {
     type Parsed = ProfileChange;
 
     fn parse(mut fields: Fields) -> Result<ProfileChange, Vec<FieldError>> {
-        let email = fields.optional_parse("email", Email::parse);
-        let username = fields.optional_parse("username", Username::parse);
-        let password = fields.optional_parse("password", Password::parse);
-        let current_password = fields.optional_string("current_password");
+        let email = fields.optional("email");
+        let username = fields.optional("username");
+        let password = fields.optional("password");
+        let current_password = fields.optional("current_password");
         fields.finish(|| {
             Some(ProfileChange {
                 patch: UserPatch {
