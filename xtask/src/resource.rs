@@ -254,6 +254,17 @@ impl Field {
     fn camel(&self) -> String {
         camel(&self.name)
     }
+
+    /// `expr` converted between the field's domain type and its column or
+    /// wire type: checked types (`Text`, `Numeric`) go through `Into`,
+    /// the rest are the same type on both sides.
+    fn convert(&self, expr: &str) -> String {
+        match (self.kind.is_checked(), self.nullable) {
+            (true, false) => format!("{expr}.into()"),
+            (true, true) => format!("{expr}.map(Into::into)"),
+            (false, _) => expr.to_owned(),
+        }
+    }
 }
 
 fn camel(snake: &str) -> String {
@@ -532,11 +543,7 @@ impl Resource {
         p.push((
             "create_sets",
             each(&|f| {
-                let value = match (f.kind.is_checked(), f.nullable) {
-                    (true, false) => format!("draft.{}.into()", f.name),
-                    (true, true) => format!("draft.{}.map(Into::into)", f.name),
-                    _ => format!("draft.{}", f.name),
-                };
+                let value = f.convert(&format!("draft.{}", f.name));
                 format!("            {}: Set({value}),\n", f.name)
             }),
         ));
@@ -560,11 +567,7 @@ impl Resource {
         p.push((
             "update_sets",
             each(&|f| {
-                let value = match (f.kind.is_checked(), f.nullable) {
-                    (true, false) => "value.into()",
-                    (true, true) => "value.map(Into::into)",
-                    _ => "value",
-                };
+                let value = f.convert("value");
                 format!(
                     "        if let Some(value) = patch.{field} {{\n            row.{field} = \
                      Set({value});\n        }}\n",
@@ -668,11 +671,7 @@ impl Resource {
         p.push((
             "response_builds",
             each(&|f| {
-                let value = match (f.kind.is_checked(), f.nullable) {
-                    (true, false) => format!("item.{}.into()", f.name),
-                    (true, true) => format!("item.{}.map(Into::into)", f.name),
-                    _ => format!("item.{}", f.name),
-                };
+                let value = f.convert(&format!("item.{}", f.name));
                 format!("            {}: {value},\n", f.name)
             }),
         ));

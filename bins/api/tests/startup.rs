@@ -167,6 +167,25 @@ fn start(dir: &PathBuf) -> (std::process::Child, String, LogLines) {
     (child, rest.split('"').next().unwrap().to_owned(), lines)
 }
 
+/// A registration body for `name`.
+fn registration(name: &str) -> String {
+    format!(r#"{{"email":"{name}@example.com","password":"Str0ng!pass","username":"{name}"}}"#)
+}
+
+/// Connects to `address` and sends the headers of `POST /v1/users/` for
+/// `body`, with `extra` header lines; the caller sends the body.
+fn registration_headers(address: &str, body: &str, extra: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         {extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream
+}
+
 #[test]
 fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
     let dir = scratch_dir("sigterm");
@@ -175,15 +194,8 @@ fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
     // Send a registration's headers with `Expect: 100-continue`: the
     // server answers `100 Continue` once a worker is processing the request,
     // so the request is provably in flight before the signal.
-    let body = br#"{"email":"late@example.com","password":"Str0ng!pass","username":"late"}"#;
-    let mut stream = TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "POST /v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
+    let body = registration("late");
+    let mut stream = registration_headers(&address, &body, "Expect: 100-continue\r\n");
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut status = String::new();
     reader.read_line(&mut status).unwrap();
@@ -201,7 +213,7 @@ fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    stream.write_all(body).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
     let mut response = String::new();
     reader.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
@@ -213,16 +225,9 @@ fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
 fn every_line_logged_while_serving_a_request_carries_its_id() {
     let dir = scratch_dir("request-id");
     let (mut child, address, lines) = start(&dir);
-    let body = br#"{"email":"traced@example.com","password":"Str0ng!pass","username":"traced"}"#;
-    let mut stream = TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "POST /v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         X-Request-Id: trace-42\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
+    let body = registration("traced");
+    let mut stream = registration_headers(&address, &body, "X-Request-Id: trace-42\r\n");
+    stream.write_all(body.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
