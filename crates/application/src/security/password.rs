@@ -10,15 +10,18 @@
 //! - each thread reuses its own 19 MiB working memory from one hash to the
 //!   next. On tokio's blocking pool every burst of logins spawned fresh
 //!   threads, each leaving a 19 MiB block in its own allocator arena, and
-//!   the process grew by hundreds of megabytes under login load.
+//!   the process grew by hundreds of megabytes under login load;
+//! - a thread without work for [`KEEP_MEMORY_IDLE`] frees that memory, so
+//!   an instance serving reads does not hold 19 MiB per core for the
+//!   logins it once served.
 
 use std::{
     cell::RefCell,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicUsize, Ordering},
-        mpsc,
     },
+    time::Duration,
 };
 
 use argon2::{
@@ -28,6 +31,8 @@ use argon2::{
         phc::{Output, ParamsString, PasswordHash, Salt},
     },
 };
+
+use crossbeam_channel::RecvTimeoutError;
 
 use crate::{Error, Result};
 
@@ -44,10 +49,15 @@ const MAX_STORED_PARALLELISM: u32 = 4;
 
 type Work = Box<dyn FnOnce() + Send>;
 
+/// How long a hashing thread keeps its working memory without work. Logins
+/// that come in bursts reuse it; a process serving only reads gives it back
+/// (19 MiB per thread) shortly after the last login.
+const KEEP_MEMORY_IDLE: Duration = Duration::from_secs(2);
+
 /// A fixed set of threads that run hashing work in arrival order.
 #[derive(Debug)]
 struct HashPool {
-    queue: Mutex<mpsc::Sender<Work>>,
+    queue: crossbeam_channel::Sender<Work>,
     /// Hashes queued or running; beyond `limit` a call is refused at once.
     pending: Arc<AtomicUsize>,
     limit: usize,
@@ -68,20 +78,25 @@ impl Drop for Slot {
 }
 
 impl HashPool {
-    fn start(threads: usize, limit: usize) -> std::io::Result<Self> {
-        let (queue, work) = mpsc::channel::<Work>();
-        let work = Arc::new(Mutex::new(work));
+    /// `threads` threads, at most `limit` hashes queued or running; each
+    /// thread frees its working memory after `keep_memory` without work.
+    fn start(threads: usize, limit: usize, keep_memory: Duration) -> std::io::Result<Self> {
+        let (queue, work) = crossbeam_channel::unbounded::<Work>();
         for index in 0..threads {
             let work = work.clone();
             std::thread::Builder::new()
                 .name(format!("password-hash-{index}"))
                 .spawn(move || {
                     loop {
-                        // Hold the lock only to take the next item, not to run it.
-                        let next = work
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .recv();
+                        let next = match work.recv_timeout(keep_memory) {
+                            Err(RecvTimeoutError::Timeout) => {
+                                // Idle: give the working memory back, then
+                                // wait for work without a deadline.
+                                release_memory();
+                                work.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                            }
+                            next => next,
+                        };
                         match next {
                             // A panic fails that one call (its result is
                             // dropped) and keeps the thread serving.
@@ -94,7 +109,7 @@ impl HashPool {
                 })?;
         }
         Ok(Self {
-            queue: Mutex::new(queue),
+            queue,
             pending: Arc::new(AtomicUsize::new(0)),
             limit,
         })
@@ -120,11 +135,7 @@ impl HashPool {
                 let _ = done.send(work());
             }
         });
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send(job)
-            .map_err(|_| hash_pool_gone())?;
+        self.queue.send(job).map_err(|_| hash_pool_gone())?;
         result.await.map_err(|_| hash_pool_gone())
     }
 }
@@ -164,6 +175,11 @@ thread_local! {
     /// system allocator does not hand back or reuse well: freed 19 MiB
     /// blocks piled up, hundreds of megabytes under login load.
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Frees this thread's working memory, if it holds any.
+fn release_memory() {
+    MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
 }
 
 /// Runs argon2 with `argon2`'s parameters into `out`, on this thread's
@@ -262,10 +278,12 @@ impl PasswordHasher {
     pub async fn new() -> Result<Self> {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let pool = Arc::new(
-            HashPool::start(threads, threads * QUEUE_PER_THREAD).map_err(|err| Error::Crypto {
-                context: "cannot start the password hashing threads",
-                source: err.into(),
-            })?,
+            HashPool::start(threads, threads * QUEUE_PER_THREAD, KEEP_MEMORY_IDLE).map_err(
+                |err| Error::Crypto {
+                    context: "cannot start the password hashing threads",
+                    source: err.into(),
+                },
+            )?,
         );
         let decoy = pool
             .run(|| hash_blocking(uuid::Uuid::new_v4().as_bytes()))
@@ -398,9 +416,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_hashing_queue_refuses_at_once_instead_of_growing() {
-        let pool = Arc::new(HashPool::start(1, 2).unwrap());
+        let pool = Arc::new(HashPool::start(1, 2, KEEP_MEMORY_IDLE).unwrap());
         let (release, hold) = std::sync::mpsc::channel::<()>();
-        let hold = Arc::new(Mutex::new(hold));
+        let hold = Arc::new(std::sync::Mutex::new(hold));
         // One running and one waiting fill the queue (limit 2).
         let busy: Vec<_> = (0..2)
             .map(|_| {
@@ -427,6 +445,32 @@ mod tests {
         }
         // Slots are given back: hashing works again.
         assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn an_idle_hashing_thread_frees_its_working_memory() {
+        let pool = HashPool::start(1, 4, Duration::from_millis(100)).unwrap();
+        let held = || MEMORY.with_borrow(Vec::len);
+        pool.run(|| hash_blocking(b"password"))
+            .await
+            .unwrap()
+            .unwrap();
+        // Work arriving within the idle time finds the memory kept.
+        assert_eq!(
+            pool.run(held).await.unwrap(),
+            argon2().params().block_count()
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(pool.run(held).await.unwrap(), 0);
+        // And hashing after the release allocates it again.
+        pool.run(|| hash_blocking(b"password"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            pool.run(held).await.unwrap(),
+            argon2().params().block_count()
+        );
     }
 
     #[tokio::test]
