@@ -516,7 +516,7 @@ async fn a_user_with_their_tasks_loads_in_two_queries() {
 }
 
 #[tokio::test]
-async fn a_sqlite_file_runs_in_wal_with_synchronous_normal() {
+async fn a_sqlite_file_runs_in_wal_with_synchronous_normal_and_stable_plans() {
     use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
     let dir = tests::scratch_dir("sqlite-pragmas");
     let db = Db::connect(&DbOptions {
@@ -547,6 +547,22 @@ async fn a_sqlite_file_runs_in_wal_with_synchronous_normal() {
         synchronous.try_get_by_index::<i32>(0).unwrap(),
         1,
         "synchronous=NORMAL on every connection"
+    );
+    // The query planner stability guarantee (`.cargo/config.toml`): without
+    // it a statement with a bound LIMIT is compiled again on every run.
+    let qpsg = db
+        .writer()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT sqlite_compileoption_used('ENABLE_QPSG')",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        qpsg.try_get_by_index::<i32>(0).unwrap(),
+        1,
+        "SQLite built with SQLITE_ENABLE_QPSG (LIBSQLITE3_FLAGS in .cargo/config.toml)"
     );
     db.close().await.unwrap();
     std::fs::remove_dir_all(dir).ok();
