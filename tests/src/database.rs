@@ -26,6 +26,7 @@ impl TestDatabase {
             acquire_timeout: std::time::Duration::from_secs(10),
             statement_timeout: None,
             connect_lazy: false,
+            ping_after_idle: persistence::PING_AFTER_IDLE,
         }
     }
 

@@ -95,6 +95,7 @@ async fn connect(settings: &Settings) -> Result<Db, StartError> {
         // Without start-up migrations nothing needs the database before the
         // first request: start anyway and let readiness report it.
         connect_lazy: !database.auto_migrate,
+        ping_after_idle: persistence::PING_AFTER_IDLE,
     })
     .await
     .map_err(|source| StartError::Connect {

@@ -20,6 +20,7 @@ async fn db() -> Db {
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: None,
         connect_lazy: false,
+        ping_after_idle: persistence::PING_AFTER_IDLE,
     })
     .await
     .unwrap();
@@ -258,6 +259,7 @@ async fn file_db(read_url: Option<String>) -> (Db, std::path::PathBuf) {
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: None,
         connect_lazy: false,
+        ping_after_idle: persistence::PING_AFTER_IDLE,
     })
     .await
     .unwrap();
@@ -395,6 +397,7 @@ async fn reads_go_to_the_replica_and_writes_and_transactions_to_the_primary() {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: None,
             connect_lazy: false,
+            ping_after_idle: persistence::PING_AFTER_IDLE,
         })
         .await
         .unwrap();
@@ -526,6 +529,7 @@ async fn a_sqlite_file_runs_in_wal_with_synchronous_normal_and_stable_plans() {
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: None,
         connect_lazy: false,
+        ping_after_idle: persistence::PING_AFTER_IDLE,
     })
     .await
     .unwrap();
