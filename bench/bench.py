@@ -193,6 +193,10 @@ def run_config(label, database_url, redis_url, duration, connections, hash_rate)
         try:
             if seeded is None:
                 seeded = {"reader": seed(base, "reader", 20), "writer": seed(base, "writer", 0)}
+                # Seeding logged in: let the hashing threads give their argon2
+                # memory back (after 2 s idle, application::security) so the
+                # first scenario's peak RSS is read load, not login memory.
+                time.sleep(3)
             token, uuids, _ = seeded["reader"]
             writer_token = seeded["writer"][0]
             tag = "cache on" if cache else "cache off"
