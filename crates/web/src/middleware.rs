@@ -283,7 +283,9 @@ async fn rate_limit<B: MessageBody + 'static>(
         Some(_) if matches!(bucket, Bucket::Profile) && req.method() != Method::PATCH => None,
         other => other,
     };
-    let client = match bucket {
+    // The client's key only for a request that counts: a profile read
+    // must not pay for formatting it.
+    let client = || match bucket {
         Bucket::Profile => req
             .extensions()
             .get::<application::Caller>()
@@ -291,7 +293,7 @@ async fn rate_limit<B: MessageBody + 'static>(
         _ => client_ip(req.request(), &config.trusted_proxies).map(client_key),
     };
     if let Some(limits) = limits
-        && let Some(client) = client
+        && let Some(client) = client()
     {
         let (name, limit) = match bucket {
             Bucket::Login => ("login", limits.login),
