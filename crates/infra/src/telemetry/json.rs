@@ -114,9 +114,9 @@ fn write_timestamp(writer: &mut impl Write, now: SystemTime) -> fmt::Result {
 }
 
 /// Writes `value` as a JSON string, quotes included.
-fn write_string(writer: &mut impl Write, value: &str) -> fmt::Result {
+fn write_string(writer: &mut impl Write, value: impl fmt::Display) -> fmt::Result {
     writer.write_char('"')?;
-    Escaped(writer).write_str(value)?;
+    write!(Escaped(writer), "{value}")?;
     writer.write_char('"')
 }
 
@@ -160,79 +160,71 @@ struct Fields<'a, 'w> {
 }
 
 impl Fields<'_, '_> {
+    /// Writes `,"name":` and then the value; `log.*` fields are left out.
     fn entry(&mut self, field: &Field, value: impl FnOnce(&mut format::Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() {
+        if self.result.is_err() || field.name().starts_with("log.") {
             return;
         }
         self.result = (|| {
-            self.writer.write_str(",")?;
+            self.writer.write_char(',')?;
             write_string(self.writer, field.name())?;
             self.writer.write_char(':')?;
             value(self.writer)
         })();
     }
+
+    fn bare(&mut self, field: &Field, value: impl fmt::Display) {
+        self.entry(field, |w| write!(w, "{value}"));
+    }
+
+    fn quoted(&mut self, field: &Field, value: impl fmt::Display) {
+        self.entry(field, |w| write_string(w, value));
+    }
 }
 
 impl Visit for Fields<'_, '_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name().starts_with("log.") {
-            return;
-        }
-        self.entry(field, |w| {
-            w.write_char('"')?;
-            write!(Escaped(w), "{value:?}")?;
-            w.write_char('"')
-        });
+        self.quoted(field, format_args!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "log.target" => self.log_target = Some(value.to_owned()),
-            name if name.starts_with("log.") => {}
-            _ => self.entry(field, |w| write_string(w, value)),
+        if field.name() == "log.target" {
+            self.log_target = Some(value.to_owned());
         }
+        self.quoted(field, value);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.entry(field, |w| {
-            w.write_char('"')?;
-            write!(Escaped(w), "{value}")?;
-            w.write_char('"')
-        });
+        self.quoted(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.entry(field, |w| write!(w, "{value}"));
+        self.bare(field, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name().starts_with("log.") {
-            return;
-        }
-        self.entry(field, |w| write!(w, "{value}"));
+        self.bare(field, value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.entry(field, |w| write!(w, "{value}"));
+        self.bare(field, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.entry(field, |w| write!(w, "{value}"));
+        self.bare(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.entry(field, |w| write!(w, "{value}"));
+        self.bare(field, value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity; serde_json writes null too.
-        self.entry(field, |w| {
-            if value.is_finite() {
-                write!(w, "{value}")
-            } else {
-                w.write_str("null")
-            }
-        });
+        if value.is_finite() {
+            self.bare(field, value);
+        } else {
+            self.bare(field, "null");
+        }
     }
 }
 
@@ -346,6 +338,17 @@ mod tests {
         );
         assert!(lines[1].get("request_id").is_none());
         assert_eq!(lines[1]["span"], serde_json::json!({"name": "empty"}));
+    }
+
+    #[test]
+    fn a_record_from_the_log_crate_keeps_its_target_and_drops_its_log_fields() {
+        let lines = lines(|| {
+            tracing::info!(log.target = "sqlx::query", log.line = 7_u64, "bridged");
+        });
+        assert_eq!(lines[0]["target"], "sqlx::query");
+        assert_eq!(lines[0]["message"], "bridged");
+        let keys: Vec<_> = lines[0].as_object().unwrap().keys().collect();
+        assert!(keys.iter().all(|key| !key.starts_with("log.")), "{keys:?}");
     }
 
     #[test]
