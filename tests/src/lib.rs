@@ -10,7 +10,7 @@
 //! - [`redis`]: with `TEST_REDIS_URL` the app uses that Redis (cache, rate
 //!   limits) under a key prefix of its own; tests that stop Redis start one
 //!   of their own;
-//! - [`jobs`]: the job-backend matrix;
+//! - [`jobs`]: enqueueing a job directly, as an operator would;
 //! - [`process`]: scratch directories, child processes' logs, signals, and
 //!   waiting on state without sleeps that hope;
 //! - [`fixtures`]: domain values to insert directly;
@@ -21,6 +21,7 @@
 pub mod app;
 pub mod database;
 pub mod fixtures;
+pub mod jobs;
 pub mod process;
 pub mod redis;
 pub mod smtp;
@@ -31,4 +32,4 @@ pub use app::{
 };
 pub use database::TestDatabase;
 pub use process::{LogLines, files_in, scratch_dir, wait_for};
-pub use redis::{OwnRedis, TlsRedis, test_redis_url, unique_prefix};
+pub use redis::{OwnRedis, TlsRedis, redis_cache, test_redis_url, unique_prefix};

@@ -16,6 +16,19 @@ pub fn unique_prefix() -> String {
     format!("test:{}:", uuid::Uuid::new_v4().simple())
 }
 
+/// The cache in the Redis at `url` under `prefix`, built from the
+/// settings as the app builds it, with `timeout` for every command.
+pub fn redis_cache(url: &str, prefix: &str, timeout: std::time::Duration) -> infra::cache::Cache {
+    let redis = infra::config::RedisSettings {
+        url: Some(infra::config::SecretUrl::new(url)),
+        key_prefix: prefix.to_owned(),
+        timeout_ms: u64::try_from(timeout.as_millis()).expect("a short timeout"),
+        ..Default::default()
+    };
+    infra::cache::Cache::from_settings(&infra::config::CacheSettings::default(), &redis)
+        .expect("a cache")
+}
+
 /// A Redis server of a test's own, so it can be stopped, paused and
 /// restarted without disturbing other tests. Needs `redis-server` on PATH.
 #[derive(Debug)]

@@ -119,6 +119,23 @@ fn domain_stays_plain() {
     }
 }
 
+/// A newcomer with an older toolchain than README names gets a build
+/// error before anything else: README must name the workspace's
+/// `rust-version`.
+#[test]
+fn readme_asks_for_the_toolchain_the_workspace_needs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let rust_version = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("rust-version = "))
+        .unwrap()
+        .trim_matches('"');
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let line = format!("Rust toolchain ({rust_version} or newer)");
+    assert!(readme.contains(&line), "README.md must say {line:?}");
+}
+
 #[test]
 fn binaries_are_thin() {
     // Behaviour lives in the library crates; binaries only compose them, so

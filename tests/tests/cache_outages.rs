@@ -7,9 +7,8 @@
 use std::time::{Duration, Instant};
 
 use infra::cache::{Cache, CacheKey};
-use tests::{OwnRedis, test_redis_url, unique_prefix};
+use tests::{OwnRedis, redis_cache, test_redis_url, unique_prefix};
 
-const TTL: Duration = Duration::from_secs(60);
 // Long enough that a loaded CI machine does not time out a healthy Redis.
 const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -48,13 +47,11 @@ async fn a_redis_that_is_down_at_start_up_is_used_once_it_comes_up() {
         .local_addr()
         .unwrap()
         .port();
-    let cache = Cache::redis(
+    let cache = redis_cache(
         &format!("redis://127.0.0.1:{port}"),
         &unique_prefix(),
         TIMEOUT,
-        TTL,
-    )
-    .unwrap();
+    );
     let key = CacheKey::new("users:me", 1);
     assert_eq!(read(&cache, &key, "a").await, "a");
     assert_eq!(
@@ -72,7 +69,7 @@ async fn an_invalidation_lost_in_an_outage_is_not_served_stale_after_it() {
         return;
     }
     let redis = OwnRedis::start(0).expect("redis-server starts");
-    let cache = Cache::redis(&redis.url(), &unique_prefix(), TIMEOUT, TTL).unwrap();
+    let cache = redis_cache(&redis.url(), &unique_prefix(), TIMEOUT);
     let key = CacheKey::new("users:me", 1).tag("user:1");
     until_cached(&cache, &key).await;
     let stored = read(&cache, &key, "new").await;

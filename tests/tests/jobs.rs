@@ -111,13 +111,7 @@ async fn workers_on_one_queue_share_the_jobs_and_run_each_once() {
     let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
     let mut ids = Vec::new();
     for _ in 0..40 {
-        ids.push(
-            app.services
-                .jobs
-                .enqueue_alone(Ping::default(), InsertOpts::default())
-                .await
-                .unwrap(),
-        );
+        ids.push(tests::jobs::enqueue(&app.services, Ping::default(), InsertOpts::default()).await);
     }
     let settings = quick(&app, |s| s.jobs.concurrency = 2);
     let workers: Vec<_> = (0..3).map(|_| worker(&app, &settings)).collect();
@@ -303,12 +297,12 @@ async fn a_job_scheduled_for_later_does_not_run_before_its_time() {
     let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
     let worker = worker(&app, &quick(&app, |_| {}));
     let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
-    let id = app
-        .services
-        .jobs
-        .enqueue_alone(Ping::default(), InsertOpts::default().with_scheduled_at(at))
-        .await
-        .unwrap();
+    let id = tests::jobs::enqueue(
+        &app.services,
+        Ping::default(),
+        InsertOpts::default().with_scheduled_at(at),
+    )
+    .await;
     let job = wait_for_job(&app, "ping", "the scheduled ping to run", |job| {
         job.state == JobState::Completed
     })
@@ -327,12 +321,12 @@ async fn a_unique_job_inserted_twice_runs_once() {
     let user_uuid = user["uuid"].as_str().unwrap().parse().unwrap();
     let first = jobs_of(&app, "welcome_email").await.remove(0).id;
     // The same account's welcome again: River finds the first one.
-    let again = app
-        .services
-        .jobs
-        .enqueue_alone(WelcomeEmail { user_uuid }, InsertOpts::default())
-        .await
-        .unwrap();
+    let again = tests::jobs::enqueue(
+        &app.services,
+        WelcomeEmail { user_uuid },
+        InsertOpts::default(),
+    )
+    .await;
     assert_eq!(again, first);
 
     let worker = worker(

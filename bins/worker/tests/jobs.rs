@@ -177,15 +177,13 @@ async fn a_discarded_job_is_listed_and_retried_by_the_cli_and_then_succeeds() {
     );
 
     // A job waiting for later can be cancelled; a cancelled one cannot.
-    let later = services
-        .jobs
-        .enqueue_alone(
-            Ping::default(),
-            InsertOpts::default()
-                .with_scheduled_at(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)),
-        )
-        .await
-        .unwrap();
+    let later = tests::jobs::enqueue(
+        &services,
+        Ping::default(),
+        InsertOpts::default()
+            .with_scheduled_at(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)),
+    )
+    .await;
     let cancelled = run(&db, &["jobs", "cancel", &later.to_string()]);
     assert!(cancelled.status.success(), "{cancelled:?}");
     assert_eq!(job(&services, later).await.state, JobState::Cancelled);
@@ -270,11 +268,7 @@ async fn sigterm_stops_fetching_lets_the_running_job_finish_and_exits_0() {
     worker.wait_for_log("received its shutdown signal");
 
     // Enqueued after the signal: the draining worker must not take it.
-    let ping = services
-        .jobs
-        .enqueue_alone(Ping::default(), InsertOpts::default())
-        .await
-        .unwrap();
+    let ping = tests::jobs::enqueue(&services, Ping::default(), InsertOpts::default()).await;
     server.release();
     assert_eq!(worker.wait(), Some(0));
 

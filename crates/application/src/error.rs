@@ -56,9 +56,6 @@ pub enum Error {
     /// River could not insert or change a job.
     #[error("job queue failed")]
     Jobs(#[source] riverqueue::Error),
-    /// A blocking task was cancelled or panicked.
-    #[error("background task failed")]
-    Task(#[source] tokio::task::JoinError),
 }
 
 impl From<persistence::Error> for Error {

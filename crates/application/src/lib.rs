@@ -86,9 +86,10 @@ impl Services {
         self.redis.as_ref()
     }
 
-    /// Open and idle connections per pool, for the metrics.
-    pub fn pool_stats(&self) -> Vec<(&'static str, persistence::PoolStats)> {
-        self.db.pool_stats()
+    /// Sets the `db_pool_connections{pool,state}` gauges from the pools
+    /// now (the API at each scrape, the worker on its sampling tick).
+    pub fn record_pool_gauges(&self) {
+        record_pool_gauges(&self.db);
     }
 
     /// Closes the database pools (at shutdown, after the last request).
@@ -99,5 +100,15 @@ impl Services {
     /// Checks that the database answers (for readiness).
     pub async fn ping_database(&self) -> Result<()> {
         Ok(self.db.ping().await?)
+    }
+}
+
+/// `db_pool_connections{pool,state}`: idle and in-use connections per pool.
+pub(crate) fn record_pool_gauges(db: &Db) {
+    for (pool, stats) in db.pool_stats() {
+        metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "idle")
+            .set(f64::from(stats.idle));
+        metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "in_use")
+            .set(f64::from(stats.open.saturating_sub(stats.idle)));
     }
 }

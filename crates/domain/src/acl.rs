@@ -8,8 +8,6 @@
 //! into a SQL condition for list queries (in persistence), so a page never
 //! holds a row the caller may not read. Deny wins over allow.
 
-use std::collections::BTreeSet;
-
 use crate::UserId;
 
 /// Something a caller is, from which access follows.
@@ -23,11 +21,6 @@ pub enum Principal {
     User(UserId),
     /// Holders of a role, such as `admin`.
     Role(String),
-    /// Access to one item by an external id (the template's `ItemPrincipal`),
-    /// e.g. a share link.
-    Item(String),
-    /// Permission to perform a named action (the template's `ActionPrincipal`).
-    Action(String),
 }
 
 impl Principal {
@@ -147,15 +140,6 @@ pub fn has_permission<R: Guarded>(
     })
 }
 
-/// The permissions `principals` hold on all of `rows` (the intersection).
-pub fn show_permissions<R: Guarded>(principals: &[Principal], rows: &[&R]) -> BTreeSet<Permission> {
-    Permission::ALL
-        .iter()
-        .copied()
-        .filter(|permission| has_permission(principals, *permission, rows))
-        .collect()
-}
-
 /// Whether `principals` may create a row of model `R`: creation is checked
 /// against rules with fixed principals only, since the row does not exist.
 pub fn may_create<R: Guarded>(principals: &[Principal]) -> bool {
@@ -253,20 +237,12 @@ mod tests {
     }
 
     #[test]
-    fn many_rows_must_all_pass_and_show_permissions_intersects() {
+    fn many_rows_must_all_pass() {
         let mine = Note { owner: UserId(1) };
         let theirs = Note { owner: UserId(2) };
         let owner = principals_of(Some((UserId(1), false)));
         assert!(has_permission(&owner, Permission::Read, &[&mine]));
         assert!(!has_permission(&owner, Permission::Read, &[&mine, &theirs]));
-        assert_eq!(
-            show_permissions(&owner, &[&mine]),
-            BTreeSet::from([Permission::Create, Permission::Read, Permission::Edit])
-        );
-        assert_eq!(
-            show_permissions(&owner, &[&mine, &theirs]),
-            BTreeSet::from([Permission::Create])
-        );
     }
 
     #[test]

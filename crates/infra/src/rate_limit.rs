@@ -23,8 +23,6 @@ use crate::redis::RedisPool;
 pub struct Decision {
     /// Whether the request may proceed.
     pub allowed: bool,
-    /// Hits left in the current window.
-    pub remaining: u32,
     /// Time until the window resets (for `Retry-After`).
     pub reset_after: Duration,
 }
@@ -82,11 +80,6 @@ impl RateLimiter {
             local: Arc::default(),
             redis,
         }
-    }
-
-    /// Counters in this process (the embedded default).
-    pub fn in_memory() -> Self {
-        Self::new(None)
     }
 
     /// Records a hit on `key` (e.g. `login:203.0.113.9`) and decides.
@@ -148,10 +141,8 @@ impl RateLimiter {
 }
 
 fn decide(hits: u64, limit: u32, reset_after: Duration) -> Decision {
-    let limit = u64::from(limit);
     Decision {
-        allowed: hits <= limit,
-        remaining: u32::try_from(limit.saturating_sub(hits)).unwrap_or(u32::MAX),
+        allowed: hits <= u64::from(limit),
         reset_after,
     }
 }
@@ -162,12 +153,10 @@ mod tests {
 
     #[tokio::test]
     async fn memory_limiter_allows_up_to_the_limit_per_window() {
-        let limiter = RateLimiter::in_memory();
+        let limiter = RateLimiter::new(None);
         let window = Duration::from_secs(60);
-        for remaining in (0..3).rev() {
-            let decision = limiter.hit("login:1.2.3.4", 3, window).await;
-            assert!(decision.allowed);
-            assert_eq!(decision.remaining, remaining);
+        for _ in 0..3 {
+            assert!(limiter.hit("login:1.2.3.4", 3, window).await.allowed);
         }
         let refused = limiter.hit("login:1.2.3.4", 3, window).await;
         assert!(!refused.allowed);
@@ -185,13 +174,15 @@ mod tests {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let pool = RedisPool::new(
-            &format!("redis://127.0.0.1:{port}"),
-            Duration::from_millis(200),
-            "test:",
-        )
-        .expect("a pool");
-        let limiter = RateLimiter::new(Some(pool));
+        let settings = crate::config::RedisSettings {
+            url: Some(crate::config::SecretUrl::new(format!(
+                "redis://127.0.0.1:{port}"
+            ))),
+            timeout_ms: 200,
+            ..Default::default()
+        };
+        let pool = RedisPool::from_settings(&settings).expect("a pool");
+        let limiter = RateLimiter::new(pool);
         let window = Duration::from_secs(60);
         for _ in 0..3 {
             assert!(limiter.hit("login:1.2.3.4", 3, window).await.allowed);
@@ -204,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_window_starts_afresh() {
-        let limiter = RateLimiter::in_memory();
+        let limiter = RateLimiter::new(None);
         let window = Duration::from_millis(1);
         assert!(limiter.hit("k", 1, window).await.allowed);
         // The window is a millisecond; waiting past it is the behaviour under test.

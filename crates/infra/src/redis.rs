@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use deadpool_redis::{Pool, Runtime};
+use deadpool_redis::{
+    Pool, Runtime,
+    redis::{Client, IntoConnectionInfo as _, TlsCertificates},
+};
 
 /// A pool of Redis connections with the configured timeout and key prefix.
 #[derive(Clone)]
@@ -36,32 +39,18 @@ pub enum RedisError {
 
 impl RedisPool {
     /// The pool for `REDIS_URL`, or `None` when Redis is not configured.
+    /// Connections are opened lazily, so this does not fail when Redis is
+    /// down (readiness reports that instead). A `rediss://` server's
+    /// certificate must chain to `REDIS_CA_CERT` or, without one, to the
+    /// system's roots.
     pub fn from_settings(
         settings: &crate::config::RedisSettings,
     ) -> Result<Option<Self>, RedisError> {
         let Some(url) = &settings.url else {
             return Ok(None);
         };
-        let ca = settings.ca_pem().map_err(RedisError::Pool)?;
-        Self::with_tls_roots(url.expose(), settings.timeout(), &settings.key_prefix, ca).map(Some)
-    }
-
-    /// Builds the pool; connections are opened lazily, so this does not
-    /// fail when Redis is down (readiness reports that instead).
-    pub fn new(url: &str, timeout: Duration, prefix: &str) -> Result<Self, RedisError> {
-        Self::with_tls_roots(url, timeout, prefix, None)
-    }
-
-    /// [`RedisPool::new`], where a `rediss://` server's certificate must
-    /// chain to the CA in `ca_pem` (PEM) or, without one, to the system's
-    /// roots.
-    pub fn with_tls_roots(
-        url: &str,
-        timeout: Duration,
-        prefix: &str,
-        ca_pem: Option<Vec<u8>>,
-    ) -> Result<Self, RedisError> {
-        use deadpool_redis::redis::{Client, IntoConnectionInfo as _, TlsCertificates};
+        let ca_pem = settings.ca_pem().map_err(RedisError::Pool)?;
+        let (url, timeout) = (url.expose(), settings.timeout());
         let info = if url.starts_with("rediss://") {
             // The roots travel inside the connection info; deadpool's own
             // `Config` would drop them, so the manager is built from it.
@@ -85,11 +74,11 @@ impl RedisPool {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|err| RedisError::Pool(err.to_string()))?;
-        Ok(Self {
+        Ok(Some(Self {
             pool,
             timeout,
-            prefix: prefix.to_owned(),
-        })
+            prefix: settings.key_prefix.clone(),
+        }))
     }
 
     /// `key` with the configured prefix.

@@ -11,14 +11,30 @@ use std::{
     time::Duration,
 };
 
-use infra::cache::{Cache, CacheKey, L1Config};
+use infra::{
+    cache::{Cache, CacheKey},
+    config::{CacheSettings, RedisSettings, SecretUrl},
+};
 use serde::{Deserialize, Serialize};
 
 const TTL: Duration = Duration::from_secs(60);
-const L1_CONFIG: L1Config = L1Config {
-    ttl: Duration::from_secs(5),
-    capacity: 1_000,
-};
+
+/// A cache in the Redis at `url`, built from the settings as the app
+/// builds it: values live `TTL`, a first tier in process with `l1`.
+fn redis_cache(url: &str, prefix: &str, timeout_ms: u64, l1: bool) -> Cache {
+    let redis = RedisSettings {
+        url: Some(SecretUrl::new(url)),
+        key_prefix: prefix.to_owned(),
+        timeout_ms,
+        ..RedisSettings::default()
+    };
+    let cache = CacheSettings {
+        ttl_seconds: TTL.as_secs(),
+        l1_enabled: l1,
+        ..CacheSettings::default()
+    };
+    Cache::from_settings(&cache, &redis).unwrap()
+}
 
 fn backends() -> Vec<(&'static str, Cache)> {
     let mut caches = vec![("memory", Cache::in_memory(TTL, 1_000))];
@@ -28,10 +44,7 @@ fn backends() -> Vec<(&'static str, Cache)> {
     {
         // A prefix of its own, so parallel tests never see each other's keys.
         let prefix = format!("test:{}:", uuid_like());
-        caches.push((
-            "redis",
-            Cache::redis(&url, &prefix, Duration::from_millis(500), TTL).unwrap(),
-        ));
+        caches.push(("redis", redis_cache(&url, &prefix, 500, false)));
     }
     caches
 }
@@ -224,13 +237,7 @@ async fn errors_are_returned_and_not_cached() {
 #[tokio::test]
 async fn a_dead_redis_degrades_to_computing() {
     // Nothing listens on port 1.
-    let cache = Cache::redis(
-        "redis://127.0.0.1:1",
-        "test:",
-        Duration::from_millis(100),
-        TTL,
-    )
-    .unwrap();
+    let cache = redis_cache("redis://127.0.0.1:1", "test:", 100, false);
     let runs = AtomicU32::new(0);
     let key = CacheKey::new("users:me", 1).tag("user:1");
     for i in 0..10 {
@@ -272,9 +279,8 @@ async fn two_tier_instances_hear_each_others_invalidations() {
         return;
     };
     let prefix = format!("test:{}:", uuid_like());
-    let timeout = Duration::from_millis(500);
-    let a = Cache::two_tier(&url, &prefix, timeout, TTL, L1_CONFIG).unwrap();
-    let b = Cache::two_tier(&url, &prefix, timeout, TTL, L1_CONFIG).unwrap();
+    let a = redis_cache(&url, &prefix, 500, true);
+    let b = redis_cache(&url, &prefix, 500, true);
 
     // Subscriptions are made in the background: wait (with a deadline) until
     // B demonstrably hears A.
@@ -317,7 +323,7 @@ async fn two_tier_instances_hear_each_others_invalidations() {
             break;
         }
         assert!(
-            written.elapsed() < L1_CONFIG.ttl,
+            written.elapsed() < Duration::from_secs(CacheSettings::default().l1_ttl_seconds),
             "B served a stale value past the bound"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;

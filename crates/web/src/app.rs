@@ -6,10 +6,11 @@
 
 use std::net::{SocketAddr, TcpListener};
 
+use actix_web::dev::Server;
 use application::{Services, StartError, jobs::WorkerHandle};
-use infra::{Settings, metrics::Metrics, rate_limit::RateLimiter, signal::shutdown_signal};
+use infra::{Settings, metrics::Metrics, signal::shutdown_signal};
 
-use crate::{Server, WebConfig, WebDeps, run, run_metrics};
+use crate::{WebDeps, run, run_metrics};
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,15 +59,12 @@ impl Application {
     /// Builds the app on an already bound listener (tests bind port 0).
     pub async fn build_on(settings: &Settings, listener: TcpListener) -> Result<Self, AppError> {
         let services = Services::from_settings(settings).await?;
-        let deps = WebDeps {
-            rate_limiter: RateLimiter::new(services.redis().cloned()),
-            redis: services.redis().cloned(),
-            metrics: if settings.metrics.enabled {
-                Some(Metrics::install().map_err(AppError::Metrics)?)
-            } else {
-                None
-            },
+        let metrics = if settings.metrics.enabled {
+            Some(Metrics::install().map_err(AppError::Metrics)?)
+        } else {
+            None
         };
+        let deps = WebDeps::new(settings, &services, metrics);
         let address = listener.local_addr().map_err(AppError::Serve)?;
         let metrics = match settings.metrics.own_port() {
             Some(port) => {
@@ -79,13 +77,8 @@ impl Application {
             }
             None => None,
         };
-        let server = run(
-            listener,
-            services.clone(),
-            WebConfig::from_settings(settings),
-            deps,
-        )
-        .map_err(AppError::Serve)?;
+        let server =
+            run(listener, services.clone(), settings.clone(), deps).map_err(AppError::Serve)?;
         let worker = if settings.jobs.worker_in_api {
             Some(
                 services

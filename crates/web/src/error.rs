@@ -84,7 +84,7 @@ impl ResponseError for ApiError {
             Self::App(E::NotFound { .. }) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::App(E::Invalid { .. }) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::App(E::Unavailable(_) | E::Overloaded { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::App(E::Storage(_) | E::Crypto { .. } | E::Task(_) | E::Jobs(_)) => {
+            Self::App(E::Storage(_) | E::Crypto { .. } | E::Jobs(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

@@ -21,7 +21,4 @@ pub mod validation;
 
 pub use app::{AppError, Application};
 pub use error::ApiError;
-pub use server::{RateLimits, WebConfig, WebDeps, run, run_metrics};
-
-/// The running server handle returned by [`run`].
-pub use actix_web::dev::Server;
+pub(crate) use server::{WebDeps, run, run_metrics};

@@ -15,9 +15,9 @@ use actix_web::{
     web,
 };
 use application::Services;
-use infra::telemetry::REQUEST_ID;
+use infra::{Settings, telemetry::REQUEST_ID};
 
-use crate::{ApiError, WebConfig, WebDeps};
+use crate::{ApiError, WebDeps};
 
 /// Header that carries the request id in and out.
 pub(crate) static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -68,9 +68,11 @@ pub(crate) async fn trim_trailing_slash(
     next.call(req).await
 }
 
-/// Outermost middleware: assigns the request id, runs the request inside a
-/// span that carries it (so every log line of the request has it), echoes it
-/// on the response, and logs the request once when it completes. A 5xx is
+/// Outermost middleware: assigns the request id, serves the request with
+/// it in the `REQUEST_ID` task-local (which the log formatters write into
+/// every line logged meanwhile; no span per request, see
+/// `infra::telemetry`), echoes it on the response, and logs the request
+/// once when it completes. A 5xx is
 /// logged with its full cause chain, which the client never sees.
 pub(crate) async fn log_requests(
     req: ServiceRequest,
@@ -185,8 +187,8 @@ pub(crate) async fn security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let docs = req.path().starts_with("/docs");
     let hsts = req
-        .app_data::<web::Data<WebConfig>>()
-        .and_then(|config| config.hsts.clone());
+        .app_data::<web::Data<WebDeps>>()
+        .and_then(|deps| deps.hsts.clone());
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     if let Some(hsts) = hsts {
@@ -271,18 +273,20 @@ async fn rate_limit<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    let config = req.app_data::<web::Data<WebConfig>>().cloned();
+    let settings = req.app_data::<web::Data<Settings>>().cloned();
     let deps = req.app_data::<web::Data<WebDeps>>().cloned();
-    let (Some(config), Some(deps)) = (config, deps) else {
-        let error = ApiError::Misconfigured("web config is not registered");
+    let (Some(settings), Some(deps)) = (settings, deps) else {
+        let error = ApiError::Misconfigured("web settings are not registered");
         return Ok(req.error_response(error).map_into_right_body());
     };
-    let limits = match config.rate_limits {
-        // Registration shares its path with the user list; only POST counts.
-        Some(_) if matches!(bucket, Bucket::Register) && req.method() != Method::POST => None,
-        Some(_) if matches!(bucket, Bucket::Profile) && req.method() != Method::PATCH => None,
-        other => other,
-    };
+    let limits = &settings.rate_limits;
+    // Registration shares its path with the user list; only POST counts.
+    let counts = limits.enabled
+        && match bucket {
+            Bucket::Register => req.method() == Method::POST,
+            Bucket::Profile => req.method() == Method::PATCH,
+            Bucket::Login | Bucket::Refresh => true,
+        };
     // The client's key only for a request that counts: a profile read
     // must not pay for formatting it.
     let client = || match bucket {
@@ -290,18 +294,24 @@ async fn rate_limit<B: MessageBody + 'static>(
             .extensions()
             .get::<application::Caller>()
             .map(|caller| format!("user-{}", caller.user_id)),
-        _ => client_ip(req.request(), &config.trusted_proxies).map(client_key),
+        _ => client_ip(req.request(), &settings.http.trusted_proxies).map(client_key),
     };
-    if let Some(limits) = limits
-        && let Some(client) = client()
-    {
+    if counts && let Some(client) = client() {
         let (name, limit) = match bucket {
             Bucket::Login => ("login", limits.login),
             Bucket::Register => ("register", limits.register),
             Bucket::Refresh => ("refresh", limits.refresh),
             Bucket::Profile => ("profile", limits.login),
         };
-        if let Err(error) = spend(&deps, name, &client, limit, limits.window).await {
+        if let Err(error) = spend(
+            &deps,
+            name,
+            &client,
+            limit,
+            std::time::Duration::from_secs(limits.window_seconds),
+        )
+        .await
+        {
             // A response, not an `Err`: outer middleware (request id,
             // security headers, metrics) then treat it like any other.
             return Ok(req.error_response(error).map_into_right_body());
@@ -340,21 +350,22 @@ async fn spend(
 /// one: many addresses guessing one password share it. Called by the login
 /// handler once it knows the email.
 pub(crate) async fn limit_login_account(req: &HttpRequest, email: &str) -> Result<(), ApiError> {
-    let config = req.app_data::<web::Data<WebConfig>>();
+    let settings = req.app_data::<web::Data<Settings>>();
     let deps = req.app_data::<web::Data<WebDeps>>();
-    let (Some(config), Some(deps)) = (config, deps) else {
-        return Err(ApiError::Misconfigured("web config is not registered"));
+    let (Some(settings), Some(deps)) = (settings, deps) else {
+        return Err(ApiError::Misconfigured("web settings are not registered"));
     };
-    let Some(limits) = config.rate_limits else {
+    let limits = &settings.rate_limits;
+    if !limits.enabled {
         return Ok(());
-    };
+    }
     let account = email.to_lowercase();
     spend(
         deps,
         "login-account",
         &account,
         limits.login_account,
-        limits.window,
+        std::time::Duration::from_secs(limits.window_seconds),
     )
     .await
 }

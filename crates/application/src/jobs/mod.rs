@@ -25,7 +25,7 @@ mod worker;
 use std::{future::Future, sync::Arc};
 
 use infra::{config::JobSettings, mail::Mailer};
-use persistence::{Db, Tx, UnitOfWork as _};
+use persistence::{Db, Tx};
 use riverqueue::{WorkCancelled, WorkContext, WorkOutcome, Workers};
 
 pub use housekeeping::Housekeeping;
@@ -122,14 +122,6 @@ impl JobQueue {
         opts: InsertOpts,
     ) -> Result<i64, Error> {
         Ok(tx.insert_job(&self.client, job, opts).await?.id())
-    }
-
-    /// Enqueues `job` in a transaction of its own (nothing else to commit
-    /// with it: operator commands, tests).
-    pub async fn enqueue_alone<J: JobArgs>(&self, job: J, opts: InsertOpts) -> Result<i64, Error> {
-        self.db
-            .transaction(async |tx| self.enqueue_with(tx, job, opts).await)
-            .await
     }
 
     /// River's client: get, list, retry and cancel jobs (`worker jobs`).

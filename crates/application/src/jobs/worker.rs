@@ -210,12 +210,7 @@ impl QueueGauges {
 
     async fn sample(&self) -> Result<(), crate::Error> {
         // The worker's pools too: its `/metrics` has no scrape hook.
-        for (pool, stats) in self.db.pool_stats() {
-            metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "idle")
-                .set(f64::from(stats.idle));
-            metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "in_use")
-                .set(f64::from(stats.open.saturating_sub(stats.idle)));
-        }
+        crate::record_pool_gauges(&self.db);
         let mut available = persistence::JobStats
             .available_by_queue(self.db.reader())
             .await?;

@@ -45,7 +45,8 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use backend::Backend;
-pub use backend::{CacheError, L1Config};
+pub use backend::CacheError;
+use backend::L1Config;
 use breaker::Breaker;
 
 /// Format of stored values; bump when the encoding itself changes.
@@ -132,38 +133,6 @@ impl Cache {
     /// An in-process cache holding up to `capacity` values.
     pub fn in_memory(default_ttl: Duration, capacity: u64) -> Self {
         Self::with_backend(Backend::memory(capacity), default_ttl)
-    }
-
-    /// A cache in Redis, shared by every instance using the same `prefix`.
-    /// Connects in the background: a Redis that is down at start-up only
-    /// means misses until it is up.
-    pub fn redis(
-        url: &str,
-        prefix: &str,
-        timeout: Duration,
-        default_ttl: Duration,
-    ) -> Result<Self, CacheError> {
-        Ok(Self::with_backend(
-            Backend::redis(url, prefix, timeout, None, None)?,
-            default_ttl,
-        ))
-    }
-
-    /// Two-tier: a small in-process cache in front of Redis, kept coherent
-    /// across instances by pub/sub invalidation messages. Another
-    /// instance's write is visible here as soon as its message arrives
-    /// (milliseconds); if messages are lost, after at most `l1.ttl`.
-    pub fn two_tier(
-        url: &str,
-        prefix: &str,
-        timeout: Duration,
-        default_ttl: Duration,
-        l1: L1Config,
-    ) -> Result<Self, CacheError> {
-        Ok(Self::with_backend(
-            Backend::redis(url, prefix, timeout, Some(l1), None)?,
-            default_ttl,
-        ))
     }
 
     fn with_backend(backend: Backend, default_ttl: Duration) -> Self {

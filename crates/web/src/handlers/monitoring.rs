@@ -8,9 +8,10 @@ use actix_web::{
     web,
 };
 use application::Services;
+use infra::Settings;
 
 use crate::{
-    WebConfig, WebDeps,
+    WebDeps,
     dto::monitoring::{HealthResponse, ReadinessResponse},
     handlers::resource,
 };
@@ -27,9 +28,9 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
     tag = "monitoring",
     responses((status = 200, description = "The service is up", body = HealthResponse)),
 )]
-pub async fn health(config: web::Data<WebConfig>) -> HttpResponse {
+pub async fn health(settings: web::Data<Settings>) -> HttpResponse {
     HttpResponse::Ok().json(HealthResponse {
-        version: config.release_version.clone(),
+        version: settings.http.release_version.clone(),
         status: "Healthy",
     })
 }
@@ -84,12 +85,7 @@ pub async fn metrics(services: web::Data<Services>, deps: web::Data<WebDeps>) ->
         return HttpResponse::NotFound().finish();
     };
     // Pool gauges are sampled at scrape time: exact when read, free otherwise.
-    for (pool, stats) in services.pool_stats() {
-        metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "idle")
-            .set(f64::from(stats.idle));
-        metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "in_use")
-            .set(f64::from(stats.open.saturating_sub(stats.idle)));
-    }
+    services.record_pool_gauges();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics.render())
