@@ -25,11 +25,6 @@ impl Principals {
         Self::new(None, domain::acl::principals_of(None))
     }
 
-    /// The signed-in caller, if any.
-    pub fn caller(&self) -> Option<Caller> {
-        self.caller
-    }
-
     /// The signed-in caller, or 401.
     pub fn require_caller(&self) -> Result<Caller> {
         self.caller

@@ -11,8 +11,8 @@ pub const USERS: &str = "users";
 /// so the cascade needs no list of resources here.
 pub const OWNED_BY_USERS: &str = "owned-by-users";
 
-/// One user: their own view (`/v1/users/me`) and their principals (role).
-/// Every change of role or account invalidates it.
+/// One user: their own view (`/v1/users/me`). Every change of role or
+/// account invalidates it.
 pub fn user(id: UserId) -> String {
     format!("user:{id}")
 }

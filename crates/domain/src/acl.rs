@@ -105,18 +105,28 @@ pub trait Guarded {
     fn user_in_field(&self, field: Self::UserField) -> Option<UserId>;
 }
 
-/// Whether a rule names one of the caller's principals for this row.
-fn applies<R: Guarded>(rule: &AclRule<R::UserField>, principals: &[Principal], row: &R) -> bool {
-    match &rule.principal {
-        AclPrincipal::Fixed(principal) => principals.contains(principal),
-        AclPrincipal::UserInField(field) => row
-            .user_in_field(*field)
-            .is_some_and(|owner| principals.contains(&Principal::User(owner))),
+/// Whether the rules of `acl` that `applies` to the caller grant
+/// `permission`: a matching deny rule beats any allow; no matching rule
+/// means no access.
+fn decide<F>(
+    acl: &[AclRule<F>],
+    permission: Permission,
+    applies: impl Fn(&AclPrincipal<F>) -> bool,
+) -> bool {
+    let mut allowed = false;
+    for rule in acl
+        .iter()
+        .filter(|rule| rule.permissions.contains(&permission) && applies(&rule.principal))
+    {
+        match rule.effect {
+            Effect::Deny => return false,
+            Effect::Allow => allowed = true,
+        }
     }
+    allowed
 }
 
-/// Whether `principals` grant `permission` on every one of `rows`. A
-/// matching deny rule beats any allow; no matching rule means no access.
+/// Whether `principals` grant `permission` on every one of `rows`.
 pub fn has_permission<R: Guarded>(
     principals: &[Principal],
     permission: Permission,
@@ -124,40 +134,23 @@ pub fn has_permission<R: Guarded>(
 ) -> bool {
     let acl = R::acl();
     rows.iter().all(|row| {
-        let mut allowed = false;
-        for rule in acl
-            .iter()
-            .filter(|rule| rule.permissions.contains(&permission))
-        {
-            if applies(rule, principals, *row) {
-                match rule.effect {
-                    Effect::Deny => return false,
-                    Effect::Allow => allowed = true,
-                }
-            }
-        }
-        allowed
+        decide(&acl, permission, |principal| match principal {
+            AclPrincipal::Fixed(principal) => principals.contains(principal),
+            AclPrincipal::UserInField(field) => row
+                .user_in_field(*field)
+                .is_some_and(|owner| principals.contains(&Principal::User(owner))),
+        })
     })
 }
 
 /// Whether `principals` may create a row of model `R`: creation is checked
 /// against rules with fixed principals only, since the row does not exist.
 pub fn may_create<R: Guarded>(principals: &[Principal]) -> bool {
-    let mut allowed = false;
-    for rule in R::acl()
-        .iter()
-        .filter(|rule| rule.permissions.contains(&Permission::Create))
-    {
-        if let AclPrincipal::Fixed(principal) = &rule.principal
-            && principals.contains(principal)
-        {
-            match rule.effect {
-                Effect::Deny => return false,
-                Effect::Allow => allowed = true,
-            }
-        }
-    }
-    allowed
+    decide(
+        &R::acl(),
+        Permission::Create,
+        |principal| matches!(principal, AclPrincipal::Fixed(principal) if principals.contains(principal)),
+    )
 }
 
 /// The principals of a caller: everyone; plus, when signed in, authenticated,

@@ -28,22 +28,6 @@ impl InvalidValue {
         Self::new("value_error", format!("Value error, {message}"))
     }
 
-    /// The value has fewer than `min` characters.
-    pub fn too_short(min: usize) -> Self {
-        Self::new(
-            "string_too_short",
-            format!("String should have at least {min} character{}", plural(min)),
-        )
-    }
-
-    /// The value has more than `max` characters.
-    pub fn too_long(max: usize) -> Self {
-        Self::new(
-            "string_too_long",
-            format!("String should have at most {max} character{}", plural(max)),
-        )
-    }
-
     /// Machine-readable code of the broken rule.
     pub fn kind(&self) -> &'static str {
         self.kind
@@ -71,9 +55,15 @@ impl std::error::Error for InvalidValue {}
 pub fn check_length(raw: &str, min: usize, max: usize) -> Result<(), InvalidValue> {
     let len = raw.chars().count();
     if len < min {
-        Err(InvalidValue::too_short(min))
+        Err(InvalidValue::new(
+            "string_too_short",
+            format!("String should have at least {min} character{}", plural(min)),
+        ))
     } else if len > max {
-        Err(InvalidValue::too_long(max))
+        Err(InvalidValue::new(
+            "string_too_long",
+            format!("String should have at most {max} character{}", plural(max)),
+        ))
     } else {
         Ok(())
     }
@@ -82,7 +72,8 @@ pub fn check_length(raw: &str, min: usize, max: usize) -> Result<(), InvalidValu
 /// Serde for value types: serialized as their text, and deserialized only
 /// through their parser, so a value read from JSON (a request, a cache
 /// entry) satisfies the same rules as one parsed by hand. Used with
-/// `#[serde(try_from = "String", into = "String")]` on the type.
+/// `#[serde(try_from = "String", into = "String")]` on the type. Also
+/// their `Display`: the text itself.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! text_value {
@@ -99,6 +90,12 @@ macro_rules! text_value {
             impl From<$ty> for String {
                 fn from(value: $ty) -> Self {
                     value.0
+                }
+            }
+
+            impl std::fmt::Display for $ty {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(&self.0)
                 }
             }
         )+

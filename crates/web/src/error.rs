@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 
-use crate::{middleware::current_request_id, validation::FieldError};
+use crate::validation::FieldError;
 
 /// An error on its way to the client.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let request_id = current_request_id();
+        // The id of the request being answered, set by `log_requests`.
+        let request_id = infra::telemetry::REQUEST_ID.try_with(Clone::clone).ok();
         let mut response = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));

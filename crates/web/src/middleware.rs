@@ -1,5 +1,6 @@
-//! Request-scoped plumbing: the request id, the response logger, and
-//! authentication.
+//! Request-scoped plumbing: the request id, the response logger and HTTP
+//! metrics, security headers, the client's address, per-route rate limits,
+//! and authentication.
 
 use std::{net::IpAddr, time::Instant};
 
@@ -24,11 +25,6 @@ pub(crate) static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-req
 
 /// Longest incoming request id we adopt; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 64;
-
-/// The current request's id, if called while serving one.
-pub(crate) fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
 
 /// Adopts a sane incoming `X-Request-Id` (so ids from a proxy carry through)
 /// or makes one.

@@ -12,7 +12,6 @@ use infra::{
     config::{CorsSettings, Origin},
     metrics::Metrics,
     rate_limit::RateLimiter,
-    redis::RedisPool,
 };
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -23,8 +22,6 @@ use crate::{ApiError, handlers, middleware, openapi};
 pub struct WebDeps {
     /// Counters for rate limits (Redis when configured, else in-process).
     pub rate_limiter: RateLimiter,
-    /// Checked by readiness when configured.
-    pub redis: Option<RedisPool>,
     /// Rendered at `/metrics` when enabled.
     pub metrics: Option<Metrics>,
     /// `Strict-Transport-Security` for every response
@@ -36,7 +33,6 @@ impl WebDeps {
     pub fn new(settings: &Settings, services: &Services, metrics: Option<Metrics>) -> Self {
         Self {
             rate_limiter: RateLimiter::new(services.redis().cloned()),
-            redis: services.redis().cloned(),
             metrics,
             hsts: settings.http.hsts_max_age_seconds.map(|seconds| {
                 header::HeaderValue::from_str(&format!("max-age={seconds}; includeSubDomains"))

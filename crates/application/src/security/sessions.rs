@@ -5,8 +5,8 @@
 //! to Redis must not be able to grant access. Entries live
 //! `SESSION_RECHECK_SECONDS`, the bound on how late this instance notices a
 //! change another instance made; a change made here drops its user's
-//! entries at once. A plain map lookup: the check runs on every
-//! authenticated request.
+//! entries at once. An in-process (moka) lookup, no I/O: the check runs on
+//! every authenticated request.
 
 use std::{
     future::Future,

@@ -22,19 +22,11 @@ pub struct Model {
 pub enum Relation {
     #[sea_orm(has_many = "super::task::Entity")]
     Task,
-    #[sea_orm(has_many = "super::refresh_token::Entity")]
-    RefreshToken,
 }
 
 impl Related<super::task::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Task.def()
-    }
-}
-
-impl Related<super::refresh_token::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::RefreshToken.def()
     }
 }
 

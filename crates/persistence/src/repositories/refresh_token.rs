@@ -127,13 +127,7 @@ impl RefreshTokenRepository {
         family_id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<u64> {
-        let result = RefreshTokens::update_many()
-            .col_expr(refresh_token::Column::RevokedAt, Expr::value(at))
-            .filter(refresh_token::Column::FamilyId.eq(family_id))
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(conn)
-            .await?;
-        Ok(result.rows_affected)
+        revoke(conn, refresh_token::Column::FamilyId.eq(family_id), at).await
     }
 
     /// Revokes every live token of a user (after a password change).
@@ -143,13 +137,7 @@ impl RefreshTokenRepository {
         user_id: UserId,
         at: DateTime<Utc>,
     ) -> Result<u64> {
-        let result = RefreshTokens::update_many()
-            .col_expr(refresh_token::Column::RevokedAt, Expr::value(at))
-            .filter(refresh_token::Column::UserId.eq(user_id.0))
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(conn)
-            .await?;
-        Ok(result.rows_affected)
+        revoke(conn, refresh_token::Column::UserId.eq(user_id.0), at).await
     }
 
     /// Deletes tokens that expired before `now`, used or revoked or not.
@@ -163,4 +151,19 @@ impl RefreshTokenRepository {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+/// Revokes the live tokens `which` selects; returns how many were.
+async fn revoke(
+    conn: &impl Connection,
+    which: sea_orm::sea_query::SimpleExpr,
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    let result = RefreshTokens::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(at))
+        .filter(which)
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
 }

@@ -46,7 +46,7 @@ pub async fn health(settings: web::Data<Settings>) -> HttpResponse {
         (status = 503, description = "A dependency failed; `checks` says which", body = ReadinessResponse),
     ),
 )]
-pub async fn ready(services: web::Data<Services>, deps: web::Data<WebDeps>) -> HttpResponse {
+pub async fn ready(services: web::Data<Services>) -> HttpResponse {
     let database = match tokio::time::timeout(CHECK_TIMEOUT, services.ping_database()).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(err)) => {
@@ -55,7 +55,7 @@ pub async fn ready(services: web::Data<Services>, deps: web::Data<WebDeps>) -> H
         }
         Err(_) => "timeout".to_owned(),
     };
-    let redis = match &deps.redis {
+    let redis = match services.redis() {
         None => None,
         Some(redis) => Some(match redis.ping().await {
             Ok(()) => "ok".to_owned(),
