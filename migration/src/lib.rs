@@ -2,14 +2,15 @@
 //! `DATABASE_AUTO_MIGRATE` is on) and by the `migration` CLI (`just migrate`).
 //!
 //! History starts at the baseline (`m20261203_000001_baseline`): the
-//! template's tables and River's, as a new fork creates them. Databases
-//! created by earlier releases are moved onto it once (README, "Upgrading
-//! from the old migrations").
+//! template's tables and River's, as a new fork creates them. A database
+//! created by an earlier version is moved onto it once (README, "Upgrading a
+//! database from before the baseline").
 //!
 //! Migrations are frozen history: once one has run anywhere, it is never
-//! edited; a change is a new migration. They use only the schema builder, so
-//! each one runs on SQLite and on Postgres, and they never import entities
-//! (entities describe the schema of today, migrations the schema of the past).
+//! edited; a change is a new migration. They use only the schema builder
+//! (and River's migrator, for River's tables), so each one runs on SQLite and
+//! on Postgres, and they never import entities (entities describe the schema
+//! of today, migrations the schema of the past).
 
 pub use sea_orm_migration::prelude::*;
 
