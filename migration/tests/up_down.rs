@@ -22,14 +22,20 @@ async fn migrations_apply_roll_back_and_reapply() {
     db.execute_unprepared("SELECT id, uuid, email, password, username, is_admin FROM users")
         .await
         .unwrap();
+    db.execute_unprepared("SELECT id, kind FROM river_job")
+        .await
+        .unwrap();
 
     Migrator::down(&db, None).await.unwrap();
     let pending = Migrator::get_pending_migrations(&db).await.unwrap();
     assert_eq!(pending.len(), Migrator::migrations().len());
-    assert!(
-        db.execute_unprepared("SELECT 1 FROM users").await.is_err(),
-        "tables dropped"
-    );
+    for table in ["users", "river_job", "river_migration"] {
+        let select = format!("SELECT 1 FROM {table}");
+        assert!(
+            db.execute_unprepared(&select).await.is_err(),
+            "{table} dropped"
+        );
+    }
 
     Migrator::up(&db, None).await.unwrap();
     db.execute_unprepared("SELECT jti, family_id FROM refresh_tokens")
