@@ -1476,7 +1476,7 @@ mod tests {
 
     #[test]
     fn env_example_lists_exactly_the_settings() {
-        let example = include_str!("../../../.env.example");
+        let example = include_str!("../../../../.env.example");
         let documented: std::collections::BTreeSet<&str> = example
             .lines()
             .map(|line| line.trim_start_matches('#').trim_start())
