@@ -113,7 +113,7 @@ const RETIRED: &[(&str, &str)] = &[
     // Constants in `application::jobs` now, each with its reason.
     (
         "JOB_FETCH_COOLDOWN_MS",
-        "a busy worker fetches at most every 10 ms; JOB_CONCURRENCY sets its throughput",
+        "a busy worker fetches at most every 10 ms",
     ),
     ("JOB_BACKOFF_MAX_SECONDS", "a retry waits at most one hour"),
 ];

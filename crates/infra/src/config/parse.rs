@@ -162,35 +162,24 @@ pub(super) fn section<T: DeserializeOwned>(
 /// Names the variable at fault in the `config` crate's error, whose key is
 /// the field name (the variable's name, lowercased, without the prefix).
 fn config_error(err: config::ConfigError, prefix: &str) -> ConfigError {
-    let variable = |key: Option<&String>| {
-        let key = key.map_or_else(String::new, |key| key.to_ascii_uppercase());
-        match (prefix.is_empty(), key.is_empty()) {
-            (true, _) => key,
-            (false, true) => format!("{prefix}_*"),
-            (false, false) => format!("{prefix}_{key}"),
-        }
+    let (key, err) = match err {
+        config::ConfigError::At { error, key, .. } => (key, *error),
+        config::ConfigError::Type { ref key, .. } => (key.clone(), err),
+        other => (None, other),
     };
-    match err {
+    let problem = match err {
         config::ConfigError::Type {
             unexpected,
             expected,
-            key,
             ..
-        } => ConfigError::new(
-            variable(key.as_ref()),
-            format!("expected {expected}, got {unexpected}"),
-        ),
-        config::ConfigError::At { error, key, .. } => {
-            let problem = match *error {
-                config::ConfigError::Type {
-                    unexpected,
-                    expected,
-                    ..
-                } => format!("expected {expected}, got {unexpected}"),
-                other => other.to_string(),
-            };
-            ConfigError::new(variable(key.as_ref()), problem)
-        }
-        other => ConfigError::new(variable(None), other.to_string()),
-    }
+        } => format!("expected {expected}, got {unexpected}"),
+        other => other.to_string(),
+    };
+    let key = key.map_or_else(String::new, |key| key.to_ascii_uppercase());
+    let variable = match (prefix.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => format!("{prefix}_*"),
+        (false, false) => format!("{prefix}_{key}"),
+    };
+    ConfigError::new(variable, problem)
 }

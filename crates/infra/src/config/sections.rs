@@ -37,16 +37,13 @@ pub struct HttpSettings {
     #[default(64 * 1024)]
     #[serde(deserialize_with = "within::<_, _, 1024, 67_108_864>")]
     pub body_limit_bytes: usize,
-    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed for the
-    /// client address.
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: CommaList<IpAddr>,
-    /// `SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long in-flight requests
-    /// (and running jobs) may take to finish.
+    /// `SHUTDOWN_GRACE_SECONDS`: how long requests and jobs may finish after SIGTERM.
     #[default(30)]
     #[serde(deserialize_with = "within::<_, _, 0, 3600>")]
     pub shutdown_grace_seconds: u64,
-    /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (the default
-    /// depends on `ENVIRONMENT`).
+    /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (off in production).
     #[default(true)]
     pub docs_enabled: bool,
     /// `HSTS_MAX_AGE_SECONDS`: unset by default, since only a deployment
@@ -81,8 +78,7 @@ impl HttpSettings {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CorsSettings {
-    /// `CORS_ORIGINS`: origins allowed to call the API from a browser (`*`
-    /// for any).
+    /// `CORS_ORIGINS`: origins allowed to call the API from a browser (`*`: any).
     pub origins: CommaList<Origin>,
     /// `CORS_ALLOW_CREDENTIALS`: only with listed origins.
     pub allow_credentials: bool,
@@ -108,9 +104,8 @@ pub struct AuthSettings {
     #[serde(deserialize_with = "within::<_, _, 1, 365>")]
     pub refresh_token_expire_days: u32,
     /// `SESSION_RECHECK_SECONDS`: how long one instance trusts its last look
-    /// at a login before asking the database again (0: on every request).
-    /// The bound on how late another instance notices a logout, a password
-    /// change, a demotion or a deletion.
+    /// at a login: the bound on how late it notices another's logout,
+    /// password change, demotion or deletion (0: asks on every request).
     #[default(5)]
     #[serde(deserialize_with = "within::<_, _, 0, 300>")]
     pub session_recheck_seconds: u64,
@@ -133,8 +128,7 @@ pub struct DatabaseSettings {
     /// `DATABASE_URL`: SQLite or Postgres.
     #[default(SecretUrl::new(DEFAULT_DATABASE_URL))]
     pub url: SecretUrl,
-    /// `DATABASE_READ_URL`: optional read replica for reads outside
-    /// transactions.
+    /// `DATABASE_READ_URL`: a read replica, for reads outside transactions.
     pub read_url: Option<SecretUrl>,
     /// `DATABASE_MAX_CONNECTIONS`: pool size, per pool.
     #[default(10)]
@@ -144,13 +138,11 @@ pub struct DatabaseSettings {
     #[default(5)]
     #[serde(deserialize_with = "within::<_, _, 1, 600>")]
     pub acquire_timeout_seconds: u64,
-    /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer
-    /// statements (0: off).
+    /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer ones (0: off).
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 0, 3600>")]
     pub statement_timeout_seconds: u64,
-    /// `DATABASE_AUTO_MIGRATE`: apply pending migrations at start-up (the
-    /// default depends on `ENVIRONMENT`).
+    /// `DATABASE_AUTO_MIGRATE`: migrate at start-up (off in production).
     #[default(true)]
     pub auto_migrate: bool,
 }
@@ -161,16 +153,14 @@ pub struct DatabaseSettings {
 pub struct RedisSettings {
     /// `REDIS_URL`: when set, the cache, rate limits and readiness use it.
     pub url: Option<SecretUrl>,
-    /// `REDIS_KEY_PREFIX`: prefix of every key we write, so several apps or
-    /// test runs can share one Redis.
+    /// `REDIS_KEY_PREFIX`: of every key, so apps and test runs can share a Redis.
     #[default("rpt:")]
     pub key_prefix: String,
     /// `REDIS_TIMEOUT_MS`: connect and command timeout.
     #[default(500)]
     #[serde(deserialize_with = "within::<_, _, 10, 60_000>")]
     pub timeout_ms: u64,
-    /// `REDIS_CA_CERT`: with a `rediss://` URL, a PEM file of the CA the
-    /// server's certificate must chain to. Unset: the system's roots.
+    /// `REDIS_CA_CERT`: PEM file of the CA a `rediss://` server chains to.
     pub ca_cert: Option<String>,
 }
 
@@ -198,8 +188,7 @@ pub struct CacheSettings {
     /// `CACHE_ENABLED`: cache reads of users and tasks.
     #[default(true)]
     pub enabled: bool,
-    /// `CACHE_TTL_SECONDS`: how long a value lives unless a write
-    /// invalidates it first.
+    /// `CACHE_TTL_SECONDS`: how long a value lives unless a write invalidates it.
     #[default(60)]
     #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
     pub ttl_seconds: u64,
@@ -207,8 +196,7 @@ pub struct CacheSettings {
     #[default(10_000)]
     #[serde(deserialize_with = "within::<_, _, 1, 100_000_000>")]
     pub capacity: u64,
-    /// `CACHE_L1_ENABLED`: with Redis, an in-process first tier kept
-    /// coherent by pub/sub.
+    /// `CACHE_L1_ENABLED`: with Redis, an in-process first tier (pub/sub).
     pub l1_enabled: bool,
     /// `CACHE_L1_TTL_SECONDS`: longest a first-tier entry lives, the bound on
     /// staleness if an invalidation message is lost.
@@ -233,8 +221,7 @@ pub struct RateLimitSettings {
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub login: u32,
-    /// `RATE_LIMIT_LOGIN_ACCOUNT`: logins per account (email) from all
-    /// addresses together: guessing one account's password from many.
+    /// `RATE_LIMIT_LOGIN_ACCOUNT`: logins per email from all addresses together.
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub login_account: u32,
@@ -248,27 +235,24 @@ pub struct RateLimitSettings {
     pub refresh: u32,
 }
 
-/// Background jobs (`JOB_*`), run by River in the application's database.
-/// What is not here is River's default or a constant in
-/// `application::jobs`, each with its reason.
+/// Background jobs (`JOB_*`), run by River. The rest of River's knobs keep
+/// its defaults or are constants in `application::jobs`, with the reason.
 #[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
 #[serde(default)]
 pub struct JobSettings {
-    /// `JOB_WORKER_IN_API`: the API process also runs a worker (the default
-    /// depends on `ENVIRONMENT`: in production, workers scale on their own).
+    /// `JOB_WORKER_IN_API`: the API also runs a worker (off in production,
+    /// where workers scale on their own).
     #[default(true)]
     pub worker_in_api: bool,
     /// `JOB_CONCURRENCY`: jobs one worker runs at once (tasks, not threads).
     #[default(100)]
     #[serde(deserialize_with = "within::<_, _, 1, 10_000>")]
     pub concurrency: u32,
-    /// `JOB_POLL_INTERVAL_MS`: how often a worker looks for jobs when no
-    /// notification arrives, and makes scheduled jobs and retries due.
+    /// `JOB_POLL_INTERVAL_MS`: how often a worker looks for jobs unannounced.
     #[default(1000)]
     #[serde(deserialize_with = "within::<_, _, 10, 600_000>")]
     pub poll_interval_ms: u64,
-    /// `JOB_MAX_ATTEMPTS`: attempts before a job is discarded, unless its
-    /// type says otherwise.
+    /// `JOB_MAX_ATTEMPTS`: attempts before a job is discarded.
     #[default(5)]
     #[serde(deserialize_with = "within::<_, _, 1, 1000>")]
     pub max_attempts: u32,
