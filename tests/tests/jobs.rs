@@ -55,7 +55,7 @@ async fn wait_for_job(
 fn quick(app: &TestApp, change: impl FnOnce(&mut infra::Settings)) -> infra::Settings {
     let mut settings = app.settings.clone();
     settings.jobs.poll_interval_ms = 20;
-    settings.jobs.cleanup_schedule = "off".to_owned();
+    "off".clone_into(&mut settings.jobs.cleanup_schedule);
     change(&mut settings);
     settings
 }
@@ -266,7 +266,7 @@ async fn an_attempt_that_runs_past_the_timeout_fails() {
 async fn two_workers_and_a_periodic_job_run_each_tick_once() {
     let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
     let settings = quick(&app, |s| {
-        s.jobs.cleanup_schedule = "@every 1s".to_owned();
+        "@every 1s".clone_into(&mut s.jobs.cleanup_schedule);
     });
     let first = worker(&app, &settings);
     let second = worker(&app, &settings);
@@ -415,7 +415,9 @@ fn the_cleanup_schedule_is_cron_a_descriptor_or_off() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_cleanup_schedule_stops_the_worker_from_starting() {
     let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
-    let settings = quick(&app, |s| s.jobs.cleanup_schedule = "every hour".to_owned());
+    let settings = quick(&app, |s| {
+        "every hour".clone_into(&mut s.jobs.cleanup_schedule);
+    });
     let err = app.services.worker(&settings).unwrap_err().to_string();
     assert!(
         err.starts_with("invalid configuration: JOB_CLEANUP_SCHEDULE: expected five-field cron"),
