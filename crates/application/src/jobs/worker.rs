@@ -1,6 +1,6 @@
 //! A River client that works jobs: its queue, timeouts, retry backoff,
-//! housekeeping schedule and retention, an attempt log line and metrics,
-//! and a graceful stop.
+//! housekeeping schedule, an attempt log line and metrics, and a graceful
+//! stop, read from `JobSettings`; the rest is River's defaults.
 
 use std::{future::Future, time::Duration};
 
@@ -26,8 +26,9 @@ const QUEUE: &str = "default";
 /// `JOB_POLL_INTERVAL_MS` is at least 10.
 pub(super) const FETCH_COOLDOWN: Duration = Duration::from_millis(10);
 
-/// The longest retry wait: with the default attempts and base the waits
-/// never get there; a job retried for longer should schedule itself.
+/// The longest retry wait. The default attempts and base never reach it
+/// (the fourth retry waits 8 s at most); it caps a job given many attempts,
+/// where an hour apart is patient enough for any outage a retry can outlast.
 const BACKOFF_MAX: Duration = Duration::from_secs(3600);
 
 /// `JOB_CLEANUP_SCHEDULE` parsed: five-field cron, a descriptor, or `off`
