@@ -1,11 +1,9 @@
 //! Typed settings, loaded once at start-up from the environment and `.env`.
 //!
-//! Loading is the `config` crate's: each section (`sections.rs`) is a plain
-//! serde struct, deserialized from the variables that start with its prefix
-//! (`DATABASE_URL` is [`DatabaseSettings::url`]). A field is declared once,
-//! with its doc comment, its default and its rule (its type or a
-//! `deserialize_with` bound, from `parse.rs`). Every variable is documented
-//! in `.env.example`, and a test checks that the two lists match.
+//! Loading is the `config` crate's: each section (`sections.rs`) is a serde
+//! struct deserialized from the variables with its prefix (`DATABASE_URL`
+//! is [`DatabaseSettings::url`]). Every variable is documented in
+//! `.env.example`, and a test checks that the two lists match.
 //!
 //! A missing variable takes its default. A present but unusable one stops
 //! start-up with a [`ConfigError`] naming the variable and what it expects,

@@ -97,9 +97,8 @@ where
         .filter(|n| (MIN..=MAX).contains(n))
         .and_then(|n| T::try_from(n).ok())
         .ok_or_else(|| {
-            serde::de::Error::custom(expected(
-                &format!("a whole number from {MIN} to {MAX}"),
-                &raw,
+            serde::de::Error::custom(format!(
+                "expected a whole number from {MIN} to {MAX}, got {raw:?}"
             ))
         })
 }
@@ -136,10 +135,6 @@ pub(super) fn log_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<S
     tracing_subscriber::EnvFilter::try_new(&raw)
         .map_err(|err| serde::de::Error::custom(format!("not a valid log filter ({err})")))?;
     Ok(raw)
-}
-
-fn expected(what: &str, got: &str) -> String {
-    format!("expected {what}, got {got:?}")
 }
 
 /// The variables a section reads start with this prefix and `_`.
