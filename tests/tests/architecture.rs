@@ -191,6 +191,34 @@ fn the_worker_links_no_web_framework() {
     assert!(linked.is_empty(), "the worker links {linked:?}");
 }
 
+#[test]
+fn infra_links_no_database_driver() {
+    // Settings, cache and mail have no business with storage: its whole
+    // normal graph, since River alone once pulled sqlx in to parse a cron
+    // schedule (now parsed in `application`, where workers are built).
+    const DRIVERS: &[&str] = &[
+        "sqlx",
+        "sea-orm",
+        "libsqlite3-sys",
+        "rusqlite",
+        "tokio-postgres",
+        "postgres",
+        "pq-sys",
+        "mysql",
+        "diesel",
+        "riverqueue",
+    ];
+    let tree = cargo(&[
+        "tree", "-p", "infra", "--edges", "normal", "--prefix", "none",
+    ]);
+    let linked: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| DRIVERS.iter().any(|driver| name.starts_with(driver)))
+        .collect();
+    assert!(linked.is_empty(), "infra links {linked:?}");
+}
+
 /// `.rs` files under `dir`.
 fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

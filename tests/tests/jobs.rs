@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use application::jobs::{
     Housekeeping, InsertOpts, Job as _, JobContext, JobRow, JobState, Ping, WelcomeEmail,
-    WorkerConfig,
+    cleanup_schedule,
 };
 use chrono::Utc;
 use persistence::{NewRefreshToken, RefreshTokenRepository, UnitOfWork as _};
@@ -55,7 +55,7 @@ async fn wait_for_job(
 fn quick(app: &TestApp, change: impl FnOnce(&mut infra::Settings)) -> infra::Settings {
     let mut settings = app.settings.clone();
     settings.jobs.poll_interval_ms = 20;
-    settings.jobs.cleanup_schedule = infra::config::CronSchedule(None);
+    "off".clone_into(&mut settings.jobs.cleanup_schedule);
     change(&mut settings);
     settings
 }
@@ -260,7 +260,7 @@ async fn an_attempt_that_runs_past_the_timeout_fails() {
 async fn two_workers_and_a_periodic_job_run_each_tick_once() {
     let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
     let settings = quick(&app, |s| {
-        s.jobs.cleanup_schedule = infra::config::CronSchedule(Some("@every 1s".parse().unwrap()));
+        "@every 1s".clone_into(&mut s.jobs.cleanup_schedule);
     });
     let first = worker(&app, &settings);
     let second = worker(&app, &settings);
@@ -386,20 +386,35 @@ async fn housekeeping_deletes_expired_refresh_tokens_only() {
 }
 
 #[test]
-fn worker_settings_come_from_the_job_settings() {
-    let settings = tests::settings_for(
-        "sqlite::memory:",
-        &[
-            ("JOB_COMPLETED_RETENTION_HOURS", "0"),
-            ("JOB_CLEANUP_SCHEDULE", "off"),
-        ],
+fn the_cleanup_schedule_is_cron_a_descriptor_or_off() {
+    assert!(cleanup_schedule("off").unwrap().is_none());
+    assert!(cleanup_schedule("OFF").unwrap().is_none());
+    for schedule in ["@hourly", "*/5 * * * *", "@every 90s"] {
+        let parsed = cleanup_schedule(schedule).unwrap().unwrap();
+        assert_eq!(parsed.to_string(), schedule);
+    }
+    // Six fields is not River's cron.
+    for bad in ["every hour", "0 0 * * * *"] {
+        let err = cleanup_schedule(bad).unwrap_err();
+        assert_eq!(err.variable, "JOB_CLEANUP_SCHEDULE", "{bad}");
+        assert!(
+            err.problem.starts_with(
+                "expected five-field cron (`0 * * * *`), `@hourly`, `@every 90s` or `off`: "
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_cleanup_schedule_stops_the_worker_from_starting() {
+    let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let settings = quick(&app, |s| {
+        "every hour".clone_into(&mut s.jobs.cleanup_schedule);
+    });
+    let err = app.services.worker(&settings).unwrap_err().to_string();
+    assert!(
+        err.starts_with("invalid configuration: JOB_CLEANUP_SCHEDULE: expected five-field cron"),
+        "{err}"
     );
-    let config = WorkerConfig::from_settings(&settings.jobs, Duration::from_secs(3));
-    assert_eq!(config.completed_retention, riverqueue::Retention::Keep);
-    assert_eq!(
-        config.discarded_retention,
-        riverqueue::Retention::DeleteAfter(Duration::from_secs(168 * 3600))
-    );
-    assert!(config.cleanup_schedule.is_none());
-    assert_eq!(config.grace, Duration::from_secs(3));
 }

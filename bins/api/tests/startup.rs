@@ -102,6 +102,28 @@ fn a_bad_value_stops_startup_naming_the_variable() {
 }
 
 #[test]
+fn a_bad_cleanup_schedule_stops_an_api_that_runs_jobs() {
+    // Settings keep the schedule as text; the in-process worker parses it
+    // as the API builds it.
+    let dir = scratch_dir("bad-schedule");
+    let output = api(&dir)
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("JOB_CLEANUP_SCHEDULE", "every hour")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let log = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        log.contains(
+            "invalid configuration: JOB_CLEANUP_SCHEDULE: expected five-field cron (`0 * * * *`)"
+        ),
+        "{log}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn create_admin_bootstraps_the_first_admin_and_revoke_admin_demotes() {
     let dir = scratch_dir("create-admin");
     let run = |args: &[&str], password: Option<&str>| {

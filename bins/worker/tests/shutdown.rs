@@ -1,4 +1,5 @@
-//! The worker binary starts, reports ready, and exits 0 on SIGTERM.
+//! The worker binary starts, reports ready, and exits 0 on SIGTERM; bad
+//! configuration stops it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -49,4 +50,27 @@ fn worker_refuses_bad_configuration_with_one_line() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn worker_refuses_a_bad_cleanup_schedule() {
+    let dir = scratch_dir("worker-bad-schedule");
+    let output = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .current_dir(std::env::temp_dir())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("app.db").display()),
+        )
+        .env("LOG_FORMAT", "json")
+        .env("ENVIRONMENT", "test")
+        .env("JOB_CLEANUP_SCHEDULE", "0 0 * * * *")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let log = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        log.contains("invalid configuration: JOB_CLEANUP_SCHEDULE: expected five-field cron"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -12,7 +12,7 @@ use persistence::{Db, DbOptions};
 
 use crate::{
     Services,
-    jobs::{JobContext, Worker, WorkerConfig},
+    jobs::{self, JobContext, Worker},
 };
 
 /// Why the application could not start. Each message names the settings
@@ -34,6 +34,8 @@ pub enum StartError {
     Cache(#[source] infra::cache::CacheError),
     #[error("cannot set up mail (SMTP_URL, MAIL_FROM)")]
     Mail(#[source] infra::mail::MailError),
+    #[error("invalid configuration: {0}")]
+    Config(infra::ConfigError),
     #[error("cannot set up the job worker (JOB_*)")]
     Worker(#[source] riverqueue::Error),
     #[error("cannot build services")]
@@ -55,26 +57,20 @@ impl Services {
     }
 
     /// A job worker on these services' database, running every job the
-    /// product ships, configured by the `JOB_*` settings. The API runs one
-    /// in-process (`JOB_WORKER_IN_API`); `bins/worker` runs one alone.
+    /// product ships, configured by the `JOB_*` settings (tests pass
+    /// settings with shorter timings). The API runs one in-process
+    /// (`JOB_WORKER_IN_API`); `bins/worker` runs one alone. Both stop here
+    /// on a bad `JOB_CLEANUP_SCHEDULE`.
     pub fn worker(&self, settings: &Settings) -> Result<Worker, StartError> {
-        let config = WorkerConfig::from_settings(&settings.jobs, settings.http.shutdown_grace());
-        self.worker_with(settings, &config)
-    }
-
-    /// [`Services::worker`] with the worker's settings given apart (tests
-    /// run workers with shorter timings than the app's).
-    pub fn worker_with(
-        &self,
-        settings: &Settings,
-        config: &WorkerConfig,
-    ) -> Result<Worker, StartError> {
+        let schedule =
+            jobs::cleanup_schedule(&settings.jobs.cleanup_schedule).map_err(StartError::Config)?;
         let ctx = JobContext {
             db: self.db.clone(),
             mailer: infra::mail::from_settings(&settings.mail, settings.environment)
                 .map_err(StartError::Mail)?,
         };
-        Worker::new(&self.db, ctx, config).map_err(StartError::Worker)
+        let grace = settings.http.shutdown_grace();
+        Worker::new(&self.db, ctx, &settings.jobs, schedule, grace).map_err(StartError::Worker)
     }
 }
 

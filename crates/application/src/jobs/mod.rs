@@ -32,7 +32,7 @@ pub use housekeeping::Housekeeping;
 pub use ping::Ping;
 pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState, UniqueOpts};
 pub use welcome_email::WelcomeEmail;
-pub use worker::{Worker, WorkerConfig, WorkerHandle};
+pub use worker::{Worker, WorkerHandle, cleanup_schedule};
 
 use crate::Error;
 
@@ -97,7 +97,7 @@ impl JobQueue {
         let client = db.job_client(|builder| {
             builder
                 .default_max_attempts(i32::try_from(settings.max_attempts).unwrap_or(i32::MAX))
-                .fetch_cooldown(std::time::Duration::from_millis(settings.fetch_cooldown_ms))
+                .fetch_cooldown(worker::FETCH_COOLDOWN)
         })?;
         Ok(Self {
             client,

@@ -1,15 +1,15 @@
 //! A River client that works jobs: its queue, timeouts, retry backoff,
-//! housekeeping schedule and retention, an attempt log line and metrics,
-//! and a graceful stop.
+//! housekeeping schedule, an attempt log line and metrics, and a graceful
+//! stop, read from `JobSettings`; the rest is River's defaults.
 
 use std::{future::Future, time::Duration};
 
-use infra::config::JobSettings;
+use infra::{ConfigError, config::JobSettings};
 use persistence::Db;
 use riverqueue::{
     CronSchedule, JobListOrderBy, JobListParams, JobRow, JobState, MaintenanceConfig, PeriodicJob,
-    PeriodicJobOpts, QueueConfig, Retention, RetryPolicy, WorkContext, WorkError, WorkMiddleware,
-    WorkNext, WorkOutcome, jiff::Timestamp,
+    PeriodicJobOpts, QueueConfig, RetryPolicy, WorkContext, WorkError, WorkMiddleware, WorkNext,
+    WorkOutcome, jiff::Timestamp,
 };
 use tracing::Instrument as _;
 
@@ -18,50 +18,34 @@ use super::{Housekeeping, JobContext};
 /// The one queue the product's jobs use.
 const QUEUE: &str = "default";
 
-/// How a worker runs, from the `JOB_*` settings.
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    pub concurrency: usize,
-    pub poll_interval: Duration,
-    pub fetch_cooldown: Duration,
-    pub max_attempts: i32,
-    pub timeout: Duration,
-    pub rescue_after: Duration,
-    pub backoff: Backoff,
-    /// Housekeeping's schedule; `None`: off.
-    pub cleanup_schedule: Option<CronSchedule>,
-    pub completed_retention: Retention,
-    pub cancelled_retention: Retention,
-    pub discarded_retention: Retention,
-    /// How long running jobs may finish after a stop before they are
-    /// cancelled (`SHUTDOWN_GRACE_SECONDS`).
-    pub grace: Duration,
-}
+/// The shortest time between two fetches of a busy worker. With River's
+/// default (100 ms) a worker did 470–500 no-op jobs/s at concurrency 100,
+/// with this 2,250–2,530 (BENCHMARKS.md, job throughput); a fetch costs one
+/// query per 10 ms only while jobs wait. `JOB_CONCURRENCY` is the knob a
+/// deployment turns. River refuses a poll interval under the cooldown, and
+/// `JOB_POLL_INTERVAL_MS` is at least 10.
+pub(super) const FETCH_COOLDOWN: Duration = Duration::from_millis(10);
 
-impl WorkerConfig {
-    pub fn from_settings(settings: &JobSettings, grace: Duration) -> Self {
-        let retention = |hours: u64| match hours {
-            0 => Retention::Keep,
-            hours => Retention::DeleteAfter(Duration::from_secs(hours * 3600)),
-        };
-        Self {
-            concurrency: settings.concurrency as usize,
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            fetch_cooldown: Duration::from_millis(settings.fetch_cooldown_ms),
-            max_attempts: i32::try_from(settings.max_attempts).unwrap_or(i32::MAX),
-            timeout: Duration::from_secs(settings.timeout_seconds),
-            rescue_after: Duration::from_secs(settings.rescue_after()),
-            backoff: Backoff {
-                base: Duration::from_millis(settings.backoff_base_ms),
-                max: Duration::from_secs(settings.backoff_max_seconds),
-            },
-            cleanup_schedule: settings.cleanup_schedule.0.clone(),
-            completed_retention: retention(settings.completed_retention_hours),
-            cancelled_retention: retention(settings.cancelled_retention_hours),
-            discarded_retention: retention(settings.discarded_retention_hours),
-            grace,
-        }
+/// The longest retry wait. The default attempts and base never reach it
+/// (the fourth retry waits 8 s at most); it caps a job given many attempts,
+/// where an hour apart is patient enough for any outage a retry can outlast.
+const BACKOFF_MAX: Duration = Duration::from_secs(3600);
+
+/// `JOB_CLEANUP_SCHEDULE` parsed: five-field cron, a descriptor, or `off`
+/// (`None`). Every process that runs jobs parses it as it builds its worker,
+/// so a bad schedule stops its start-up, naming the variable.
+pub fn cleanup_schedule(raw: &str) -> Result<Option<CronSchedule>, ConfigError> {
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
     }
+    CronSchedule::parse(raw).map(Some).map_err(|err| {
+        ConfigError::new(
+            "JOB_CLEANUP_SCHEDULE",
+            format!(
+                "expected five-field cron (`0 * * * *`), `@hourly`, `@every 90s` or `off`: {err}"
+            ),
+        )
+    })
 }
 
 /// A job worker, not yet started.
@@ -73,28 +57,31 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker configured by the `JOB_*` settings, its housekeeping on
+    /// `schedule` ([`cleanup_schedule`]); running jobs may finish within
+    /// `grace` after a stop before they are cancelled.
     pub(crate) fn new(
         db: &Db,
         ctx: JobContext,
-        config: &WorkerConfig,
+        settings: &JobSettings,
+        schedule: Option<CronSchedule>,
+        grace: Duration,
     ) -> Result<Self, riverqueue::Error> {
         let workers = super::workers(ctx)?;
-        // River refuses a poll interval shorter than the cooldown.
-        let cooldown = config.fetch_cooldown.min(config.poll_interval);
+        let concurrency = settings.concurrency as usize;
+        let poll_interval = Duration::from_millis(settings.poll_interval_ms);
+        let rescue_after = Duration::from_secs(settings.rescue_after());
+        // Finished jobs are deleted on River's default retention: completed
+        // and cancelled after 24 hours, discarded after 168.
         let maintenance = MaintenanceConfig::default()
-            .with_rescue_after(config.rescue_after)
-            .with_rescuer_interval(config.rescue_after.min(Duration::from_secs(30)))
+            .with_rescue_after(rescue_after)
+            .with_rescuer_interval(rescue_after.min(Duration::from_secs(30)))
             // Retries and scheduled jobs become due at most this late; at
             // least 100 ms, as on SQLite each pass takes the write lock.
             .with_scheduler_interval(
-                config
-                    .poll_interval
-                    .clamp(Duration::from_millis(100), Duration::from_secs(5)),
-            )
-            .with_completed_job_retention(config.completed_retention)
-            .with_cancelled_job_retention(config.cancelled_retention)
-            .with_discarded_job_retention(config.discarded_retention);
-        let periodic = config.cleanup_schedule.clone().map(|schedule| {
+                poll_interval.clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            );
+        let periodic = schedule.map(|schedule| {
             PeriodicJob::with_options(
                 schedule,
                 Housekeeping::default,
@@ -106,14 +93,16 @@ impl Worker {
                 .workers(workers)
                 .queue(
                     QUEUE,
-                    QueueConfig::new(config.concurrency)
-                        .with_fetch_poll_interval(config.poll_interval),
+                    QueueConfig::new(concurrency).with_fetch_poll_interval(poll_interval),
                 )
-                .fetch_cooldown(cooldown)
-                .default_max_attempts(config.max_attempts)
-                .job_timeout(config.timeout)
-                .soft_stop_timeout(config.grace.max(Duration::from_millis(1)))
-                .retry_policy(config.backoff)
+                .fetch_cooldown(FETCH_COOLDOWN)
+                .default_max_attempts(i32::try_from(settings.max_attempts).unwrap_or(i32::MAX))
+                .job_timeout(Duration::from_secs(settings.timeout_seconds))
+                .soft_stop_timeout(grace.max(Duration::from_millis(1)))
+                .retry_policy(Backoff {
+                    base: Duration::from_millis(settings.backoff_base_ms),
+                    max: BACKOFF_MAX,
+                })
                 .maintenance(maintenance)
                 .work_middleware(Observe);
             match periodic {
@@ -125,12 +114,10 @@ impl Worker {
             gauges: QueueGauges {
                 db: db.clone(),
                 client: client.clone(),
-                every: config
-                    .poll_interval
-                    .clamp(Duration::from_secs(1), Duration::from_secs(15)),
+                every: poll_interval.clamp(Duration::from_secs(1), Duration::from_secs(15)),
             },
             client,
-            concurrency: config.concurrency,
+            concurrency,
         })
     }
 
@@ -245,7 +232,7 @@ impl QueueGauges {
 }
 
 /// Retry `n` waits between half and all of `base * 2^(n-1)`, at most `max`
-/// (`JOB_BACKOFF_BASE_MS`, `JOB_BACKOFF_MAX_SECONDS`).
+/// (`JOB_BACKOFF_BASE_MS`, an hour).
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     pub base: Duration,

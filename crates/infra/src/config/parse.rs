@@ -1,0 +1,180 @@
+//! Reading variables into typed fields: the `deserialize_with` rules
+//! (`within`, `any_case`, ...), comma lists, origins, and the mapping of the
+//! `config` crate's errors to a [`ConfigError`] that names the variable.
+
+use std::{collections::HashMap, fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+
+use super::ConfigError;
+
+/// A comma-separated list (`a, b,c`); blank items are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommaList<T>(pub Vec<T>);
+
+impl<T> Default for CommaList<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> std::ops::Deref for CommaList<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<'de, T: FromStr> Deserialize<'de> for CommaList<T>
+where
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| item.parse().map_err(serde::de::Error::custom))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl<T: fmt::Display> Serialize for CommaList<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let items: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        serializer.serialize_str(&items.join(","))
+    }
+}
+
+/// A browser origin (`https://app.example.com`, no trailing slash) or `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is `*`, any origin.
+    pub fn is_any(&self) -> bool {
+        self.0 == "*"
+    }
+}
+
+impl FromStr for Origin {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let origin = raw.trim_end_matches('/');
+        if origin == "*" || origin.starts_with("http://") || origin.starts_with("https://") {
+            Ok(Self(origin.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not an origin like https://app.example.com"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A whole number from `MIN` to `MAX`, for `deserialize_with`.
+pub(super) fn within<'de, D, T, const MIN: u64, const MAX: u64>(
+    deserializer: D,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    // Read as text (the environment's own type) so the message can quote it.
+    let raw = String::deserialize(deserializer)?;
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (MIN..=MAX).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected a whole number from {MIN} to {MAX}, got {raw:?}"
+            ))
+        })
+}
+
+/// An optional whole number from `MIN` to `MAX`, for `deserialize_with`.
+pub(super) fn within_opt<'de, D, T, const MIN: u64, const MAX: u64>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    within::<D, T, MIN, MAX>(deserializer).map(Some)
+}
+
+/// An enum's name in any letter case (`Production`, `JSON`, `hs256`).
+pub(super) fn any_case<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    use serde::de::IntoDeserializer as _;
+    let raw = String::deserialize(deserializer)?.to_ascii_lowercase();
+    T::deserialize(raw.into_deserializer())
+        .map_err(|err: serde::de::value::Error| serde::de::Error::custom(err))
+}
+
+pub(super) fn mailbox<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    crate::mail::parse_mailbox(&raw).map_err(serde::de::Error::custom)?;
+    Ok(raw)
+}
+
+pub(super) fn log_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    tracing_subscriber::EnvFilter::try_new(&raw)
+        .map_err(|err| serde::de::Error::custom(format!("not a valid log filter ({err})")))?;
+    Ok(raw)
+}
+
+/// The variables a section reads start with this prefix and `_`.
+pub(super) fn section<T: DeserializeOwned>(
+    vars: &HashMap<String, String>,
+    prefix: &str,
+) -> Result<T, ConfigError> {
+    let source = if prefix.is_empty() {
+        config::Environment::default()
+    } else {
+        config::Environment::with_prefix(prefix).prefix_separator("_")
+    };
+    config::Config::builder()
+        .add_source(source.source(Some(vars.clone())))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|err| config_error(err, prefix))
+}
+
+/// Names the variable at fault in the `config` crate's error, whose key is
+/// the field name (the variable's name, lowercased, without the prefix).
+fn config_error(err: config::ConfigError, prefix: &str) -> ConfigError {
+    let (key, err) = match err {
+        config::ConfigError::At { error, key, .. } => (key, *error),
+        config::ConfigError::Type { ref key, .. } => (key.clone(), err),
+        other => (None, other),
+    };
+    let problem = match err {
+        config::ConfigError::Type {
+            unexpected,
+            expected,
+            ..
+        } => format!("expected {expected}, got {unexpected}"),
+        other => other.to_string(),
+    };
+    let key = key.map_or_else(String::new, |key| key.to_ascii_uppercase());
+    let variable = match (prefix.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => format!("{prefix}_*"),
+        (false, false) => format!("{prefix}_{key}"),
+    };
+    ConfigError::new(variable, problem)
+}

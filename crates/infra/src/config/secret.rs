@@ -1,0 +1,143 @@
+//! Values that must not leak: [`Secret`] and [`SecretUrl`] mask
+//! themselves in `Debug` and serialization, which is what makes
+//! `Settings::describe` safe to print.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A secret value: usable, but never printed, logged or serialized.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("****")
+    }
+}
+
+/// A connection URL that may carry a password: usable, but its `Debug`,
+/// `Display` and serialization mask the password. Which schemes a setting
+/// accepts is checked in `Settings::check`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, password included, for the client that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask_url(&self.0))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", mask_url(&self.0))
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A URL with every password replaced by `****`, safe to log: the one in
+/// `user:password@host`, and query parameters that carry secrets
+/// (`?password=`, `sslpassword=`, `secret=`, `token=`, `key=`...).
+pub fn mask_url(url: &str) -> String {
+    // The user-info first, up to the last `@`, as a password may hold `?`
+    // or `/`; query parameters only after it.
+    let (mut masked, rest) = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let user_info = match url[scheme_end + 3..at].split_once(':') {
+                Some((user, _)) => format!("{user}:****"),
+                None => url[scheme_end + 3..at].to_owned(),
+            };
+            (format!("{}{user_info}", &url[..scheme_end + 3]), &url[at..])
+        }
+        _ => (String::new(), url),
+    };
+    let (base, query) = match rest.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (rest, None),
+    };
+    masked.push_str(base);
+    if let Some(query) = query {
+        let secret = |name: &str| {
+            let name = name.to_ascii_lowercase();
+            ["pass", "pwd", "secret", "token", "key"]
+                .iter()
+                .any(|word| name.contains(word))
+        };
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if secret(name) => format!("{name}=****"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&pairs.join("&"));
+    }
+    masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_url("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:****@db:5432/app"
+        );
+        assert_eq!(mask_url("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(mask_url("sqlite://data/app.db"), "sqlite://data/app.db");
+        assert_eq!(
+            mask_url("postgres://db/app?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/app?user=app&password=****&sslmode=require"
+        );
+        assert_eq!(
+            mask_url("postgres://u:p@db/app?sslpassword=k3y&application_name=x"),
+            "postgres://u:****@db/app?sslpassword=****&application_name=x"
+        );
+        assert_eq!(
+            mask_url("sqlite://data/app.db?mode=rwc"),
+            "sqlite://data/app.db?mode=rwc"
+        );
+        assert_eq!(
+            mask_url("postgres://app:pa?ss/w@db/app?sslmode=require"),
+            "postgres://app:****@db/app?sslmode=require"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! The settings' sections, one per concern. Each field is written once:
+//! its variable and meaning in the doc comment (`.env.example` says more),
+//! its default in `#[default(...)]` (none: the type's own), its rule in its
+//! type or `deserialize_with`.
+
+use std::{net::IpAddr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
+
+use super::{
+    parse::{CommaList, Origin, any_case, log_filter, mailbox, within, within_opt},
+    secret::{Secret, SecretUrl},
+};
+
+/// The secret shipped for development. Production refuses to start with it.
+pub const DEVELOPMENT_SECRET_KEY: &str = "development-secret-key-do-not-use-in-production";
+
+/// The default database: a SQLite file under `data/`, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
+
+/// The HTTP server (no prefix: `HOST`, `PORT`, ...).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// `RELEASE_VERSION`: reported by the health endpoint.
+    #[default(env!("CARGO_PKG_VERSION").to_owned())]
+    pub release_version: String,
+    /// `HOST`: the address to listen on.
+    #[default("127.0.0.1")]
+    pub host: String,
+    /// `PORT`.
+    #[default(8000)]
+    #[serde(deserialize_with = "within::<_, _, 0, 65_535>")]
+    pub port: u16,
+    /// `BODY_LIMIT_BYTES`: largest accepted request body.
+    #[default(64 * 1024)]
+    #[serde(deserialize_with = "within::<_, _, 1024, 67_108_864>")]
+    pub body_limit_bytes: usize,
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: CommaList<IpAddr>,
+    /// `SHUTDOWN_GRACE_SECONDS`: how long requests and jobs may finish after SIGTERM.
+    #[default(30)]
+    #[serde(deserialize_with = "within::<_, _, 0, 3600>")]
+    pub shutdown_grace_seconds: u64,
+    /// `DOCS_ENABLED`: serve `/docs` and `/openapi.json` (off in production).
+    #[default(true)]
+    pub docs_enabled: bool,
+    /// `HSTS_MAX_AGE_SECONDS`: unset by default, since only a deployment
+    /// served over HTTPS may ask browsers to insist on it.
+    #[serde(default, deserialize_with = "within_opt::<_, _, 1, 63_072_000>")]
+    pub hsts_max_age_seconds: Option<u64>,
+}
+
+impl HttpSettings {
+    /// Whether `HOST` is a loopback address (`127.0.0.1`, `::1`,
+    /// `localhost`), so only this machine can connect.
+    pub fn listens_on_loopback_only(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// `host:port`, for binding.
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+/// Browsers on other origins (`CORS_*`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CorsSettings {
+    /// `CORS_ORIGINS`: origins allowed to call the API from a browser (`*`: any).
+    pub origins: CommaList<Origin>,
+    /// `CORS_ALLOW_CREDENTIALS`: only with listed origins.
+    pub allow_credentials: bool,
+}
+
+/// Tokens and accounts (no prefix).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// `SECRET_KEY`: signs every token. Production refuses the default.
+    #[default(Secret::new(DEVELOPMENT_SECRET_KEY))]
+    pub secret_key: Secret,
+    /// `JWT_ALGORITHM`.
+    #[default(JwtAlgorithm::HS256)]
+    #[serde(deserialize_with = "any_case")]
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `JWT_EXPIRE_MINUTES`: lifetime of access tokens.
+    #[default(15)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1440>")]
+    pub jwt_expire_minutes: u32,
+    /// `REFRESH_TOKEN_EXPIRE_DAYS`: lifetime of refresh tokens.
+    #[default(7)]
+    #[serde(deserialize_with = "within::<_, _, 1, 365>")]
+    pub refresh_token_expire_days: u32,
+    /// `SESSION_RECHECK_SECONDS`: how long one instance trusts its last look
+    /// at a login: the bound on how late it notices another's logout,
+    /// password change, demotion or deletion (0: asks on every request).
+    #[default(5)]
+    #[serde(deserialize_with = "within::<_, _, 0, 300>")]
+    pub session_recheck_seconds: u64,
+    /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
+    /// account (from the environment, so it stays out of shell history).
+    pub admin_password: Option<Secret>,
+}
+
+impl AuthSettings {
+    /// Whether the development secret is in use (worth a warning outside tests).
+    pub fn uses_development_secret(&self) -> bool {
+        self.secret_key.expose() == DEVELOPMENT_SECRET_KEY
+    }
+}
+
+/// The database pools (`DATABASE_*`).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`: SQLite or Postgres.
+    #[default(SecretUrl::new(DEFAULT_DATABASE_URL))]
+    pub url: SecretUrl,
+    /// `DATABASE_READ_URL`: a read replica, for reads outside transactions.
+    pub read_url: Option<SecretUrl>,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size, per pool.
+    #[default(10)]
+    #[serde(deserialize_with = "within::<_, _, 1, 10_000>")]
+    pub max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: wait for a pooled connection.
+    #[default(5)]
+    #[serde(deserialize_with = "within::<_, _, 1, 600>")]
+    pub acquire_timeout_seconds: u64,
+    /// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: Postgres cancels longer ones (0: off).
+    #[default(10)]
+    #[serde(deserialize_with = "within::<_, _, 0, 3600>")]
+    pub statement_timeout_seconds: u64,
+    /// `DATABASE_AUTO_MIGRATE`: migrate at start-up (off in production).
+    #[default(true)]
+    pub auto_migrate: bool,
+}
+
+/// Redis (`REDIS_*`), optional.
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `REDIS_URL`: when set, the cache, rate limits and readiness use it.
+    pub url: Option<SecretUrl>,
+    /// `REDIS_KEY_PREFIX`: of every key, so apps and test runs can share a Redis.
+    #[default("rpt:")]
+    pub key_prefix: String,
+    /// `REDIS_TIMEOUT_MS`: connect and command timeout.
+    #[default(500)]
+    #[serde(deserialize_with = "within::<_, _, 10, 60_000>")]
+    pub timeout_ms: u64,
+    /// `REDIS_CA_CERT`: PEM file of the CA a `rediss://` server chains to.
+    pub ca_cert: Option<String>,
+}
+
+impl RedisSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The contents of `REDIS_CA_CERT`, if set.
+    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, String> {
+        self.ca_cert
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .map_err(|err| format!("REDIS_CA_CERT: cannot read {path}: {err}"))
+            })
+            .transpose()
+    }
+}
+
+/// The read cache (`CACHE_*`).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CacheSettings {
+    /// `CACHE_ENABLED`: cache reads of users and tasks.
+    #[default(true)]
+    pub enabled: bool,
+    /// `CACHE_TTL_SECONDS`: how long a value lives unless a write invalidates it.
+    #[default(60)]
+    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
+    pub ttl_seconds: u64,
+    /// `CACHE_CAPACITY`: entries the in-process cache (or first tier) holds.
+    #[default(10_000)]
+    #[serde(deserialize_with = "within::<_, _, 1, 100_000_000>")]
+    pub capacity: u64,
+    /// `CACHE_L1_ENABLED`: with Redis, an in-process first tier (pub/sub).
+    pub l1_enabled: bool,
+    /// `CACHE_L1_TTL_SECONDS`: longest a first-tier entry lives, the bound on
+    /// staleness if an invalidation message is lost.
+    #[default(5)]
+    #[serde(deserialize_with = "within::<_, _, 1, 3600>")]
+    pub l1_ttl_seconds: u64,
+}
+
+/// Per-client-IP limits on the endpoints that guess at secrets
+/// (`RATE_LIMIT_*`).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// `RATE_LIMIT_ENABLED`.
+    #[default(true)]
+    pub enabled: bool,
+    /// `RATE_LIMIT_WINDOW_SECONDS`: length of a window.
+    #[default(60)]
+    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
+    pub window_seconds: u64,
+    /// `RATE_LIMIT_LOGIN`: logins per client address (IPv6: per /64).
+    #[default(10)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub login: u32,
+    /// `RATE_LIMIT_LOGIN_ACCOUNT`: logins per email from all addresses together.
+    #[default(10)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub login_account: u32,
+    /// `RATE_LIMIT_REGISTER`: registrations.
+    #[default(5)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub register: u32,
+    /// `RATE_LIMIT_REFRESH`: token refreshes.
+    #[default(30)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub refresh: u32,
+}
+
+/// Background jobs (`JOB_*`), run by River. The rest of River's knobs keep
+/// its defaults or are constants in `application::jobs`, with the reason.
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct JobSettings {
+    /// `JOB_WORKER_IN_API`: the API also runs a worker (off in production,
+    /// where workers scale on their own).
+    #[default(true)]
+    pub worker_in_api: bool,
+    /// `JOB_CONCURRENCY`: jobs one worker runs at once (tasks, not threads).
+    #[default(100)]
+    #[serde(deserialize_with = "within::<_, _, 1, 10_000>")]
+    pub concurrency: u32,
+    /// `JOB_POLL_INTERVAL_MS`: how often a worker looks for jobs unannounced.
+    #[default(1000)]
+    #[serde(deserialize_with = "within::<_, _, 10, 600_000>")]
+    pub poll_interval_ms: u64,
+    /// `JOB_MAX_ATTEMPTS`: attempts before a job is discarded.
+    #[default(5)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1000>")]
+    pub max_attempts: u32,
+    /// `JOB_TIMEOUT_SECONDS`: longest one attempt may run.
+    #[default(60)]
+    #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
+    pub timeout_seconds: u64,
+    /// `JOB_RESCUE_AFTER_SECONDS`: a job still running after this long
+    /// belongs to a worker that died; it is retried. Unset: the timeout
+    /// plus 60 s (a live worker stops an attempt at its timeout, and River
+    /// aborts it 10 s later). Never less than `JOB_TIMEOUT_SECONDS`.
+    #[serde(deserialize_with = "within_opt::<_, _, 1, 604_800>")]
+    pub rescue_after_seconds: Option<u64>,
+    /// `JOB_BACKOFF_BASE_MS`: retry `n` waits about `base * 2^(n-1)`.
+    #[default(1000)]
+    #[serde(deserialize_with = "within::<_, _, 1, 3_600_000>")]
+    pub backoff_base_ms: u64,
+    /// `JOB_CLEANUP_SCHEDULE`: when housekeeping runs, or `off`. Kept as
+    /// text here and parsed where workers are built (`application`), so
+    /// that settings do not link River, and with it a database driver.
+    #[default("@hourly")]
+    pub cleanup_schedule: String,
+}
+
+impl JobSettings {
+    /// `JOB_RESCUE_AFTER_SECONDS`, or the timeout plus 60 s.
+    pub fn rescue_after(&self) -> u64 {
+        self.rescue_after_seconds
+            .unwrap_or(self.timeout_seconds.saturating_add(60))
+    }
+}
+
+/// Outgoing mail (no prefix: `SMTP_URL`, `MAIL_FROM`, `MAIL_DIR`).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// `SMTP_URL`. Unset: `MAIL_DIR` or the log.
+    pub smtp_url: Option<SecretUrl>,
+    /// `MAIL_FROM`: sender of outgoing mail.
+    #[default("Rust Production Template <noreply@localhost>")]
+    #[serde(deserialize_with = "mailbox")]
+    pub mail_from: String,
+    /// `MAIL_DIR`: without `SMTP_URL`, write each message to a file here.
+    pub mail_dir: Option<String>,
+}
+
+/// Logs (`LOG_*`).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    /// `LOG_FORMAT`.
+    #[default(LogFormat::Pretty)]
+    #[serde(deserialize_with = "any_case")]
+    pub format: LogFormat,
+    /// `LOG_LEVEL`: a tracing filter such as `info` or `info,sqlx=warn`.
+    #[default("info")]
+    #[serde(deserialize_with = "log_filter")]
+    pub level: String,
+}
+
+/// Prometheus metrics (`METRICS_*`).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// `METRICS_ENABLED`.
+    #[default(true)]
+    pub enabled: bool,
+    /// `METRICS_PORT`: serve `/metrics` on this port (on `HOST`) instead of
+    /// the API's, to keep it off the public listener.
+    #[serde(default, deserialize_with = "within_opt::<_, _, 0, 65_535>")]
+    pub port: Option<u16>,
+}
+
+impl MetricsSettings {
+    /// The port `/metrics` is served on apart from the API, if any.
+    pub fn own_port(&self) -> Option<u16> {
+        self.port.filter(|_| self.enabled)
+    }
+}
+
+/// Where the service runs; decides safe defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    #[serde(alias = "dev")]
+    Development,
+    Test,
+    #[serde(alias = "prod")]
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    #[serde(alias = "text")]
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// HMAC algorithms for signing tokens. Only symmetric algorithms are offered
+/// because the key is `SECRET_KEY`; the algorithm is fixed here and never
+/// taken from a token's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all(deserialize = "lowercase"))]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
