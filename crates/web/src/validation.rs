@@ -92,7 +92,7 @@ impl FieldValue for bool {
     }
 
     fn schema() -> Object {
-        Object::with_type(Type::Boolean)
+        typed(Type::Boolean, None)
     }
 }
 
@@ -141,10 +141,7 @@ impl FieldValue for i64 {
     }
 
     fn schema() -> Object {
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-            .build()
+        typed(Type::Integer, Some(KnownFormat::Int64))
     }
 }
 
@@ -160,8 +157,16 @@ impl FieldValue for String {
     }
 
     fn schema() -> Object {
-        Object::with_type(Type::String)
+        typed(Type::String, None)
     }
+}
+
+/// The schema of a `ty`, in `format` if given.
+fn typed(ty: Type, format: Option<KnownFormat>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(ty)
+        .format(format.map(SchemaFormat::KnownFormat))
+        .build()
 }
 
 /// Reads a string, then parses it.
@@ -179,14 +184,6 @@ fn text_schema(min: usize, max: usize, pattern: Option<&str>) -> Object {
         .min_length(Some(min))
         .max_length(Some(max))
         .pattern(pattern)
-        .build()
-}
-
-/// A string of `format`, parsed by `parse`.
-fn formatted_string(format: KnownFormat) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(format)))
         .build()
 }
 
@@ -240,7 +237,7 @@ impl FieldValue for chrono::DateTime<chrono::Utc> {
     }
 
     fn schema() -> Object {
-        formatted_string(KnownFormat::DateTime)
+        typed(Type::String, Some(KnownFormat::DateTime))
     }
 }
 
@@ -253,7 +250,7 @@ impl FieldValue for uuid::Uuid {
     }
 
     fn schema() -> Object {
-        formatted_string(KnownFormat::Uuid)
+        typed(Type::String, Some(KnownFormat::Uuid))
     }
 }
 
@@ -278,7 +275,7 @@ impl FieldValue for rust_decimal::Decimal {
 
     /// A string, as the responses write it (a number is accepted too).
     fn schema() -> Object {
-        Object::with_type(Type::String)
+        typed(Type::String, None)
     }
 }
 
@@ -432,30 +429,27 @@ pub trait JsonRequest {
     fn parse(fields: Fields) -> Result<Self::Parsed, Vec<FieldError>>;
 }
 
-/// Declares a request body once: its schema (`utoipa::ToSchema`, under the
-/// type's name) and its [`JsonRequest`] parser both come from one list of
-/// fields, so the document cannot name a field the parser does not read.
+/// Declares a request body once, its schema (`ToSchema`, named like the
+/// type) and its [`JsonRequest`] parser both from one list of fields:
 ///
 /// ```ignore
 /// request_body! {
 ///     /// Body of `POST /v1/tasks/`.
 ///     pub struct CreateTaskRequest => TaskDraft {
+///         /// The field's description.
 ///         #[example = "Write the report"]
 ///         required title: TaskTitle,
-///         /// Shown in the document.
 ///         nullable due: DateTime<Utc>,
 ///     }
 /// }
 /// ```
 ///
-/// Each field is read with the [`Fields`] method it is marked with
-/// (`required`, `optional`: absent is unchanged and `null` is refused,
-/// `nullable`, `optional_nullable`) as its [`FieldValue`] type, and
-/// documented by the [`BodySchema`](crate::openapi::BodySchema) method of
-/// the same name. The parser builds the command (`TaskDraft`) with a
-/// struct literal of the same field names, so a field missing on either
-/// side does not compile. A field's `///` lines and `#[example = ...]` go
-/// into its schema (any other attribute does not compile).
+/// A field is read as its [`FieldValue`] type by the [`Fields`] method it
+/// is marked with (`required`, `optional`: absent leaves it unchanged and
+/// `null` is refused, `nullable`, `optional_nullable`) and documented by
+/// the `BodySchema` method of the same name. The parser builds the command
+/// (`TaskDraft`) from the same field names, so the document cannot name a
+/// field the parser drops: a field missing on either side does not compile.
 macro_rules! request_body {
     (
         $(#[doc = $doc:expr])*

@@ -38,11 +38,15 @@ async fn docs_and_openapi_describe_every_endpoint() {
     // to register one that is not (in debug builds, as here). The other
     // way: every documented operation is served (not 404, not 405).
     //
-    // And every request body's parser requires exactly the fields its schema
-    // marks required: an empty body is refused naming each of them (a
-    // field name misspelt in a DTO's parser fails here).
+    // And every request body's parser reads exactly the fields its schema
+    // declares (`request_body!` writes both from one list; this checks the
+    // result over HTTP): an empty body is refused naming each required
+    // field, and a body with a wrong value in every declared field is
+    // refused naming each of them.
     let schemas = spec["components"]["schemas"].as_object().unwrap();
     let (admin, _) = app.signed_up_admin("root").await;
+    // Its login outlives the loop, which logs `admin` out on the way.
+    let (checker, _) = app.signed_up_admin("checker").await;
     // Paths with an id answer 404 below, for an unknown id: from the
     // handler, naming what was not found.
     let response = app
@@ -89,6 +93,28 @@ async fn docs_and_openapi_describe_every_endpoint() {
                     .filter_map(|error| error["loc"][1].as_str())
                     .collect();
                 assert_eq!(missing, required, "{method} {path} with {{}}: {body}");
+                // An object is a valid value of no field type.
+                let declared = schemas[name]["properties"].as_object().unwrap();
+                let wrong: serde_json::Map<String, Value> = declared
+                    .keys()
+                    .map(|field| (field.clone(), json!({})))
+                    .collect();
+                let response = client
+                    .request(method.clone(), app.url(&with_ids(path)))
+                    .bearer_auth(&checker)
+                    .json(&wrong)
+                    .send()
+                    .await
+                    .unwrap();
+                let body: Value = response.json().await.unwrap();
+                let refused: BTreeSet<&str> = body["detail"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|error| error["loc"][1].as_str())
+                    .collect();
+                let declared: BTreeSet<&str> = declared.keys().map(String::as_str).collect();
+                assert_eq!(refused, declared, "{method} {path} with {wrong:?}: {body}");
             }
             operations += 1;
         }
