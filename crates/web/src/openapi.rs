@@ -98,7 +98,6 @@ pub(crate) struct Doc {
 
 impl Doc {
     /// A line of the description (a `///` line, its leading space dropped).
-    #[must_use]
     pub fn doc(mut self, line: &'static str) -> Self {
         self.lines
             .push(line.strip_prefix(' ').unwrap_or(line).trim_end());
@@ -106,7 +105,6 @@ impl Doc {
     }
 
     /// The example value.
-    #[must_use]
     pub fn example(mut self, example: impl Into<Value>) -> Self {
         self.example = Some(example.into());
         self
@@ -120,12 +118,11 @@ impl Doc {
     }
 }
 
-/// The schema of a request body, written by
-/// [`request_body!`](crate::validation::request_body) with the same method
-/// per field as its parser calls on
-/// [`Fields`](crate::validation::Fields), so the document is exactly as
-/// strict as the server: a client or fuzzer that follows it is never
-/// refused for a value it allows, nor accepted for one it forbids.
+/// The schema of a request body. Each method documents a field as the
+/// [`Fields`](crate::validation::Fields) method of the same name reads it,
+/// so the document is exactly as strict as the server: a client or fuzzer
+/// that follows it is never refused for a value it allows, nor accepted
+/// for one it forbids.
 pub(crate) struct BodySchema(Object);
 
 impl BodySchema {
@@ -145,28 +142,20 @@ impl BodySchema {
         self
     }
 
-    /// A field that must be present, and not `null`.
-    #[must_use]
     pub fn required<T: FieldValue>(mut self, name: &str, doc: Doc) -> Self {
         self.0.required.push(name.to_owned());
         self.field::<T>(name, doc, false)
     }
 
-    /// A field that may be absent but not `null`.
-    #[must_use]
     pub fn optional<T: FieldValue>(self, name: &str, doc: Doc) -> Self {
         self.field::<T>(name, doc, false)
     }
 
-    /// A field that may be absent or `null`.
-    #[must_use]
     #[allow(dead_code)] // The template's own bodies have no nullable field; generated ones do.
     pub fn nullable<T: FieldValue>(self, name: &str, doc: Doc) -> Self {
         self.field::<T>(name, doc, true)
     }
 
-    /// A patch of a nullable field: absent, `null` or a value.
-    #[must_use]
     #[allow(dead_code)] // As `nullable`.
     pub fn optional_nullable<T: FieldValue>(self, name: &str, doc: Doc) -> Self {
         self.nullable::<T>(name, doc)

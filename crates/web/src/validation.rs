@@ -2,10 +2,8 @@
 //! problem at once in FastAPI's 422 shape:
 //! `{"detail": [{"loc": ["body", "email"], "msg": "...", "type": "..."}]}`.
 //!
-//! A request body is declared once, with [`request_body!`]: from its list
-//! of fields the macro writes both its schema and its [`JsonRequest`]
-//! parser, which builds the command type by the same field names. [`Valid`]
-//! is the extractor that runs the parser.
+//! A request body is declared once, with [`request_body!`]; [`Valid`] is
+//! the extractor that runs its parser.
 
 use std::{collections::HashMap, future::Future, marker::PhantomData, pin::Pin};
 
@@ -420,7 +418,6 @@ pub fn path_uuid(field: &'static str, raw: &str) -> Result<uuid::Uuid, ApiError>
 }
 
 /// A request body: how to read it into the value a handler needs.
-/// Written by [`request_body!`].
 pub trait JsonRequest {
     /// What a valid body becomes (usually a domain command).
     type Parsed;
