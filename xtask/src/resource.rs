@@ -171,6 +171,10 @@ const RESERVED_FIELDS: &[&str] = &[
     "limit",
     "sort",
     "fields",
+    "row",
+    "conn",
+    "now",
+    "author",
 ];
 
 /// Resources the template has, and names its routes and tables already use.
@@ -235,7 +239,8 @@ impl Field {
         if RESERVED_FIELDS.contains(&name) {
             return Err(format!(
                 "field {name:?} is reserved: every resource has id, uuid, author_id, \
-                 created_at and updated_at, and lists read skip, limit and sort"
+                 created_at and updated_at, lists read skip, limit and sort, and the \
+                 generated code names its locals fields, row, conn, now and author"
             ));
         }
         let kind = Kind::parse(kind).ok_or_else(|| {
@@ -543,7 +548,7 @@ impl Resource {
         p.push((
             "create_sets",
             each(&|f| {
-                let value = f.convert(&format!("draft.{}", f.name));
+                let value = f.convert(&f.name);
                 format!("            {}: Set({value}),\n", f.name)
             }),
         ));
@@ -569,11 +574,16 @@ impl Resource {
             each(&|f| {
                 let value = f.convert("value");
                 format!(
-                    "        if let Some(value) = patch.{field} {{\n            row.{field} = \
+                    "        if let Some(value) = {field} {{\n            row.{field} = \
                      Set({value});\n        }}\n",
                     field = f.name
                 )
             }),
+        ));
+        // The fields, as the draft and the patch are destructured.
+        p.push((
+            "field_names",
+            each(&|f| format!("            {},\n", f.name)),
         ));
         p.push((
             "corrupt",
@@ -614,56 +624,26 @@ impl Resource {
                 format!("        {}: {value},\n", f.name)
             }),
         ));
-        // DTOs.
-        let schema = |f: &Field, update: bool| {
-            if f.kind.is_text() {
-                let helper = if f.nullable { "nullable_text" } else { "text" };
-                format!(
-                    "    #[schema(schema_with = openapi::{helper}::<domain::{}::{}>)]\n    {}: \
-                     {},\n",
-                    self.name,
-                    self.domain_type(f),
-                    f.name,
-                    if update || f.nullable {
-                        "Option<String>"
-                    } else {
-                        "String"
-                    }
-                )
-            } else if update && !f.nullable {
-                format!(
-                    "    #[schema(nullable = false)]\n    {}: Option<{}>,\n",
-                    f.name,
-                    f.kind.wire()
-                )
-            } else {
-                format!("    {}: {},\n", f.name, opt(f, f.kind.wire().into()))
-            }
-        };
-        p.push(("create_schema", each(&|f| schema(f, false))));
-        p.push(("update_schema", each(&|f| schema(f, true))));
-        p.push((
-            "create_reads",
+        // DTOs: each field read as its domain type, the one declaration of
+        // both the parser and the schema.
+        let body_fields = |update: bool| {
             each(&|f| {
-                let read = if f.nullable { "nullable" } else { "required" };
-                format!("        let {0} = fields.{read}(\"{0}\");\n", f.name)
-            }),
-        ));
-        p.push((
-            "update_reads",
-            each(&|f| {
-                let read = if f.nullable {
-                    "optional_nullable"
-                } else {
-                    "optional"
+                let read = match (update, f.nullable) {
+                    (false, false) => "required",
+                    (false, true) => "nullable",
+                    (true, false) => "optional",
+                    (true, true) => "optional_nullable",
                 };
-                format!("        let {0} = fields.{read}(\"{0}\");\n", f.name)
-            }),
-        ));
-        p.push((
-            "builds",
-            each(&|f| format!("                {0}: {0}?,\n", f.name)),
-        ));
+                let ty = if f.kind.is_checked() {
+                    format!("domain::{}::{}", self.name, self.domain_type(f))
+                } else {
+                    f.kind.wire().to_owned()
+                };
+                format!("        {read} {}: {ty},\n", f.name)
+            })
+        };
+        p.push(("create_fields", body_fields(false)));
+        p.push(("update_fields", body_fields(true)));
         p.push((
             "response_fields",
             each(&|f| format!("    pub {}: {},\n", f.name, opt(f, f.kind.wire().into()))),

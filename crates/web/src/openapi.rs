@@ -1,14 +1,16 @@
 //! The OpenAPI document, served at `/openapi.json` and rendered at `/docs`.
 
-use domain::{Email, Password, Text, Username};
+use serde_json::Value;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
         RefOr, Schema, Type,
-        schema::{Object, ObjectBuilder},
+        schema::{Object, ObjectBuilder, SchemaType},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
+
+use crate::validation::FieldValue;
 
 /// The document's frame: its title and description. Each handler module
 /// adds its own paths and tags (`handlers::openapi`).
@@ -27,7 +29,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
         document.merge(part);
     }
     BearerAuth.modify(&mut document);
-    DomainRules.modify(&mut document);
     document
 }
 
@@ -87,93 +88,82 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The rules the parsers enforce, written into the schemas from the same
-/// domain constants (derive attributes take literals only), so the
-/// document is exactly as strict as the server: a client or fuzzer that
-/// follows it is never refused for a value it allows, nor accepted for one
-/// it forbids.
-struct DomainRules;
-
-/// A string of `min..=max` characters matching `pattern`.
-struct Rules {
-    min: usize,
-    max: usize,
-    pattern: Option<&'static str>,
+/// A schema's description (its `///` lines) and example, as
+/// [`request_body!`](crate::validation::request_body) collects them.
+#[derive(Debug, Default)]
+pub(crate) struct Doc {
+    lines: Vec<&'static str>,
+    example: Option<Value>,
 }
 
-impl Rules {
-    fn apply(&self, object: &mut Object) {
-        object.min_length = Some(self.min);
-        object.max_length = Some(self.max);
-        object.pattern = self.pattern.map(str::to_owned);
+impl Doc {
+    /// A line of the description (a `///` line, its leading space dropped).
+    pub fn doc(mut self, line: &'static str) -> Self {
+        self.lines
+            .push(line.strip_prefix(' ').unwrap_or(line).trim_end());
+        self
     }
-}
 
-impl Modify for DomainRules {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let email = Rules {
-            min: 3,
-            max: Email::MAX_LEN,
-            pattern: Some(Email::PATTERN),
-        };
-        let username = Rules {
-            min: Username::MIN_LEN,
-            max: Username::MAX_LEN,
-            pattern: Some(Username::PATTERN),
-        };
-        let password = Rules {
-            min: Password::MIN_LEN,
-            max: Password::MAX_LEN,
-            pattern: Some(Password::PATTERN),
-        };
-        let fields: [(&str, &str, &Rules); 7] = [
-            ("RegisterUserRequest", "email", &email),
-            ("RegisterUserRequest", "username", &username),
-            ("RegisterUserRequest", "password", &password),
-            ("LoginUserRequest", "email", &email),
-            ("UpdateUserRequest", "email", &email),
-            ("UpdateUserRequest", "username", &username),
-            ("UpdateUserRequest", "password", &password),
-        ];
-        let components = openapi.components.get_or_insert_with(Default::default);
-        for (schema, field, rules) in fields {
-            rules.apply(property(&mut components.schemas, schema, field));
+    /// The example value.
+    pub fn example(mut self, example: impl Into<Value>) -> Self {
+        self.example = Some(example.into());
+        self
+    }
+
+    fn apply(self, object: &mut Object) {
+        if !self.lines.is_empty() {
+            object.description = Some(self.lines.join("\n"));
         }
+        object.example = self.example;
     }
 }
 
-/// The bounds of a [`Text`] type, for its schema.
-pub trait Bounded {
-    const MIN: usize;
-    const MAX: usize;
-}
+/// The schema of a request body. Each method documents a field as the
+/// [`Fields`](crate::validation::Fields) method of the same name reads it,
+/// so the document is exactly as strict as the server: a client or fuzzer
+/// that follows it is never refused for a value it allows, nor accepted
+/// for one it forbids.
+pub(crate) struct BodySchema(Object);
 
-impl<const MIN: usize, const MAX: usize> Bounded for Text<MIN, MAX> {
-    const MIN: usize = MIN;
-    const MAX: usize = MAX;
-}
+impl BodySchema {
+    pub fn new(doc: Doc) -> Self {
+        let mut object = Object::with_type(Type::Object);
+        doc.apply(&mut object);
+        Self(object)
+    }
 
-fn text_builder<T: Bounded>() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .min_length(Some(T::MIN))
-        .max_length(Some(T::MAX))
-}
+    fn field<T: FieldValue>(mut self, name: &str, doc: Doc, nullable: bool) -> Self {
+        let mut property = T::schema();
+        if nullable && let SchemaType::Type(single) = property.schema_type {
+            property.schema_type = SchemaType::from_iter([single, Type::Null]);
+        }
+        doc.apply(&mut property);
+        self.0.properties.insert(name.to_owned(), property.into());
+        self
+    }
 
-/// The schema of a request field holding text type `T`, its bounds read
-/// from the type: `#[schema(schema_with = openapi::text::<TaskTitle>)]`.
-/// (Derive attributes take literals only; this keeps one source of truth.)
-pub fn text<T: Bounded>() -> Object {
-    text_builder::<T>().schema_type(Type::String).build()
-}
+    pub fn required<T: FieldValue>(mut self, name: &str, doc: Doc) -> Self {
+        self.0.required.push(name.to_owned());
+        self.field::<T>(name, doc, false)
+    }
 
-/// [`text`] for a nullable field.
-pub fn nullable_text<T: Bounded>() -> Object {
-    text_builder::<T>()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-            Type::String,
-            Type::Null,
-        ]))
-        .build()
+    pub fn optional<T: FieldValue>(self, name: &str, doc: Doc) -> Self {
+        self.field::<T>(name, doc, false)
+    }
+
+    #[allow(dead_code)] // The template's own bodies have no nullable field; generated ones do.
+    pub fn nullable<T: FieldValue>(self, name: &str, doc: Doc) -> Self {
+        self.field::<T>(name, doc, true)
+    }
+
+    #[allow(dead_code)] // As `nullable`.
+    pub fn optional_nullable<T: FieldValue>(self, name: &str, doc: Doc) -> Self {
+        self.nullable::<T>(name, doc)
+    }
+
+    pub fn build(self) -> RefOr<Schema> {
+        Schema::Object(self.0).into()
+    }
 }
 
 /// The schema of a list's `limit` parameter: 1 to [`domain::MAX_PAGE_SIZE`],
@@ -198,21 +188,6 @@ pub fn sort(sortable: &[&str]) -> Object {
                 .flat_map(|column| [(*column).to_owned(), format!("-{column}")]),
         ))
         .build()
-}
-
-/// The schema of `schema.field`, which the document must have.
-fn property<'a>(
-    schemas: &'a mut std::collections::BTreeMap<String, RefOr<Schema>>,
-    schema: &str,
-    field: &str,
-) -> &'a mut Object {
-    let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(schema) else {
-        panic!("schema {schema} is not an object in the document");
-    };
-    match object.properties.get_mut(field) {
-        Some(RefOr::T(Schema::Object(property))) => property,
-        _ => panic!("{schema}.{field} is not in the document"),
-    }
 }
 
 #[cfg(test)]

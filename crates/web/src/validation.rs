@@ -2,17 +2,21 @@
 //! problem at once in FastAPI's 422 shape:
 //! `{"detail": [{"loc": ["body", "email"], "msg": "...", "type": "..."}]}`.
 //!
-//! A request DTO implements [`JsonRequest`]: it names the fields it reads
-//! and what they parse into; [`Valid`] is the extractor that runs it.
+//! A request body is declared once, with [`request_body!`]; [`Valid`] is
+//! the extractor that runs its parser.
 
 use std::{collections::HashMap, future::Future, marker::PhantomData, pin::Pin};
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest, dev::Payload, error::PayloadError, web::Bytes,
 };
-use domain::InvalidValue;
+use domain::{Email, InvalidValue, Password, Username};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::{
+    KnownFormat, SchemaFormat, Type,
+    schema::{Object, ObjectBuilder},
+};
 
 use crate::ApiError;
 
@@ -55,10 +59,15 @@ impl FieldError {
     }
 }
 
-/// A type a request field can hold, read from a JSON value (a body) or a
-/// string (a query, `in_query`), with Pydantic's error codes.
+/// A type a request field can hold: how it is read from a JSON value (a
+/// body) or a string (a query, `in_query`), with Pydantic's error codes, and
+/// how the document describes it, with the same rules (lengths and patterns
+/// come from the domain types' constants).
 pub trait FieldValue: Sized {
     fn read(value: Value, in_query: bool) -> Result<Self, InvalidValue>;
+
+    /// The schema of a present value (not `null`).
+    fn schema() -> Object;
 }
 
 impl FieldValue for bool {
@@ -79,27 +88,58 @@ impl FieldValue for bool {
             )),
         }
     }
+
+    fn schema() -> Object {
+        typed(Type::Boolean, None)
+    }
+}
+
+/// A whole number as wide as a body or a query can write it, so that one
+/// out of range is refused by its bound, not as unreadable. The one integer
+/// reader: [`i64`] fields and [`Fields::integer`] both check its result.
+fn whole_number(value: Value, in_query: bool) -> Result<i128, InvalidValue> {
+    let int_type = || InvalidValue::new("int_type", "Input should be a valid integer");
+    match value {
+        Value::Number(n) => n.as_i128().ok_or_else(int_type),
+        Value::String(s) if in_query => s.trim().parse().map_err(|_| {
+            InvalidValue::new(
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer",
+            )
+        }),
+        _ => Err(int_type()),
+    }
+}
+
+/// `number` if it is within `min..=max`.
+fn within(number: i128, min: i128, max: i128) -> Result<i128, InvalidValue> {
+    if number < min {
+        Err(InvalidValue::new(
+            "greater_than_equal",
+            format!("Input should be greater than or equal to {min}"),
+        ))
+    } else if number > max {
+        Err(InvalidValue::new(
+            "less_than_equal",
+            format!("Input should be less than or equal to {max}"),
+        ))
+    } else {
+        Ok(number)
+    }
 }
 
 impl FieldValue for i64 {
     fn read(value: Value, in_query: bool) -> Result<Self, InvalidValue> {
-        match value {
-            Value::Number(n) if n.is_i64() => Ok(n.as_i64().unwrap_or_default()),
-            Value::Number(n) if n.is_u64() => Err(InvalidValue::new(
-                "less_than_equal",
-                format!("Input should be less than or equal to {}", i64::MAX),
-            )),
-            Value::String(s) if in_query => s.trim().parse().map_err(|_| {
-                InvalidValue::new(
-                    "int_parsing",
-                    "Input should be a valid integer, unable to parse string as an integer",
-                )
-            }),
-            _ => Err(InvalidValue::new(
-                "int_type",
-                "Input should be a valid integer",
-            )),
-        }
+        let number = within(
+            whole_number(value, in_query)?,
+            Self::MIN.into(),
+            Self::MAX.into(),
+        )?;
+        Ok(Self::try_from(number).unwrap_or_default())
+    }
+
+    fn schema() -> Object {
+        typed(Type::Integer, Some(KnownFormat::Int64))
     }
 }
 
@@ -113,6 +153,18 @@ impl FieldValue for String {
             )),
         }
     }
+
+    fn schema() -> Object {
+        typed(Type::String, None)
+    }
+}
+
+/// The schema of a `ty`, in `format` if given.
+fn typed(ty: Type, format: Option<KnownFormat>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(ty)
+        .format(format.map(SchemaFormat::KnownFormat))
+        .build()
 }
 
 /// Reads a string, then parses it.
@@ -123,22 +175,47 @@ fn from_string<T>(
     parse(&String::read(value, false)?)
 }
 
-/// Domain values parsed from a string by their `parse`.
+/// The schema of a string of `min..=max` characters matching `pattern`.
+fn text_schema(min: usize, max: usize, pattern: Option<&str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(pattern)
+        .build()
+}
+
+/// Domain values parsed from a string by their `parse`, and the bounds and
+/// pattern their schema shows.
 macro_rules! parsed_from_string {
-    ($($ty:ty),+) => {
+    ($($ty:ty => ($min:expr, $max:expr, $pattern:expr);)+) => {
         $(impl FieldValue for $ty {
             fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
                 from_string(value, Self::parse)
+            }
+
+            fn schema() -> Object {
+                text_schema($min, $max, Some($pattern))
             }
         })+
     };
 }
 
-parsed_from_string!(domain::Email, domain::Username, domain::Password);
+parsed_from_string! {
+    // The parser's rules are in the pattern; 3 is the shortest address
+    // the document has always promised to look at.
+    Email => (3, Email::MAX_LEN, Email::PATTERN);
+    Username => (Username::MIN_LEN, Username::MAX_LEN, Username::PATTERN);
+    Password => (Password::MIN_LEN, Password::MAX_LEN, Password::PATTERN);
+}
 
 impl<const MIN: usize, const MAX: usize> FieldValue for domain::Text<MIN, MAX> {
     fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
         from_string(value, Self::parse)
+    }
+
+    fn schema() -> Object {
+        text_schema(MIN, MAX, None)
     }
 }
 
@@ -156,6 +233,10 @@ impl FieldValue for chrono::DateTime<chrono::Utc> {
                 })
         })
     }
+
+    fn schema() -> Object {
+        typed(Type::String, Some(KnownFormat::DateTime))
+    }
 }
 
 impl FieldValue for uuid::Uuid {
@@ -164,6 +245,10 @@ impl FieldValue for uuid::Uuid {
             uuid::Uuid::parse_str(s.trim())
                 .map_err(|_| InvalidValue::new("uuid_parsing", "Input should be a valid UUID"))
         })
+    }
+
+    fn schema() -> Object {
+        typed(Type::String, Some(KnownFormat::Uuid))
     }
 }
 
@@ -185,11 +270,20 @@ impl FieldValue for rust_decimal::Decimal {
             .or_else(|_| Self::from_scientific(text))
             .map_err(|_| InvalidValue::new("decimal_parsing", "Input should be a valid decimal"))
     }
+
+    /// A string, as the responses write it (a number is accepted too).
+    fn schema() -> Object {
+        typed(Type::String, None)
+    }
 }
 
 impl<const PRECISION: u32, const SCALE: u32> FieldValue for domain::Numeric<PRECISION, SCALE> {
     fn read(value: Value, in_query: bool) -> Result<Self, InvalidValue> {
         Self::new(rust_decimal::Decimal::read(value, in_query)?)
+    }
+
+    fn schema() -> Object {
+        rust_decimal::Decimal::schema()
     }
 }
 
@@ -241,13 +335,14 @@ impl Fields {
 
     /// Reads a present value as a `T`, recording why it is not one.
     fn read<T: FieldValue>(&mut self, name: &str, value: Value) -> Option<T> {
-        match T::read(value, self.source == "query") {
-            Ok(value) => Some(value),
-            Err(invalid) => {
-                self.fail(name, invalid.kind(), invalid.message());
-                None
-            }
-        }
+        let read = T::read(value, self.source == "query");
+        self.check(name, read)
+    }
+
+    /// The value read, or `None` with the reason recorded.
+    fn check<T>(&mut self, name: &str, read: Result<T, InvalidValue>) -> Option<T> {
+        read.map_err(|invalid| self.fail(name, invalid.kind(), invalid.message()))
+            .ok()
     }
 
     /// A required field of any [`FieldValue`] type; `null` is refused.
@@ -290,44 +385,13 @@ impl Fields {
 
     /// An optional whole number within `min..=max`, `default` when absent.
     pub fn integer(&mut self, name: &str, default: u64, min: u64, max: u64) -> Option<u64> {
-        let number = match self.map.remove(name) {
-            None => return Some(default),
-            Some(Value::Number(n)) => n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)),
-            Some(Value::String(s)) => {
-                if let Ok(n) = s.trim().parse::<i128>() {
-                    Some(n)
-                } else {
-                    self.fail(
-                        name,
-                        "int_parsing",
-                        "Input should be a valid integer, unable to parse string as an integer",
-                    );
-                    return None;
-                }
-            }
-            Some(_) => None,
+        let Some(value) = self.map.remove(name) else {
+            return Some(default);
         };
-        let Some(number) = number else {
-            self.fail(name, "int_type", "Input should be a valid integer");
-            return None;
-        };
-        if number < i128::from(min) {
-            self.fail(
-                name,
-                "greater_than_equal",
-                &format!("Input should be greater than or equal to {min}"),
-            );
-            None
-        } else if number > i128::from(max) {
-            self.fail(
-                name,
-                "less_than_equal",
-                &format!("Input should be less than or equal to {max}"),
-            );
-            None
-        } else {
-            u64::try_from(number).ok()
-        }
+        let number = whole_number(value, self.source == "query")
+            .and_then(|number| within(number, min.into(), max.into()));
+        self.check(name, number)
+            .and_then(|number| u64::try_from(number).ok())
     }
 
     /// Ends reading: the value built from the fields, or every error seen.
@@ -353,7 +417,7 @@ pub fn path_uuid(field: &'static str, raw: &str) -> Result<uuid::Uuid, ApiError>
     })
 }
 
-/// A request body DTO: how to read it into the value a handler needs.
+/// A request body: how to read it into the value a handler needs.
 pub trait JsonRequest {
     /// What a valid body becomes (usually a domain command).
     type Parsed;
@@ -361,6 +425,69 @@ pub trait JsonRequest {
     /// Reads the fields; returns every problem found.
     fn parse(fields: Fields) -> Result<Self::Parsed, Vec<FieldError>>;
 }
+
+/// Declares a request body once, its schema (`ToSchema`, named like the
+/// type) and its [`JsonRequest`] parser both from one list of fields:
+///
+/// ```ignore
+/// request_body! {
+///     /// Body of `POST /v1/tasks/`.
+///     pub struct CreateTaskRequest => TaskDraft {
+///         /// The field's description.
+///         #[example = "Write the report"]
+///         required title: TaskTitle,
+///         nullable due: DateTime<Utc>,
+///     }
+/// }
+/// ```
+///
+/// A field is read as its [`FieldValue`] type by the [`Fields`] method it
+/// is marked with (`required`, `optional`: absent leaves it unchanged and
+/// `null` is refused, `nullable`, `optional_nullable`) and documented by
+/// the `BodySchema` method of the same name. The parser builds the command
+/// (`TaskDraft`) from the same field names, so the document cannot name a
+/// field the parser drops: a field missing on either side does not compile.
+macro_rules! request_body {
+    (
+        $(#[doc = $doc:expr])*
+        $vis:vis struct $name:ident => $command:ident {
+            $(
+                $(#[$key:ident = $value:expr])*
+                $read:ident $field:ident: $ty:ty
+            ),+ $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug)]
+        $vis struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::openapi::BodySchema::new($crate::openapi::Doc::default()$(.doc($doc))*)
+                    $(.$read::<$ty>(
+                        stringify!($field),
+                        $crate::openapi::Doc::default()$(.$key($value))*,
+                    ))+
+                    .build()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
+        impl $crate::validation::JsonRequest for $name {
+            type Parsed = $command;
+
+            fn parse(
+                mut fields: $crate::validation::Fields,
+            ) -> Result<$command, Vec<$crate::validation::FieldError>> {
+                $(let $field = fields.$read::<$ty>(stringify!($field));)+
+                fields.finish(|| Some($command { $($field: $field?),+ }))
+            }
+        }
+    };
+}
+
+pub(crate) use request_body;
 
 /// Extractor: the body of a request, parsed by `R` (a [`JsonRequest`]).
 ///

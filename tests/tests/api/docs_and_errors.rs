@@ -38,11 +38,16 @@ async fn docs_and_openapi_describe_every_endpoint() {
     // to register one that is not (in debug builds, as here). The other
     // way: every documented operation is served (not 404, not 405).
     //
-    // And every request body's parser requires exactly the fields its schema
-    // marks required: an empty body is refused naming each of them (a
-    // field name misspelt in a DTO's parser fails here).
+    // And every request body's parser reads exactly the fields its schema
+    // declares (`request_body!` writes both from one list; this checks the
+    // result over HTTP): an empty body is refused naming each required
+    // field, and a body with a wrong value in every declared field is
+    // refused naming each of them.
     let schemas = spec["components"]["schemas"].as_object().unwrap();
     let (admin, _) = app.signed_up_admin("root").await;
+    // Checks the bodies: its login outlives the loop, which logs `admin`
+    // out on the way.
+    let (checker, _) = app.signed_up_admin("checker").await;
     // Paths with an id answer 404 below, for an unknown id: from the
     // handler, naming what was not found.
     let response = app
@@ -76,19 +81,9 @@ async fn docs_and_openapi_describe_every_endpoint() {
             );
             let body_schema = &operation["requestBody"]["content"]["application/json"]["schema"];
             if let Some(reference) = body_schema["$ref"].as_str() {
-                let name = reference.rsplit('/').next().unwrap();
-                let required: BTreeSet<&str> = schemas[name]["required"]
-                    .as_array()
-                    .map(|fields| fields.iter().map(|f| f.as_str().unwrap()).collect())
-                    .unwrap_or_default();
-                let missing: BTreeSet<&str> = body["detail"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|error| error["type"] == "missing")
-                    .filter_map(|error| error["loc"][1].as_str())
-                    .collect();
-                assert_eq!(missing, required, "{method} {path} with {{}}: {body}");
+                let schema = &schemas[reference.rsplit('/').next().unwrap()];
+                let url = app.url(&with_ids(path));
+                assert_reads_declared_fields(&client, method, &url, &checker, schema).await;
             }
             operations += 1;
         }
@@ -112,6 +107,56 @@ async fn docs_and_openapi_describe_every_endpoint() {
     assert_eq!(
         spec["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
+    );
+}
+
+/// The field names a 422 `body` refuses.
+fn refused(body: &Value, kind: Option<&str>) -> BTreeSet<String> {
+    body["detail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|error| kind.is_none_or(|kind| error["type"] == kind))
+        .filter_map(|error| error["loc"][1].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The body `schema` documents for `method url` is read field by field as
+/// declared: `{}` is refused naming exactly its required fields, and a
+/// wrong value in every declared field is refused naming each.
+async fn assert_reads_declared_fields(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    schema: &Value,
+) {
+    let send = async |body: &Value| -> Value {
+        let request = client.request(method.clone(), url).bearer_auth(token);
+        let response = request.json(body).send().await.unwrap();
+        response.json().await.unwrap()
+    };
+    let required: BTreeSet<String> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|field| field.as_str().unwrap().to_owned())
+        .collect();
+    let answer = send(&json!({})).await;
+    let missing = refused(&answer, Some("missing"));
+    assert_eq!(missing, required, "{method} {url} with {{}}: {answer}");
+    // An object is a valid value of no field type.
+    let declared = schema["properties"].as_object().unwrap();
+    let wrong: Value = declared
+        .keys()
+        .map(|field| (field.clone(), json!({})))
+        .collect();
+    let answer = send(&wrong).await;
+    let declared: BTreeSet<String> = declared.keys().cloned().collect();
+    assert_eq!(
+        refused(&answer, None),
+        declared,
+        "{method} {url} with {wrong}: {answer}"
     );
 }
 

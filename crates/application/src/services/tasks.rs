@@ -65,17 +65,14 @@ impl TaskService {
     pub async fn create(&self, principals: &Principals, draft: TaskDraft) -> Result<Task> {
         let caller = principals.require_caller()?;
         principals.assert_may_create::<Task>()?;
-        Ok(self
-            .tasks
-            .create(
-                self.db.writer(),
-                NewTask {
-                    title: draft.title,
-                    description: draft.description,
-                    author_id: caller.user_id,
-                },
-            )
-            .await?)
+        // Every field named: a new one does not compile until it is passed on.
+        let TaskDraft { title, description } = draft;
+        let new = NewTask {
+            title,
+            description,
+            author_id: caller.user_id,
+        };
+        Ok(self.tasks.create(self.db.writer(), new).await?)
     }
 
     /// One task: 404 if there is none, 403 if it is someone else's.

@@ -13,10 +13,13 @@ use crate::{
     services::auth::Registration,
 };
 
-/// A change to one's own account, as requested.
+/// A change to one's own account, as requested; `None` leaves a field as
+/// it is.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileChange {
-    pub patch: UserPatch,
+    pub email: Option<Email>,
+    pub username: Option<Username>,
+    pub password: Option<Password>,
     /// Required to change the email or the password.
     pub current_password: Option<String>,
 }
@@ -121,9 +124,15 @@ impl UserService {
         let caller = principals.require_caller()?;
         let me = self.load(caller).await?;
         principals.assert_access(Permission::Edit, &[&me])?;
-        let sensitive = change.patch.email.is_some() || change.patch.password.is_some();
-        if sensitive {
-            let current = change.current_password.ok_or(Error::Invalid {
+        // Every field named, so a new one cannot be ignored silently.
+        let ProfileChange {
+            email,
+            username,
+            password,
+            current_password,
+        } = change;
+        if email.is_some() || password.is_some() {
+            let current = current_password.ok_or(Error::Invalid {
                 location: "body",
                 field: "current_password",
                 kind: "missing",
@@ -140,12 +149,16 @@ impl UserService {
         }
         // Hash before the transaction: it takes tens of milliseconds and
         // must not hold a database connection meanwhile.
-        let password_hash = match &change.patch.password {
+        let password_hash = match &password {
             Some(password) => Some(PasswordHash(self.hash(password).await?)),
             None => None,
         };
         let password_changed = password_hash.is_some();
-        let patch = change.patch;
+        let patch = UserPatch {
+            email,
+            username,
+            password,
+        };
         let updated = self
             .db
             .transaction(async |tx| {

@@ -40,13 +40,20 @@ impl Default for TaskRepository {
 
 impl TaskRepository {
     pub async fn create(&self, conn: &impl Connection, new: NewTask) -> Result<Task> {
+        // Every field named (here and in `update`): a new one does not
+        // compile until it is stored.
+        let NewTask {
+            title,
+            description,
+            author_id,
+        } = new;
         let now = Utc::now();
         let row = task::ActiveModel {
             uuid: Set(Uuid::new_v4()),
-            title: Set(new.title.as_str().to_owned()),
-            description: Set(new.description.as_str().to_owned()),
+            title: Set(title.into_string()),
+            description: Set(description.into_string()),
             is_completed: Set(false),
-            task_author_id: Set(new.author_id.0),
+            task_author_id: Set(author_id.0),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -94,13 +101,18 @@ impl TaskRepository {
             .get_by(conn, task::Column::Id, id.0)
             .await?
             .into_active_model();
-        if let Some(title) = patch.title {
-            row.title = Set(title.as_str().to_owned());
+        let TaskPatch {
+            title,
+            description,
+            is_completed,
+        } = patch;
+        if let Some(title) = title {
+            row.title = Set(title.into_string());
         }
-        if let Some(description) = patch.description {
-            row.description = Set(description.as_str().to_owned());
+        if let Some(description) = description {
+            row.description = Set(description.into_string());
         }
-        if let Some(done) = patch.is_completed {
+        if let Some(done) = is_completed {
             row.is_completed = Set(done);
         }
         row.updated_at = Set(Utc::now());

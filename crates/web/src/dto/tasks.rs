@@ -9,65 +9,25 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{
-    ApiError,
-    extract::list_query,
-    openapi,
-    validation::{FieldError, Fields, JsonRequest},
-};
+use crate::{ApiError, extract::list_query, openapi, validation::request_body};
 
-/// Body of `POST /v1/tasks/`.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
-pub struct CreateTaskRequest {
-    #[schema(example = "Write the report", schema_with = openapi::text::<TaskTitle>)]
-    title: String,
-    #[schema(example = "Quarterly numbers, two pages", schema_with = openapi::text::<TaskDescription>)]
-    description: String,
-}
-
-impl JsonRequest for CreateTaskRequest {
-    type Parsed = TaskDraft;
-
-    fn parse(mut fields: Fields) -> Result<TaskDraft, Vec<FieldError>> {
-        let title = fields.required("title");
-        let description = fields.required("description");
-        fields.finish(|| {
-            Some(TaskDraft {
-                title: title?,
-                description: description?,
-            })
-        })
+request_body! {
+    /// Body of `POST /v1/tasks/`.
+    pub struct CreateTaskRequest => TaskDraft {
+        #[example = "Write the report"]
+        required title: TaskTitle,
+        #[example = "Quarterly numbers, two pages"]
+        required description: TaskDescription,
     }
 }
 
-/// Body of `PATCH /v1/tasks/{task_uuid}`: only the fields present change.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
-pub struct UpdateTaskRequest {
-    /// Absent: unchanged.
-    #[schema(schema_with = openapi::text::<TaskTitle>)]
-    title: Option<String>,
-    #[schema(schema_with = openapi::text::<TaskDescription>)]
-    description: Option<String>,
-    #[schema(nullable = false)]
-    is_completed: Option<bool>,
-}
-
-impl JsonRequest for UpdateTaskRequest {
-    type Parsed = TaskPatch;
-
-    fn parse(mut fields: Fields) -> Result<TaskPatch, Vec<FieldError>> {
-        let title = fields.optional("title");
-        let description = fields.optional("description");
-        let is_completed = fields.optional("is_completed");
-        fields.finish(|| {
-            Some(TaskPatch {
-                title: title?,
-                description: description?,
-                is_completed: is_completed?,
-            })
-        })
+request_body! {
+    /// Body of `PATCH /v1/tasks/{task_uuid}`: only the fields present change.
+    pub struct UpdateTaskRequest => TaskPatch {
+        /// Absent: unchanged.
+        optional title: TaskTitle,
+        optional description: TaskDescription,
+        optional is_completed: bool,
     }
 }
 

@@ -4,58 +4,28 @@ use application::{
     TokenPair,
     services::{auth::Registration, users::ProfileChange},
 };
-use domain::{Email, User, UserPatch};
+use domain::{Email, Password, User, Username};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{
-    openapi,
-    validation::{FieldError, Fields, JsonRequest},
-};
+use crate::{openapi, validation::request_body};
 
-/// Body of `POST /v1/users/`.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
-pub struct RegisterUserRequest {
-    /// A valid email address; stored lower-cased. (Lengths and patterns of
-    /// these fields come from the domain types, see `openapi.rs`.)
-    #[schema(example = "john.doe@example.com")]
-    email: String,
-    /// 8 to 64 characters with upper- and lower-case letters, a digit and a
-    /// special character.
-    #[schema(example = "Str0ng!pass")]
-    password: String,
-    /// 3 to 64 letters and digits.
-    #[schema(example = "johndoe")]
-    username: String,
-}
-
-impl JsonRequest for RegisterUserRequest {
-    type Parsed = Registration;
-
-    fn parse(mut fields: Fields) -> Result<Registration, Vec<FieldError>> {
-        let email = fields.required("email");
-        let password = fields.required("password");
-        let username = fields.required("username");
-        fields.finish(|| {
-            Some(Registration {
-                email: email?,
-                username: username?,
-                password: password?,
-            })
-        })
+request_body! {
+    /// Body of `POST /v1/users/`.
+    pub struct RegisterUserRequest => Registration {
+        /// A valid email address; stored lower-cased. (Lengths and patterns of
+        /// these fields come from the domain types, see `openapi.rs`.)
+        #[example = "john.doe@example.com"]
+        required email: Email,
+        /// 8 to 64 characters with upper- and lower-case letters, a digit and a
+        /// special character.
+        #[example = "Str0ng!pass"]
+        required password: Password,
+        /// 3 to 64 letters and digits.
+        #[example = "johndoe"]
+        required username: Username,
     }
-}
-
-/// Body of `POST /v1/users/login`.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
-pub struct LoginUserRequest {
-    #[schema(example = "john.doe@example.com")]
-    email: String,
-    #[schema(example = "Str0ng!pass")]
-    password: String,
 }
 
 /// A parsed login: a well-formed email and whatever password was sent (the
@@ -66,35 +36,27 @@ pub struct Login {
     pub password: String,
 }
 
-impl JsonRequest for LoginUserRequest {
-    type Parsed = Login;
-
-    fn parse(mut fields: Fields) -> Result<Login, Vec<FieldError>> {
-        let email = fields.required("email");
-        let password = fields.required("password");
-        fields.finish(|| {
-            Some(Login {
-                email: email?,
-                password: password?,
-            })
-        })
+request_body! {
+    /// Body of `POST /v1/users/login`.
+    pub struct LoginUserRequest => Login {
+        #[example = "john.doe@example.com"]
+        required email: Email,
+        #[example = "Str0ng!pass"]
+        required password: String,
     }
 }
 
-/// Body of `POST /v1/users/refresh`.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
-pub struct RefreshTokenRequest {
-    /// The refresh token from login or the previous refresh.
-    refresh_token: String,
+/// A parsed refresh: the token to exchange.
+#[derive(Debug)]
+pub struct Refresh {
+    pub refresh_token: String,
 }
 
-impl JsonRequest for RefreshTokenRequest {
-    type Parsed = String;
-
-    fn parse(mut fields: Fields) -> Result<String, Vec<FieldError>> {
-        let token = fields.required("refresh_token");
-        fields.finish(|| token)
+request_body! {
+    /// Body of `POST /v1/users/refresh`.
+    pub struct RefreshTokenRequest => Refresh {
+        /// The refresh token from login or the previous refresh.
+        required refresh_token: String,
     }
 }
 
@@ -136,43 +98,20 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
-/// Body of `PATCH /v1/users/me`: only the fields present change. Changing
-/// the email or the password requires `current_password`. A new password
-/// ends every login of the account, this one's too (its access and refresh
-/// tokens stop working): log in again with the new password.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Read through `JsonRequest`; the fields document the schema.
-pub struct UpdateUserRequest {
-    /// Absent: unchanged (null is refused). Rules as at registration.
-    #[schema(example = "new.address@example.com", nullable = false)]
-    email: Option<String>,
-    #[schema(example = "newname", nullable = false)]
-    username: Option<String>,
-    #[schema(nullable = false)]
-    password: Option<String>,
-    /// Required with `email` or `password`.
-    #[schema(nullable = false)]
-    current_password: Option<String>,
-}
-
-impl JsonRequest for UpdateUserRequest {
-    type Parsed = ProfileChange;
-
-    fn parse(mut fields: Fields) -> Result<ProfileChange, Vec<FieldError>> {
-        let email = fields.optional("email");
-        let username = fields.optional("username");
-        let password = fields.optional("password");
-        let current_password = fields.optional("current_password");
-        fields.finish(|| {
-            Some(ProfileChange {
-                patch: UserPatch {
-                    email: email?,
-                    username: username?,
-                    password: password?,
-                },
-                current_password: current_password?,
-            })
-        })
+request_body! {
+    /// Body of `PATCH /v1/users/me`: only the fields present change. Changing
+    /// the email or the password requires `current_password`. A new password
+    /// ends every login of the account, this one's too (its access and refresh
+    /// tokens stop working): log in again with the new password.
+    pub struct UpdateUserRequest => ProfileChange {
+        /// Absent: unchanged (null is refused). Rules as at registration.
+        #[example = "new.address@example.com"]
+        optional email: Email,
+        #[example = "newname"]
+        optional username: Username,
+        optional password: Password,
+        /// Required with `email` or `password`.
+        optional current_password: String,
     }
 }
 

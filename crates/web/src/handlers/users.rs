@@ -88,7 +88,10 @@ fn tokens(pair: application::TokenPair) -> HttpResponse {
     ),
 )]
 pub async fn refresh(services: web::Data<Services>, body: Valid<RefreshTokenRequest>) -> Result {
-    let pair = services.auth.refresh(&body.into_inner()).await?;
+    let pair = services
+        .auth
+        .refresh(&body.into_inner().refresh_token)
+        .await?;
     Ok(tokens(pair))
 }
 
