@@ -30,7 +30,7 @@ pub use sections::{
     MailSettings, MetricsSettings, RateLimitSettings, RedisSettings, TelemetrySettings,
 };
 
-use parse::{any_case, section};
+use parse::{any_case, config_error};
 
 /// Minimum length of `SECRET_KEY` in production: 256 bits for HMAC-SHA256.
 pub const MIN_PRODUCTION_SECRET_LEN: usize = 32;
@@ -69,9 +69,11 @@ pub enum LoadError {
 
 /// Every setting of the product, one section per concern. Built once per
 /// binary and handed down section by section.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
 pub struct Settings {
     /// `ENVIRONMENT`: development (default), test or production.
+    #[serde(deserialize_with = "any_case")]
     pub environment: Environment,
     pub http: HttpSettings,
     pub cors: CorsSettings,
@@ -85,6 +87,23 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub metrics: MetricsSettings,
 }
+
+/// Each section of [`Settings`] and the prefix of its variables
+/// (`DATABASE_URL` is `database.url`): the one list that loading and
+/// [`Settings::variables`] read.
+const SECTIONS: [(&str, &str); 11] = [
+    ("http", ""),
+    ("cors", "CORS_"),
+    ("auth", ""),
+    ("database", "DATABASE_"),
+    ("redis", "REDIS_"),
+    ("cache", "CACHE_"),
+    ("rate_limits", "RATE_LIMIT_"),
+    ("jobs", "JOB_"),
+    ("mail", ""),
+    ("telemetry", "LOG_"),
+    ("metrics", "METRICS_"),
+];
 
 /// What applies instead of the job retention settings.
 const RIVER_RETENTION: &str = "River's defaults apply: completed and cancelled jobs are deleted \
@@ -116,15 +135,6 @@ const RETIRED: &[(&str, &str)] = &[
     ("JOB_BACKOFF_MAX_SECONDS", "a retry waits at most one hour"),
 ];
 
-/// `ENVIRONMENT` alone, read before the sections: their defaults depend
-/// on it.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct Runtime {
-    #[serde(deserialize_with = "any_case")]
-    environment: Environment,
-}
-
 impl Settings {
     /// Loads `.env` (when present) into the process environment and parses
     /// the environment. The one place that reads the environment: binaries
@@ -150,11 +160,15 @@ impl Settings {
     {
         // Names are exact: `config` compares keys in lower case, so `port`
         // would otherwise count as `PORT` (and which of the two won would
-        // depend on hash order).
-        let mut vars: HashMap<String, String> = vars
+        // depend on hash order), and reads `.` or `[` in a key as a path.
+        let vars: HashMap<String, String> = vars
             .into_iter()
             .map(|(k, v)| (k.into(), v.into().trim().to_owned()))
-            .filter(|(k, v)| !v.is_empty() && !k.bytes().any(|b| b.is_ascii_lowercase()))
+            .filter(|(k, v)| {
+                !v.is_empty()
+                    && k.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
             .collect();
         if let Some((name, replacement)) = RETIRED.iter().find(|(name, _)| vars.contains_key(*name))
         {
@@ -163,28 +177,36 @@ impl Settings {
                 format!("is no longer a setting: {replacement}"),
             ));
         }
-        let Runtime { environment } = section(&vars, "")?;
-        let production = environment == Environment::Production;
-        // Safe defaults that depend on where we run.
-        for name in ["DOCS_ENABLED", "DATABASE_AUTO_MIGRATE", "JOB_WORKER_IN_API"] {
-            vars.entry(name.to_owned())
-                .or_insert_with(|| (!production).to_string());
+        // Each variable as `section.field` in every section whose prefix it
+        // has (no-prefix sections see them all and ignore what is not theirs).
+        let mut keys = HashMap::new();
+        if let Some(environment) = vars.get("ENVIRONMENT") {
+            keys.insert("environment".to_owned(), environment.clone());
         }
-
-        let settings = Self {
-            environment,
-            http: section(&vars, "")?,
-            cors: section(&vars, "CORS")?,
-            auth: section(&vars, "")?,
-            database: section(&vars, "DATABASE")?,
-            redis: section(&vars, "REDIS")?,
-            cache: section(&vars, "CACHE")?,
-            rate_limits: section(&vars, "RATE_LIMIT")?,
-            jobs: section(&vars, "JOB")?,
-            mail: section(&vars, "")?,
-            telemetry: section(&vars, "LOG")?,
-            metrics: section(&vars, "METRICS")?,
-        };
+        for (name, value) in &vars {
+            for (section, prefix) in SECTIONS {
+                if let Some(field) = name.strip_prefix(prefix) {
+                    let key = format!("{section}.{}", field.to_ascii_lowercase());
+                    keys.insert(key, value.clone());
+                }
+            }
+        }
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::Environment::default().source(Some(keys)))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(config_error)?;
+        // Safe defaults that depend on where we run: in production, off
+        // unless set.
+        if settings.environment == Environment::Production {
+            for (name, on) in [
+                ("DOCS_ENABLED", &mut settings.http.docs_enabled),
+                ("DATABASE_AUTO_MIGRATE", &mut settings.database.auto_migrate),
+                ("JOB_WORKER_IN_API", &mut settings.jobs.worker_in_api),
+            ] {
+                *on &= vars.contains_key(name);
+            }
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -289,20 +311,6 @@ impl Settings {
     /// sections' serialization: secrets and URL passwords come out masked,
     /// unset options as `None`. Also the list of every variable there is.
     pub fn variables(&self) -> Vec<(String, Option<String>)> {
-        // (field of Settings, prefix of its variables)
-        const SECTIONS: [(&str, &str); 11] = [
-            ("http", ""),
-            ("cors", "CORS_"),
-            ("auth", ""),
-            ("database", "DATABASE_"),
-            ("redis", "REDIS_"),
-            ("cache", "CACHE_"),
-            ("rate_limits", "RATE_LIMIT_"),
-            ("jobs", "JOB_"),
-            ("mail", ""),
-            ("telemetry", "LOG_"),
-            ("metrics", "METRICS_"),
-        ];
         let tree = serde_json::to_value(self).expect("settings serialize to JSON");
         let value = |value: &serde_json::Value| match value {
             serde_json::Value::Null => None,
@@ -310,11 +318,11 @@ impl Settings {
             other => Some(other.to_string()),
         };
         let mut out = vec![("ENVIRONMENT".to_owned(), value(&tree["environment"]))];
-        for (field, prefix) in SECTIONS {
-            let section = tree[field]
+        for (section, prefix) in SECTIONS {
+            let fields = tree[section]
                 .as_object()
-                .unwrap_or_else(|| panic!("settings section {field} is not serialized"));
-            for (key, v) in section {
+                .unwrap_or_else(|| panic!("settings section {section} is not serialized"));
+            for (key, v) in fields {
                 out.push((format!("{prefix}{}", key.to_ascii_uppercase()), value(v)));
             }
         }

@@ -2,11 +2,11 @@
 //! (`within`, `any_case`, ...), comma lists, origins, and the mapping of the
 //! `config` crate's errors to a [`ConfigError`] that names the variable.
 
-use std::{collections::HashMap, fmt, str::FromStr};
+use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
-use super::ConfigError;
+use super::{ConfigError, SECTIONS};
 
 /// A comma-separated list (`a, b,c`); blank items are skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,26 +137,10 @@ pub(super) fn log_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<S
     Ok(raw)
 }
 
-/// The variables a section reads start with this prefix and `_`.
-pub(super) fn section<T: DeserializeOwned>(
-    vars: &HashMap<String, String>,
-    prefix: &str,
-) -> Result<T, ConfigError> {
-    let source = if prefix.is_empty() {
-        config::Environment::default()
-    } else {
-        config::Environment::with_prefix(prefix).prefix_separator("_")
-    };
-    config::Config::builder()
-        .add_source(source.source(Some(vars.clone())))
-        .build()
-        .and_then(config::Config::try_deserialize)
-        .map_err(|err| config_error(err, prefix))
-}
-
 /// Names the variable at fault in the `config` crate's error, whose key is
-/// the field name (the variable's name, lowercased, without the prefix).
-fn config_error(err: config::ConfigError, prefix: &str) -> ConfigError {
+/// `section.field` (the field: the variable's name, lowercased, without the
+/// section's prefix) or `environment`.
+pub(super) fn config_error(err: config::ConfigError) -> ConfigError {
     let (key, err) = match err {
         config::ConfigError::At { error, key, .. } => (key, *error),
         config::ConfigError::Type { ref key, .. } => (key.clone(), err),
@@ -170,11 +154,16 @@ fn config_error(err: config::ConfigError, prefix: &str) -> ConfigError {
         } => format!("expected {expected}, got {unexpected}"),
         other => other.to_string(),
     };
-    let key = key.map_or_else(String::new, |key| key.to_ascii_uppercase());
-    let variable = match (prefix.is_empty(), key.is_empty()) {
-        (true, _) => key,
-        (false, true) => format!("{prefix}_*"),
-        (false, false) => format!("{prefix}_{key}"),
+    let key = key.unwrap_or_default();
+    let variable = match key.split_once('.') {
+        Some((section, field)) => {
+            let prefix = SECTIONS
+                .iter()
+                .find_map(|&(name, prefix)| (name == section).then_some(prefix))
+                .unwrap_or_default();
+            format!("{prefix}{}", field.to_ascii_uppercase())
+        }
+        None => key.to_ascii_uppercase(),
     };
     ConfigError::new(variable, problem)
 }
