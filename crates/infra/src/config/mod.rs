@@ -214,23 +214,14 @@ impl Settings {
     /// Rules that span fields or depend on the environment.
     fn check(&self) -> Result<(), ConfigError> {
         const DATABASE: &[&str] = &["sqlite:", "postgres://", "postgresql://"];
+        const REDIS: &[&str] = &["redis://", "rediss://"];
+        const SMTP: &[&str] = &["smtp://", "smtps://"];
+        let database = &self.database;
         let urls = [
-            ("DATABASE_URL", Some(&self.database.url), DATABASE),
-            (
-                "DATABASE_READ_URL",
-                self.database.read_url.as_ref(),
-                DATABASE,
-            ),
-            (
-                "REDIS_URL",
-                self.redis.url.as_ref(),
-                &["redis://", "rediss://"],
-            ),
-            (
-                "SMTP_URL",
-                self.mail.smtp_url.as_ref(),
-                &["smtp://", "smtps://"],
-            ),
+            ("DATABASE_URL", Some(&database.url), DATABASE),
+            ("DATABASE_READ_URL", database.read_url.as_ref(), DATABASE),
+            ("REDIS_URL", self.redis.url.as_ref(), REDIS),
+            ("SMTP_URL", self.mail.smtp_url.as_ref(), SMTP),
         ];
         for (variable, url, schemes) in urls {
             if let Some(url) = url
@@ -265,7 +256,14 @@ impl Settings {
         }
         // Anyone who has read this repository knows the development secret
         // and can sign tokens for any user: never serve it to a network.
-        if self.auth.uses_development_secret() && !self.http.listens_on_loopback_only() {
+        // Loopback (`127.0.0.1`, `::1`, `localhost`): only this machine connects.
+        let host = &self.http.host;
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if self.auth.uses_development_secret() && !loopback {
             return Err(ConfigError::new(
                 "SECRET_KEY",
                 format!(

@@ -53,17 +53,6 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
-    /// Whether `HOST` is a loopback address (`127.0.0.1`, `::1`,
-    /// `localhost`), so only this machine can connect.
-    pub fn listens_on_loopback_only(&self) -> bool {
-        self.host.eq_ignore_ascii_case("localhost")
-            || self
-                .host
-                .trim_matches(|c| c == '[' || c == ']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    }
-
     /// `host:port`, for binding.
     pub fn bind_address(&self) -> String {
         format!("{}:{}", self.host, self.port)
