@@ -141,18 +141,16 @@ pub(super) fn log_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<S
 /// `section.field` (the field: the variable's name, lowercased, without the
 /// section's prefix) or `environment`.
 pub(super) fn config_error(err: config::ConfigError) -> ConfigError {
-    let (key, err) = match err {
-        config::ConfigError::At { error, key, .. } => (key, *error),
-        config::ConfigError::Type { ref key, .. } => (key.clone(), err),
-        other => (None, other),
-    };
-    let problem = match err {
+    // `config` names the key in `Type` itself and wraps every other error in `At`.
+    let (key, problem) = match err {
         config::ConfigError::Type {
+            key,
             unexpected,
             expected,
             ..
-        } => format!("expected {expected}, got {unexpected}"),
-        other => other.to_string(),
+        } => (key, format!("expected {expected}, got {unexpected}")),
+        config::ConfigError::At { error, key, .. } => (key, error.to_string()),
+        other => (None, other.to_string()),
     };
     let key = key.unwrap_or_default();
     let variable = match key.split_once('.') {

@@ -76,39 +76,34 @@ impl Serialize for SecretUrl {
 pub fn mask_url(url: &str) -> String {
     // The user-info first, up to the last `@`, as a password may hold `?`
     // or `/`; query parameters only after it.
-    let (mut masked, rest) = match (url.find("://"), url.rfind('@')) {
+    let (masked, rest) = match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let user_info = match url[scheme_end + 3..at].split_once(':') {
+            let (scheme, user_info) = url[..at].split_at(scheme_end + 3);
+            let user_info = match user_info.split_once(':') {
                 Some((user, _)) => format!("{user}:****"),
-                None => url[scheme_end + 3..at].to_owned(),
+                None => user_info.to_owned(),
             };
-            (format!("{}{user_info}", &url[..scheme_end + 3]), &url[at..])
+            (format!("{scheme}{user_info}"), &url[at..])
         }
         _ => (String::new(), url),
     };
-    let (base, query) = match rest.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (rest, None),
+    let Some((base, query)) = rest.split_once('?') else {
+        return masked + rest;
     };
-    masked.push_str(base);
-    if let Some(query) = query {
-        let secret = |name: &str| {
-            let name = name.to_ascii_lowercase();
-            ["pass", "pwd", "secret", "token", "key"]
-                .iter()
-                .any(|word| name.contains(word))
-        };
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if secret(name) => format!("{name}=****"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        masked.push('?');
-        masked.push_str(&pairs.join("&"));
-    }
-    masked
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["pass", "pwd", "secret", "token", "key"]
+            .iter()
+            .any(|word| name.contains(word))
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret(name) => format!("{name}=****"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{masked}{base}?{}", pairs.join("&"))
 }
 
 #[cfg(test)]
