@@ -332,7 +332,10 @@ impl Settings {
     pub fn describe(&self) -> String {
         self.variables()
             .into_iter()
-            .map(|(name, value)| format!("{name}={}\n", value.as_deref().unwrap_or("(unset)")))
+            .map(|(name, value)| match value {
+                Some(value) => format!("{name}={value}\n"),
+                None => format!("{name}=(unset)\n"),
+            })
             .collect()
     }
 }
