@@ -1,70 +1,53 @@
 //! Values that must not leak: [`Secret`] and [`SecretUrl`] mask
-//! themselves in `Debug` and serialization, which is what makes
+//! themselves in `Debug`, `Display` and serialization, which is what makes
 //! `Settings::describe` safe to print.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-/// A secret value: usable, but never printed, logged or serialized.
+/// A value shown only masked: all of it (`URL` false, [`Secret`]) or the
+/// passwords in a connection URL (`URL` true, [`SecretUrl`]).
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Masked<const URL: bool>(String);
 
-impl Secret {
+/// A secret value: usable, but never printed, logged or serialized.
+pub type Secret = Masked<false>;
+
+/// A connection URL that may carry a password, masked wherever the URL is
+/// shown. Which schemes a setting accepts is checked in `Settings::check`.
+pub type SecretUrl = Masked<true>;
+
+impl<const URL: bool> Masked<URL> {
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
-    /// The secret itself, for the one place that needs it.
+    /// The value itself, for the one place that needs it (the client that
+    /// connects, the token signer).
     pub fn expose(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for Secret {
+impl<const URL: bool> fmt::Display for Masked<URL> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(****)")
+        if URL {
+            f.write_str(&mask_url(&self.0))
+        } else {
+            f.write_str("****")
+        }
     }
 }
 
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("****")
-    }
-}
-
-/// A connection URL that may carry a password: usable, but its `Debug`,
-/// `Display` and serialization mask the password. Which schemes a setting
-/// accepts is checked in `Settings::check`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct SecretUrl(String);
-
-impl SecretUrl {
-    pub fn new(url: impl Into<String>) -> Self {
-        Self(url.into())
-    }
-
-    /// The URL itself, password included, for the client that connects.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SecretUrl {
+impl<const URL: bool> fmt::Debug for Masked<URL> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&mask_url(&self.0))
+        write!(f, "{:?}", self.to_string())
     }
 }
 
-impl fmt::Debug for SecretUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", mask_url(&self.0))
-    }
-}
-
-impl Serialize for SecretUrl {
+impl<const URL: bool> Serialize for Masked<URL> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
