@@ -1,9 +1,8 @@
 //! Typed settings, loaded once at start-up from the environment and `.env`.
 //!
 //! Loading is the `config` crate's: each section (`sections.rs`) is a serde
-//! struct deserialized from the variables with its prefix (`DATABASE_URL`
-//! is [`DatabaseSettings::url`]). Every variable is documented in
-//! `.env.example`, and a test checks that the two lists match.
+//! struct read from the variables with its prefix (`SECTIONS`). Every
+//! variable is documented in `.env.example`, and a test checks the list.
 //!
 //! A missing variable takes its default. A present but unusable one stops
 //! start-up with a [`ConfigError`] naming the variable and what it expects,
@@ -140,10 +139,10 @@ impl Settings {
     /// the environment. The one place that reads the environment: binaries
     /// call it once in `main` and pass the settings down.
     pub fn load() -> Result<Self, LoadError> {
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(err) if err.not_found() => {}
-            Err(err) => return Err(LoadError::DotEnv(err.to_string())),
+        if let Err(err) = dotenvy::dotenv()
+            && !err.not_found()
+        {
+            return Err(LoadError::DotEnv(err.to_string()));
         }
         let vars = std::env::vars_os()
             .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)));

@@ -249,10 +249,8 @@ pub struct JobSettings {
     #[default(60)]
     #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
     pub timeout_seconds: u64,
-    /// `JOB_RESCUE_AFTER_SECONDS`: a job still running after this long
-    /// belongs to a worker that died; it is retried. Unset: the timeout
-    /// plus 60 s (a live worker stops an attempt at its timeout, and River
-    /// aborts it 10 s later). Never less than `JOB_TIMEOUT_SECONDS`.
+    /// `JOB_RESCUE_AFTER_SECONDS`: a running job whose worker died is retried
+    /// after this long ([`JobSettings::rescue_after`]).
     #[serde(deserialize_with = "within_opt::<_, _, 1, 604_800>")]
     pub rescue_after_seconds: Option<u64>,
     /// `JOB_BACKOFF_BASE_MS`: retry `n` waits about `base * 2^(n-1)`.
@@ -267,7 +265,8 @@ pub struct JobSettings {
 }
 
 impl JobSettings {
-    /// `JOB_RESCUE_AFTER_SECONDS`, or the timeout plus 60 s.
+    /// `JOB_RESCUE_AFTER_SECONDS`, or the timeout plus 60 s: a live worker
+    /// stops an attempt at its timeout, and River aborts it 10 s later.
     pub fn rescue_after(&self) -> u64 {
         self.rescue_after_seconds
             .unwrap_or(self.timeout_seconds.saturating_add(60))
