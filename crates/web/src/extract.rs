@@ -67,19 +67,6 @@ impl FromRequest for Principals {
     }
 }
 
-/// The query string as fields, or a 422 if it does not parse.
-pub(crate) fn query_fields(req: &HttpRequest) -> Result<Fields, ApiError> {
-    web::Query::<HashMap<String, String>>::from_query(req.query_string())
-        .map(|params| Fields::query(params.into_inner()))
-        .map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                vec!["query".into()],
-                "query_invalid",
-                "The query string cannot be parsed",
-            )])
-        })
-}
-
 /// Reads `skip`, `limit` and `sort` as in the template (skip 0, limit 1–100
 /// defaulting to 100) plus `extra` list-specific filters, reporting every
 /// bad parameter at once.
@@ -87,7 +74,15 @@ pub(crate) fn list_query<T>(
     req: &HttpRequest,
     extra: impl FnOnce(&mut Fields) -> Option<T>,
 ) -> Result<(Page, Option<Sort>, T), ApiError> {
-    let mut fields = query_fields(req)?;
+    let mut fields = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|params| Fields::query(params.into_inner()))
+        .map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                vec!["query".into()],
+                "query_invalid",
+                "The query string cannot be parsed",
+            )])
+        })?;
     let skip = fields.integer("skip", 0, 0, i64::MAX.unsigned_abs());
     let limit = fields.integer("limit", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE);
     let sort = fields.optional::<String>("sort");

@@ -231,24 +231,18 @@ pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option
         .map(str::trim)
         .collect();
     for entry in forwarded.iter().rev() {
-        match parse_forwarded(entry) {
+        // `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+        let ip = entry.parse().ok().or_else(|| {
+            let socket = entry.parse::<std::net::SocketAddr>();
+            socket.ok().map(|socket| socket.ip())
+        });
+        match ip {
             Some(ip) if trusted(ip) => {}
             Some(ip) => return Some(ip),
             None => return Some(peer),
         }
     }
     Some(peer)
-}
-
-/// An `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
-fn parse_forwarded(entry: &str) -> Option<IpAddr> {
-    if let Ok(ip) = entry.parse() {
-        return Some(ip);
-    }
-    if let Ok(socket) = entry.parse::<std::net::SocketAddr>() {
-        return Some(socket.ip());
-    }
-    None
 }
 
 /// The request budgets, each counted per client.
