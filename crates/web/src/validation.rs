@@ -8,7 +8,7 @@
 use std::{collections::HashMap, future::Future, marker::PhantomData, pin::Pin};
 
 use actix_web::{
-    FromRequest, HttpMessage, HttpRequest, dev::Payload, error::PayloadError, web::Bytes,
+    FromRequest, HttpMessage, HttpRequest, dev::Payload, http::StatusCode, web::Bytes,
 };
 use domain::{Email, InvalidValue, Password, Username};
 use serde::Serialize;
@@ -565,11 +565,8 @@ impl<R: JsonRequest + 'static> FromRequest for Valid<R> {
         let bytes = Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes = bytes.await.map_err(|err| {
-                let too_large =
-                    matches!(err.as_error::<PayloadError>(), Some(PayloadError::Overflow))
-                        || err.as_response_error().status_code()
-                            == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE;
-                if too_large {
+                // The body limit's overflow, in this API's error shape.
+                if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge.into()
                 } else {
                     err
