@@ -678,12 +678,7 @@ impl Resource {
             "filter_reads",
             filters
                 .iter()
-                .map(|f| {
-                    format!(
-                        "                let {0} = fields.optional(\"{0}\");\n",
-                        f.name
-                    )
-                })
+                .map(|f| format!("        let {0} = fields.optional(\"{0}\");\n", f.name))
                 .collect(),
         ));
         p.push((

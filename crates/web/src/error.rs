@@ -111,29 +111,22 @@ impl ResponseError for ApiError {
         if let Self::RateLimited { retry_after_secs } = self {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
-        match self {
-            Self::Validation(detail) => {
-                return response.json(ValidationErrorBody {
-                    detail: detail.clone(),
-                    request_id,
-                });
-            }
+        let detail = match self {
+            Self::Validation(detail) => Some(detail.clone()),
             Self::App(application::Error::Invalid {
                 location,
                 field,
                 kind,
                 message,
-            }) => {
-                return response.json(ValidationErrorBody {
-                    detail: vec![FieldError::new(
-                        vec![(*location).into(), (*field).into()],
-                        *kind,
-                        message.clone(),
-                    )],
-                    request_id,
-                });
-            }
-            _ => {}
+            }) => Some(vec![FieldError::new(
+                vec![(*location).into(), (*field).into()],
+                *kind,
+                message.clone(),
+            )]),
+            _ => None,
+        };
+        if let Some(detail) = detail {
+            return response.json(ValidationErrorBody { detail, request_id });
         }
         let message = if status == StatusCode::SERVICE_UNAVAILABLE {
             "Service temporarily unavailable".to_owned()

@@ -67,9 +67,41 @@ impl FromRequest for Principals {
     }
 }
 
-/// The query string as fields, or a 422 if it does not parse.
-pub(crate) fn query_fields(req: &HttpRequest) -> Result<Fields, ApiError> {
-    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+/// A list's own filters, read from its query string beside `skip`,
+/// `limit` and `sort`.
+pub trait ListFilter: Sized {
+    /// The filters, or `None` with each bad one recorded in `fields`.
+    fn read(fields: &mut Fields) -> Option<Self>;
+}
+
+/// No filters.
+impl ListFilter for () {
+    fn read(_: &mut Fields) -> Option<Self> {
+        Some(())
+    }
+}
+
+/// `?skip=&limit=&sort=` as in the template (skip 0, limit 1–100
+/// defaulting to 100) and the list's filters `F`, every bad parameter
+/// reported at once.
+#[derive(Debug, Clone)]
+pub struct ListQuery<F = ()> {
+    pub page: Page,
+    pub sort: Option<Sort>,
+    pub filter: F,
+}
+
+impl<F: ListFilter> FromRequest for ListQuery<F> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(list_query(req))
+    }
+}
+
+fn list_query<F: ListFilter>(req: &HttpRequest) -> Result<ListQuery<F>, ApiError> {
+    let mut fields = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(|params| Fields::query(params.into_inner()))
         .map_err(|_| {
             ApiError::Validation(vec![FieldError::new(
@@ -77,47 +109,21 @@ pub(crate) fn query_fields(req: &HttpRequest) -> Result<Fields, ApiError> {
                 "query_invalid",
                 "The query string cannot be parsed",
             )])
-        })
-}
-
-/// Reads `skip`, `limit` and `sort` as in the template (skip 0, limit 1–100
-/// defaulting to 100) plus `extra` list-specific filters, reporting every
-/// bad parameter at once.
-pub(crate) fn list_query<T>(
-    req: &HttpRequest,
-    extra: impl FnOnce(&mut Fields) -> Option<T>,
-) -> Result<(Page, Option<Sort>, T), ApiError> {
-    let mut fields = query_fields(req)?;
+        })?;
     let skip = fields.integer("skip", 0, 0, i64::MAX.unsigned_abs());
     let limit = fields.integer("limit", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE);
     let sort = fields.optional::<String>("sort");
-    let extra = extra(&mut fields);
+    let filter = F::read(&mut fields);
     fields
         .finish(|| {
-            Some((
-                Page {
+            Some(ListQuery {
+                page: Page {
                     offset: skip?,
                     limit: limit?,
                 },
-                sort?.map(|raw| Sort::parse(&raw)),
-                extra?,
-            ))
+                sort: sort?.map(|raw| Sort::parse(&raw)),
+                filter: filter?,
+            })
         })
         .map_err(ApiError::Validation)
-}
-
-/// `?skip=&limit=&sort=` for lists without filters of their own.
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub page: Page,
-    pub sort: Option<Sort>,
-}
-
-impl FromRequest for ListQuery {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(list_query(req, |_| Some(())).map(|(page, sort, ())| Self { page, sort }))
-    }
 }

@@ -231,7 +231,12 @@ pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option
         .map(str::trim)
         .collect();
     for entry in forwarded.iter().rev() {
-        match parse_forwarded(entry) {
+        // `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+        let ip = entry.parse().ok().or_else(|| {
+            let socket = entry.parse::<std::net::SocketAddr>();
+            socket.ok().map(|socket| socket.ip())
+        });
+        match ip {
             Some(ip) if trusted(ip) => {}
             Some(ip) => return Some(ip),
             None => return Some(peer),
@@ -240,21 +245,14 @@ pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option
     Some(peer)
 }
 
-/// An `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
-fn parse_forwarded(entry: &str) -> Option<IpAddr> {
-    if let Ok(ip) = entry.parse() {
-        return Some(ip);
-    }
-    if let Ok(socket) = entry.parse::<std::net::SocketAddr>() {
-        return Some(socket.ip());
-    }
-    None
-}
-
-/// The endpoints with their own request budget per client.
+/// The request budgets, each counted per client.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Bucket {
     Login,
+    /// Logins per account from every address together
+    /// (`RATE_LIMIT_LOGIN_ACCOUNT`), beside the per-address budget: many
+    /// addresses guessing one password share it.
+    LoginAccount,
     Register,
     Refresh,
     /// Profile changes, which can check the current password: keyed by the
@@ -262,108 +260,75 @@ pub(crate) enum Bucket {
     Profile,
 }
 
-/// Counts the request against the client's budget for `bucket` and answers
-/// 429 with `Retry-After` once it is spent.
-async fn rate_limit<B: MessageBody + 'static>(
+/// Middleware of the routes with a budget (`from_fn` with a closure that
+/// names the bucket): counts the request against the client's budget and
+/// answers 429 with `Retry-After` once it is spent.
+pub(crate) async fn rate_limit<B: MessageBody + 'static>(
     bucket: Bucket,
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    let settings = req.app_data::<web::Data<Settings>>().cloned();
-    let deps = req.app_data::<web::Data<WebDeps>>().cloned();
-    let (Some(settings), Some(deps)) = (settings, deps) else {
-        let error = ApiError::Misconfigured("web settings are not registered");
-        return Ok(req.error_response(error).map_into_right_body());
+    // Registration shares its path with the user list, profile changes
+    // with profile reads: only the writes count.
+    let counts = match bucket {
+        Bucket::Register => req.method() == Method::POST,
+        Bucket::Profile => req.method() == Method::PATCH,
+        _ => true,
     };
-    let limits = &settings.rate_limits;
-    // Registration shares its path with the user list; only POST counts.
-    let counts = limits.enabled
-        && match bucket {
-            Bucket::Register => req.method() == Method::POST,
-            Bucket::Profile => req.method() == Method::PATCH,
-            Bucket::Login | Bucket::Refresh => true,
-        };
-    // The client's key only for a request that counts: a profile read
-    // must not pay for formatting it.
-    let client = || match bucket {
+    let client = |settings: &Settings| match bucket {
         Bucket::Profile => req
             .extensions()
             .get::<application::Caller>()
             .map(|caller| format!("user-{}", caller.user_id)),
         _ => client_ip(req.request(), &settings.http.trusted_proxies).map(client_key),
     };
-    if counts && let Some(client) = client() {
-        let (name, limit) = match bucket {
-            Bucket::Login => ("login", limits.login),
-            Bucket::Register => ("register", limits.register),
-            Bucket::Refresh => ("refresh", limits.refresh),
-            Bucket::Profile => ("profile", limits.login),
-        };
-        if let Err(error) = spend(
-            &deps,
-            name,
-            &client,
-            limit,
-            std::time::Duration::from_secs(limits.window_seconds),
-        )
-        .await
-        {
-            // A response, not an `Err`: outer middleware (request id,
-            // security headers, metrics) then treat it like any other.
-            return Ok(req.error_response(error).map_into_right_body());
-        }
+    if counts && let Err(error) = spend(req.request(), bucket, client).await {
+        // A response, not an `Err`: outer middleware (request id,
+        // security headers, metrics) then treat it like any other.
+        return Ok(req.error_response(error).map_into_right_body());
     }
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
 }
 
-/// Counts one hit of `client` against `bucket`'s budget; a 429 once spent.
-async fn spend(
-    deps: &WebDeps,
-    bucket: &'static str,
-    client: &str,
-    limit: u32,
-    window: std::time::Duration,
+/// Counts one hit of the `client` (its key, made only when rate limits are
+/// on) against `bucket`'s budget; a 429 once spent.
+pub(crate) async fn spend(
+    req: &HttpRequest,
+    bucket: Bucket,
+    client: impl FnOnce(&Settings) -> Option<String>,
 ) -> Result<(), ApiError> {
-    let decision = deps
-        .rate_limiter
-        .hit(&format!("{bucket}:{client}"), limit, window)
-        .await;
-    if decision.allowed {
-        return Ok(());
-    }
-    metrics::counter!("rate_limited_total", "bucket" => bucket).increment(1);
-    let retry_after_secs = decision.reset_after.as_secs_f64().ceil().max(1.0);
-    // Whole seconds, at most the window: the cast cannot truncate.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let retry_after_secs = retry_after_secs as u64;
-    Err(ApiError::RateLimited { retry_after_secs })
-}
-
-/// Counts a login attempt against the account's own budget, from every
-/// address together (`RATE_LIMIT_LOGIN_ACCOUNT`), beside the per-address
-/// one: many addresses guessing one password share it. Called by the login
-/// handler once it knows the email.
-pub(crate) async fn limit_login_account(req: &HttpRequest, email: &str) -> Result<(), ApiError> {
     let settings = req.app_data::<web::Data<Settings>>();
     let deps = req.app_data::<web::Data<WebDeps>>();
     let (Some(settings), Some(deps)) = (settings, deps) else {
         return Err(ApiError::Misconfigured("web settings are not registered"));
     };
     let limits = &settings.rate_limits;
-    if !limits.enabled {
+    let Some(client) = limits.enabled.then(|| client(settings)).flatten() else {
+        return Ok(());
+    };
+    let (name, limit) = match bucket {
+        Bucket::Login => ("login", limits.login),
+        Bucket::LoginAccount => ("login-account", limits.login_account),
+        Bucket::Register => ("register", limits.register),
+        Bucket::Refresh => ("refresh", limits.refresh),
+        Bucket::Profile => ("profile", limits.login),
+    };
+    let window = std::time::Duration::from_secs(limits.window_seconds);
+    let decision = deps
+        .rate_limiter
+        .hit(&format!("{name}:{client}"), limit, window)
+        .await;
+    if decision.allowed {
         return Ok(());
     }
-    let account = email.to_lowercase();
-    spend(
-        deps,
-        "login-account",
-        &account,
-        limits.login_account,
-        std::time::Duration::from_secs(limits.window_seconds),
-    )
-    .await
+    metrics::counter!("rate_limited_total", "bucket" => name).increment(1);
+    let retry_after_secs = decision.reset_after.as_secs_f64().ceil().max(1.0);
+    // Whole seconds, at most the window: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let retry_after_secs = retry_after_secs as u64;
+    Err(ApiError::RateLimited { retry_after_secs })
 }
 
 /// The key an address is counted under: IPv4 addresses one by one, IPv6
@@ -377,34 +342,6 @@ fn client_key(ip: IpAddr) -> String {
             format!("{}/64", std::net::Ipv6Addr::from(network))
         }
     }
-}
-
-pub(crate) async fn limit_login<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    rate_limit(Bucket::Login, req, next).await
-}
-
-pub(crate) async fn limit_register<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    rate_limit(Bucket::Register, req, next).await
-}
-
-pub(crate) async fn limit_refresh<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    rate_limit(Bucket::Refresh, req, next).await
-}
-
-pub(crate) async fn limit_profile<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    rate_limit(Bucket::Profile, req, next).await
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ pub(crate) fn run(
     let deps = web::Data::new(deps);
     let openapi = settings.http.docs_enabled.then(openapi::document);
     let server = HttpServer::new(move || {
-        let app = App::new()
+        App::new()
             .app_data(services.clone())
             .app_data(settings.clone())
             .app_data(deps.clone())
@@ -102,26 +102,25 @@ pub(crate) fn run(
             .wrap(from_fn(middleware::security_headers))
             .wrap(from_fn(middleware::log_requests))
             .configure(handlers::routes)
+            .configure(|cfg| {
+                if metrics_on_api_port {
+                    cfg.route("/metrics", web::get().to(handlers::monitoring::metrics));
+                }
+                if let Some(openapi) = &openapi {
+                    cfg.route(
+                        "/docs",
+                        web::to(|| async {
+                            HttpResponse::PermanentRedirect()
+                                .insert_header((header::LOCATION, "/docs/"))
+                                .finish()
+                        }),
+                    )
+                    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()));
+                }
+            })
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::RouteNotFound)
-            }));
-        let app = if metrics_on_api_port {
-            app.service(
-                web::resource("/metrics").route(web::get().to(handlers::monitoring::metrics)),
-            )
-        } else {
-            app
-        };
-        match &openapi {
-            Some(openapi) => app
-                .service(web::resource("/docs").to(|| async {
-                    HttpResponse::PermanentRedirect()
-                        .insert_header((header::LOCATION, "/docs/"))
-                        .finish()
-                }))
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone())),
-            None => app,
-        }
+            }))
     })
     .shutdown_timeout(grace)
     .listen(listener)?

@@ -8,7 +8,7 @@
 use std::{collections::HashMap, future::Future, marker::PhantomData, pin::Pin};
 
 use actix_web::{
-    FromRequest, HttpMessage, HttpRequest, dev::Payload, error::PayloadError, web::Bytes,
+    FromRequest, HttpMessage, HttpRequest, dev::Payload, http::StatusCode, web::Bytes,
 };
 use domain::{Email, InvalidValue, Password, Username};
 use serde::Serialize;
@@ -324,12 +324,8 @@ impl Fields {
         }
     }
 
-    fn loc(&self, name: &str) -> Vec<Value> {
-        vec![self.source.into(), name.into()]
-    }
-
     fn fail(&mut self, name: &str, kind: &str, msg: &str) {
-        let loc = self.loc(name);
+        let loc = vec![self.source.into(), name.into()];
         self.errors.push(FieldError::new(loc, kind, msg));
     }
 
@@ -358,10 +354,7 @@ impl Fields {
     /// A field that may be absent or `null` (both `None`), as a nullable
     /// column is at creation.
     pub fn nullable<T: FieldValue>(&mut self, name: &str) -> Option<Option<T>> {
-        match self.map.remove(name) {
-            None | Some(Value::Null) => Some(None),
-            Some(value) => self.read(name, value).map(Some),
-        }
+        self.optional_nullable(name).map(Option::flatten)
     }
 
     /// A field that may be absent (`None`: a patch leaves it unchanged);
@@ -426,27 +419,12 @@ pub trait JsonRequest {
     fn parse(fields: Fields) -> Result<Self::Parsed, Vec<FieldError>>;
 }
 
-/// Declares a request body once, its schema (`ToSchema`, named like the
-/// type) and its [`JsonRequest`] parser both from one list of fields:
-///
-/// ```ignore
-/// request_body! {
-///     /// Body of `POST /v1/tasks/`.
-///     pub struct CreateTaskRequest => TaskDraft {
-///         /// The field's description.
-///         #[example = "Write the report"]
-///         required title: TaskTitle,
-///         nullable due: DateTime<Utc>,
-///     }
-/// }
-/// ```
-///
-/// A field is read as its [`FieldValue`] type by the [`Fields`] method it
-/// is marked with (`required`, `optional`: absent leaves it unchanged and
-/// `null` is refused, `nullable`, `optional_nullable`) and documented by
-/// the `BodySchema` method of the same name. The parser builds the command
-/// (`TaskDraft`) from the same field names, so the document cannot name a
-/// field the parser drops: a field missing on either side does not compile.
+/// Declares a request body once: its schema (`ToSchema`, named like the
+/// type) and its [`JsonRequest`] parser, both from one list of fields, each
+/// read as its [`FieldValue`] type by the [`Fields`] method it is marked
+/// with and documented by the `BodySchema` method of the same name. The
+/// syntax, and why not serde's derive: ARCHITECTURE.md, "Request bodies are
+/// read field by field".
 macro_rules! request_body {
     (
         $(#[doc = $doc:expr])*
@@ -504,16 +482,12 @@ impl<R: JsonRequest> Valid<R> {
 
 /// Whether the request says (or leaves open) that its body is JSON.
 fn declares_json(req: &HttpRequest) -> bool {
-    if req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .is_none()
-    {
+    match req.mime_type() {
         // FastAPI parses a body without a content type as JSON.
-        return true;
+        Ok(None) => true,
+        Ok(Some(mime)) => mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"),
+        Err(_) => false,
     }
-    matches!(req.mime_type(), Ok(Some(mime))
-        if mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
 }
 
 /// Deepest nesting of arrays and objects a body may have. Our requests are
@@ -591,11 +565,8 @@ impl<R: JsonRequest + 'static> FromRequest for Valid<R> {
         let bytes = Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes = bytes.await.map_err(|err| {
-                let too_large =
-                    matches!(err.as_error::<PayloadError>(), Some(PayloadError::Overflow))
-                        || err.as_response_error().status_code()
-                            == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE;
-                if too_large {
+                // The body limit's overflow, in this API's error shape.
+                if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge.into()
                 } else {
                     err

@@ -1,15 +1,16 @@
 //! Tasks.
 
-use std::future::{Ready, ready};
-
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use application::services::tasks::TaskDraft;
-use domain::{Page, Sort, Task, TaskDescription, TaskFilter, TaskPatch, TaskTitle};
+use domain::{Task, TaskDescription, TaskFilter, TaskPatch, TaskTitle};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{ApiError, extract::list_query, openapi, validation::request_body};
+use crate::{
+    extract::ListFilter,
+    openapi,
+    validation::{Fields, request_body},
+};
 
 request_body! {
     /// Body of `POST /v1/tasks/`.
@@ -53,10 +54,10 @@ impl From<Task> for TaskResponse {
     }
 }
 
-/// Query of `GET /v1/tasks/` (documentation of [`TaskListQuery`]).
+/// Query of `GET /v1/tasks/` (documentation of `ListQuery<TaskFilter>`).
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the query that `TaskListQuery` parses.
+#[allow(dead_code)] // Documents the query that `ListQuery` parses.
 pub struct TaskListParams {
     /// How many tasks to skip.
     #[param(minimum = 0, default = 0)]
@@ -76,25 +77,9 @@ fn sort_schema() -> utoipa::openapi::Object {
     openapi::sort(domain::task::SORTABLE)
 }
 
-/// The parsed task-list query.
-#[derive(Debug, Clone)]
-pub struct TaskListQuery {
-    pub page: Page,
-    pub sort: Option<Sort>,
-    pub filter: TaskFilter,
-}
-
-impl FromRequest for TaskListQuery {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            list_query(req, |fields| {
-                let is_completed = fields.optional("is_completed")?;
-                Some(TaskFilter { is_completed })
-            })
-            .map(|(page, sort, filter)| Self { page, sort, filter }),
-        )
+impl ListFilter for TaskFilter {
+    fn read(fields: &mut Fields) -> Option<Self> {
+        let is_completed = fields.optional("is_completed")?;
+        Some(Self { is_completed })
     }
 }

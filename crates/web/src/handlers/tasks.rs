@@ -5,11 +5,9 @@ use application::Services;
 
 use crate::{
     ApiError,
-    dto::tasks::{
-        CreateTaskRequest, TaskListParams, TaskListQuery, TaskResponse, UpdateTaskRequest,
-    },
+    dto::tasks::{CreateTaskRequest, TaskListParams, TaskResponse, UpdateTaskRequest},
     error::{ErrorBody, ValidationErrorBody},
-    extract::Principals,
+    extract::{ListQuery, Principals},
     handlers::{list_response, resource},
     validation::{Valid, path_uuid},
 };
@@ -33,7 +31,7 @@ type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
 pub async fn list(
     services: web::Data<Services>,
     principals: Principals,
-    query: TaskListQuery,
+    query: ListQuery<domain::TaskFilter>,
 ) -> Result {
     let (tasks, total) = services
         .tasks

@@ -17,7 +17,7 @@ use crate::{
     error::{ErrorBody, ValidationErrorBody},
     extract::{CurrentUser, ListQuery, Principals},
     handlers::{list_response, resource},
-    middleware,
+    middleware::{self, Bucket},
     validation::{Valid, path_uuid},
 };
 
@@ -60,7 +60,8 @@ pub async fn login(
     body: Valid<LoginUserRequest>,
 ) -> Result {
     let login = body.into_inner();
-    middleware::limit_login_account(&req, login.email.as_str()).await?;
+    let account = login.email.as_str().to_lowercase();
+    middleware::spend(&req, Bucket::LoginAccount, |_| Some(account)).await?;
     let pair = services.auth.login(&login.email, login.password).await?;
     Ok(tokens(pair))
 }
@@ -237,6 +238,7 @@ pub async fn me(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let limit = |bucket| from_fn(move |req, next| middleware::rate_limit(bucket, req, next));
     cfg.service(
         resource(
             "/v1/users",
@@ -245,15 +247,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 (Method::POST, web::to(register)),
             ],
         )
-        .wrap(from_fn(middleware::limit_register)),
+        .wrap(limit(Bucket::Register)),
     )
     .service(
-        resource("/v1/users/login", [(Method::POST, web::to(login))])
-            .wrap(from_fn(middleware::limit_login)),
+        resource("/v1/users/login", [(Method::POST, web::to(login))]).wrap(limit(Bucket::Login)),
     )
     .service(
         resource("/v1/users/refresh", [(Method::POST, web::to(refresh))])
-            .wrap(from_fn(middleware::limit_refresh)),
+            .wrap(limit(Bucket::Refresh)),
     )
     .service(resource(
         "/v1/users/logout",
@@ -267,7 +268,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 (Method::PATCH, web::to(update_me)),
             ],
         )
-        .wrap(from_fn(middleware::limit_profile)),
+        .wrap(limit(Bucket::Profile)),
     )
     // After the fixed paths above, which would otherwise match as a uuid.
     .service(resource(
