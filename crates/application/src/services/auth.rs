@@ -74,27 +74,14 @@ impl AuthService {
     /// [`Error::Conflict`], whether found by the friendly pre-check or, when
     /// two registrations race, by the unique constraints.
     pub async fn register(&self, registration: Registration) -> Result<User> {
-        let conn = self.db.writer();
-        if self
-            .users
-            .email_taken(conn, &registration.email, None)
-            .await?
-        {
-            return Err(Error::Conflict {
-                entity: "User",
-                field: "email",
-            });
-        }
-        if self
-            .users
-            .username_taken(conn, &registration.username, None)
-            .await?
-        {
-            return Err(Error::Conflict {
-                entity: "User",
-                field: "username",
-            });
-        }
+        self.users
+            .check_unique(
+                self.db.writer(),
+                Some(&registration.email),
+                Some(&registration.username),
+                None,
+            )
+            .await?;
         let password_hash = self.passwords.hash(&registration.password).await?;
         let new_user = NewUser {
             uuid: Uuid::new_v4(),

@@ -165,28 +165,14 @@ impl UserService {
                 // Serialise with refreshes of this user: the revocation below
                 // must not miss a token a concurrent refresh is issuing.
                 self.users.lock(tx.conn(), me.id).await?;
-                if let Some(email) = &patch.email
-                    && self
-                        .users
-                        .email_taken(tx.conn(), email, Some(me.id))
-                        .await?
-                {
-                    return Err(Error::Conflict {
-                        entity: "User",
-                        field: "email",
-                    });
-                }
-                if let Some(username) = &patch.username
-                    && self
-                        .users
-                        .username_taken(tx.conn(), username, Some(me.id))
-                        .await?
-                {
-                    return Err(Error::Conflict {
-                        entity: "User",
-                        field: "username",
-                    });
-                }
+                self.users
+                    .check_unique(
+                        tx.conn(),
+                        patch.email.as_ref(),
+                        patch.username.as_ref(),
+                        Some(me.id),
+                    )
+                    .await?;
                 let updated = self
                     .users
                     .update(tx.conn(), me.id, patch, password_hash)
@@ -196,7 +182,7 @@ impl UserService {
                         .revoke_all_for_user(tx.conn(), me.id, Utc::now())
                         .await?;
                 }
-                Ok(updated)
+                Ok::<_, Error>(updated)
             })
             .await?;
         // After the commit: a reader that fetched the old generations stores
