@@ -30,7 +30,7 @@ use riverqueue::{WorkCancelled, WorkContext, WorkOutcome, Workers};
 
 pub use housekeeping::Housekeeping;
 pub use ping::Ping;
-pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState, UniqueOpts};
+pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState};
 pub use welcome_email::WelcomeEmail;
 pub use worker::{Worker, WorkerHandle, cleanup_schedule};
 

@@ -29,12 +29,12 @@ pub struct AuthService {
     db: Db,
     users: UserRepository,
     refresh_tokens: RefreshTokenRepository,
-    passwords: PasswordHasher,
+    /// Shared with [`crate::UserService`], which hashes and checks passwords
+    /// and ends logins too.
+    pub(crate) passwords: PasswordHasher,
     tokens: TokenService,
     cache: infra::cache::Cache,
-    /// What the database last said of each login (user, family): alive and
-    /// whether an admin, or ended. In-process, for `SESSION_RECHECK_SECONDS`.
-    sessions: Sessions,
+    pub(crate) sessions: Sessions,
     jobs: JobQueue,
 }
 
@@ -224,7 +224,7 @@ impl AuthService {
                     .revoke_family(tx.conn(), record.family_id, now)
                     .await?;
                 tx.commit().await?;
-                self.forget_sessions(record.user_id);
+                self.sessions.forget(record.user_id);
                 tracing::warn!(
                     user_id = %record.user_id,
                     family_id = %record.family_id,
@@ -252,15 +252,8 @@ impl AuthService {
                 Ok::<_, Error>(())
             })
             .await?;
-        self.forget_sessions(caller.user_id);
+        self.sessions.forget(caller.user_id);
         Ok(())
-    }
-
-    /// Drops what this instance remembers of `user`'s logins, after a
-    /// change that ends or demotes them has committed; other instances
-    /// notice within `SESSION_RECHECK_SECONDS`.
-    pub(crate) fn forget_sessions(&self, user: domain::UserId) {
-        self.sessions.forget(user);
     }
 
     /// The principals of the caller behind a request (the template's
@@ -268,12 +261,8 @@ impl AuthService {
     /// must still be alive (not logged out, not ended by a password change
     /// or a reused refresh token) and its user must still exist; the admin
     /// role is read from the user's current row. Otherwise this is 401.
-    ///
-    /// The answer is remembered in this process for
-    /// `SESSION_RECHECK_SECONDS` and forgotten at once when this instance
-    /// makes such a change. Never in Redis: what grants access must not be
-    /// writable by whoever can write to the cache. Read on the primary: a
-    /// lagging replica would revive a login that just ended.
+    /// Read on the primary (a lagging replica would revive a login that just
+    /// ended) and remembered by [`Sessions`].
     pub async fn principals(&self, caller: Option<Caller>) -> Result<Principals> {
         let Some(caller) = caller else {
             return Ok(Principals::anonymous());
@@ -301,23 +290,6 @@ impl AuthService {
             Some(caller),
             principals_of(Some((caller.user_id, is_admin))),
         ))
-    }
-
-    /// Verifies a signed-in user's current password (before sensitive changes).
-    pub(crate) async fn check_password(&self, user: &User, password: String) -> Result<bool> {
-        let found = self
-            .users
-            .find_credentials(self.db.writer(), &user.email)
-            .await?;
-        let hash = found
-            .filter(|(stored, _)| stored.id == user.id)
-            .map(|(_, hash)| hash);
-        self.passwords.verify(password, hash).await
-    }
-
-    /// Hashes a new password (on the hashing threads).
-    pub(crate) async fn hash_password(&self, password: &Password) -> Result<String> {
-        self.passwords.hash(password).await
     }
 
     /// The caller behind an access token, if it is valid.

@@ -138,7 +138,8 @@ impl UserService {
                 kind: "missing",
                 message: "Field required to change the email or password".into(),
             })?;
-            if !self.auth.check_password(&me, current).await? {
+            let hash = self.users.password_hash(self.db.writer(), me.id).await?;
+            if !self.auth.passwords.verify(current, hash).await? {
                 return Err(Error::Invalid {
                     location: "body",
                     field: "current_password",
@@ -150,7 +151,7 @@ impl UserService {
         // Hash before the transaction: it takes tens of milliseconds and
         // must not hold a database connection meanwhile.
         let password_hash = match &password {
-            Some(password) => Some(PasswordHash(self.hash(password).await?)),
+            Some(password) => Some(PasswordHash(self.auth.passwords.hash(password).await?)),
             None => None,
         };
         let password_changed = password_hash.is_some();
@@ -192,7 +193,7 @@ impl UserService {
             .await;
         if password_changed {
             // Every login of the account ended with its refresh tokens.
-            self.auth.forget_sessions(me.id);
+            self.auth.sessions.forget(me.id);
         }
         Ok(updated)
     }
@@ -207,7 +208,7 @@ impl UserService {
             .ok_or(Error::NotFound { entity: "User" })?;
         principals.assert_access(Permission::Delete, &[&user])?;
         self.users.delete(self.db.writer(), user.id).await?;
-        self.auth.forget_sessions(user.id);
+        self.auth.sessions.forget(user.id);
         // Their tasks (and any other rows they own) went with them in the
         // schema's cascade: drop every cached owned row too.
         self.cache
@@ -272,11 +273,7 @@ impl UserService {
         self.cache
             .invalidate_tags(&[tags::USERS.to_owned(), tags::user(id)])
             .await;
-        self.auth.forget_sessions(id);
+        self.auth.sessions.forget(id);
         Ok(user)
-    }
-
-    async fn hash(&self, password: &Password) -> Result<String> {
-        self.auth.hash_password(password).await
     }
 }
