@@ -1,15 +1,5 @@
-//! The connection pools, read/write routing, and units of work.
-//!
-//! [`Db`] holds the primary pool and, when `DATABASE_READ_URL` is set, a
-//! replica pool. Reads outside a transaction use [`Db::reader`] (the replica
-//! if there is one), writes use [`Db::writer`], and a transaction always runs
-//! on the primary (the template's routing session).
-//!
-//! A unit of work ([`UnitOfWork::transaction`], the template's
-//! `@Transactional`) runs a closure in a transaction that commits when the
-//! closure returns `Ok` and rolls back when it returns `Err` or panics.
-//! Called on a [`Tx`], it joins that transaction (REQUIRED); [`Tx::requires_new`]
-//! starts an independent one on another connection (REQUIRES_NEW).
+//! The connection pools, read/write routing (the template's routing
+//! session), and units of work (its `@Transactional`).
 
 use std::{path::Path, time::Duration};
 
@@ -64,7 +54,8 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
-/// The shared pools. Cheap to clone: clones share the pools.
+/// The primary pool and, when `DATABASE_READ_URL` is set, a replica pool.
+/// Cheap to clone: clones share the pools.
 #[derive(Debug, Clone)]
 pub struct Db {
     primary: DatabaseConnection,
@@ -119,7 +110,8 @@ impl Db {
     }
 
     /// Where writes go, and reads that must see the latest writes (logging
-    /// in right after registering, migrations): always the primary.
+    /// in right after registering, migrations): always the primary, like
+    /// every transaction.
     pub fn writer(&self) -> &DatabaseConnection {
         &self.primary
     }

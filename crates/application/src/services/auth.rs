@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
-use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UnitOfWork as _, UserRepository};
+use persistence::{Db, RefreshTokenRepository, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
 use crate::{
@@ -159,15 +159,7 @@ impl AuthService {
                     return Err(Error::InvalidCredentials);
                 }
                 self.refresh_tokens
-                    .insert(
-                        tx.conn(),
-                        NewRefreshToken {
-                            jti: issued.refresh_jti,
-                            family_id,
-                            user_id: verified.user,
-                            expires_at: issued.refresh_expires_at,
-                        },
-                    )
+                    .insert(tx.conn(), issued.refresh)
                     .await?;
                 Ok(())
             })
@@ -203,15 +195,7 @@ impl AuthService {
             };
             let issued = self.tokens.issue(record.user_id, record.family_id)?;
             self.refresh_tokens
-                .insert(
-                    tx.conn(),
-                    NewRefreshToken {
-                        jti: issued.refresh_jti,
-                        family_id: record.family_id,
-                        user_id: record.user_id,
-                        expires_at: issued.refresh_expires_at,
-                    },
-                )
+                .insert(tx.conn(), issued.refresh)
                 .await?;
             tx.commit().await?;
             return Ok(issued.pair);

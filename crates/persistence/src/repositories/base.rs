@@ -2,10 +2,8 @@
 //! template's `BaseRepository`): create, get by any column, list with a
 //! filter, an allow-listed sort and a page, count, update, delete, and eager
 //! loading of related rows without N+1 queries.
-//!
 //! It speaks entity models; per-model repositories wrap it and convert to
-//! domain types. Every method takes the connection to run on, so the same
-//! code works on the pool and inside a transaction.
+//! domain types.
 
 use std::{fmt::Display, marker::PhantomData, str::FromStr};
 
