@@ -48,30 +48,17 @@ pub struct Services {
 impl Services {
     /// Everything the settings describe, ready to serve: opens the pools,
     /// applies pending migrations when `DATABASE_AUTO_MIGRATE` is on, and
-    /// builds the Redis pool, the cache and the services. Computes one
-    /// password hash (the decoy that makes unknown-email logins cost as much
-    /// as real ones).
+    /// builds the Redis pool, the cache and the services.
     pub async fn from_settings(settings: &Settings) -> Result<Self, StartError> {
         let db = connect(settings).await?;
         let redis = RedisPool::from_settings(&settings.redis).map_err(StartError::Redis)?;
         let cache =
             Cache::from_settings(&settings.cache, &settings.redis).map_err(StartError::Cache)?;
-        let passwords = security::password::PasswordHasher::new()
-            .await
-            .map_err(StartError::Services)?;
         let jobs = jobs::JobQueue::new(&db, &settings.jobs)
             .map_err(|err| StartError::Services(Error::Jobs(err)))?;
-        let sessions = security::sessions::Sessions::new(Duration::from_secs(
-            settings.auth.session_recheck_seconds,
-        ));
-        let auth = AuthService::new(
-            db.clone(),
-            passwords,
-            security::tokens::TokenService::new(&settings.auth),
-            cache.clone(),
-            sessions,
-            jobs.clone(),
-        );
+        let auth = AuthService::new(db.clone(), &settings.auth, cache.clone(), jobs.clone())
+            .await
+            .map_err(StartError::Services)?;
         Ok(Self {
             jobs,
             users: UserService::new(db.clone(), auth.clone(), cache.clone()),

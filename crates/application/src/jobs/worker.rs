@@ -305,13 +305,11 @@ impl WorkMiddleware for Observe {
                     "interrupted"
                 }
                 Err(err) if attempt >= max_attempts => {
-                    let error = err.to_string();
-                    tracing::error!(duration_ms, error, "job failed its last attempt; discarded");
+                    tracing::error!(duration_ms, error = %err, "job failed its last attempt; discarded");
                     "failed"
                 }
                 Err(err) => {
-                    let error = err.to_string();
-                    tracing::warn!(duration_ms, error, "job failed; it will be retried");
+                    tracing::warn!(duration_ms, error = %err, "job failed; it will be retried");
                     "retried"
                 }
             };

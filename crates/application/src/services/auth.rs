@@ -1,7 +1,10 @@
 //! Registration, login, token refresh and logout.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
+use infra::config::AuthSettings;
 use persistence::{Db, RefreshTokenRepository, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
@@ -50,24 +53,24 @@ pub struct VerifiedLogin {
 }
 
 impl AuthService {
-    pub(crate) fn new(
+    /// Computes one password hash: the decoy that makes unknown-email
+    /// logins cost as much as real ones.
+    pub(crate) async fn new(
         db: Db,
-        passwords: PasswordHasher,
-        tokens: TokenService,
+        settings: &AuthSettings,
         cache: infra::cache::Cache,
-        sessions: Sessions,
         jobs: JobQueue,
-    ) -> Self {
-        Self {
-            cache,
-            sessions,
-            jobs,
+    ) -> Result<Self> {
+        Ok(Self {
             db,
             users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
-            passwords,
-            tokens,
-        }
+            passwords: PasswordHasher::new().await?,
+            tokens: TokenService::new(settings),
+            cache,
+            sessions: Sessions::new(Duration::from_secs(settings.session_recheck_seconds)),
+            jobs,
+        })
     }
 
     /// Creates an account. A taken email or username is

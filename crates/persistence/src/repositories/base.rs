@@ -18,7 +18,7 @@ use domain::{Page, Sort};
 use crate::{Connection, Error, Result};
 
 /// Generic storage of entity `E`.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct BaseRepository<E> {
     /// Name used in errors (`task`, `user`).
     entity: &'static str,
@@ -28,14 +28,6 @@ pub struct BaseRepository<E> {
     unique: &'static [&'static str],
     _entity: PhantomData<fn() -> E>,
 }
-
-impl<E> Clone for BaseRepository<E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<E> Copy for BaseRepository<E> {}
 
 impl<E> BaseRepository<E>
 where
