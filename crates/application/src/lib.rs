@@ -111,11 +111,11 @@ impl Services {
 
 /// `db_pool_connections{pool,state}`: idle and in-use connections per pool.
 pub(crate) fn record_pool_gauges(db: &Db) {
-    for (pool, stats) in db.pool_stats() {
+    for (pool, open, idle) in db.pool_stats() {
         metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "idle")
-            .set(f64::from(stats.idle));
+            .set(f64::from(idle));
         metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "in_use")
-            .set(f64::from(stats.open.saturating_sub(stats.idle)));
+            .set(f64::from(open.saturating_sub(idle)));
     }
 }
 

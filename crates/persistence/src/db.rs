@@ -45,15 +45,6 @@ pub struct DbOptions {
 /// fails one request with a 503 before the pool replaces it.
 pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// Connections of one pool, for the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Open connections, in use or idle.
-    pub open: u32,
-    /// Open connections waiting for work.
-    pub idle: u32,
-}
-
 /// The primary pool and, when `DATABASE_READ_URL` is set, a replica pool.
 /// Cheap to clone: clones share the pools.
 #[derive(Debug, Clone)]
@@ -159,13 +150,28 @@ impl Db {
         configure(builder).build()
     }
 
-    /// Open and idle connections of the primary and (if any) the replica.
-    pub fn pool_stats(&self) -> Vec<(&'static str, PoolStats)> {
-        let mut stats = vec![("primary", stats_of(&self.primary))];
-        if let Some(replica) = &self.replica {
-            stats.push(("replica", stats_of(replica)));
-        }
-        stats
+    /// For the metrics: each pool's name (`primary`, `replica`), its open
+    /// connections (in use or idle) and its idle ones.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        let mut pools = vec![("primary", &self.primary)];
+        pools.extend(self.replica.as_ref().map(|replica| ("replica", replica)));
+        pools
+            .into_iter()
+            .map(|(name, conn)| {
+                let (open, idle) = match conn.get_database_backend() {
+                    DbBackend::Postgres => {
+                        let pool = conn.get_postgres_connection_pool();
+                        (pool.size(), pool.num_idle())
+                    }
+                    DbBackend::Sqlite => {
+                        let pool = conn.get_sqlite_connection_pool();
+                        (pool.size(), pool.num_idle())
+                    }
+                    _ => (0, 0),
+                };
+                (name, open, u32::try_from(idle).unwrap_or(u32::MAX))
+            })
+            .collect()
     }
 
     /// A cheap round trip to every pool, for readiness checks.
@@ -349,24 +355,6 @@ async fn open_in_memory(
 
 fn begin_err(err: sea_orm::sqlx::Error) -> crate::Error {
     sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err.into())).into()
-}
-
-fn stats_of(conn: &DatabaseConnection) -> PoolStats {
-    let (open, idle) = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            let pool = conn.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        DbBackend::Sqlite => {
-            let pool = conn.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        _ => (0, 0),
-    };
-    PoolStats {
-        open,
-        idle: u32::try_from(idle).unwrap_or(u32::MAX),
-    }
 }
 
 /// The file path of a `sqlite:` URL, if it names a file.
