@@ -6,10 +6,10 @@
 //! happened in business terms; it must not know about HTTP (actix, status
 //! codes, DTOs), which is the web crate's job.
 //!
-//! [`Services::from_settings`] is how every process starts: it opens the
-//! pools (and migrates outside production), builds the cache and Redis
-//! pool, and the services; [`Services::worker`] assembles the job worker.
-//! The database stays inside: callers get services, never the pool.
+//! [`Services::from_settings`] is how every process starts (the binaries
+//! and the end-to-end tests, so tests run what ships), and
+//! [`Services::worker`] assembles the job worker. The database stays
+//! inside: callers get services, never the pool.
 
 mod access;
 pub mod cache_tags;
@@ -18,16 +18,17 @@ pub mod jobs;
 pub mod security;
 pub mod services;
 
-mod start;
+use std::time::Duration;
 
-use infra::{cache::Cache, config::AuthSettings, config::JobSettings, redis::RedisPool};
-use persistence::Db;
+use infra::{Settings, cache::Cache, redis::RedisPool};
+use persistence::{Db, DbOptions};
+
+use crate::jobs::{JobContext, Worker};
 
 pub use access::Principals;
 pub use error::{Error, Result};
 pub use security::tokens::{Caller, TokenPair};
 pub use services::{auth::AuthService, tasks::TaskService, users::UserService};
-pub use start::StartError;
 
 /// Every service, built once at start-up and shared by all requests.
 #[derive(Debug, Clone)]
@@ -45,31 +46,19 @@ pub struct Services {
 }
 
 impl Services {
-    /// Builds the services on an open pool. Computes one password hash (the
-    /// decoy that makes unknown-email logins cost as much as real ones).
-    /// [`Services::from_settings`] is the usual way in: it opens what this
-    /// takes.
-    pub async fn new(
-        db: Db,
-        auth: &AuthSettings,
-        job_settings: &JobSettings,
-        cache: Cache,
-        redis: Option<RedisPool>,
-    ) -> Result<Self> {
-        let passwords = security::password::PasswordHasher::new().await?;
-        let tokens = security::tokens::TokenService::new(auth);
-        let jobs = jobs::JobQueue::new(&db, job_settings).map_err(Error::Jobs)?;
-        let sessions = security::sessions::Sessions::new(std::time::Duration::from_secs(
-            auth.session_recheck_seconds,
-        ));
-        let auth = AuthService::new(
-            db.clone(),
-            passwords,
-            tokens,
-            cache.clone(),
-            sessions,
-            jobs.clone(),
-        );
+    /// Everything the settings describe, ready to serve: opens the pools,
+    /// applies pending migrations when `DATABASE_AUTO_MIGRATE` is on, and
+    /// builds the Redis pool, the cache and the services.
+    pub async fn from_settings(settings: &Settings) -> Result<Self, StartError> {
+        let db = connect(settings).await?;
+        let redis = RedisPool::from_settings(&settings.redis).map_err(StartError::Redis)?;
+        let cache =
+            Cache::from_settings(&settings.cache, &settings.redis).map_err(StartError::Cache)?;
+        let jobs = jobs::JobQueue::new(&db, &settings.jobs)
+            .map_err(|err| StartError::Services(Error::Jobs(err)))?;
+        let auth = AuthService::new(db.clone(), &settings.auth, cache.clone(), jobs.clone())
+            .await
+            .map_err(StartError::Services)?;
         Ok(Self {
             jobs,
             users: UserService::new(db.clone(), auth.clone(), cache.clone()),
@@ -81,13 +70,30 @@ impl Services {
         })
     }
 
+    /// A job worker on these services' database, running every job the
+    /// product ships, configured by the `JOB_*` settings (tests pass
+    /// settings with shorter timings). The API runs one in-process
+    /// (`JOB_WORKER_IN_API`); `bins/worker` runs one alone. Both stop here
+    /// on a bad `JOB_CLEANUP_SCHEDULE`.
+    pub fn worker(&self, settings: &Settings) -> Result<Worker, StartError> {
+        let schedule =
+            jobs::cleanup_schedule(&settings.jobs.cleanup_schedule).map_err(StartError::Config)?;
+        let ctx = JobContext {
+            db: self.db.clone(),
+            mailer: infra::mail::from_settings(&settings.mail, settings.environment)
+                .map_err(StartError::Mail)?,
+        };
+        let grace = settings.http.shutdown_grace();
+        Worker::new(&self.db, ctx, &settings.jobs, schedule, grace).map_err(StartError::Worker)
+    }
+
     /// The request-path Redis pool, when `REDIS_URL` is set.
     pub fn redis(&self) -> Option<&RedisPool> {
         self.redis.as_ref()
     }
 
     /// Sets the `db_pool_connections{pool,state}` gauges from the pools
-    /// now (the API at each scrape, the worker on its sampling tick).
+    /// now (the API at each scrape).
     pub fn record_pool_gauges(&self) {
         record_pool_gauges(&self.db);
     }
@@ -105,10 +111,67 @@ impl Services {
 
 /// `db_pool_connections{pool,state}`: idle and in-use connections per pool.
 pub(crate) fn record_pool_gauges(db: &Db) {
-    for (pool, stats) in db.pool_stats() {
+    for (pool, open, idle) in db.pool_stats() {
         metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "idle")
-            .set(f64::from(stats.idle));
+            .set(f64::from(idle));
         metrics::gauge!("db_pool_connections", "pool" => pool, "state" => "in_use")
-            .set(f64::from(stats.open.saturating_sub(stats.idle)));
+            .set(f64::from(open.saturating_sub(idle)));
     }
+}
+
+/// Why the application could not start. Each message names the settings
+/// to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot connect to the database at {url}")]
+    Connect {
+        /// `DATABASE_URL`, password masked.
+        url: String,
+        #[source]
+        source: persistence::Error,
+    },
+    #[error("cannot apply database migrations")]
+    Migrate(#[source] persistence::Error),
+    #[error("cannot set up the Redis pool (REDIS_URL)")]
+    Redis(#[source] infra::redis::RedisError),
+    #[error("cannot set up the cache (REDIS_URL)")]
+    Cache(#[source] infra::cache::CacheError),
+    #[error("cannot set up mail (SMTP_URL, MAIL_FROM)")]
+    Mail(#[source] infra::mail::MailError),
+    #[error("invalid configuration: {0}")]
+    Config(infra::ConfigError),
+    #[error("cannot set up the job worker (JOB_*)")]
+    Worker(#[source] riverqueue::Error),
+    #[error("cannot build services")]
+    Services(#[source] crate::Error),
+}
+
+/// Opens the pools and, when `DATABASE_AUTO_MIGRATE` is on, brings the
+/// schema up to date.
+async fn connect(settings: &Settings) -> Result<Db, StartError> {
+    let database = &settings.database;
+    let db = Db::connect(&DbOptions {
+        url: database.url.expose().to_owned(),
+        read_url: database
+            .read_url
+            .as_ref()
+            .map(|url| url.expose().to_owned()),
+        max_connections: database.max_connections,
+        acquire_timeout: Duration::from_secs(database.acquire_timeout_seconds),
+        statement_timeout: Some(Duration::from_secs(database.statement_timeout_seconds))
+            .filter(|timeout| !timeout.is_zero()),
+        // Without start-up migrations nothing needs the database before the
+        // first request: start anyway and let readiness report it.
+        connect_lazy: !database.auto_migrate,
+        ping_after_idle: persistence::PING_AFTER_IDLE,
+    })
+    .await
+    .map_err(|source| StartError::Connect {
+        url: database.url.to_string(),
+        source,
+    })?;
+    if database.auto_migrate {
+        db.migrate().await.map_err(StartError::Migrate)?;
+    }
+    Ok(db)
 }

@@ -1,15 +1,5 @@
-//! The connection pools, read/write routing, and units of work.
-//!
-//! [`Db`] holds the primary pool and, when `DATABASE_READ_URL` is set, a
-//! replica pool. Reads outside a transaction use [`Db::reader`] (the replica
-//! if there is one), writes use [`Db::writer`], and a transaction always runs
-//! on the primary (the template's routing session).
-//!
-//! A unit of work ([`UnitOfWork::transaction`], the template's
-//! `@Transactional`) runs a closure in a transaction that commits when the
-//! closure returns `Ok` and rolls back when it returns `Err` or panics.
-//! Called on a [`Tx`], it joins that transaction (REQUIRED); [`Tx::requires_new`]
-//! starts an independent one on another connection (REQUIRES_NEW).
+//! The connection pools, read/write routing (the template's routing
+//! session), and units of work (its `@Transactional`).
 
 use std::{path::Path, time::Duration};
 
@@ -55,16 +45,8 @@ pub struct DbOptions {
 /// fails one request with a 503 before the pool replaces it.
 pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// Connections of one pool, for the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Open connections, in use or idle.
-    pub open: u32,
-    /// Open connections waiting for work.
-    pub idle: u32,
-}
-
-/// The shared pools. Cheap to clone: clones share the pools.
+/// The primary pool and, when `DATABASE_READ_URL` is set, a replica pool.
+/// Cheap to clone: clones share the pools.
 #[derive(Debug, Clone)]
 pub struct Db {
     primary: DatabaseConnection,
@@ -119,7 +101,8 @@ impl Db {
     }
 
     /// Where writes go, and reads that must see the latest writes (logging
-    /// in right after registering, migrations): always the primary.
+    /// in right after registering, migrations): always the primary, like
+    /// every transaction.
     pub fn writer(&self) -> &DatabaseConnection {
         &self.primary
     }
@@ -167,13 +150,28 @@ impl Db {
         configure(builder).build()
     }
 
-    /// Open and idle connections of the primary and (if any) the replica.
-    pub fn pool_stats(&self) -> Vec<(&'static str, PoolStats)> {
-        let mut stats = vec![("primary", stats_of(&self.primary))];
-        if let Some(replica) = &self.replica {
-            stats.push(("replica", stats_of(replica)));
-        }
-        stats
+    /// For the metrics: each pool's name (`primary`, `replica`), its open
+    /// connections (in use or idle) and its idle ones.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        let mut pools = vec![("primary", &self.primary)];
+        pools.extend(self.replica.as_ref().map(|replica| ("replica", replica)));
+        pools
+            .into_iter()
+            .map(|(name, conn)| {
+                let (open, idle) = match conn.get_database_backend() {
+                    DbBackend::Postgres => {
+                        let pool = conn.get_postgres_connection_pool();
+                        (pool.size(), pool.num_idle())
+                    }
+                    DbBackend::Sqlite => {
+                        let pool = conn.get_sqlite_connection_pool();
+                        (pool.size(), pool.num_idle())
+                    }
+                    _ => (0, 0),
+                };
+                (name, open, u32::try_from(idle).unwrap_or(u32::MAX))
+            })
+            .collect()
     }
 
     /// A cheap round trip to every pool, for readiness checks.
@@ -357,24 +355,6 @@ async fn open_in_memory(
 
 fn begin_err(err: sea_orm::sqlx::Error) -> crate::Error {
     sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err.into())).into()
-}
-
-fn stats_of(conn: &DatabaseConnection) -> PoolStats {
-    let (open, idle) = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            let pool = conn.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        DbBackend::Sqlite => {
-            let pool = conn.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        _ => (0, 0),
-    };
-    PoolStats {
-        open,
-        idle: u32::try_from(idle).unwrap_or(u32::MAX),
-    }
 }
 
 /// The file path of a `sqlite:` URL, if it names a file.

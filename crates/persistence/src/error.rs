@@ -1,6 +1,6 @@
 //! Storage errors, in terms a service can act on.
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx::error::DatabaseError};
 
 /// Result of a storage operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -68,9 +68,14 @@ impl From<DbErr> for Error {
             // admin shutdown, 53300 too many connections. SQLite: 5 BUSY,
             // 6 LOCKED, 517 BUSY_SNAPSHOT (the write lock stayed taken past
             // the busy timeout).
-            _ => ["57014", "57P01", "53300", "5", "6", "517"]
-                .iter()
-                .any(|code| sql_state(&err).as_deref() == Some(*code)),
+            DbErr::Exec(RuntimeErr::SqlxError(runtime))
+            | DbErr::Query(RuntimeErr::SqlxError(runtime)) => runtime
+                .as_database_error()
+                .and_then(DatabaseError::code)
+                .is_some_and(|code| {
+                    ["57014", "57P01", "53300", "5", "6", "517"].contains(&code.as_ref())
+                }),
+            _ => false,
         };
         if unavailable {
             Self::Unavailable(err)
@@ -78,17 +83,6 @@ impl From<DbErr> for Error {
             Self::Database(err)
         }
     }
-}
-
-/// The SQLSTATE code of a database error, when the driver reported one.
-fn sql_state(err: &DbErr) -> Option<String> {
-    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(runtime))
-    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(runtime))) = err
-    else {
-        return None;
-    };
-    let code = runtime.as_database_error()?.code()?;
-    Some(code.into_owned())
 }
 
 impl From<riverqueue::Error> for Error {

@@ -22,7 +22,7 @@ mod jobs;
 pub mod repositories;
 mod tx;
 
-pub use db::{Db, DbOptions, PING_AFTER_IDLE, PoolStats, Tx, UnitOfWork};
+pub use db::{Db, DbOptions, PING_AFTER_IDLE, Tx, UnitOfWork};
 pub use error::{Error, Result};
 pub use jobs::JobStats;
 pub use repositories::{

@@ -16,6 +16,7 @@ use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
 /// The sqlx transaction, by backend.
+#[derive(Debug)]
 pub(crate) enum Inner {
     Postgres(Transaction<'static, Postgres>),
     Sqlite(Transaction<'static, Sqlite>),
@@ -23,17 +24,10 @@ pub(crate) enum Inner {
 
 /// An open transaction's connection; every repository method takes it like
 /// a pool. Statements run one at a time (a transaction is one connection).
+#[derive(Debug)]
 pub struct TxConn {
     backend: DbBackend,
     inner: Mutex<Inner>,
-}
-
-impl std::fmt::Debug for TxConn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TxConn")
-            .field("backend", &self.backend)
-            .finish_non_exhaustive()
-    }
 }
 
 impl TxConn {

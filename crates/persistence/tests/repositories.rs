@@ -137,18 +137,33 @@ async fn users_list_pages_in_creation_order() {
             "offset {offset} limit {limit}"
         );
     }
+    // The pre-check: a name another account uses is a conflict, one's own
+    // is not, and an unused email is free.
+    let dan = Username::parse("dan").unwrap();
+    let err = users
+        .check_unique(db.writer(), None, Some(&dan), None)
+        .await
+        .unwrap_err();
     assert!(
-        users
-            .username_taken(db.writer(), &Username::parse("dan").unwrap(), None)
-            .await
-            .unwrap()
+        matches!(
+            err,
+            Error::Conflict {
+                field: "username",
+                ..
+            }
+        ),
+        "{err:?}"
     );
-    assert!(
-        !users
-            .email_taken(db.writer(), &Email::parse("eve@example.com").unwrap(), None)
-            .await
-            .unwrap()
-    );
+    let (dan_user, _) = users
+        .find_credentials(db.writer(), &Email::parse("dan@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let eve = Email::parse("eve@example.com").unwrap();
+    users
+        .check_unique(db.writer(), Some(&eve), Some(&dan), Some(dan_user.id))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -5,10 +5,7 @@
 //! `kind` is the stable name stored with each job) plus a handler
 //! ([`Job::run`]). Services enqueue it with [`JobQueue::enqueue`] on the
 //! transaction of the write that caused it, so the job exists if and only
-//! if that write commits. Workers ([`Worker`], in `bins/worker` and, by
-//! default, inside the API process) run jobs with a timeout, retry failures
-//! with exponential backoff until the job's attempts are used up, then keep
-//! it as discarded for inspection (`worker jobs failed`, `jobs retry`).
+//! if that write commits. Workers ([`Worker`]) run them.
 //!
 //! Delivery is at least once: a worker that dies mid-job leaves the job
 //! running until River's rescuer retries it (`JOB_RESCUE_AFTER_SECONDS`).
@@ -30,7 +27,7 @@ use riverqueue::{WorkCancelled, WorkContext, WorkOutcome, Workers};
 
 pub use housekeeping::Housekeeping;
 pub use ping::Ping;
-pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState, UniqueOpts};
+pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState};
 pub use welcome_email::WelcomeEmail;
 pub use worker::{Worker, WorkerHandle, cleanup_schedule};
 

@@ -53,7 +53,9 @@ pub fn cleanup_schedule(raw: &str) -> Result<Option<CronSchedule>, ConfigError> 
 pub struct Worker {
     client: riverqueue::Client,
     concurrency: usize,
-    gauges: QueueGauges,
+    db: Db,
+    /// How often the backlog and pool gauges are sampled.
+    sample_every: Duration,
 }
 
 impl Worker {
@@ -111,38 +113,34 @@ impl Worker {
             }
         })?;
         Ok(Self {
-            gauges: QueueGauges {
-                db: db.clone(),
-                client: client.clone(),
-                every: poll_interval.clamp(Duration::from_secs(1), Duration::from_secs(15)),
-            },
             client,
             concurrency,
+            db: db.clone(),
+            sample_every: poll_interval.clamp(Duration::from_secs(1), Duration::from_secs(15)),
         })
     }
 
     /// Works jobs until `stop` resolves, then stops fetching, lets running
     /// jobs finish within the grace period (cancelling what is left), and
-    /// returns.
+    /// returns; at once, with the error, if River fails before.
     pub async fn run(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), riverqueue::Error> {
-        let mut run = self.client.start_with_graceful_stop(stop)?;
-        let gauges = tokio::spawn(self.gauges.run());
-        tracing::info!(concurrency = self.concurrency, "job worker started");
-        let result = run.wait().await;
-        gauges.abort();
-        tracing::info!("job worker stopped");
-        result
+        let run = self.client.start_with_graceful_stop(stop)?;
+        self.started(run).wait().await
     }
 
     /// Starts working jobs in the background.
     pub fn spawn(self) -> Result<WorkerHandle, riverqueue::Error> {
         let run = self.client.start()?;
-        let gauges = tokio::spawn(self.gauges.run());
+        Ok(self.started(run))
+    }
+
+    fn started(self, run: riverqueue::RunHandle) -> WorkerHandle {
+        let gauges = tokio::spawn(sample_gauges(self.db, self.client, self.sample_every));
         tracing::info!(concurrency = self.concurrency, "job worker started");
-        Ok(WorkerHandle { run, gauges })
+        WorkerHandle { run, gauges }
     }
 }
 
@@ -163,72 +161,68 @@ impl WorkerHandle {
 
     /// Stops fetching, lets running jobs finish within the grace period,
     /// and waits until the worker has stopped.
-    pub async fn shutdown(mut self) {
-        if let Err(err) = self.run.stop().await {
+    pub async fn shutdown(self) {
+        self.run.stopper().stop();
+        if let Err(err) = self.wait().await {
             tracing::error!(error = %err, "the job worker failed");
         }
+    }
+
+    async fn wait(mut self) -> Result<(), riverqueue::Error> {
+        let result = self.run.wait().await;
         self.gauges.abort();
         tracing::info!("job worker stopped");
+        result
     }
 }
 
-/// Samples the backlog for the metrics: `jobs_available{queue}` (jobs
-/// ready that no worker has taken) and `jobs_oldest_available_age_seconds{queue}`
-/// (how long the oldest of them has waited), and the pools'
-/// `db_pool_connections{pool,state}` as the API's `/metrics` reports them.
-#[derive(Debug)]
-struct QueueGauges {
-    db: Db,
-    client: riverqueue::Client,
-    every: Duration,
+/// Samples the backlog for the metrics every `every`: `jobs_available{queue}`
+/// (jobs ready that no worker has taken) and
+/// `jobs_oldest_available_age_seconds{queue}` (how long the oldest of them
+/// has waited), and the pools' `db_pool_connections{pool,state}` as the
+/// API's `/metrics` reports them (the worker's has no scrape hook).
+async fn sample_gauges(db: Db, client: riverqueue::Client, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        crate::record_pool_gauges(&db);
+        if let Err(err) = sample_backlog(&db, &client).await {
+            tracing::warn!(error = %err, "cannot sample the job queue for the metrics");
+        }
+    }
 }
 
-impl QueueGauges {
-    async fn run(self) {
-        let mut ticks = tokio::time::interval(self.every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Err(err) = self.sample().await {
-                tracing::warn!(error = %err, "cannot sample the job queue for the metrics");
-            }
-        }
+async fn sample_backlog(db: &Db, client: &riverqueue::Client) -> Result<(), crate::Error> {
+    let mut available = persistence::JobStats
+        .available_by_queue(db.reader())
+        .await?;
+    if !available.iter().any(|(queue, _)| queue == QUEUE) {
+        available.push((QUEUE.to_owned(), 0));
     }
-
-    async fn sample(&self) -> Result<(), crate::Error> {
-        // The worker's pools too: its `/metrics` has no scrape hook.
-        crate::record_pool_gauges(&self.db);
-        let mut available = persistence::JobStats
-            .available_by_queue(self.db.reader())
-            .await?;
-        if !available.iter().any(|(queue, _)| queue == QUEUE) {
-            available.push((QUEUE.to_owned(), 0));
-        }
-        for (queue, count) in available {
-            let oldest = self
-                .client
-                .jobs()
-                .list(
-                    JobListParams::default()
-                        .states([JobState::Available])
-                        .queues([queue.clone()])
-                        .order_by(JobListOrderBy::ScheduledAt)
-                        .limit(1),
-                )
-                .await
-                .map_err(crate::Error::Jobs)?;
-            let age = oldest.jobs.first().map_or(0.0, |job| {
-                Timestamp::now()
-                    .duration_since(job.scheduled_at)
-                    .as_secs_f64()
-                    .max(0.0)
-            });
-            #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
-            metrics::gauge!("jobs_available", "queue" => queue.clone()).set(count as f64);
-            metrics::gauge!("jobs_oldest_available_age_seconds", "queue" => queue).set(age);
-        }
-        Ok(())
+    for (queue, count) in available {
+        let oldest = client
+            .jobs()
+            .list(
+                JobListParams::default()
+                    .states([JobState::Available])
+                    .queues([queue.clone()])
+                    .order_by(JobListOrderBy::ScheduledAt)
+                    .limit(1),
+            )
+            .await
+            .map_err(crate::Error::Jobs)?;
+        let age = oldest.jobs.first().map_or(0.0, |job| {
+            Timestamp::now()
+                .duration_since(job.scheduled_at)
+                .as_secs_f64()
+                .max(0.0)
+        });
+        #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+        metrics::gauge!("jobs_available", "queue" => queue.clone()).set(count as f64);
+        metrics::gauge!("jobs_oldest_available_age_seconds", "queue" => queue).set(age);
     }
+    Ok(())
 }
 
 /// Retry `n` waits between half and all of `base * 2^(n-1)`, at most `max`
@@ -311,13 +305,11 @@ impl WorkMiddleware for Observe {
                     "interrupted"
                 }
                 Err(err) if attempt >= max_attempts => {
-                    let error = err.to_string();
-                    tracing::error!(duration_ms, error, "job failed its last attempt; discarded");
+                    tracing::error!(duration_ms, error = %err, "job failed its last attempt; discarded");
                     "failed"
                 }
                 Err(err) => {
-                    let error = err.to_string();
-                    tracing::warn!(duration_ms, error, "job failed; it will be retried");
+                    tracing::warn!(duration_ms, error = %err, "job failed; it will be retried");
                     "retried"
                 }
             };

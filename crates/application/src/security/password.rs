@@ -92,7 +92,7 @@ impl HashPool {
                             Err(RecvTimeoutError::Timeout) => {
                                 // Idle: give the working memory back, then
                                 // wait for work without a deadline.
-                                release_memory();
+                                MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
                                 work.recv().map_err(|_| RecvTimeoutError::Disconnected)
                             }
                             next => next,
@@ -175,11 +175,6 @@ thread_local! {
     /// system allocator does not hand back or reuse well: freed 19 MiB
     /// blocks piled up, hundreds of megabytes under login load.
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Frees this thread's working memory, if it holds any.
-fn release_memory() {
-    MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
 }
 
 /// Runs argon2 with `argon2`'s parameters into `out`, on this thread's

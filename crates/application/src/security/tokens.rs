@@ -9,6 +9,7 @@ use chrono::{Duration, Utc};
 use domain::UserId;
 use infra::{JwtAlgorithm, config::AuthSettings};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use persistence::NewRefreshToken;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -53,12 +54,11 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-/// A freshly signed pair and the refresh token's identity, to be stored.
+/// A freshly signed pair and its refresh token's row, to be stored.
 #[derive(Debug, Clone)]
 pub(crate) struct IssuedPair {
     pub pair: TokenPair,
-    pub refresh_jti: Uuid,
-    pub refresh_expires_at: chrono::DateTime<Utc>,
+    pub refresh: NewRefreshToken,
 }
 
 /// Signs and checks tokens.
@@ -100,32 +100,33 @@ impl TokenService {
     /// Signs a new access + refresh pair for `user` in login family `family_id`.
     pub(crate) fn issue(&self, user: UserId, family_id: Uuid) -> Result<IssuedPair> {
         let now = Utc::now();
-        let refresh_jti = Uuid::new_v4();
-        let refresh_expires_at = now + self.refresh_ttl;
-        let access = self.sign(&Claims {
+        let claims = |typ, jti, expires_at: chrono::DateTime<Utc>| Claims {
             sub: user.to_string(),
-            exp: (now + self.access_ttl).timestamp(),
+            exp: expires_at.timestamp(),
             iat: now.timestamp(),
+            jti,
+            typ,
+            fid: family_id,
+        };
+        let refresh = NewRefreshToken {
             jti: Uuid::new_v4(),
-            typ: TokenKind::Access,
-            fid: family_id,
-        })?;
-        let refresh = self.sign(&Claims {
-            sub: user.to_string(),
-            exp: refresh_expires_at.timestamp(),
-            iat: now.timestamp(),
-            jti: refresh_jti,
-            typ: TokenKind::Refresh,
-            fid: family_id,
-        })?;
-        Ok(IssuedPair {
-            pair: TokenPair {
-                access_token: access,
-                refresh_token: refresh,
-            },
-            refresh_jti,
-            refresh_expires_at,
-        })
+            family_id,
+            user_id: user,
+            expires_at: now + self.refresh_ttl,
+        };
+        let pair = TokenPair {
+            access_token: self.sign(&claims(
+                TokenKind::Access,
+                Uuid::new_v4(),
+                now + self.access_ttl,
+            ))?,
+            refresh_token: self.sign(&claims(
+                TokenKind::Refresh,
+                refresh.jti,
+                refresh.expires_at,
+            ))?,
+        };
+        Ok(IssuedPair { pair, refresh })
     }
 
     fn sign(&self, claims: &Claims) -> Result<String> {
@@ -190,7 +191,7 @@ mod tests {
         let refresh = tokens
             .decode(&issued.pair.refresh_token, TokenKind::Refresh)
             .unwrap();
-        assert_eq!(refresh.jti, issued.refresh_jti);
+        assert_eq!(refresh.jti, issued.refresh.jti);
         assert!(
             tokens
                 .decode(&issued.pair.access_token, TokenKind::Refresh)

@@ -1,8 +1,11 @@
 //! Registration, login, token refresh and logout.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
-use persistence::{Db, NewRefreshToken, RefreshTokenRepository, UnitOfWork as _, UserRepository};
+use infra::config::AuthSettings;
+use persistence::{Db, RefreshTokenRepository, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
 use crate::{
@@ -29,12 +32,12 @@ pub struct AuthService {
     db: Db,
     users: UserRepository,
     refresh_tokens: RefreshTokenRepository,
-    passwords: PasswordHasher,
+    /// Shared with [`crate::UserService`], which hashes and checks passwords
+    /// and ends logins too.
+    pub(crate) passwords: PasswordHasher,
     tokens: TokenService,
     cache: infra::cache::Cache,
-    /// What the database last said of each login (user, family): alive and
-    /// whether an admin, or ended. In-process, for `SESSION_RECHECK_SECONDS`.
-    sessions: Sessions,
+    pub(crate) sessions: Sessions,
     jobs: JobQueue,
 }
 
@@ -50,51 +53,38 @@ pub struct VerifiedLogin {
 }
 
 impl AuthService {
-    pub(crate) fn new(
+    /// Computes one password hash: the decoy that makes unknown-email
+    /// logins cost as much as real ones.
+    pub(crate) async fn new(
         db: Db,
-        passwords: PasswordHasher,
-        tokens: TokenService,
+        settings: &AuthSettings,
         cache: infra::cache::Cache,
-        sessions: Sessions,
         jobs: JobQueue,
-    ) -> Self {
-        Self {
-            cache,
-            sessions,
-            jobs,
+    ) -> Result<Self> {
+        Ok(Self {
             db,
             users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
-            passwords,
-            tokens,
-        }
+            passwords: PasswordHasher::new().await?,
+            tokens: TokenService::new(settings),
+            cache,
+            sessions: Sessions::new(Duration::from_secs(settings.session_recheck_seconds)),
+            jobs,
+        })
     }
 
     /// Creates an account. A taken email or username is
     /// [`Error::Conflict`], whether found by the friendly pre-check or, when
     /// two registrations race, by the unique constraints.
     pub async fn register(&self, registration: Registration) -> Result<User> {
-        let conn = self.db.writer();
-        if self
-            .users
-            .email_taken(conn, &registration.email, None)
-            .await?
-        {
-            return Err(Error::Conflict {
-                entity: "User",
-                field: "email",
-            });
-        }
-        if self
-            .users
-            .username_taken(conn, &registration.username, None)
-            .await?
-        {
-            return Err(Error::Conflict {
-                entity: "User",
-                field: "username",
-            });
-        }
+        self.users
+            .check_unique(
+                self.db.writer(),
+                Some(&registration.email),
+                Some(&registration.username),
+                None,
+            )
+            .await?;
         let password_hash = self.passwords.hash(&registration.password).await?;
         let new_user = NewUser {
             uuid: Uuid::new_v4(),
@@ -172,15 +162,7 @@ impl AuthService {
                     return Err(Error::InvalidCredentials);
                 }
                 self.refresh_tokens
-                    .insert(
-                        tx.conn(),
-                        NewRefreshToken {
-                            jti: issued.refresh_jti,
-                            family_id,
-                            user_id: verified.user,
-                            expires_at: issued.refresh_expires_at,
-                        },
-                    )
+                    .insert(tx.conn(), issued.refresh)
                     .await?;
                 Ok(())
             })
@@ -216,15 +198,7 @@ impl AuthService {
             };
             let issued = self.tokens.issue(record.user_id, record.family_id)?;
             self.refresh_tokens
-                .insert(
-                    tx.conn(),
-                    NewRefreshToken {
-                        jti: issued.refresh_jti,
-                        family_id: record.family_id,
-                        user_id: record.user_id,
-                        expires_at: issued.refresh_expires_at,
-                    },
-                )
+                .insert(tx.conn(), issued.refresh)
                 .await?;
             tx.commit().await?;
             return Ok(issued.pair);
@@ -237,7 +211,7 @@ impl AuthService {
                     .revoke_family(tx.conn(), record.family_id, now)
                     .await?;
                 tx.commit().await?;
-                self.forget_sessions(record.user_id);
+                self.sessions.forget(record.user_id);
                 tracing::warn!(
                     user_id = %record.user_id,
                     family_id = %record.family_id,
@@ -265,15 +239,8 @@ impl AuthService {
                 Ok::<_, Error>(())
             })
             .await?;
-        self.forget_sessions(caller.user_id);
+        self.sessions.forget(caller.user_id);
         Ok(())
-    }
-
-    /// Drops what this instance remembers of `user`'s logins, after a
-    /// change that ends or demotes them has committed; other instances
-    /// notice within `SESSION_RECHECK_SECONDS`.
-    pub(crate) fn forget_sessions(&self, user: domain::UserId) {
-        self.sessions.forget(user);
     }
 
     /// The principals of the caller behind a request (the template's
@@ -281,12 +248,8 @@ impl AuthService {
     /// must still be alive (not logged out, not ended by a password change
     /// or a reused refresh token) and its user must still exist; the admin
     /// role is read from the user's current row. Otherwise this is 401.
-    ///
-    /// The answer is remembered in this process for
-    /// `SESSION_RECHECK_SECONDS` and forgotten at once when this instance
-    /// makes such a change. Never in Redis: what grants access must not be
-    /// writable by whoever can write to the cache. Read on the primary: a
-    /// lagging replica would revive a login that just ended.
+    /// Read on the primary (a lagging replica would revive a login that just
+    /// ended) and remembered by [`Sessions`].
     pub async fn principals(&self, caller: Option<Caller>) -> Result<Principals> {
         let Some(caller) = caller else {
             return Ok(Principals::anonymous());
@@ -314,23 +277,6 @@ impl AuthService {
             Some(caller),
             principals_of(Some((caller.user_id, is_admin))),
         ))
-    }
-
-    /// Verifies a signed-in user's current password (before sensitive changes).
-    pub(crate) async fn check_password(&self, user: &User, password: String) -> Result<bool> {
-        let found = self
-            .users
-            .find_credentials(self.db.writer(), &user.email)
-            .await?;
-        let hash = found
-            .filter(|(stored, _)| stored.id == user.id)
-            .map(|(_, hash)| hash);
-        self.passwords.verify(password, hash).await
-    }
-
-    /// Hashes a new password (on the hashing threads).
-    pub(crate) async fn hash_password(&self, password: &Password) -> Result<String> {
-        self.passwords.hash(password).await
     }
 
     /// The caller behind an access token, if it is valid.

@@ -138,7 +138,8 @@ impl UserService {
                 kind: "missing",
                 message: "Field required to change the email or password".into(),
             })?;
-            if !self.auth.check_password(&me, current).await? {
+            let hash = self.users.password_hash(self.db.writer(), me.id).await?;
+            if !self.auth.passwords.verify(current, hash).await? {
                 return Err(Error::Invalid {
                     location: "body",
                     field: "current_password",
@@ -150,7 +151,7 @@ impl UserService {
         // Hash before the transaction: it takes tens of milliseconds and
         // must not hold a database connection meanwhile.
         let password_hash = match &password {
-            Some(password) => Some(PasswordHash(self.hash(password).await?)),
+            Some(password) => Some(PasswordHash(self.auth.passwords.hash(password).await?)),
             None => None,
         };
         let password_changed = password_hash.is_some();
@@ -165,28 +166,14 @@ impl UserService {
                 // Serialise with refreshes of this user: the revocation below
                 // must not miss a token a concurrent refresh is issuing.
                 self.users.lock(tx.conn(), me.id).await?;
-                if let Some(email) = &patch.email
-                    && self
-                        .users
-                        .email_taken(tx.conn(), email, Some(me.id))
-                        .await?
-                {
-                    return Err(Error::Conflict {
-                        entity: "User",
-                        field: "email",
-                    });
-                }
-                if let Some(username) = &patch.username
-                    && self
-                        .users
-                        .username_taken(tx.conn(), username, Some(me.id))
-                        .await?
-                {
-                    return Err(Error::Conflict {
-                        entity: "User",
-                        field: "username",
-                    });
-                }
+                self.users
+                    .check_unique(
+                        tx.conn(),
+                        patch.email.as_ref(),
+                        patch.username.as_ref(),
+                        Some(me.id),
+                    )
+                    .await?;
                 let updated = self
                     .users
                     .update(tx.conn(), me.id, patch, password_hash)
@@ -196,7 +183,7 @@ impl UserService {
                         .revoke_all_for_user(tx.conn(), me.id, Utc::now())
                         .await?;
                 }
-                Ok(updated)
+                Ok::<_, Error>(updated)
             })
             .await?;
         // After the commit: a reader that fetched the old generations stores
@@ -206,7 +193,7 @@ impl UserService {
             .await;
         if password_changed {
             // Every login of the account ended with its refresh tokens.
-            self.auth.forget_sessions(me.id);
+            self.auth.sessions.forget(me.id);
         }
         Ok(updated)
     }
@@ -221,7 +208,7 @@ impl UserService {
             .ok_or(Error::NotFound { entity: "User" })?;
         principals.assert_access(Permission::Delete, &[&user])?;
         self.users.delete(self.db.writer(), user.id).await?;
-        self.auth.forget_sessions(user.id);
+        self.auth.sessions.forget(user.id);
         // Their tasks (and any other rows they own) went with them in the
         // schema's cascade: drop every cached owned row too.
         self.cache
@@ -286,11 +273,7 @@ impl UserService {
         self.cache
             .invalidate_tags(&[tags::USERS.to_owned(), tags::user(id)])
             .await;
-        self.auth.forget_sessions(id);
+        self.auth.sessions.forget(id);
         Ok(user)
-    }
-
-    async fn hash(&self, password: &Password) -> Result<String> {
-        self.auth.hash_password(password).await
     }
 }

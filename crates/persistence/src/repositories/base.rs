@@ -2,17 +2,15 @@
 //! template's `BaseRepository`): create, get by any column, list with a
 //! filter, an allow-listed sort and a page, count, update, delete, and eager
 //! loading of related rows without N+1 queries.
-//!
 //! It speaks entity models; per-model repositories wrap it and convert to
-//! domain types. Every method takes the connection to run on, so the same
-//! code works on the pool and inside a transaction.
+//! domain types.
 
 use std::{fmt::Display, marker::PhantomData, str::FromStr};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, Iterable, LoaderTrait,
     ModelTrait, Order, PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect,
-    Related, Value,
+    Related, Value, sea_query::IntoCondition,
 };
 
 use domain::{Page, Sort};
@@ -20,7 +18,7 @@ use domain::{Page, Sort};
 use crate::{Connection, Error, Result};
 
 /// Generic storage of entity `E`.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct BaseRepository<E> {
     /// Name used in errors (`task`, `user`).
     entity: &'static str,
@@ -30,14 +28,6 @@ pub struct BaseRepository<E> {
     unique: &'static [&'static str],
     _entity: PhantomData<fn() -> E>,
 }
-
-impl<E> Clone for BaseRepository<E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<E> Copy for BaseRepository<E> {}
 
 impl<E> BaseRepository<E>
 where
@@ -73,15 +63,6 @@ where
             .map_err(|err| Error::from_write(err, self.entity, self.unique))
     }
 
-    /// The first row matching `filter`, if any.
-    pub async fn find(
-        &self,
-        conn: &impl Connection,
-        filter: Condition,
-    ) -> Result<Option<E::Model>> {
-        Ok(E::find().filter(filter).one(conn).await?)
-    }
-
     /// The row whose `column` equals `value`, if any (by id, uuid, email, ...).
     pub async fn find_by(
         &self,
@@ -89,8 +70,7 @@ where
         column: E::Column,
         value: impl Into<Value>,
     ) -> Result<Option<E::Model>> {
-        self.find(conn, Condition::all().add(column.eq(value)))
-            .await
+        Ok(E::find().filter(column.eq(value)).one(conn).await?)
     }
 
     /// Like [`Self::find_by`], but a missing row is [`Error::NotFound`].
@@ -185,13 +165,13 @@ where
         })
     }
 
-    /// Deletes the rows matching `filter`; returns how many were.
-    pub async fn delete(&self, conn: &impl Connection, filter: Condition) -> Result<u64> {
-        Ok(E::delete_many()
-            .filter(filter)
-            .exec(conn)
-            .await?
-            .rows_affected)
+    /// Deletes the rows matching `filter`; none is [`Error::NotFound`].
+    pub async fn delete(&self, conn: &impl Connection, filter: impl IntoCondition) -> Result<()> {
+        let deleted = E::delete_many().filter(filter).exec(conn).await?;
+        if deleted.rows_affected == 0 {
+            return Err(self.not_found("(row)"));
+        }
+        Ok(())
     }
 
     /// A page of rows, each with its related `R` rows, in two queries

@@ -1,6 +1,5 @@
-//! One repository per model, each built on [`base::BaseRepository`]. Each
-//! method takes the connection to run on (the pool, the read replica or a
-//! transaction) and returns domain types.
+//! One repository per model, each built on [`base::BaseRepository`] and
+//! returning domain types.
 
 pub mod base;
 pub mod refresh_token;

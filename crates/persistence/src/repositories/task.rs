@@ -120,17 +120,7 @@ impl TaskRepository {
     }
 
     pub async fn delete(&self, conn: &impl Connection, id: TaskId) -> Result<()> {
-        let deleted = self
-            .base
-            .delete(conn, Condition::all().add(task::Column::Id.eq(id.0)))
-            .await?;
-        if deleted == 0 {
-            return Err(Error::NotFound {
-                entity: ENTITY,
-                id: id.0.to_string(),
-            });
-        }
-        Ok(())
+        self.base.delete(conn, task::Column::Id.eq(id.0)).await
     }
 }
 

@@ -118,39 +118,38 @@ impl UserRepository {
             .await?)
     }
 
-    /// Whether an account other than `except` uses this email.
-    pub async fn email_taken(
+    /// The friendly pre-check of registrations and profile changes:
+    /// [`Error::Conflict`] if an account other than `except` already uses
+    /// `email` (checked first) or `username`. The unique constraints still
+    /// decide races.
+    pub async fn check_unique(
         &self,
         conn: &impl Connection,
-        email: &Email,
+        email: Option<&Email>,
+        username: Option<&Username>,
         except: Option<UserId>,
-    ) -> Result<bool> {
-        self.taken(conn, user::Column::Email.eq(email.as_str()), except)
-            .await
-    }
-
-    /// Whether an account other than `except` uses this username.
-    pub async fn username_taken(
-        &self,
-        conn: &impl Connection,
-        username: &Username,
-        except: Option<UserId>,
-    ) -> Result<bool> {
-        self.taken(conn, user::Column::Username.eq(username.as_str()), except)
-            .await
-    }
-
-    async fn taken(
-        &self,
-        conn: &impl Connection,
-        condition: sea_orm::sea_query::SimpleExpr,
-        except: Option<UserId>,
-    ) -> Result<bool> {
-        let mut filter = Condition::all().add(condition);
-        if let Some(id) = except {
-            filter = filter.add(user::Column::Id.ne(id.0));
+    ) -> Result<()> {
+        for (field, column, value) in [
+            ("email", user::Column::Email, email.map(Email::as_str)),
+            (
+                "username",
+                user::Column::Username,
+                username.map(Username::as_str),
+            ),
+        ] {
+            let Some(value) = value else { continue };
+            let mut filter = Condition::all().add(column.eq(value));
+            if let Some(id) = except {
+                filter = filter.add(user::Column::Id.ne(id.0));
+            }
+            if self.base.count(conn, filter).await? > 0 {
+                return Err(Error::Conflict {
+                    entity: ENTITY,
+                    field,
+                });
+            }
         }
-        Ok(self.base.count(conn, filter).await? > 0)
+        Ok(())
     }
 
     /// The users `principals` may read, a page at a time, with the total.
@@ -198,10 +197,17 @@ impl UserRepository {
             .get_by(conn, user::Column::Id, id.0)
             .await?
             .into_active_model();
-        if let Some(email) = patch.email {
+        // Every field named: a new one does not compile until it is stored.
+        // The password arrives hashed, as `password_hash`.
+        let UserPatch {
+            email,
+            username,
+            password: _,
+        } = patch;
+        if let Some(email) = email {
             row.email = Set(email.as_str().to_owned());
         }
-        if let Some(username) = patch.username {
+        if let Some(username) = username {
             row.username = Set(username.as_str().to_owned());
         }
         if let Some(PasswordHash(hash)) = password_hash {
@@ -245,17 +251,7 @@ impl UserRepository {
 
     /// Deletes a user; their tasks and tokens go with them (ON DELETE CASCADE).
     pub async fn delete(&self, conn: &impl Connection, id: UserId) -> Result<()> {
-        let deleted = self
-            .base
-            .delete(conn, Condition::all().add(user::Column::Id.eq(id.0)))
-            .await?;
-        if deleted == 0 {
-            return Err(Error::NotFound {
-                entity: ENTITY,
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        self.base.delete(conn, user::Column::Id.eq(id.0)).await
     }
 }
 
