@@ -39,7 +39,7 @@ pub struct RateLimiter {
 
 /// This process's counters, and when to sweep out expired ones next.
 #[derive(Debug, Default)]
-pub struct Windows {
+struct Windows {
     by_key: HashMap<String, Window>,
     /// Sweep once the map grows past this; after a sweep, twice what was
     /// left. So sweeping costs O(1) per hit on average, however many keys
@@ -49,7 +49,7 @@ pub struct Windows {
 
 /// One key's current window (in-process backend).
 #[derive(Debug, Clone, Copy)]
-pub struct Window {
+struct Window {
     started: Instant,
     hits: u32,
 }
@@ -87,7 +87,7 @@ impl RateLimiter {
         let Some(pool) = &self.redis else {
             return Self::hit_memory(&self.local, key, limit, window);
         };
-        let redis_key = pool.key(&format!("ratelimit:{key}"));
+        let redis_key = format!("{}ratelimit:{key}", pool.prefix);
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let result = pool
             .run(|mut conn| async move {
