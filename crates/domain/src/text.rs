@@ -5,8 +5,6 @@
 //! bounds from that one place: the parser, the OpenAPI schema
 //! (`TaskTitle::MAX_LEN`) and the cache's deserializer.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidValue, check_length};
@@ -39,26 +37,7 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     }
 }
 
-impl<const MIN: usize, const MAX: usize> TryFrom<String> for Text<MIN, MAX> {
-    type Error = InvalidValue;
-
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        check_length(&raw, MIN, MAX)?;
-        Ok(Self(raw))
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> From<Text<MIN, MAX>> for String {
-    fn from(text: Text<MIN, MAX>) -> Self {
-        text.0
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> fmt::Display for Text<MIN, MAX> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::text_value!([const MIN: usize, const MAX: usize] Text<MIN, MAX>);
 
 #[cfg(test)]
 mod tests {

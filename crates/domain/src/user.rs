@@ -173,7 +173,7 @@ impl Email {
     }
 }
 
-crate::text_value!(Email, Username);
+crate::text_value!([] Email, [] Username);
 
 /// Columns a user list may be sorted by (`?sort=username`, `-username`).
 pub const SORTABLE: &[&str] = &["id", "username", "email", "created_at", "updated_at"];
