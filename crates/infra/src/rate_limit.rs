@@ -27,8 +27,7 @@ pub struct Decision {
     pub reset_after: Duration,
 }
 
-/// Counters: in Redis when there is a pool, in this process otherwise and
-/// whenever Redis fails.
+/// The counters of every rate limit (see the module's documentation).
 #[derive(Clone, Debug)]
 pub struct RateLimiter {
     /// This process's counters: the embedded default's, and the fallback.
@@ -73,8 +72,7 @@ return {hits, ttl}
 const SWEEP_THRESHOLD: usize = 10_000;
 
 impl RateLimiter {
-    /// Counters in Redis when there is a pool (shared by every instance),
-    /// in the process otherwise.
+    /// Counters in Redis when there is a pool, in this process otherwise.
     pub fn new(redis: Option<RedisPool>) -> Self {
         Self {
             local: Arc::default(),
