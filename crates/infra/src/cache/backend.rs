@@ -185,7 +185,11 @@ impl Backend {
         Ok(Self::Redis { client, prefix, l1 })
     }
 
-    fn first_tier(builder: &Builder, prefix: &str, cache: &CacheSettings) -> Result<L1, CacheError> {
+    fn first_tier(
+        builder: &Builder,
+        prefix: &str,
+        cache: &CacheSettings,
+    ) -> Result<L1, CacheError> {
         // The longest an entry lives here: the staleness bound if an
         // invalidation message is lost.
         let ttl = Duration::from_secs(cache.l1_ttl_seconds);
