@@ -53,13 +53,11 @@ struct Window {
     hits: u32,
 }
 
-/// Increments the key and sets its expiry on the first hit of a window, in
-/// one atomic step; returns the count and the milliseconds left.
+/// Increments the key and, when it has no expiry (the first hit of a
+/// window), sets one, in one atomic step; returns the count and the
+/// milliseconds left.
 const HIT_SCRIPT: &str = r"
 local hits = redis.call('INCR', KEYS[1])
-if hits == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
