@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidValue, check_length};
 
-/// A string of `MIN..=MAX` characters (not bytes, as Pydantic counts).
-/// Deserializes only through [`Text::parse`], so a value read from JSON (a
-/// request, a cache entry) obeys the same bounds as one parsed by hand.
+/// A string of `MIN..=MAX` characters (not bytes, as Pydantic counts),
+/// deserialized only through [`Text::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Text<const MIN: usize, const MAX: usize>(String);
