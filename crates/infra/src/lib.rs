@@ -17,4 +17,4 @@ pub mod redis;
 pub mod signal;
 pub mod telemetry;
 
-pub use config::{ConfigError, Environment, JwtAlgorithm, LoadError, LogFormat, Secret, Settings};
+pub use config::{ConfigError, Environment, JwtAlgorithm, LogFormat, Settings};
