@@ -7,7 +7,7 @@ use infra::Settings;
 
 /// Grants the admin role to EMAIL's account, creating it with USERNAME and
 /// `ADMIN_PASSWORD` (from the environment, so it stays out of shell
-/// history) if there is none. The API itself cannot make admins.
+/// history) if there is none.
 pub async fn create(settings: &Settings, email: &str, username: &str) -> anyhow::Result<()> {
     let email = domain::Email::parse(email).context("EMAIL")?;
     let new_account = match &settings.auth.admin_password {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use application::{
     Services,
-    jobs::{InsertOpts, JobQueue, JobRow, JobState, Ping},
+    jobs::{InsertOpts, JobQueue, JobState, Ping},
 };
 use infra::Settings;
 use riverqueue::{JobListOrderBy, JobListParams, SortDirection};
@@ -99,18 +99,12 @@ async fn failed(queue: &JobQueue, limit: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn find(queue: &JobQueue, id: i64) -> anyhow::Result<JobRow> {
-    queue
-        .client()
-        .jobs()
-        .get(id)
-        .await
-        .with_context(|| format!("cannot find job {id}"))
-}
-
 async fn retry(queue: &JobQueue, id: i64) -> anyhow::Result<()> {
     let jobs = queue.client().jobs();
-    let job = find(queue, id).await?;
+    let job = jobs
+        .get(id)
+        .await
+        .with_context(|| format!("cannot find job {id}"))?;
     anyhow::ensure!(
         matches!(
             job.state,
@@ -128,7 +122,10 @@ async fn retry(queue: &JobQueue, id: i64) -> anyhow::Result<()> {
 
 async fn cancel(queue: &JobQueue, id: i64) -> anyhow::Result<()> {
     let jobs = queue.client().jobs();
-    let job = find(queue, id).await?;
+    let job = jobs
+        .get(id)
+        .await
+        .with_context(|| format!("cannot find job {id}"))?;
     anyhow::ensure!(
         !matches!(
             job.state,
@@ -185,7 +182,19 @@ async fn ping(queue: &JobQueue, count: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let total = started.elapsed();
-    let rows = rows(queue, &ids).await?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(10_000) {
+        let page = queue
+            .client()
+            .jobs()
+            .list(
+                JobListParams::default()
+                    .ids(chunk.iter().copied())
+                    .limit(u32::try_from(chunk.len()).unwrap_or(10_000)),
+            )
+            .await?;
+        rows.extend(page.jobs);
+    }
     let failed = rows
         .iter()
         .filter(|job| job.state != JobState::Completed)
@@ -232,22 +241,4 @@ async fn ping(queue: &JobQueue, count: usize) -> anyhow::Result<()> {
         percentile(0.95),
     );
     Ok(())
-}
-
-/// The rows of `ids`, through River's API.
-async fn rows(queue: &JobQueue, ids: &[i64]) -> anyhow::Result<Vec<JobRow>> {
-    let mut rows = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(10_000) {
-        let page = queue
-            .client()
-            .jobs()
-            .list(
-                JobListParams::default()
-                    .ids(chunk.iter().copied())
-                    .limit(u32::try_from(chunk.len()).unwrap_or(10_000)),
-            )
-            .await?;
-        rows.extend(page.jobs);
-    }
-    Ok(rows)
 }

@@ -2,8 +2,6 @@
 //! or SIGINT, then drains (running jobs get `SHUTDOWN_GRACE_SECONDS`) and
 //! exits 0. It also carries the operator commands for the queue (`worker
 //! jobs ...`). Settings are the API's: the same environment and `.env`.
-//! It links no web framework: with `METRICS_PORT`, the Prometheus
-//! exporter's own listener serves `/metrics`.
 
 mod jobs;
 

@@ -26,12 +26,9 @@ pub enum Principal {
 impl Principal {
     /// The administrators' role principal.
     pub fn admin() -> Self {
-        Self::Role(ADMIN_ROLE.to_owned())
+        Self::Role("admin".to_owned())
     }
 }
-
-/// Name of the role that may do everything.
-pub const ADMIN_ROLE: &str = "admin";
 
 /// What can be done to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -73,13 +73,14 @@ pub fn check_length(raw: &str, min: usize, max: usize) -> Result<(), InvalidValu
 /// through their parser, so a value read from JSON (a request, a cache
 /// entry) satisfies the same rules as one parsed by hand. Used with
 /// `#[serde(try_from = "String", into = "String")]` on the type. Also
-/// their `Display`: the text itself.
+/// their `Display`: the text itself. Each type comes with its generic
+/// parameters in brackets (`[]` for none).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! text_value {
-    ($($ty:ident),+ $(,)?) => {
+    ($([$($generics:tt)*] $ty:ty),+ $(,)?) => {
         $(
-            impl TryFrom<String> for $ty {
+            impl<$($generics)*> TryFrom<String> for $ty {
                 type Error = $crate::InvalidValue;
 
                 fn try_from(raw: String) -> Result<Self, Self::Error> {
@@ -87,13 +88,13 @@ macro_rules! text_value {
                 }
             }
 
-            impl From<$ty> for String {
+            impl<$($generics)*> From<$ty> for String {
                 fn from(value: $ty) -> Self {
                     value.0
                 }
             }
 
-            impl std::fmt::Display for $ty {
+            impl<$($generics)*> std::fmt::Display for $ty {
                 fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                     f.write_str(&self.0)
                 }

@@ -43,10 +43,6 @@ impl<const PRECISION: u32, const SCALE: u32> Numeric<PRECISION, SCALE> {
         }
         Ok(Self(value))
     }
-
-    pub fn value(self) -> Decimal {
-        self.0
-    }
 }
 
 impl<const PRECISION: u32, const SCALE: u32> TryFrom<Decimal> for Numeric<PRECISION, SCALE> {
@@ -77,7 +73,7 @@ mod tests {
 
     #[test]
     fn places_and_whole_digits_are_bounded() {
-        assert_eq!(money("12.50").unwrap().value().to_string(), "12.5");
+        assert_eq!(Decimal::from(money("12.50").unwrap()).to_string(), "12.5");
         assert!(money("-999999999999999.9999").is_ok());
         assert_eq!(money("0.00001").unwrap_err().kind(), "decimal_max_places");
         assert_eq!(

@@ -47,10 +47,8 @@ pub struct TaskPatch {
 /// Columns a task list may be sorted by (`?sort=title`, `-created_at`).
 pub const SORTABLE: &[&str] = &["id", "title", "is_completed", "created_at", "updated_at"];
 
-/// 1 to 100 characters.
 pub type TaskTitle = Text<1, 100>;
 
-/// 1 to 1000 characters.
 pub type TaskDescription = Text<1, 1000>;
 
 /// The fields of a task that hold a user, for its ACL.

@@ -5,15 +5,12 @@
 //! bounds from that one place: the parser, the OpenAPI schema
 //! (`TaskTitle::MAX_LEN`) and the cache's deserializer.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InvalidValue, check_length};
 
-/// A string of `MIN..=MAX` characters (not bytes, as Pydantic counts).
-/// Deserializes only through [`Text::parse`], so a value read from JSON (a
-/// request, a cache entry) obeys the same bounds as one parsed by hand.
+/// A string of `MIN..=MAX` characters (not bytes, as Pydantic counts),
+/// deserialized only through [`Text::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Text<const MIN: usize, const MAX: usize>(String);
@@ -39,26 +36,7 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     }
 }
 
-impl<const MIN: usize, const MAX: usize> TryFrom<String> for Text<MIN, MAX> {
-    type Error = InvalidValue;
-
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        check_length(&raw, MIN, MAX)?;
-        Ok(Self(raw))
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> From<Text<MIN, MAX>> for String {
-    fn from(text: Text<MIN, MAX>) -> Self {
-        text.0
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> fmt::Display for Text<MIN, MAX> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::text_value!([const MIN: usize, const MAX: usize] Text<MIN, MAX>);
 
 #[cfg(test)]
 mod tests {

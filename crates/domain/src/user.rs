@@ -1,8 +1,4 @@
-//! Users and the values they are made of.
-//!
-//! Email, username and password are parsed from raw strings into types whose
-//! fields are private: holding one is proof that the value obeys the rules of
-//! the FastAPI template this project keeps compatible with.
+//! Users and the values they are made of, with the FastAPI template's rules.
 
 use std::fmt;
 
@@ -173,7 +169,7 @@ impl Email {
     }
 }
 
-crate::text_value!(Email, Username);
+crate::text_value!([] Email, [] Username);
 
 /// Columns a user list may be sorted by (`?sort=username`, `-username`).
 pub const SORTABLE: &[&str] = &["id", "username", "email", "created_at", "updated_at"];

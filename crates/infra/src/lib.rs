@@ -2,13 +2,10 @@
 //! start-up (logs, runtime, the stop signal), metrics, the cache, the
 //! request-path Redis pool, rate limiting, and mail.
 //!
-//! Each component is built from its own settings section
-//! (`Cache::from_settings`, `RedisPool::from_settings`,
-//! `mail::from_settings`). Only [`config::Settings::load`] reads the
-//! process environment, and only binaries call it, once in `main` through
-//! [`process::start`]; everything else receives settings as a value. Tests
-//! build settings from a plain list with [`config::Settings::from_vars`].
-//! It must not know about storage (persistence) or HTTP (actix, web).
+//! Only [`config::Settings::load`] reads the process environment, and only
+//! binaries call it, through [`process::start`]; everything else receives
+//! settings as a value. It must not know about storage (persistence) or
+//! HTTP (actix, web).
 
 pub mod cache;
 pub mod config;
@@ -20,4 +17,4 @@ pub mod redis;
 pub mod signal;
 pub mod telemetry;
 
-pub use config::{ConfigError, Environment, JwtAlgorithm, LoadError, LogFormat, Secret, Settings};
+pub use config::{ConfigError, Environment, JwtAlgorithm, LogFormat, Settings};

@@ -23,8 +23,8 @@ pub fn start() -> Result<Process, ExitCode> {
         ExitCode::from(2)
     })?;
     let log = telemetry::init(&settings.telemetry).map_err(|err| {
-        eprintln!("error: invalid configuration: {err}");
-        ExitCode::from(2)
+        eprintln!("error: cannot install the logger: {err}");
+        ExitCode::FAILURE
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

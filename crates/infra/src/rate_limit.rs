@@ -27,8 +27,7 @@ pub struct Decision {
     pub reset_after: Duration,
 }
 
-/// Counters: in Redis when there is a pool, in this process otherwise and
-/// whenever Redis fails.
+/// The counters of every rate limit (see the module's documentation).
 #[derive(Clone, Debug)]
 pub struct RateLimiter {
     /// This process's counters: the embedded default's, and the fallback.
@@ -39,7 +38,7 @@ pub struct RateLimiter {
 
 /// This process's counters, and when to sweep out expired ones next.
 #[derive(Debug, Default)]
-pub struct Windows {
+struct Windows {
     by_key: HashMap<String, Window>,
     /// Sweep once the map grows past this; after a sweep, twice what was
     /// left. So sweeping costs O(1) per hit on average, however many keys
@@ -49,18 +48,16 @@ pub struct Windows {
 
 /// One key's current window (in-process backend).
 #[derive(Debug, Clone, Copy)]
-pub struct Window {
+struct Window {
     started: Instant,
     hits: u32,
 }
 
-/// Increments the key and sets its expiry on the first hit of a window, in
-/// one atomic step; returns the count and the milliseconds left.
+/// Increments the key and, when it has no expiry (the first hit of a
+/// window), sets one, in one atomic step; returns the count and the
+/// milliseconds left.
 const HIT_SCRIPT: &str = r"
 local hits = redis.call('INCR', KEYS[1])
-if hits == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -73,8 +70,7 @@ return {hits, ttl}
 const SWEEP_THRESHOLD: usize = 10_000;
 
 impl RateLimiter {
-    /// Counters in Redis when there is a pool (shared by every instance),
-    /// in the process otherwise.
+    /// Counters in Redis when there is a pool, in this process otherwise.
     pub fn new(redis: Option<RedisPool>) -> Self {
         Self {
             local: Arc::default(),
@@ -87,7 +83,7 @@ impl RateLimiter {
         let Some(pool) = &self.redis else {
             return Self::hit_memory(&self.local, key, limit, window);
         };
-        let redis_key = pool.key(&format!("ratelimit:{key}"));
+        let redis_key = format!("{}ratelimit:{key}", pool.prefix);
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let result = pool
             .run(|mut conn| async move {

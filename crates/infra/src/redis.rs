@@ -14,7 +14,8 @@ use deadpool_redis::{
 pub struct RedisPool {
     pool: Pool,
     timeout: Duration,
-    prefix: String,
+    /// `REDIS_KEY_PREFIX`, put before every key.
+    pub(crate) prefix: String,
 }
 
 impl std::fmt::Debug for RedisPool {
@@ -79,11 +80,6 @@ impl RedisPool {
             timeout,
             prefix: settings.key_prefix.clone(),
         }))
-    }
-
-    /// `key` with the configured prefix.
-    pub fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
     }
 
     /// Runs `command` on a pooled connection within the timeout.

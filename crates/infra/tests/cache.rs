@@ -37,7 +37,14 @@ fn redis_cache(url: &str, prefix: &str, timeout_ms: u64, l1: bool) -> Cache {
 }
 
 fn backends() -> Vec<(&'static str, Cache)> {
-    let mut caches = vec![("memory", Cache::in_memory(TTL, 1_000))];
+    let memory = CacheSettings {
+        ttl_seconds: TTL.as_secs(),
+        ..CacheSettings::default()
+    };
+    let mut caches = vec![(
+        "memory",
+        Cache::from_settings(&memory, &RedisSettings::default()).unwrap(),
+    )];
     if let Some(url) = std::env::var("TEST_REDIS_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -254,7 +261,11 @@ async fn a_dead_redis_degrades_to_computing() {
 
 #[tokio::test]
 async fn a_disabled_cache_always_computes() {
-    let cache = Cache::disabled();
+    let off = CacheSettings {
+        enabled: false,
+        ..CacheSettings::default()
+    };
+    let cache = Cache::from_settings(&off, &RedisSettings::default()).unwrap();
     let runs = AtomicU32::new(0);
     let key = CacheKey::new("k", 1);
     fetch(&cache, &key, None, &runs, "a").await;

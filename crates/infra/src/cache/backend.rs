@@ -19,6 +19,8 @@ use fred::{
     },
 };
 
+use crate::config::{CacheSettings, RedisSettings, SecretUrl};
+
 /// A backend call that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -97,15 +99,6 @@ pub(super) struct L1 {
     _subscriber: SubscriberClient,
 }
 
-/// Settings of the first tier.
-#[derive(Debug, Clone, Copy)]
-pub struct L1Config {
-    /// Longest an entry lives locally: the staleness bound if an
-    /// invalidation message is lost.
-    pub ttl: Duration,
-    pub capacity: u64,
-}
-
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -146,19 +139,22 @@ impl Backend {
         }
     }
 
-    /// `ca_pem`: for a `rediss://` URL, the CA (PEM) the server's
-    /// certificate must chain to instead of the system's roots.
+    /// On `url`, with a first tier in this process if `CACHE_L1_ENABLED`.
+    /// A `rediss://` server's certificate must chain to `REDIS_CA_CERT`
+    /// when it is set, to the system's roots otherwise.
     pub(super) fn redis(
-        url: &str,
-        prefix: &str,
-        timeout: Duration,
-        l1: Option<L1Config>,
-        ca_pem: Option<&[u8]>,
+        url: &SecretUrl,
+        redis: &RedisSettings,
+        cache: &CacheSettings,
     ) -> Result<Self, CacheError> {
+        let timeout = redis.timeout();
         let mut config =
-            Config::from_url(url).map_err(|err| CacheError::Config(err.to_string()))?;
-        if let (Some(tls), Some(pem)) = (config.tls.as_mut(), ca_pem) {
-            tls.connector = tls_connector(pem)?;
+            Config::from_url(url.expose()).map_err(|err| CacheError::Config(err.to_string()))?;
+        if let (Some(tls), Some(pem)) = (
+            config.tls.as_mut(),
+            redis.ca_pem().map_err(CacheError::Config)?,
+        ) {
+            tls.connector = tls_connector(&pem)?;
         }
         // Keep trying when Redis is down at start-up, not only after a
         // connection that once worked drops.
@@ -180,22 +176,30 @@ impl Backend {
             .map_err(|err| CacheError::Config(err.to_string()))?;
         // Connects (and reconnects) in the background.
         client.connect();
-        let prefix = format!("{prefix}cache:");
-        let l1 = match l1 {
-            Some(config) => Some(Self::first_tier(&builder, &prefix, config)?),
-            None => None,
+        let prefix = format!("{}cache:", redis.key_prefix);
+        let l1 = if cache.l1_enabled {
+            Some(Self::first_tier(&builder, &prefix, cache)?)
+        } else {
+            None
         };
         Ok(Self::Redis { client, prefix, l1 })
     }
 
-    fn first_tier(builder: &Builder, prefix: &str, config: L1Config) -> Result<L1, CacheError> {
+    fn first_tier(
+        builder: &Builder,
+        prefix: &str,
+        cache: &CacheSettings,
+    ) -> Result<L1, CacheError> {
+        // The longest an entry lives here: the staleness bound if an
+        // invalidation message is lost.
+        let ttl = Duration::from_secs(cache.l1_ttl_seconds);
         let generations: moka::future::Cache<String, u64> = moka::future::Cache::builder()
-            .max_capacity(config.capacity.saturating_mul(4))
-            .time_to_live(config.ttl)
+            .max_capacity(cache.capacity.saturating_mul(4))
+            .time_to_live(ttl)
             .build();
         let values = moka::future::Cache::builder()
-            .max_capacity(config.capacity)
-            .time_to_live(config.ttl)
+            .max_capacity(cache.capacity)
+            .time_to_live(ttl)
             .build();
         let epoch = Arc::new(AtomicU64::new(0));
         let channel = format!("{prefix}invalidations");

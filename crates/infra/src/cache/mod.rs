@@ -46,7 +46,6 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use backend::Backend;
 pub use backend::CacheError;
-use backend::L1Config;
 use breaker::Breaker;
 
 /// Format of stored values; bump when the encoding itself changes.
@@ -104,46 +103,20 @@ impl Cache {
         redis: &crate::config::RedisSettings,
     ) -> Result<Self, CacheError> {
         if !cache.enabled {
-            return Ok(Self::disabled());
+            return Ok(Self { inner: None });
         }
-        let ttl = Duration::from_secs(cache.ttl_seconds);
-        let Some(url) = &redis.url else {
-            return Ok(Self::in_memory(ttl, cache.capacity));
+        let backend = match &redis.url {
+            None => Backend::memory(cache.capacity),
+            Some(url) => Backend::redis(url, redis, cache)?,
         };
-        let l1 = cache.l1_enabled.then(|| L1Config {
-            ttl: Duration::from_secs(cache.l1_ttl_seconds),
-            capacity: cache.capacity,
-        });
-        let ca = redis.ca_pem().map_err(CacheError::Config)?;
-        let backend = Backend::redis(
-            url.expose(),
-            &redis.key_prefix,
-            redis.timeout(),
-            l1,
-            ca.as_deref(),
-        )?;
-        Ok(Self::with_backend(backend, ttl))
-    }
-
-    /// No caching: every `get_or_compute` computes.
-    pub fn disabled() -> Self {
-        Self { inner: None }
-    }
-
-    /// An in-process cache holding up to `capacity` values.
-    pub fn in_memory(default_ttl: Duration, capacity: u64) -> Self {
-        Self::with_backend(Backend::memory(capacity), default_ttl)
-    }
-
-    fn with_backend(backend: Backend, default_ttl: Duration) -> Self {
-        Self {
+        Ok(Self {
             inner: Some(Arc::new(Inner {
                 backend,
-                default_ttl,
+                default_ttl: Duration::from_secs(cache.ttl_seconds),
                 breaker: Breaker::default(),
                 flights: Mutex::default(),
             })),
-        }
+        })
     }
 
     /// The cached value of `key`, or `compute`'s, stored for `ttl` (default
