@@ -103,8 +103,8 @@ fn a_bad_value_stops_startup_naming_the_variable() {
 
 #[test]
 fn a_bad_cleanup_schedule_stops_an_api_that_runs_jobs() {
-    // Settings keep the schedule as text; the in-process worker parses it
-    // as the API builds it.
+    // Settings keep the schedule as text; the API parses it before it
+    // opens the database, so a typo leaves nothing behind.
     let dir = scratch_dir("bad-schedule");
     let output = api(&dir)
         .env("PORT", "0")
@@ -119,6 +119,10 @@ fn a_bad_cleanup_schedule_stops_an_api_that_runs_jobs() {
             "invalid configuration: JOB_CLEANUP_SCHEDULE: expected five-field cron (`0 * * * *`)"
         ),
         "{log}"
+    );
+    assert!(
+        !dir.join("data").exists(),
+        "the database was created before the schedule was checked"
     );
     std::fs::remove_dir_all(dir).ok();
 }

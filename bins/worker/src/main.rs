@@ -40,6 +40,10 @@ fn main() -> ExitCode {
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {
     let signal = shutdown_signal().context("cannot handle SIGTERM/SIGINT")?;
+    // Before anything connects or migrates: a typo stops start-up with
+    // nothing done.
+    application::jobs::cleanup_schedule(&settings.jobs.cleanup_schedule)
+        .map_err(application::StartError::Config)?;
     let services = Services::from_settings(settings).await?;
     let worker = services.worker(settings)?;
     if let Some(port) = settings.metrics.own_port() {

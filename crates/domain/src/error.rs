@@ -88,17 +88,21 @@ macro_rules! text_value {
                 }
             }
 
-            impl<$($generics)*> From<$ty> for String {
-                fn from(value: $ty) -> Self {
-                    value.0
-                }
-            }
-
-            impl<$($generics)*> std::fmt::Display for $ty {
-                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str(&self.0)
-                }
-            }
+            $crate::text_value!(@text [$($generics)*] $ty);
         )+
+    };
+    // The text itself out, for a type whose `TryFrom<String>` is its own.
+    (@text [$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> From<$ty> for String {
+            fn from(value: $ty) -> Self {
+                value.0
+            }
+        }
+
+        impl<$($generics)*> std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
     };
 }

@@ -36,7 +36,17 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     }
 }
 
-crate::text_value!([const MIN: usize, const MAX: usize] Text<MIN, MAX>);
+// Checked and kept as it is: a cached task's text is not copied again.
+impl<const MIN: usize, const MAX: usize> TryFrom<String> for Text<MIN, MAX> {
+    type Error = InvalidValue;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        check_length(&raw, MIN, MAX)?;
+        Ok(Self(raw))
+    }
+}
+
+crate::text_value!(@text [const MIN: usize, const MAX: usize] Text<MIN, MAX>);
 
 #[cfg(test)]
 mod tests {

@@ -58,6 +58,12 @@ impl Application {
 
     /// Builds the app on an already bound listener (tests bind port 0).
     pub async fn build_on(settings: &Settings, listener: TcpListener) -> Result<Self, AppError> {
+        if settings.jobs.worker_in_api {
+            // Before anything connects or migrates: a typo stops start-up
+            // with nothing done.
+            application::jobs::cleanup_schedule(&settings.jobs.cleanup_schedule)
+                .map_err(StartError::Config)?;
+        }
         let services = Services::from_settings(settings).await?;
         let metrics = if settings.metrics.enabled {
             Some(Metrics::install().map_err(AppError::Metrics)?)

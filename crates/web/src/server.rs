@@ -104,7 +104,11 @@ pub(crate) fn run(
             .configure(handlers::routes)
             .configure(|cfg| {
                 if metrics_on_api_port {
-                    cfg.route("/metrics", web::get().to(handlers::monitoring::metrics));
+                    // A resource of its own, so other methods get its 405.
+                    cfg.service(
+                        web::resource("/metrics")
+                            .route(web::get().to(handlers::monitoring::metrics)),
+                    );
                 }
                 if let Some(openapi) = &openapi {
                     cfg.route(

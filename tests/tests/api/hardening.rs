@@ -16,6 +16,11 @@ async fn metrics_count_requests_by_route_template() {
     app.get(&path, Some(&token)).await;
     app.get("/v1/monitoring/health", None).await;
 
+    // Like every resource, other methods are a 405, not a missing route.
+    let post = app
+        .post_json("/metrics", &serde_json::json!({}), None)
+        .await;
+    assert_eq!(post.status(), 405);
     let response = app.get("/metrics", None).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();

@@ -165,11 +165,17 @@ where
         })
     }
 
-    /// Deletes the rows matching `filter`; none is [`Error::NotFound`].
-    pub async fn delete(&self, conn: &impl Connection, filter: impl IntoCondition) -> Result<()> {
+    /// Deletes the rows matching `filter`; none is [`Error::NotFound`],
+    /// naming `id` (what the filter selects).
+    pub async fn delete(
+        &self,
+        conn: &impl Connection,
+        filter: impl IntoCondition,
+        id: impl Display,
+    ) -> Result<()> {
         let deleted = E::delete_many().filter(filter).exec(conn).await?;
         if deleted.rows_affected == 0 {
-            return Err(self.not_found("(row)"));
+            return Err(self.not_found(id));
         }
         Ok(())
     }

@@ -120,7 +120,9 @@ impl TaskRepository {
     }
 
     pub async fn delete(&self, conn: &impl Connection, id: TaskId) -> Result<()> {
-        self.base.delete(conn, task::Column::Id.eq(id.0)).await
+        self.base
+            .delete(conn, task::Column::Id.eq(id.0), id.0)
+            .await
     }
 }
 

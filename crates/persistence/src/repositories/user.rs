@@ -251,7 +251,9 @@ impl UserRepository {
 
     /// Deletes a user; their tasks and tokens go with them (ON DELETE CASCADE).
     pub async fn delete(&self, conn: &impl Connection, id: UserId) -> Result<()> {
-        self.base.delete(conn, user::Column::Id.eq(id.0)).await
+        self.base
+            .delete(conn, user::Column::Id.eq(id.0), id.0)
+            .await
     }
 }
 

@@ -60,8 +60,11 @@ pub async fn login(
     body: Valid<LoginUserRequest>,
 ) -> Result {
     let login = body.into_inner();
-    let account = login.email.as_str().to_lowercase();
-    middleware::spend(&req, Bucket::LoginAccount, |_| Some(account)).await?;
+    // `Email` is stored lower-cased: one budget per account.
+    middleware::spend(&req, Bucket::LoginAccount, |_| {
+        Some(login.email.as_str().to_owned())
+    })
+    .await?;
     let pair = services.auth.login(&login.email, login.password).await?;
     Ok(tokens(pair))
 }
