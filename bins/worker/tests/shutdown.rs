@@ -72,5 +72,9 @@ fn worker_refuses_a_bad_cleanup_schedule() {
         log.contains("invalid configuration: JOB_CLEANUP_SCHEDULE: expected five-field cron"),
         "{log}"
     );
+    assert!(
+        !dir.join("app.db").exists(),
+        "the database was created before the schedule was checked"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
