@@ -556,18 +556,28 @@ impl Resource {
         p.push(("mut", if filters.is_empty() { "" } else { "mut " }.into()));
         p.push((
             "filter_conditions",
-            filters
+            // Taken apart field by field, so a filter added to the domain
+            // type does not compile until it reaches the query.
+            format!(
+                "        let {}Filter {{ {} }} = filter;\n",
+                self.camel,
+                filters
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ) + &filters
                 .iter()
                 .map(|f| {
                     format!(
-                        "        if let Some(value) = filter.{field} {{\n            condition = \
+                        "        if let Some(value) = {field} {{\n            condition = \
                          condition.add({name}::Column::{camel}.eq(value));\n        }}\n",
                         field = f.name,
                         name = self.name,
                         camel = f.camel()
                     )
                 })
-                .collect(),
+                .collect::<String>(),
         ));
         p.push((
             "update_sets",
@@ -589,13 +599,22 @@ impl Resource {
             "corrupt",
             if self.fields.iter().any(|f| f.kind.is_checked()) {
                 format!(
-                    "    let corrupt = |reason: domain::InvalidValue| Error::Corrupt {{\n        \
+                    "    let corrupt = |reason: domain::InvalidValue| crate::Error::Corrupt {{\n        \
                      entity: ENTITY,\n        reason: format!(\"{} {{}}: {{reason}}\", \
                      model.id),\n    }};\n",
                     self.label()
                 )
             } else {
                 String::new()
+            },
+        ));
+        p.push((
+            "to_domain_attr",
+            if self.fields.iter().any(|f| f.kind.is_checked()) {
+                String::new()
+            } else {
+                "#[allow(clippy::unnecessary_wraps)] // Fallible once a field has a rule.\n"
+                    .to_owned()
             },
         ));
         p.push((
