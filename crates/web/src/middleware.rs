@@ -268,13 +268,6 @@ pub(crate) async fn rate_limit<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    // Registration shares its path with the user list, profile changes
-    // with profile reads: only the writes count.
-    let counts = match bucket {
-        Bucket::Register => req.method() == Method::POST,
-        Bucket::Profile => req.method() == Method::PATCH,
-        _ => true,
-    };
     let client = |settings: &Settings| match bucket {
         Bucket::Profile => req
             .extensions()
@@ -282,7 +275,7 @@ pub(crate) async fn rate_limit<B: MessageBody + 'static>(
             .map(|caller| format!("user-{}", caller.user_id)),
         _ => client_ip(req.request(), &settings.http.trusted_proxies).map(client_key),
     };
-    if counts && let Err(error) = spend(req.request(), bucket, client).await {
+    if let Err(error) = spend(req.request(), bucket, client).await {
         // A response, not an `Err`: outer middleware (request id,
         // security headers, metrics) then treat it like any other.
         return Ok(req.error_response(error).map_into_right_body());

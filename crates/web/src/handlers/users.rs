@@ -241,38 +241,39 @@ pub async fn me(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let limit = |bucket| from_fn(move |req, next| middleware::rate_limit(bucket, req, next));
-    cfg.service(
-        resource(
-            "/v1/users",
-            [
-                (Method::GET, web::to(list)),
-                (Method::POST, web::to(register)),
-            ],
-        )
-        .wrap(limit(Bucket::Register)),
-    )
-    .service(
-        resource("/v1/users/login", [(Method::POST, web::to(login))]).wrap(limit(Bucket::Login)),
-    )
-    .service(
-        resource("/v1/users/refresh", [(Method::POST, web::to(refresh))])
-            .wrap(limit(Bucket::Refresh)),
-    )
+    // On the routes that guess at secrets only: reading the user list or
+    // one's profile passes no rate-limit layer.
+    let limited = |route: actix_web::Route, bucket| {
+        route.wrap(from_fn(move |req, next| {
+            middleware::rate_limit(bucket, req, next)
+        }))
+    };
+    cfg.service(resource(
+        "/v1/users",
+        [
+            (Method::GET, web::to(list)),
+            (Method::POST, limited(web::to(register), Bucket::Register)),
+        ],
+    ))
+    .service(resource(
+        "/v1/users/login",
+        [(Method::POST, limited(web::to(login), Bucket::Login))],
+    ))
+    .service(resource(
+        "/v1/users/refresh",
+        [(Method::POST, limited(web::to(refresh), Bucket::Refresh))],
+    ))
     .service(resource(
         "/v1/users/logout",
         [(Method::POST, web::to(logout))],
     ))
-    .service(
-        resource(
-            "/v1/users/me",
-            [
-                (Method::GET, web::to(me)),
-                (Method::PATCH, web::to(update_me)),
-            ],
-        )
-        .wrap(limit(Bucket::Profile)),
-    )
+    .service(resource(
+        "/v1/users/me",
+        [
+            (Method::GET, web::to(me)),
+            (Method::PATCH, limited(web::to(update_me), Bucket::Profile)),
+        ],
+    ))
     // After the fixed paths above, which would otherwise match as a uuid.
     .service(resource(
         "/v1/users/{user_uuid}",
