@@ -87,23 +87,27 @@ async fn create_users_and_tasks(manager: &SchemaManager<'_>) -> Result<(), DbErr
                 .col(big_integer(Tasks::TaskAuthorId))
                 .col(timestamp_with_time_zone(Tasks::CreatedAt))
                 .col(timestamp_with_time_zone(Tasks::UpdatedAt))
-                .foreign_key(&mut owned_by_user(
-                    "fk_tasks_task_author_id",
-                    Tasks::Table,
-                    Tasks::TaskAuthorId,
-                ))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_tasks_task_author_id")
+                        .from(Tasks::Table, Tasks::TaskAuthorId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
                 .to_owned(),
         )
         .await?;
     // Listing a user's tasks is the hot query; the foreign key alone does
     // not give Postgres an index.
-    index(
-        manager,
-        "idx_tasks_task_author_id",
-        Tasks::Table,
-        Tasks::TaskAuthorId,
-    )
-    .await
+    manager
+        .create_index(
+            Index::create()
+                .name("idx_tasks_task_author_id")
+                .table(Tasks::Table)
+                .col(Tasks::TaskAuthorId)
+                .to_owned(),
+        )
+        .await
 }
 
 async fn create_refresh_tokens(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
@@ -119,59 +123,32 @@ async fn create_refresh_tokens(manager: &SchemaManager<'_>) -> Result<(), DbErr>
                 .col(timestamp_with_time_zone_null(RefreshTokens::UsedAt))
                 .col(timestamp_with_time_zone_null(RefreshTokens::RevokedAt))
                 .col(timestamp_with_time_zone(RefreshTokens::CreatedAt))
-                .foreign_key(&mut owned_by_user(
-                    "fk_refresh_tokens_user_id",
-                    RefreshTokens::Table,
-                    RefreshTokens::UserId,
-                ))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_refresh_tokens_user_id")
+                        .from(RefreshTokens::Table, RefreshTokens::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
                 .to_owned(),
         )
         .await?;
-    index(
-        manager,
-        "idx_refresh_tokens_family_id",
-        RefreshTokens::Table,
-        RefreshTokens::FamilyId,
-    )
-    .await?;
-    // Housekeeping deletes expired rows by `expires_at`.
-    index(
-        manager,
-        "idx_refresh_tokens_expires_at",
-        RefreshTokens::Table,
-        RefreshTokens::ExpiresAt,
-    )
-    .await
-}
-
-/// A foreign key from `table.column` to `users.id` whose rows go with
-/// their user (`ON DELETE CASCADE`).
-fn owned_by_user(
-    name: &str,
-    table: impl Iden + 'static,
-    column: impl Iden + 'static,
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(table, column)
-        .to(Users::Table, Users::Id)
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
-}
-
-/// An index on one column.
-async fn index(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: impl Iden + 'static,
-    column: impl Iden + 'static,
-) -> Result<(), DbErr> {
     manager
         .create_index(
             Index::create()
-                .name(name)
-                .table(table)
-                .col(column)
+                .name("idx_refresh_tokens_family_id")
+                .table(RefreshTokens::Table)
+                .col(RefreshTokens::FamilyId)
+                .to_owned(),
+        )
+        .await?;
+    // Housekeeping deletes expired rows by `expires_at`.
+    manager
+        .create_index(
+            Index::create()
+                .name("idx_refresh_tokens_expires_at")
+                .table(RefreshTokens::Table)
+                .col(RefreshTokens::ExpiresAt)
                 .to_owned(),
         )
         .await
