@@ -109,6 +109,16 @@ bench *ARGS:
 fuzz-api:
     bash fuzz/run
 
+# Write the OpenAPI document to clients/openapi.json and the TypeScript
+# client's types to clients/typescript/src/schema.ts (commit both).
+client-ts:
+    bash clients/check --write
+
+# The clients are current, the TypeScript one passes its end-to-end test
+# against a fresh API, and openapi-python-client takes the document.
+client-check:
+    bash clients/check
+
 # The layering rules of ARCHITECTURE.md (also part of `just test`).
 check-deps:
     cargo test -p tests --test architecture

@@ -853,8 +853,9 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "next: `just test` (or `cargo test -p tests --test api`), then `just dev` and \
-             /docs; README \"Adding a resource\" says what to change by hand"
+            "next: `just test` (or `cargo test -p tests --test api`), `just client-ts` to \
+             bring the clients' document up to date, then `just dev` and /docs; README \
+             \"Adding a resource\" says what to change by hand"
         )
     }
 }

@@ -16,7 +16,8 @@ Usage:
                                            a new account's password is read from ADMIN_PASSWORD
   api revoke-admin EMAIL                   take the admin role from EMAIL (every instance stops
                                            honouring it within SESSION_RECHECK_SECONDS)
-  api print-config                         show the effective settings, secrets masked";
+  api print-config                         show the effective settings, secrets masked
+  api openapi                              print the OpenAPI document (what /openapi.json serves)";
 
 fn main() -> ExitCode {
     let process = match infra::process::start() {
@@ -39,6 +40,10 @@ fn main() -> ExitCode {
             print!("{}", settings.describe());
             Ok(())
         }
+        ["openapi"] => web::openapi::document()
+            .to_pretty_json()
+            .map(|json| println!("{json}"))
+            .map_err(Into::into),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             Ok(())

@@ -39,7 +39,35 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    qualify_operation_ids(&mut document);
     document
+}
+
+/// Prefixes each operation's id with its tag (`tasks_list`, `users_list`).
+/// Handlers are named for what they do, so `list` or `get` repeat across
+/// resources; the specification requires ids unique, and client generators
+/// name their functions and types after them. Doing it here, once, gives
+/// every handler (generated ones too) the same stable scheme.
+fn qualify_operation_ids(document: &mut utoipa::openapi::OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if let (Some(id), Some([tag, ..])) =
+                (&mut operation.operation_id, operation.tags.as_deref())
+            {
+                *id = format!("{tag}_{id}");
+            }
+        }
+    }
 }
 
 /// Panics when `methods` on `path` are served but not documented (debug
@@ -158,16 +186,40 @@ pub fn page_limit() -> Object {
 
 /// The schema of a list's `sort` parameter: each sortable column, and the
 /// same with `-` for descending.
-pub fn sort(sortable: &[&str]) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(
-            sortable
-                .iter()
-                .flat_map(|column| [(*column).to_owned(), format!("-{column}")]),
-        ))
-        .build()
+pub fn sort(sortable: &[&str]) -> RefOr<Schema> {
+    let values = sortable
+        .iter()
+        .flat_map(|column| [(*column).to_owned(), format!("-{column}")]);
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values))
+            .build(),
+    )
+    .into()
 }
+
+/// Declares `$name`, the named schema of a list's `sort` parameter
+/// ([`sort`] of the `$sortable` columns), to use as the parameter's
+/// `value_type`. Named, it becomes one type in a generated client
+/// (`TaskSort`); inline enums are named after their operation by the
+/// generators and collide.
+macro_rules! sort_schema {
+    ($(#[$doc:meta])* $name:ident = $sortable:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                $crate::openapi::sort($sortable)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use sort_schema;
 
 #[cfg(test)]
 mod tests {
@@ -221,16 +273,20 @@ mod tests {
     #[test]
     fn list_parameters_take_the_page_size_and_sortable_columns_from_the_domain() {
         let doc = document();
-        for (path, sortable) in [
-            ("/v1/users/", domain::user::SORTABLE),
-            ("/v1/tasks/", domain::task::SORTABLE),
+        for (path, sortable, name) in [
+            ("/v1/users/", domain::user::SORTABLE, "UserSort"),
+            ("/v1/tasks/", domain::task::SORTABLE, "TaskSort"),
         ] {
             let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
             let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
             assert_eq!(limit["schema"]["maximum"], domain::MAX_PAGE_SIZE, "{path}");
             assert_eq!(limit["schema"]["default"], domain::MAX_PAGE_SIZE, "{path}");
             let sort = parameters.iter().find(|p| p["name"] == "sort").unwrap();
-            let values = sort["schema"]["enum"].as_array().unwrap();
+            let reference = format!("#/components/schemas/{name}");
+            assert_eq!(sort["schema"]["$ref"], reference.as_str(), "{path}");
+            let values = doc["components"]["schemas"][name]["enum"]
+                .as_array()
+                .unwrap();
             assert_eq!(values.len(), sortable.len() * 2, "{path}");
             for column in sortable {
                 assert!(

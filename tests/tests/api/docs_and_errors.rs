@@ -111,6 +111,81 @@ async fn docs_and_openapi_describe_every_endpoint() {
 }
 
 /// The field names a 422 `body` refuses.
+/// What client generators (openapi-typescript, openapi-python-client) need
+/// of the document, checked over HTTP so that `xtask/check` holds generated
+/// resources to it too: an id for every operation, unique across the
+/// document (generators name functions after it); every enum and every
+/// body a named schema (inline ones are named after their operation and
+/// collide: `ListSort` for both lists).
+#[tokio::test]
+async fn the_document_suits_client_generators() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut ids = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            let tag = operation["tags"][0].as_str().unwrap_or_default();
+            assert!(
+                id.starts_with(&format!("{tag}_")),
+                "{at}: id {id:?}, tag {tag:?}"
+            );
+            assert!(ids.insert(id.to_owned()), "{at}: id {id} is used twice");
+            let mut bodies = vec![&operation["requestBody"]];
+            bodies.extend(operation["responses"].as_object().unwrap().values());
+            for body in bodies {
+                let Some(schema) = body["content"]["application/json"]["schema"].as_object() else {
+                    continue;
+                };
+                let named = schema
+                    .get("items")
+                    .unwrap_or(&body["content"]["application/json"]["schema"]);
+                assert!(named["$ref"].is_string(), "{at}: an inline body {schema:?}");
+            }
+        }
+    }
+    assert!(
+        ids.contains("tasks_list") && ids.contains("users_list"),
+        "{ids:?}"
+    );
+    assert_schemas_named(&spec, &spec, &mut Vec::new());
+    assert!(spec["components"]["schemas"]["TaskSort"]["enum"].is_array());
+}
+
+/// Panics at an `enum` anywhere but at the top of a named schema, and at
+/// a `$ref` to a schema the document lacks.
+fn assert_schemas_named<'a>(spec: &Value, value: &'a Value, at: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(object) => {
+            let named = matches!(at.as_slice(), ["components", "schemas", _]);
+            assert!(
+                named || !object.contains_key("enum"),
+                "an inline enum at {}",
+                at.join("/")
+            );
+            if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
+                let target = reference.trim_start_matches("#/").split('/');
+                let found = target.fold(spec, |node, key| &node[key]);
+                assert!(
+                    found.is_object(),
+                    "{reference} at {} is missing",
+                    at.join("/")
+                );
+            }
+            for (key, value) in object {
+                at.push(key);
+                assert_schemas_named(spec, value, at);
+                at.pop();
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| assert_schemas_named(spec, item, at)),
+        _ => {}
+    }
+}
+
 fn refused(body: &Value, kind: Option<&str>) -> BTreeSet<String> {
     body["detail"]
         .as_array()

@@ -67,14 +67,15 @@ pub struct TaskListParams {
     limit: Option<u64>,
     /// A column (`domain::task::SORTABLE`), `-` first for descending.
     /// Default: creation order.
-    #[param(example = "-created_at", schema_with = sort_schema)]
+    #[param(example = "-created_at", value_type = Option<TaskSort>)]
     sort: Option<String>,
     /// Only completed (`true`) or open (`false`) tasks.
     is_completed: Option<bool>,
 }
 
-fn sort_schema() -> utoipa::openapi::Object {
-    openapi::sort(domain::task::SORTABLE)
+openapi::sort_schema! {
+    /// How `GET /v1/tasks/` may be sorted.
+    TaskSort = domain::task::SORTABLE
 }
 
 impl ListFilter for TaskFilter {

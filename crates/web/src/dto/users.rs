@@ -128,10 +128,11 @@ pub struct UserListParams {
     limit: Option<u64>,
     /// A column (`domain::user::SORTABLE`), `-` first for descending.
     /// Default: registration order.
-    #[param(example = "username", schema_with = sort_schema)]
+    #[param(example = "username", value_type = Option<UserSort>)]
     sort: Option<String>,
 }
 
-fn sort_schema() -> utoipa::openapi::Object {
-    openapi::sort(domain::user::SORTABLE)
+openapi::sort_schema! {
+    /// How `GET /v1/users/` may be sorted.
+    UserSort = domain::user::SORTABLE
 }

@@ -168,5 +168,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// This module's operations, for the OpenAPI document (`handlers::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list, create, get, update, delete), tags((name = "tasks", description = "Tasks; each visible to its author and admins")))]
+#[openapi(paths(list, create, get, update, delete), components(schemas(crate::dto::tasks::TaskSort)), tags((name = "tasks", description = "Tasks; each visible to its author and admins")))]
 pub(crate) struct Api;

@@ -286,5 +286,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// This module's operations, for the OpenAPI document (`handlers::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(register, login, refresh, logout, list, me, update_me, get, delete), tags((name = "users", description = "Accounts and authentication")))]
+#[openapi(paths(register, login, refresh, logout, list, me, update_me, get, delete), components(schemas(crate::dto::users::UserSort)), tags((name = "users", description = "Accounts and authentication")))]
 pub(crate) struct Api;
