@@ -137,10 +137,11 @@ impl Kind {
         (a, b)
     }
 
-    /// A JSON value of the wrong type, and the error code it gets.
+    /// A JSON value this kind refuses, and the error code it gets.
     fn wrong(self) -> (&'static str, &'static str) {
         match self {
-            Self::String | Self::Text => ("5", "string_type"),
+            // NUL: what Postgres cannot store, refused on every backend.
+            Self::String | Self::Text => ("\"nul \\u{0} inside\"", "string_pattern_mismatch"),
             Self::Int => ("\"many\"", "int_type"),
             Self::Bool => ("\"maybe\"", "bool_type"),
             Self::Datetime => ("\"yesterday\"", "datetime_parsing"),
@@ -479,9 +480,16 @@ impl Resource {
                              (`NUMERIC(19, 4)`).\npub type {} = crate::Numeric<19, 4>;\n",
                             self.domain_type(f)
                         )
+                    } else if f.kind == Kind::Text {
+                        format!(
+                            "\n/// 1 to {max} characters; may span lines.\npub type {ty} = \
+                             crate::MultilineText<1, {max}>;\n",
+                            max = f.kind.max_len(),
+                            ty = self.domain_type(f)
+                        )
                     } else {
                         format!(
-                            "\n/// 1 to {max} characters.\npub type {ty} = \
+                            "\n/// One line of 1 to {max} characters.\npub type {ty} = \
                              crate::Text<1, {max}>;\n",
                             max = f.kind.max_len(),
                             ty = self.domain_type(f)

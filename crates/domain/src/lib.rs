@@ -21,5 +21,5 @@ pub use error::InvalidValue;
 pub use list::{MAX_PAGE_SIZE, Page, Sort};
 pub use numeric::Numeric;
 pub use task::{NewTask, Task, TaskDescription, TaskFilter, TaskId, TaskPatch, TaskTitle};
-pub use text::Text;
+pub use text::{MultilineText, Text};
 pub use user::{Email, NewUser, Password, User, UserId, UserPatch, Username};

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{
     UserId,
     acl::{AclPrincipal, AclRule, Guarded, Permission, Principal},
-    text::Text,
+    text::{MultilineText, Text},
 };
 
 /// The database identity of a task. Internal: clients see [`Task::uuid`].
@@ -47,9 +47,11 @@ pub struct TaskPatch {
 /// Columns a task list may be sorted by (`?sort=title`, `-created_at`).
 pub const SORTABLE: &[&str] = &["id", "title", "is_completed", "created_at", "updated_at"];
 
+/// One line of 1 to 100 characters.
 pub type TaskTitle = Text<1, 100>;
 
-pub type TaskDescription = Text<1, 1000>;
+/// 1 to 1000 characters; may span lines.
+pub type TaskDescription = MultilineText<1, 1000>;
 
 /// The fields of a task that hold a user, for its ACL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

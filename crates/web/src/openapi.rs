@@ -251,6 +251,14 @@ mod tests {
             property("UpdateTaskRequest", "title")["maxLength"],
             domain::TaskTitle::MAX_LEN
         );
+        assert_eq!(
+            property("CreateTaskRequest", "title")["pattern"],
+            domain::TaskTitle::PATTERN
+        );
+        assert_eq!(
+            property("CreateTaskRequest", "description")["pattern"],
+            domain::TaskDescription::PATTERN
+        );
         // Absent means unchanged; null is refused, so the schema says so.
         assert_eq!(
             property("UpdateUserRequest", "current_password")["type"],

@@ -176,12 +176,12 @@ fn from_string<T>(
 }
 
 /// The schema of a string of `min..=max` characters matching `pattern`.
-fn text_schema(min: usize, max: usize, pattern: Option<&str>) -> Object {
+fn text_schema(min: usize, max: usize, pattern: &str) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(min))
         .max_length(Some(max))
-        .pattern(pattern)
+        .pattern(Some(pattern))
         .build()
 }
 
@@ -195,7 +195,7 @@ macro_rules! parsed_from_string {
             }
 
             fn schema() -> Object {
-                text_schema($min, $max, Some($pattern))
+                text_schema($min, $max, $pattern)
             }
         })+
     };
@@ -209,13 +209,15 @@ parsed_from_string! {
     Password => (Password::MIN_LEN, Password::MAX_LEN, Password::PATTERN);
 }
 
-impl<const MIN: usize, const MAX: usize> FieldValue for domain::Text<MIN, MAX> {
+impl<const MIN: usize, const MAX: usize, const MULTILINE: bool> FieldValue
+    for domain::Text<MIN, MAX, MULTILINE>
+{
     fn read(value: Value, _: bool) -> Result<Self, InvalidValue> {
         from_string(value, Self::parse)
     }
 
     fn schema() -> Object {
-        text_schema(MIN, MAX, None)
+        text_schema(MIN, MAX, Self::PATTERN)
     }
 }
 

@@ -219,6 +219,28 @@ async fn task_fields_are_validated() {
             "title",
             "string_type",
         ),
+        // NUL, which Postgres cannot store (it was a 500 there), and the
+        // other control characters; a title is one line.
+        (
+            json!({"title": "a\u{0}b", "description": "d"}),
+            "title",
+            "string_pattern_mismatch",
+        ),
+        (
+            json!({"title": "t", "description": "\u{0}"}),
+            "description",
+            "string_pattern_mismatch",
+        ),
+        (
+            json!({"title": "two\nlines", "description": "d"}),
+            "title",
+            "string_pattern_mismatch",
+        ),
+        (
+            json!({"title": "t", "description": "bell \u{7}"}),
+            "description",
+            "string_pattern_mismatch",
+        ),
     ] {
         let response = app.post_json("/v1/tasks/", &body, Some(&token)).await;
         assert_eq!(response.status(), 422, "{body}");
@@ -232,6 +254,16 @@ async fn task_fields_are_validated() {
         (json!({"title": ""}), "title", "string_too_short"),
         (json!({"title": null}), "title", "string_type"),
         (json!({"is_completed": "yes"}), "is_completed", "bool_type"),
+        (
+            json!({"description": "nul \u{0}"}),
+            "description",
+            "string_pattern_mismatch",
+        ),
+        (
+            json!({"title": "tab\t"}),
+            "title",
+            "string_pattern_mismatch",
+        ),
     ] {
         let response = app.patch_json(&path, &body, Some(&token)).await;
         assert_eq!(response.status(), 422, "{body}");
@@ -244,6 +276,12 @@ async fn task_fields_are_validated() {
         ["t"],
         "nothing stored or changed"
     );
+    // A description may span lines.
+    let multiline = json!({"description": "one\n\ttwo\r\nthree"});
+    let response = app.patch_json(&path, &multiline, Some(&token)).await;
+    assert_eq!(response.status(), 200);
+    let task: Value = app.get(&path, Some(&token)).await.json().await.unwrap();
+    assert_eq!(task["description"], multiline["description"]);
 }
 
 #[tokio::test]
