@@ -80,6 +80,9 @@ pub struct AuthSettings {
     /// `SECRET_KEY`: signs every token. Production refuses the default.
     #[default(Secret::new(DEVELOPMENT_SECRET_KEY))]
     pub secret_key: Secret,
+    /// `SECRET_KEY_PREVIOUS`: the key before the current one; tokens it
+    /// signed still verify, nothing new is signed with it (key rotation).
+    pub secret_key_previous: Option<Secret>,
     /// `JWT_ALGORITHM`.
     #[default(JwtAlgorithm::HS256)]
     #[serde(deserialize_with = "any_case")]
@@ -309,7 +312,8 @@ pub struct MetricsSettings {
     #[default(true)]
     pub enabled: bool,
     /// `METRICS_PORT`: serve `/metrics` on this port (on `HOST`) instead of
-    /// the API's, to keep it off the public listener.
+    /// the API's, to keep it off the public listener. In production the
+    /// API's port never serves it: this port or nowhere.
     #[serde(default, deserialize_with = "within_opt::<_, _, 0, 65_535>")]
     pub port: Option<u16>,
 }
