@@ -32,8 +32,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: whether this instance can serve traffic now. Checks the
-         *     database and, when configured, Redis, each within two seconds.
+         * Readiness: whether this instance can serve traffic now, which it cannot
+         *     without the database or with a schema its build is ahead of (a deploy
+         *     that has not migrated yet). Redis is reported but never makes it 503: the
+         *     cache and the rate limits carry on without it, and taking every instance
+         *     out of service when a shared Redis blips would turn a slowdown into an
+         *     outage. Each check waits at most two seconds.
          */
         get: operations["monitoring_ready"];
         put?: never;
@@ -263,11 +267,15 @@ export interface components {
         /** @description Readiness and what each dependency answered. */
         ReadinessResponse: {
             /**
-             * @description `ok`, `unavailable` or `timeout`.
+             * @description `ok`, `unavailable`, `timeout`, or `migrations_pending` (the
+             *     database answers but lacks migrations of this build).
              * @example ok
              */
             database: string;
-            /** @description Like `database`; absent when Redis is not configured. */
+            /**
+             * @description `ok`, `unavailable` or `timeout`, for information only: Redis down
+             *     leaves the instance ready. Absent when Redis is not configured.
+             */
             redis?: string | null;
             /**
              * @description `Ready` or `Unavailable`.
@@ -398,7 +406,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every dependency answers */
+            /** @description The database answers with the expected schema; `redis` may still be down */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -407,7 +415,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReadinessResponse"];
                 };
             };
-            /** @description A dependency failed; `checks` says which */
+            /** @description The database is down or not migrated; `database` says which */
             503: {
                 headers: {
                     [name: string]: unknown;
