@@ -840,7 +840,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many attempts from this address, or on this account */
+            /** @description Too many attempts from this address, or failed ones on this account from this address */
             429: {
                 headers: {
                     [name: string]: unknown;

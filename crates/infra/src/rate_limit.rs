@@ -108,6 +108,43 @@ impl RateLimiter {
         }
     }
 
+    /// How many hits `key` has in its current window, adding none: for a
+    /// budget spent only by some outcomes (failed logins), checked before
+    /// the outcome is known. Falls back to this process's count as `hit`.
+    pub async fn hits(&self, key: &str, window: Duration) -> u64 {
+        let local = || {
+            let windows = self
+                .local
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            windows
+                .by_key
+                .get(key)
+                .filter(|w| w.started.elapsed() < window)
+                .map_or(0, |w| u64::from(w.hits))
+        };
+        let Some(pool) = &self.redis else {
+            return local();
+        };
+        let redis_key = format!("{}ratelimit:{key}", pool.prefix);
+        let result = pool
+            .run(|mut conn| async move {
+                deadpool_redis::redis::cmd("GET")
+                    .arg(redis_key)
+                    .query_async::<Option<u64>>(&mut conn)
+                    .await
+            })
+            .await;
+        match result {
+            Ok(hits) => hits.unwrap_or(0),
+            Err(err) => {
+                metrics::counter!("rate_limit_errors_total").increment(1);
+                tracing::warn!(error = %err, "rate limiter's Redis unavailable; counting in this process");
+                local()
+            }
+        }
+    }
+
     fn hit_memory(windows: &Mutex<Windows>, key: &str, limit: u32, window: Duration) -> Decision {
         let now = Instant::now();
         // A poisoned lock only means another thread panicked mid-update of a
@@ -187,6 +224,17 @@ mod tests {
             !limiter.hit("login:1.2.3.4", 3, window).await.allowed,
             "a Redis outage must not lift the limit"
         );
+    }
+
+    #[tokio::test]
+    async fn hits_reads_a_count_without_adding_to_it() {
+        let limiter = RateLimiter::new(None);
+        let window = Duration::from_secs(60);
+        assert_eq!(limiter.hits("k", window).await, 0);
+        limiter.hit("k", 5, window).await;
+        limiter.hit("k", 5, window).await;
+        assert_eq!(limiter.hits("k", window).await, 2);
+        assert_eq!(limiter.hits("k", window).await, 2);
     }
 
     #[tokio::test]

@@ -2,7 +2,10 @@
 //! metrics, security headers, the client's address, per-route rate limits,
 //! and authentication.
 
-use std::{net::IpAddr, time::Instant};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use actix_web::{
     Error, HttpMessage, HttpRequest,
@@ -249,10 +252,6 @@ pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Bucket {
     Login,
-    /// Logins per account from every address together
-    /// (`RATE_LIMIT_LOGIN_ACCOUNT`), beside the per-address budget: many
-    /// addresses guessing one password share it.
-    LoginAccount,
     Register,
     Refresh,
     /// Profile changes, which can check the current password: keyed by the
@@ -287,28 +286,23 @@ pub(crate) async fn rate_limit<B: MessageBody + 'static>(
 
 /// Counts one hit of the `client` (its key, made only when rate limits are
 /// on) against `bucket`'s budget; a 429 once spent.
-pub(crate) async fn spend(
+async fn spend(
     req: &HttpRequest,
     bucket: Bucket,
     client: impl FnOnce(&Settings) -> Option<String>,
 ) -> Result<(), ApiError> {
-    let settings = req.app_data::<web::Data<Settings>>();
-    let deps = req.app_data::<web::Data<WebDeps>>();
-    let (Some(settings), Some(deps)) = (settings, deps) else {
-        return Err(ApiError::Misconfigured("web settings are not registered"));
-    };
+    let (settings, deps) = web_data(req)?;
     let limits = &settings.rate_limits;
     let Some(client) = limits.enabled.then(|| client(settings)).flatten() else {
         return Ok(());
     };
     let (name, limit) = match bucket {
         Bucket::Login => ("login", limits.login),
-        Bucket::LoginAccount => ("login-account", limits.login_account),
         Bucket::Register => ("register", limits.register),
         Bucket::Refresh => ("refresh", limits.refresh),
         Bucket::Profile => ("profile", limits.login),
     };
-    let window = std::time::Duration::from_secs(limits.window_seconds);
+    let window = Duration::from_secs(limits.window_seconds);
     let decision = deps
         .rate_limiter
         .hit(&format!("{name}:{client}"), limit, window)
@@ -316,12 +310,103 @@ pub(crate) async fn spend(
     if decision.allowed {
         return Ok(());
     }
-    metrics::counter!("rate_limited_total", "bucket" => name).increment(1);
-    let retry_after_secs = decision.reset_after.as_secs_f64().ceil().max(1.0);
+    Err(limited(name, decision.reset_after))
+}
+
+/// The settings and what web built from them, registered as app data.
+fn web_data(req: &HttpRequest) -> Result<(&Settings, &WebDeps), ApiError> {
+    let settings = req.app_data::<web::Data<Settings>>();
+    let deps = req.app_data::<web::Data<WebDeps>>();
+    match (settings, deps) {
+        (Some(settings), Some(deps)) => Ok((settings, deps)),
+        _ => Err(ApiError::Misconfigured("web settings are not registered")),
+    }
+}
+
+/// The 429 of a spent budget, counted by `bucket`.
+fn limited(bucket: &'static str, reset_after: Duration) -> ApiError {
+    metrics::counter!("rate_limited_total", "bucket" => bucket).increment(1);
+    let retry_after_secs = reset_after.as_secs_f64().ceil().max(1.0);
     // Whole seconds, at most the window: the cast cannot truncate.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let retry_after_secs = retry_after_secs as u64;
-    Err(ApiError::RateLimited { retry_after_secs })
+    ApiError::RateLimited { retry_after_secs }
+}
+
+/// The first delay before checking the password of an account that others
+/// keep failing to log in to, doubled by each further failure up to
+/// [`LOGIN_DELAY_MAX`].
+const LOGIN_DELAY_STEP: Duration = Duration::from_millis(100);
+/// The longest a login waits, however many failures the account has had.
+const LOGIN_DELAY_MAX: Duration = Duration::from_secs(2);
+
+/// Failed logins, counted per account and client and per account, so that
+/// guessing fails without letting anyone lock the owner out.
+///
+/// A client (an address, an IPv6 /64) whose failed logins on one account
+/// reach `RATE_LIMIT_LOGIN_ACCOUNT` in a window gets 429 on that account
+/// until the window ends; successful logins and other clients spend
+/// nothing of it. Guessing spread over many clients is slowed instead: once
+/// the account has had more failures in the window than that budget, each
+/// login on it waits before its password is checked, 100 ms doubled per
+/// further failure up to 2 s. The owner may be slowed, never refused,
+/// while someone else guesses from elsewhere.
+pub(crate) struct LoginFailures {
+    /// The per-client and per-account keys, when rate limits are on.
+    keys: Option<(String, String)>,
+}
+
+impl LoginFailures {
+    /// Refuses a client out of failures on `account`, or waits as long as
+    /// the account's failures ask; then the password may be checked.
+    pub async fn check(req: &HttpRequest, account: &str) -> Result<Self, ApiError> {
+        let (settings, deps) = web_data(req)?;
+        let limits = &settings.rate_limits;
+        let client = client_ip(req, &settings.http.trusted_proxies).map(client_key);
+        let Some(client) = client.filter(|_| limits.enabled) else {
+            return Ok(Self { keys: None });
+        };
+        let keys = (
+            format!("login-failed:{account}:{client}"),
+            format!("login-failed:{account}"),
+        );
+        let window = Duration::from_secs(limits.window_seconds);
+        let limiter = &deps.rate_limiter;
+        let budget = u64::from(limits.login_account);
+        if limiter.hits(&keys.0, window).await >= budget {
+            return Err(limited("login-account", window));
+        }
+        let delay = login_delay(limiter.hits(&keys.1, window).await, budget);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(Self { keys: Some(keys) })
+    }
+
+    /// Counts a failed login against the client and the account.
+    pub async fn failed(self, req: &HttpRequest) {
+        let (Some((client, account)), Ok((settings, deps))) = (self.keys, web_data(req)) else {
+            return;
+        };
+        let window = Duration::from_secs(settings.rate_limits.window_seconds);
+        // Counted, never refused here: `check` decides.
+        deps.rate_limiter.hit(&client, u32::MAX, window).await;
+        deps.rate_limiter.hit(&account, u32::MAX, window).await;
+    }
+}
+
+/// How long a login waits on an account with `failures` in the window,
+/// `free` of them without delay.
+fn login_delay(failures: u64, free: u64) -> Duration {
+    match failures.saturating_sub(free) {
+        0 => Duration::ZERO,
+        over => {
+            let doublings = u32::try_from(over - 1).unwrap_or(u32::MAX).min(16);
+            LOGIN_DELAY_STEP
+                .saturating_mul(1 << doublings)
+                .min(LOGIN_DELAY_MAX)
+        }
+    }
 }
 
 /// The key an address is counted under: IPv4 addresses one by one, IPv6
@@ -339,6 +424,19 @@ fn client_key(ip: IpAddr) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_login_delay_grows_with_the_failures_past_the_budget_and_is_capped() {
+        use std::time::Duration;
+
+        use super::login_delay;
+        assert_eq!(login_delay(0, 10), Duration::ZERO);
+        assert_eq!(login_delay(10, 10), Duration::ZERO);
+        assert_eq!(login_delay(11, 10), Duration::from_millis(100));
+        assert_eq!(login_delay(13, 10), Duration::from_millis(400));
+        assert_eq!(login_delay(1_000, 10), Duration::from_secs(2));
+        assert_eq!(login_delay(u64::MAX, 0), Duration::from_secs(2));
+    }
+
     use super::client_key;
 
     #[test]

@@ -117,10 +117,14 @@ async fn hsts_is_sent_only_when_configured() {
 }
 
 async fn login(app: &tests::TestApp, email: &str, forwarded_for: &str) -> u16 {
+    login_with(app, email, "Wr0ng!pass", forwarded_for).await
+}
+
+async fn login_with(app: &tests::TestApp, email: &str, password: &str, from: &str) -> u16 {
     app.client
         .post(app.url("/v1/users/login"))
-        .header("X-Forwarded-For", forwarded_for)
-        .json(&json!({"email": email, "password": "Wr0ng!pass"}))
+        .header("X-Forwarded-For", from)
+        .json(&json!({"email": email, "password": password}))
         .send()
         .await
         .unwrap()
@@ -128,23 +132,64 @@ async fn login(app: &tests::TestApp, email: &str, forwarded_for: &str) -> u16 {
         .as_u16()
 }
 
-#[tokio::test]
-async fn one_account_has_a_login_budget_whatever_the_address() {
-    let app = spawn_app_with(&[
+/// Spins up an app whose accounts take 3 failed logins per client.
+async fn login_budget_app() -> tests::TestApp {
+    spawn_app_with(&[
         ("RATE_LIMIT_ENABLED", "true"),
         ("RATE_LIMIT_LOGIN", "100"),
         ("RATE_LIMIT_LOGIN_ACCOUNT", "3"),
         ("TRUSTED_PROXIES", "127.0.0.1"),
     ])
-    .await;
-    for n in 1..=3 {
-        let address = format!("198.51.100.{n}");
-        assert_eq!(login(&app, "ada@example.com", &address).await, 400);
+    .await
+}
+
+#[tokio::test]
+async fn failed_logins_lock_out_the_client_that_fails_not_the_owner() {
+    let app = login_budget_app().await;
+    app.signed_up("ada").await;
+    let attacker = "198.51.100.66";
+    for _ in 0..3 {
+        assert_eq!(login(&app, "ada@example.com", attacker).await, 400);
     }
-    // A fourth address, the same account (in any letter case): refused.
-    assert_eq!(login(&app, "ADA@example.com", "198.51.100.4").await, 429);
-    // Another account from the same address is not.
-    assert_eq!(login(&app, "bob@example.com", "198.51.100.4").await, 400);
+    // That client is out of failures on this account (in any letter case),
+    // even with the right password.
+    assert_eq!(login(&app, "ADA@example.com", attacker).await, 429);
+    assert_eq!(
+        login_with(&app, "ada@example.com", PASSWORD, attacker).await,
+        429
+    );
+    // The owner, from elsewhere, logs in; the attacker may still try others.
+    assert_eq!(
+        login_with(&app, "ada@example.com", PASSWORD, "203.0.113.7").await,
+        200
+    );
+    assert_eq!(login(&app, "bob@example.com", attacker).await, 400);
+    // Successful logins spend nothing.
+    for _ in 0..5 {
+        assert_eq!(
+            login_with(&app, "ada@example.com", PASSWORD, "203.0.113.7").await,
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn guessing_from_many_clients_slows_the_account_but_never_refuses_the_owner() {
+    let app = login_budget_app().await;
+    app.signed_up("ada").await;
+    // Six failures from two clients: three past the account's free three.
+    for attacker in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..3 {
+            assert_eq!(login(&app, "ada@example.com", attacker).await, 400);
+        }
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(
+        login_with(&app, "ada@example.com", PASSWORD, "203.0.113.7").await,
+        200
+    );
+    // 100 ms doubled twice: the owner waited, and got in.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
 }
 
 #[tokio::test]

@@ -213,7 +213,9 @@ pub struct RateLimitSettings {
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub login: u32,
-    /// `RATE_LIMIT_LOGIN_ACCOUNT`: logins per email from all addresses together.
+    /// `RATE_LIMIT_LOGIN_ACCOUNT`: failed logins on one email per client
+    /// address; past as many from all addresses, logins on it are slowed
+    /// (`web::middleware::LoginFailures`).
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub login_account: u32,

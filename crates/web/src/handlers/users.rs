@@ -17,7 +17,7 @@ use crate::{
     error::{ErrorBody, ValidationErrorBody},
     extract::{CurrentUser, ListQuery, Principals},
     handlers::{list_response, resource},
-    middleware::{self, Bucket},
+    middleware::{self, Bucket, LoginFailures},
     validation::{Valid, path_uuid},
 };
 
@@ -51,7 +51,7 @@ pub async fn register(services: web::Data<Services>, body: Valid<RegisterUserReq
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Invalid credentials", body = ErrorBody),
         (status = 422, description = "Malformed request", body = ValidationErrorBody),
-        (status = 429, description = "Too many attempts from this address, or on this account", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or failed ones on this account from this address", body = ErrorBody),
     ),
 )]
 pub async fn login(
@@ -60,13 +60,17 @@ pub async fn login(
     body: Valid<LoginUserRequest>,
 ) -> Result {
     let login = body.into_inner();
-    // `Email` is stored lower-cased: one budget per account.
-    middleware::spend(&req, Bucket::LoginAccount, |_| {
-        Some(login.email.as_str().to_owned())
-    })
-    .await?;
-    let pair = services.auth.login(&login.email, login.password).await?;
-    Ok(tokens(pair))
+    // `Email` is stored lower-cased: one count per account.
+    let failures = LoginFailures::check(&req, login.email.as_str()).await?;
+    match services.auth.login(&login.email, login.password).await {
+        Ok(pair) => Ok(tokens(pair)),
+        Err(error) => {
+            if matches!(error, application::Error::InvalidCredentials) {
+                failures.failed(&req).await;
+            }
+            Err(error.into())
+        }
+    }
 }
 
 /// Tokens in a response no cache may keep (RFC 6749 §5.1).
