@@ -22,6 +22,7 @@ use sea_orm_migration::{
 };
 
 mod m20261203_000001_baseline;
+mod m20261203_000002_login_start;
 
 pub use m20261203_000001_baseline::river_up;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261203_000001_baseline::Migration),
+            Box::new(m20261203_000002_login_start::Migration),
             // new-resource: migrations
         ]
     }

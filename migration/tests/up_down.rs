@@ -42,3 +42,52 @@ async fn migrations_apply_roll_back_and_reapply() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn existing_logins_keep_their_first_issue_time_as_their_start() {
+    let mut options = ConnectOptions::new("sqlite::memory:");
+    options.max_connections(1);
+    let db = Database::connect(options).await.unwrap();
+    Migrator::up(&db, Some(1)).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO users (id, uuid, email, password, username, is_admin, created_at, updated_at) \
+         VALUES (1, 'u', 'a@example.com', 'x', 'a', false, '2026-11-01 10:00:00+00:00', \
+         '2026-11-01 10:00:00+00:00')",
+    )
+    .await
+    .unwrap();
+    // One login rotated once (its first token issued on the 1st), another
+    // login of one token.
+    for (id, family, created) in [
+        (1, "f1", "2026-11-01 10:00:00+00:00"),
+        (2, "f1", "2026-11-20 10:00:00+00:00"),
+        (3, "f2", "2026-11-25 10:00:00+00:00"),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO refresh_tokens (id, jti, family_id, user_id, expires_at, created_at) \
+             VALUES ({id}, 'j{id}', '{family}', 1, '{created}', '{created}')"
+        ))
+        .await
+        .unwrap();
+    }
+    Migrator::up(&db, None).await.unwrap();
+    let rows = db
+        .query_all_raw(sea_orm_migration::sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT family_started_at FROM refresh_tokens ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    let started: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get("", "family_started_at").unwrap())
+        .collect();
+    assert_eq!(
+        started,
+        [
+            "2026-11-01 10:00:00+00:00",
+            "2026-11-01 10:00:00+00:00",
+            "2026-11-25 10:00:00+00:00"
+        ]
+    );
+}

@@ -355,9 +355,15 @@ async fn housekeeping_deletes_expired_refresh_tokens_only() {
         .unwrap()
         .unwrap()
         .id;
+    // One login, rotated: its first token expired, its latest lives.
+    let (family_id, started) = (
+        uuid::Uuid::new_v4(),
+        Utc::now() - chrono::Duration::days(10),
+    );
     let token = |expires_at| NewRefreshToken {
         jti: uuid::Uuid::new_v4(),
-        family_id: uuid::Uuid::new_v4(),
+        family_id,
+        family_started_at: started,
         user_id,
         expires_at,
     };
@@ -379,9 +385,13 @@ async fn housekeeping_deletes_expired_refresh_tokens_only() {
         repo.find(db.writer(), expired.jti).await.unwrap().is_none(),
         "expired token deleted"
     );
-    assert!(
-        repo.find(db.writer(), live.jti).await.unwrap().is_some(),
-        "live token kept"
+    let kept = repo.find(db.writer(), live.jti).await.unwrap();
+    // The login's start survives its first token: SESSION_MAX_DAYS still
+    // counts from it.
+    assert_eq!(
+        kept.map(|record| record.family_started_at.timestamp()),
+        Some(started.timestamp()),
+        "live token kept, with its login's start"
     );
 }
 

@@ -183,6 +183,7 @@ async fn a_refresh_token_is_consumed_once_and_families_revoke_together() {
                 NewRefreshToken {
                     jti,
                     family_id: family,
+                    family_started_at: Utc::now(),
                     user_id: user.id,
                     expires_at: Utc::now(),
                 },

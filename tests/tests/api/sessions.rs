@@ -182,3 +182,46 @@ async fn authorization_is_never_read_from_redis() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_login_ends_session_max_days_after_it_began_however_often_refreshed() {
+    use persistence::entities::refresh_token;
+    use sea_orm::{EntityTrait as _, sea_query::Expr};
+
+    let app = spawn_shared_app_with(&[("SESSION_MAX_DAYS", "30")]).await;
+    let (_, refresh) = app.signed_up("ada").await;
+    let refreshed = app
+        .post_json(
+            "/v1/users/refresh",
+            &json!({"refresh_token": refresh}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status(), 200);
+    let refresh = refreshed.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The login began 30 days ago (as if refreshed every few days since):
+    // its latest refresh token no longer works.
+    let began = chrono::Utc::now() - chrono::Duration::days(30);
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::FamilyStartedAt, Expr::value(began))
+        .exec(app.pool().await.writer())
+        .await
+        .unwrap();
+    let expired = app
+        .post_json(
+            "/v1/users/refresh",
+            &json!({"refresh_token": refresh}),
+            None,
+        )
+        .await;
+    assert_eq!(expired.status(), 401);
+    assert_eq!(
+        expired.json::<Value>().await.unwrap()["message"],
+        "Login expired; log in again"
+    );
+    // Logging in again starts a new login.
+    app.login("ada").await;
+}

@@ -71,6 +71,8 @@ pub struct TokenService {
     decoding: Vec<DecodingKey>,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    /// How long a login lasts from its start (`SESSION_MAX_DAYS`).
+    session_max: Duration,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -99,11 +101,24 @@ impl TokenService {
                 .collect(),
             access_ttl: Duration::minutes(i64::from(settings.jwt_expire_minutes)),
             refresh_ttl: Duration::days(i64::from(settings.refresh_token_expire_days)),
+            session_max: Duration::days(i64::from(settings.session_max_days)),
         }
     }
 
-    /// Signs a new access + refresh pair for `user` in login family `family_id`.
-    pub(crate) fn issue(&self, user: UserId, family_id: Uuid) -> Result<IssuedPair> {
+    /// Whether a login that began `started_at` has ended.
+    pub(crate) fn login_expired(&self, started_at: chrono::DateTime<Utc>) -> bool {
+        Utc::now() >= started_at + self.session_max
+    }
+
+    /// Signs a new access + refresh pair for `user` in login family
+    /// `family_id`, which began `started_at`: the refresh token expires with
+    /// the login at the latest.
+    pub(crate) fn issue(
+        &self,
+        user: UserId,
+        family_id: Uuid,
+        started_at: chrono::DateTime<Utc>,
+    ) -> Result<IssuedPair> {
         let now = Utc::now();
         let claims = |typ, jti, expires_at: chrono::DateTime<Utc>| Claims {
             sub: user.to_string(),
@@ -116,8 +131,9 @@ impl TokenService {
         let refresh = NewRefreshToken {
             jti: Uuid::new_v4(),
             family_id,
+            family_started_at: started_at,
             user_id: user,
-            expires_at: now + self.refresh_ttl,
+            expires_at: (now + self.refresh_ttl).min(started_at + self.session_max),
         };
         let pair = TokenPair {
             access_token: self.sign(&claims(
@@ -185,7 +201,7 @@ mod tests {
     fn access_tokens_authenticate_and_refresh_tokens_do_not() {
         let tokens = service(&[]);
         let family = Uuid::new_v4();
-        let issued = tokens.issue(UserId(42), family).unwrap();
+        let issued = tokens.issue(UserId(42), family, Utc::now()).unwrap();
         let caller = tokens.authenticate(&issued.pair.access_token).unwrap();
         assert_eq!(
             caller,
@@ -207,9 +223,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_token_expires_with_its_login_at_the_latest() {
+        let tokens = service(&[
+            ("REFRESH_TOKEN_EXPIRE_DAYS", "7"),
+            ("SESSION_MAX_DAYS", "30"),
+        ]);
+        let fresh = tokens.issue(UserId(1), Uuid::new_v4(), Utc::now()).unwrap();
+        let week = fresh.refresh.expires_at - Utc::now();
+        assert!(week > Duration::days(7) - Duration::minutes(1) && week <= Duration::days(7));
+        // A login that began 29 days ago has a day left: so has its token.
+        let started = Utc::now() - Duration::days(29);
+        let late = tokens.issue(UserId(1), Uuid::new_v4(), started).unwrap();
+        assert_eq!(late.refresh.expires_at, started + Duration::days(30));
+        assert!(!tokens.login_expired(started));
+        assert!(tokens.login_expired(Utc::now() - Duration::days(30)));
+    }
+
+    #[test]
     fn access_tokens_are_short_lived() {
         let tokens = service(&[("JWT_EXPIRE_MINUTES", "15")]);
-        let issued = tokens.issue(UserId(1), Uuid::new_v4()).unwrap();
+        let issued = tokens.issue(UserId(1), Uuid::new_v4(), Utc::now()).unwrap();
         let claims = tokens
             .decode(&issued.pair.access_token, TokenKind::Access)
             .unwrap();
@@ -220,11 +253,11 @@ mod tests {
     fn tokens_from_another_key_or_algorithm_are_rejected() {
         let ours = service(&[]);
         let theirs = service(&[("SECRET_KEY", "another-secret-another-secret-xx")]);
-        let forged = theirs.issue(UserId(1), Uuid::new_v4()).unwrap();
+        let forged = theirs.issue(UserId(1), Uuid::new_v4(), Utc::now()).unwrap();
         assert!(ours.authenticate(&forged.pair.access_token).is_none());
 
         let hs512 = service(&[("JWT_ALGORITHM", "HS512")]);
-        let other_alg = hs512.issue(UserId(1), Uuid::new_v4()).unwrap();
+        let other_alg = hs512.issue(UserId(1), Uuid::new_v4(), Utc::now()).unwrap();
         assert!(ours.authenticate(&other_alg.pair.access_token).is_none());
         assert!(hs512.authenticate(&other_alg.pair.access_token).is_some());
     }

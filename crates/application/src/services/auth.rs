@@ -152,8 +152,9 @@ impl AuthService {
     /// under the user's row lock, the lock password changes take too, and
     /// only if the hash is still the one the password matched.
     pub async fn start_login(&self, verified: VerifiedLogin) -> Result<TokenPair> {
-        let family_id = Uuid::new_v4();
-        let issued = self.tokens.issue(verified.user, family_id)?;
+        let issued = self
+            .tokens
+            .issue(verified.user, Uuid::new_v4(), Utc::now())?;
         self.db
             .transaction(async |tx| {
                 self.users.lock(tx.conn(), verified.user).await?;
@@ -196,7 +197,14 @@ impl AuthService {
             let Some(record) = self.refresh_tokens.find(tx.conn(), claims.jti).await? else {
                 return Err(INVALID);
             };
-            let issued = self.tokens.issue(record.user_id, record.family_id)?;
+            // Tokens issued before logins had an end carry a later expiry
+            // than their login's; the stored start decides.
+            if self.tokens.login_expired(record.family_started_at) {
+                return Err(Error::Unauthorized("Login expired; log in again"));
+            }
+            let issued =
+                self.tokens
+                    .issue(record.user_id, record.family_id, record.family_started_at)?;
             self.refresh_tokens
                 .insert(tx.conn(), issued.refresh)
                 .await?;

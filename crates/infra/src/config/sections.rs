@@ -95,6 +95,11 @@ pub struct AuthSettings {
     #[default(7)]
     #[serde(deserialize_with = "within::<_, _, 1, 365>")]
     pub refresh_token_expire_days: u32,
+    /// `SESSION_MAX_DAYS`: a login ends this long after it began, however
+    /// often its refresh tokens are rotated.
+    #[default(30)]
+    #[serde(deserialize_with = "within::<_, _, 1, 3650>")]
+    pub session_max_days: u32,
     /// `SESSION_RECHECK_SECONDS`: how long one instance trusts its last look
     /// at a login: the bound on how late it notices another's logout,
     /// password change, demotion or deletion (0: asks on every request).

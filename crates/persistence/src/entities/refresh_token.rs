@@ -10,6 +10,8 @@ pub struct Model {
     pub jti: Uuid,
     /// Shared by every token rotated from one login.
     pub family_id: Uuid,
+    /// When the family's login began (`SESSION_MAX_DAYS` counts from it).
+    pub family_started_at: DateTimeUtc,
     pub user_id: i64,
     pub expires_at: DateTimeUtc,
     /// Set when the token was exchanged for a new pair.

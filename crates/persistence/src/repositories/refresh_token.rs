@@ -19,6 +19,8 @@ const ENTITY: &str = "Refresh token";
 pub struct NewRefreshToken {
     pub jti: Uuid,
     pub family_id: Uuid,
+    /// When the family's login began; every token rotated from it keeps it.
+    pub family_started_at: DateTime<Utc>,
     pub user_id: UserId,
     pub expires_at: DateTime<Utc>,
 }
@@ -28,6 +30,7 @@ pub struct NewRefreshToken {
 pub struct RefreshTokenRecord {
     pub jti: Uuid,
     pub family_id: Uuid,
+    pub family_started_at: DateTime<Utc>,
     pub user_id: UserId,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
@@ -44,6 +47,7 @@ impl RefreshTokenRepository {
         let model = refresh_token::ActiveModel {
             jti: Set(token.jti),
             family_id: Set(token.family_id),
+            family_started_at: Set(token.family_started_at),
             user_id: Set(token.user_id.0),
             expires_at: Set(token.expires_at),
             used_at: Set(None),
@@ -71,6 +75,7 @@ impl RefreshTokenRepository {
             .map(|model| RefreshTokenRecord {
                 jti: model.jti,
                 family_id: model.family_id,
+                family_started_at: model.family_started_at,
                 user_id: UserId(model.user_id),
                 expires_at: model.expires_at,
                 used_at: model.used_at,
