@@ -68,9 +68,13 @@ generate-migration NAME:
 new-resource NAME *FIELDS:
     cargo run -q -p xtask -- new-resource {{NAME}} {{FIELDS}}
 
-# Make EMAIL an admin, creating the account (password from ADMIN_PASSWORD) if needed.
+# Create a new admin account (password from ADMIN_PASSWORD); refuses an existing email.
 create-admin EMAIL USERNAME:
     cargo run --bin api -- create-admin {{EMAIL}} {{USERNAME}}
+
+# Delete EMAIL's account and everything it owns (e.g. one squatting the admin's address).
+delete-user EMAIL:
+    cargo run --bin api -- delete-user {{EMAIL}}
 
 # Take the admin role from EMAIL (every instance within SESSION_RECHECK_SECONDS).
 revoke-admin EMAIL:

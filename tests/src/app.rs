@@ -191,18 +191,16 @@ impl TestApp {
     /// Registers `name` as an admin (the way `api create-admin` does) and
     /// logs in.
     pub async fn signed_up_admin(&self, name: &str) -> (String, String) {
-        let email = domain::Email::parse(&format!("{name}@example.com")).expect("email");
-        let account = (
-            domain::Username::parse(name).expect("username"),
-            domain::Password::parse(PASSWORD).expect("password"),
-        );
-        let (_, created) = self
-            .services
+        let registration = application::services::auth::Registration {
+            email: domain::Email::parse(&format!("{name}@example.com")).expect("email"),
+            username: domain::Username::parse(name).expect("username"),
+            password: domain::Password::parse(PASSWORD).expect("password"),
+        };
+        self.services
             .users
-            .create_admin(email, Some(account))
+            .create_admin(registration)
             .await
             .expect("create admin");
-        assert!(created);
         self.login(name).await
     }
 

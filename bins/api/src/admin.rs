@@ -1,35 +1,35 @@
-//! `api create-admin` and `api revoke-admin`: the API cannot make or
-//! unmake admins, the command line can.
+//! `api create-admin`, `api revoke-admin` and `api delete-user`: the API
+//! cannot make or unmake admins, the command line can.
 
 use anyhow::Context as _;
-use application::Services;
+use application::{Error, Services, services::auth::Registration};
 use infra::Settings;
 
-/// Grants the admin role to EMAIL's account, creating it with USERNAME and
-/// `ADMIN_PASSWORD` (from the environment, so it stays out of shell
-/// history) if there is none.
+/// Creates a new admin account for EMAIL with USERNAME and `ADMIN_PASSWORD`
+/// (from the environment, so it stays out of shell history). An existing
+/// account is refused: promoting it would hand the role to whoever
+/// registered that address first, who may not be the operator.
 pub async fn create(settings: &Settings, email: &str, username: &str) -> anyhow::Result<()> {
-    let email = domain::Email::parse(email).context("EMAIL")?;
-    let new_account = match &settings.auth.admin_password {
-        Some(password) => Some((
-            domain::Username::parse(username).context("USERNAME")?,
-            domain::Password::parse(password.expose()).context("ADMIN_PASSWORD")?,
-        )),
-        None => None,
+    let Some(password) = &settings.auth.admin_password else {
+        anyhow::bail!("set ADMIN_PASSWORD to the new admin account's password");
+    };
+    let registration = Registration {
+        email: domain::Email::parse(email).context("EMAIL")?,
+        username: domain::Username::parse(username).context("USERNAME")?,
+        password: domain::Password::parse(password.expose()).context("ADMIN_PASSWORD")?,
     };
     let services = Services::from_settings(settings).await?;
-    let (admin, created) = match services.users.create_admin(email, new_account).await {
-        Err(application::Error::NotFound { .. }) => anyhow::bail!(
-            "no account has this email; set ADMIN_PASSWORD to create one with USERNAME"
+    let admin = match services.users.create_admin(registration).await {
+        Err(Error::Conflict { field: "email", .. }) => anyhow::bail!(
+            "an account with this email exists already; create-admin only creates new \
+             accounts, since whoever registered the address knows its password and may not \
+             be you. If it is not yours, remove it with `api delete-user {email}` and run \
+             create-admin again"
         ),
+        Err(Error::Conflict { field, .. }) => anyhow::bail!("USERNAME: this {field} is taken"),
         other => other?,
     };
-    let what = if created {
-        "admin account created"
-    } else {
-        "existing account is now an admin"
-    };
-    tracing::info!(uuid = %admin.uuid, email = %admin.email, "{what}");
+    tracing::info!(uuid = %admin.uuid, email = %admin.email, "admin account created");
     Ok(())
 }
 
@@ -37,12 +37,21 @@ pub async fn create(settings: &Settings, email: &str, username: &str) -> anyhow:
 pub async fn revoke(settings: &Settings, email: &str) -> anyhow::Result<()> {
     let email = domain::Email::parse(email).context("EMAIL")?;
     let services = Services::from_settings(settings).await?;
-    let (user, was_admin) = services.users.revoke_admin(&email).await?;
+    let (user, was_admin) = services.users.change_admin(&email, false).await?;
     let what = if was_admin {
         "admin role revoked"
     } else {
         "the account was not an admin"
     };
     tracing::info!(uuid = %user.uuid, email = %user.email, "{what}");
+    Ok(())
+}
+
+/// Deletes EMAIL's account and everything it owns.
+pub async fn delete_user(settings: &Settings, email: &str) -> anyhow::Result<()> {
+    let email = domain::Email::parse(email).context("EMAIL")?;
+    let services = Services::from_settings(settings).await?;
+    let user = services.users.delete_by_email(&email).await?;
+    tracing::info!(uuid = %user.uuid, email = %user.email, "account deleted");
     Ok(())
 }

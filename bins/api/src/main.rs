@@ -13,10 +13,11 @@ use web::Application;
 const USAGE: &str = "\
 Usage:
   api                                      serve the API (settings from the environment and .env)
-  api create-admin EMAIL USERNAME          make EMAIL an admin, creating the account if needed;
-                                           a new account's password is read from ADMIN_PASSWORD
+  api create-admin EMAIL USERNAME          create a new admin account, its password read from
+                                           ADMIN_PASSWORD; refuses an email that has an account
   api revoke-admin EMAIL                   take the admin role from EMAIL (every instance stops
                                            honouring it within SESSION_RECHECK_SECONDS)
+  api delete-user EMAIL                    delete EMAIL's account and everything it owns
   api migrate                              apply pending database migrations, then exit
   api healthcheck                          exit 0 if this instance's readiness answers 200
                                            within 3 s (the container's health check)
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             runtime.block_on(admin::create(settings, email, username))
         }
         ["revoke-admin", email] => runtime.block_on(admin::revoke(settings, email)),
+        ["delete-user", email] => runtime.block_on(admin::delete_user(settings, email)),
         ["create-admin", ..] => Err(anyhow::anyhow!(
             "create-admin takes EMAIL and USERNAME\n\n{USAGE}"
         )),

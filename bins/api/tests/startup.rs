@@ -128,52 +128,79 @@ fn a_bad_cleanup_schedule_stops_an_api_that_runs_jobs() {
 }
 
 #[test]
-fn create_admin_bootstraps_the_first_admin_and_revoke_admin_demotes() {
+fn create_admin_makes_only_new_accounts_and_delete_user_clears_a_squatter() {
     let dir = scratch_dir("create-admin");
-    let run = |args: &[&str], password: Option<&str>| {
+    let command = |args: &[&str], password: Option<&str>| {
         let mut command = api(&dir);
-        command
-            .arg("create-admin")
-            .args(args)
-            .env("LOG_FORMAT", "json");
+        command.args(args).env("LOG_FORMAT", "json");
         if let Some(password) = password {
             command.env("ADMIN_PASSWORD", password);
         }
-        command.output().unwrap()
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     };
-    let created = run(&["root@example.com", "root"], Some("Adm1n!pass"));
-    assert_eq!(created.status.code(), Some(0), "{created:?}");
-    assert!(String::from_utf8_lossy(&created.stdout).contains("admin account created"));
+    let create = |email: &str, password: Option<&str>| {
+        command(
+            &["create-admin", email, email.split('@').next().unwrap()],
+            password,
+        )
+    };
+    let (code, out) = create("root@example.com", Some("Adm1n!pass"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("admin account created"), "{out}");
 
-    let again = run(&["root@example.com", "root"], None);
-    assert_eq!(again.status.code(), Some(0), "{again:?}");
-    assert!(String::from_utf8_lossy(&again.stdout).contains("existing account is now an admin"));
+    // Someone registers the address the operator meant for the admin,
+    // with a password of their own, before the operator runs create-admin.
+    let (mut child, address, _lines) = start(&dir, &[]);
+    let body = registration("admin");
+    let mut stream = registration_headers(&address, &body, "");
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    tests::process::signal(&child, "-TERM");
+    child.wait().unwrap();
+    // create-admin refuses it rather than promote the squatter, and says
+    // what to do; delete-user removes it, and create-admin then works.
+    let (code, out) = create("admin@example.com", Some("Adm1n!pass"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("exists already") && out.contains("delete-user"),
+        "{out}"
+    );
+    let (code, out) = command(&["delete-user", "admin@example.com"], None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("account deleted"), "{out}");
+    assert_eq!(create("admin@example.com", Some("Adm1n!pass")).0, Some(0));
+    assert_eq!(
+        command(&["delete-user", "nobody@example.com"], None).0,
+        Some(1)
+    );
 
-    let unknown = run(&["nobody@example.com", "nobody"], None);
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unknown.stdout).contains("set ADMIN_PASSWORD"));
-
-    let weak = run(&["weak@example.com", "weak"], Some("short"));
-    assert_eq!(weak.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&weak.stdout).contains("ADMIN_PASSWORD"));
-
-    let usage = run(&["only-one-argument"], None);
-    assert_eq!(usage.status.code(), Some(1));
+    let (code, out) = create("nopass@example.com", None);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("set ADMIN_PASSWORD"), "{out}");
+    let (code, out) = create("weak@example.com", Some("short"));
+    assert_eq!(code, Some(1));
+    assert!(out.contains("ADMIN_PASSWORD"), "{out}");
+    assert_eq!(
+        command(&["create-admin", "only-one-argument"], None).0,
+        Some(1)
+    );
 
     // And the way back: revoke-admin takes the role away.
-    let revoke = |email: &str| {
-        api(&dir)
-            .args(["revoke-admin", email])
-            .env("LOG_FORMAT", "json")
-            .output()
-            .unwrap()
-    };
-    let revoked = revoke("root@example.com");
-    assert_eq!(revoked.status.code(), Some(0), "{revoked:?}");
-    assert!(String::from_utf8_lossy(&revoked.stdout).contains("admin role revoked"));
-    let again = revoke("root@example.com");
-    assert!(String::from_utf8_lossy(&again.stdout).contains("was not an admin"));
-    assert_eq!(revoke("nobody@example.com").status.code(), Some(1));
+    let (code, out) = command(&["revoke-admin", "root@example.com"], None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("admin role revoked"), "{out}");
+    let (_, out) = command(&["revoke-admin", "root@example.com"], None);
+    assert!(out.contains("was not an admin"), "{out}");
+    assert_eq!(
+        command(&["revoke-admin", "nobody@example.com"], None).0,
+        Some(1)
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -223,7 +223,7 @@ async fn a_role_change_applies_at_the_next_request_although_principals_are_cache
     assert_eq!(app.delete(&alice_path, Some(&bob)).await.status(), 403);
 
     let email = domain::Email::parse("bob@example.com").unwrap();
-    app.services.users.create_admin(email, None).await.unwrap();
+    app.services.users.change_admin(&email, true).await.unwrap();
 
     assert_eq!(
         app.delete(&alice_path, Some(&bob)).await.status(),

@@ -207,6 +207,10 @@ impl UserService {
             .await?
             .ok_or(Error::NotFound { entity: "User" })?;
         principals.assert_access(Permission::Delete, &[&user])?;
+        self.remove(&user).await
+    }
+
+    async fn remove(&self, user: &User) -> Result<()> {
         self.users.delete(self.db.writer(), user.id).await?;
         self.auth.sessions.forget(user.id);
         // Their tasks (and any other rows they own) went with them in the
@@ -218,54 +222,49 @@ impl UserService {
                 tags::OWNED_BY_USERS.to_owned(),
             ])
             .await;
-        tracing::info!(user_uuid = %uuid, "user deleted");
+        tracing::info!(user_uuid = %user.uuid, "user deleted");
         Ok(())
     }
 
-    /// Makes the account with `email` an admin, creating it first from
-    /// `new_account` (username and password) if there is none: the way to
-    /// bootstrap the first admin from the command line. Returns the admin and
-    /// whether the account was created.
-    pub async fn create_admin(
-        &self,
-        email: Email,
-        new_account: Option<(Username, Password)>,
-    ) -> Result<(User, bool)> {
-        let existing = self
-            .users
-            .find_credentials(self.db.writer(), &email)
-            .await?;
-        let (user, created) = match (existing, new_account) {
-            (Some((user, _)), _) => (user, false),
-            (None, Some((username, password))) => {
-                let registration = Registration {
-                    email,
-                    username,
-                    password,
-                };
-                (self.auth.register(registration).await?, true)
-            }
-            (None, None) => return Err(Error::NotFound { entity: "User" }),
-        };
+    /// Creates a new admin account (the command line's `create-admin`),
+    /// the way to bootstrap the first admin. An email that has an account
+    /// already is refused (`Conflict`): whoever registered it knows its
+    /// password, and that may not be the operator. `delete_by_email`
+    /// removes such an account.
+    pub async fn create_admin(&self, registration: Registration) -> Result<User> {
+        let user = self.auth.register(registration).await?;
         let admin = self.set_admin(user.id, true).await?;
-        tracing::info!(user_uuid = %admin.uuid, created, "admin role granted");
-        Ok((admin, created))
+        tracing::info!(user_uuid = %admin.uuid, "admin account created");
+        Ok(admin)
     }
 
-    /// Takes the admin role from the account with `email` (the command
-    /// line's `revoke-admin`). This instance stops honouring it at once;
-    /// every other within `SESSION_RECHECK_SECONDS`. Returns the account and
-    /// whether it was an admin.
-    pub async fn revoke_admin(&self, email: &Email) -> Result<(User, bool)> {
-        let (user, _) = self
-            .users
-            .find_credentials(self.db.writer(), email)
-            .await?
-            .ok_or(Error::NotFound { entity: "User" })?;
+    /// Grants or takes the admin role of the account with `email` (the
+    /// command line's `revoke-admin`). This instance honours the change at
+    /// once; every other within `SESSION_RECHECK_SECONDS`. Returns the
+    /// account and whether it was an admin.
+    pub async fn change_admin(&self, email: &Email, is_admin: bool) -> Result<(User, bool)> {
+        let user = self.find_by_email(email).await?;
         let was_admin = user.is_admin;
-        let user = self.set_admin(user.id, false).await?;
-        tracing::info!(user_uuid = %user.uuid, was_admin, "admin role revoked");
+        let user = self.set_admin(user.id, is_admin).await?;
+        tracing::info!(user_uuid = %user.uuid, was_admin, is_admin, "admin role changed");
         Ok((user, was_admin))
+    }
+
+    /// Deletes the account with `email` and everything it owns (the
+    /// command line's `delete-user`), as an admin's `DELETE` does: for an
+    /// operator before any admin exists, or for an account squatting an
+    /// address.
+    pub async fn delete_by_email(&self, email: &Email) -> Result<User> {
+        let user = self.find_by_email(email).await?;
+        self.remove(&user).await?;
+        Ok(user)
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<User> {
+        let found = self.users.find_credentials(self.db.writer(), email).await?;
+        found
+            .map(|(user, _)| user)
+            .ok_or(Error::NotFound { entity: "User" })
     }
 
     async fn set_admin(&self, id: domain::UserId, is_admin: bool) -> Result<User> {
