@@ -23,6 +23,7 @@ use sea_orm_migration::{
 
 mod m20261203_000001_baseline;
 mod m20261203_000002_login_start;
+mod m20261203_000003_usernames_ignore_case;
 
 pub use m20261203_000001_baseline::river_up;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261203_000001_baseline::Migration),
             Box::new(m20261203_000002_login_start::Migration),
+            Box::new(m20261203_000003_usernames_ignore_case::Migration),
             // new-resource: migrations
         ]
     }

@@ -91,3 +91,28 @@ async fn existing_logins_keep_their_first_issue_time_as_their_start() {
         ]
     );
 }
+
+#[tokio::test]
+async fn usernames_that_differ_only_in_case_stop_the_migration_with_a_list() {
+    let mut options = ConnectOptions::new("sqlite::memory:");
+    options.max_connections(1);
+    let db = Database::connect(options).await.unwrap();
+    Migrator::up(&db, Some(2)).await.unwrap();
+    for (id, name) in [(1, "Mallory"), (2, "mallory"), (3, "alice")] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, uuid, email, password, username, is_admin, created_at, \
+             updated_at) VALUES ({id}, 'u{id}', '{id}@example.com', 'x', '{name}', false, \
+             '2026-11-01 10:00:00+00:00', '2026-11-01 10:00:00+00:00')"
+        ))
+        .await
+        .unwrap();
+    }
+    let err = Migrator::up(&db, None).await.unwrap_err().to_string();
+    assert!(err.contains("Mallory, mallory"), "{err}");
+    assert!(!err.contains("alice"), "{err}");
+    // Renamed, it applies.
+    db.execute_unprepared("UPDATE users SET username = 'mallory2' WHERE id = 2")
+        .await
+        .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+}

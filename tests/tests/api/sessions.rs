@@ -119,7 +119,12 @@ async fn another_instance_notices_a_logout_and_a_demotion_within_seconds() {
     let path = format!("/v1/tasks/{}", task["uuid"].as_str().unwrap());
     assert_eq!(status(&second, &path, &admin).await, 200);
     let email = domain::Email::parse("root@example.com").unwrap();
-    let (_, was_admin) = first.services.users.change_admin(&email, false).await.unwrap();
+    let (_, was_admin) = first
+        .services
+        .users
+        .change_admin(&email, false)
+        .await
+        .unwrap();
     assert!(was_admin);
     assert_eq!(
         status(&first, &path, &admin).await,

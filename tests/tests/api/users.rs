@@ -56,6 +56,63 @@ async fn a_taken_email_or_username_is_400() {
     assert_eq!(body["message"], "User already exists with this username");
 }
 
+#[tokio::test]
+async fn usernames_are_unique_without_regard_to_case_and_keep_theirs() {
+    let app = tests::spawn_shared_app_with(&[]).await;
+    let created = app
+        .post_json(
+            "/v1/users/",
+            &registration("m@example.com", "Mallory"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        created.json::<Value>().await.unwrap()["username"],
+        "Mallory"
+    );
+    for name in ["mallory", "MALLORY"] {
+        let response = app
+            .post_json("/v1/users/", &registration("other@example.com", name), None)
+            .await;
+        assert_eq!(response.status(), 400, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["message"], "User already exists with this username");
+    }
+    let (token, _) = app.signed_up("bob").await;
+    let renamed = app
+        .patch_json(
+            "/v1/users/me",
+            &json!({"username": "mAllory"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(renamed.status(), 400);
+    // The unique index decides too, where the pre-check is passed by (two
+    // registrations at once).
+    let conflict = persistence::UserRepository::default()
+        .create(
+            app.pool().await.writer(),
+            domain::NewUser {
+                uuid: uuid::Uuid::new_v4(),
+                email: domain::Email::parse("x@example.com").unwrap(),
+                username: domain::Username::parse("MalloRY").unwrap(),
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            conflict,
+            persistence::Error::Conflict {
+                field: "username",
+                ..
+            }
+        ),
+        "{conflict:?}"
+    );
+}
+
 async fn race_one_email(app: &tests::TestApp) {
     // Spawned, so the requests really are in flight together.
     let handles: Vec<_> = (0..8)

@@ -7,7 +7,9 @@ use domain::{
     acl::Permission, user::UserUserField,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, Condition, EntityTrait, IntoActiveModel, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
 
@@ -138,7 +140,11 @@ impl UserRepository {
             ),
         ] {
             let Some(value) = value else { continue };
-            let mut filter = Condition::all().add(column.eq(value));
+            // As the unique indexes compare: usernames without regard to
+            // case (emails are stored lower-cased already).
+            let stored = Expr::expr(Func::lower(Expr::col(column)));
+            let same = ExprTrait::eq(stored, value.to_ascii_lowercase());
+            let mut filter = Condition::all().add(same);
             if let Some(id) = except {
                 filter = filter.add(user::Column::Id.ne(id.0));
             }
