@@ -4,7 +4,7 @@
 //! - [`SmtpMailer`] (`SMTP_URL`): a pooled SMTP client (lettre, rustls);
 //! - [`DirMailer`] (`MAIL_DIR`): each message as an `.eml` file, for local
 //!   development and tests that read what was sent;
-//! - [`LogMailer`] (neither): the message in the log.
+//! - [`LogMailer`] (neither): a log line that a message was not sent, without its body.
 //!
 //! Mail is only ever sent from background jobs, so a slow or failing mail
 //! server delays a job (which is retried), never a request.
@@ -169,7 +169,8 @@ impl Mailer for DirMailer {
     }
 }
 
-/// Writes the message to the log (the development default).
+/// Logs that a message would be sent, without its body (the development
+/// default).
 #[derive(Debug)]
 pub struct LogMailer {
     from: Mailbox,
@@ -178,14 +179,16 @@ pub struct LogMailer {
 impl Mailer for LogMailer {
     fn send<'a>(&'a self, mail: &'a Mail) -> MailFuture<'a> {
         Box::pin(async move {
-            // Building checks the addresses, as a real send would.
+            // Building checks the addresses, as a real send would. The body
+            // is not logged: mail carries what only its recipient may read
+            // (a link with a token), and logs are read by others.
             build(&self.from, mail)?;
             tracing::info!(
                 from = %self.from,
                 to = %mail.to,
                 subject = %mail.subject,
-                body = %mail.body,
-                "mail (not sent: set SMTP_URL to deliver)"
+                "mail not sent (its body is not logged): set SMTP_URL to deliver, or MAIL_DIR to \
+                 write it to files"
             );
             Ok(())
         })
