@@ -112,3 +112,24 @@ fuzz-api:
 # The layering rules of ARCHITECTURE.md (also part of `just test`).
 check-deps:
     cargo test -p tests --test architecture
+
+# Build the container image (Dockerfile): api, worker and `api migrate` in one.
+image TAG="rust-production-template:latest":
+    if command -v docker >/dev/null; then docker build -t {{TAG}} .; else podman build --format docker -t {{TAG}} .; fi
+
+# Build the image with Podman and test it for real: migrations, two APIs, two
+# workers, mail, signals, probes (seeds base images where none can be pulled).
+image-test:
+    bash deploy/image-test
+
+# Validate compose.yaml, deploy/kubernetes/ and the GitHub workflow.
+deploy-check:
+    bash deploy/check
+
+# Write the secret files `docker compose --profile app up` reads, if missing
+# (deploy/secrets/, gitignored): a fresh SECRET_KEY and the compose DATABASE_URL.
+stack-secrets:
+    mkdir -p -m 0700 deploy/secrets
+    test -s deploy/secrets/secret_key || openssl rand -hex 32 > deploy/secrets/secret_key
+    test -s deploy/secrets/database_url || echo 'postgres://app:app@postgres:5432/app' > deploy/secrets/database_url
+    chmod 0644 deploy/secrets/secret_key deploy/secrets/database_url
