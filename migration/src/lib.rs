@@ -12,7 +12,14 @@
 //! on Postgres, and they never import entities (entities describe the schema
 //! of today, migrations the schema of the past).
 
+use std::collections::HashSet;
+
+use riverqueue::migrate::{PostgresMigrator, SqliteMigrator};
 pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::{
+    sea_orm::{DatabaseConnection, DbBackend, EntityTrait as _},
+    seaql_migrations,
+};
 
 mod m20261203_000001_baseline;
 
@@ -30,4 +37,42 @@ impl MigratorTrait for Migrator {
             // new-resource: migrations
         ]
     }
+}
+
+/// The migrations of this build the database has not applied, ours by name
+/// and River's by version, read without writing (so a database user without
+/// DDL rights may ask; readiness does). Applied migrations this build lacks
+/// do not count: a newer build ran them, and a rolling deploy runs them
+/// before its instances replace this one's, which must keep serving.
+pub async fn pending(conn: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let table = Migrator::migration_table_name().to_string();
+    let applied: HashSet<String> = if SchemaManager::new(conn).has_table(table).await? {
+        let rows = seaql_migrations::Entity::find().all(conn).await?;
+        rows.into_iter().map(|row| row.version).collect()
+    } else {
+        HashSet::new()
+    };
+    let mut pending: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .filter(|name| !applied.contains(name))
+        .collect();
+    let river = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = conn.get_postgres_connection_pool().clone();
+            PostgresMigrator::new(pool).validate(None).await
+        }
+        _ => {
+            let pool = conn.get_sqlite_connection_pool().clone();
+            SqliteMigrator::new(pool).validate(None).await
+        }
+    }
+    .map_err(|err| DbErr::Migration(format!("River's migrations: {err}")))?;
+    pending.extend(
+        river
+            .unapplied
+            .iter()
+            .map(|version| format!("river {version}")),
+    );
+    Ok(pending)
 }

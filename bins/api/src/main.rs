@@ -3,6 +3,7 @@
 //! SQLite file under `data/`.
 
 mod admin;
+mod healthcheck;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,9 @@ Usage:
                                            a new account's password is read from ADMIN_PASSWORD
   api revoke-admin EMAIL                   take the admin role from EMAIL (every instance stops
                                            honouring it within SESSION_RECHECK_SECONDS)
+  api migrate                              apply pending database migrations, then exit
+  api healthcheck                          exit 0 if this instance's readiness answers 200
+                                           within 3 s (the container's health check)
   api print-config                         show the effective settings, secrets masked";
 
 fn main() -> ExitCode {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
         ["create-admin", ..] => Err(anyhow::anyhow!(
             "create-admin takes EMAIL and USERNAME\n\n{USAGE}"
         )),
+        ["migrate"] => runtime.block_on(migrate(settings)),
+        ["healthcheck"] => healthcheck::check(settings),
         ["print-config" | "--print-config"] => {
             print!("{}", settings.describe());
             Ok(())
@@ -49,6 +55,12 @@ fn main() -> ExitCode {
         }
     };
     infra::process::exit_code(result)
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    application::migrate(settings).await?;
+    tracing::info!(database = %settings.database.url, "the database schema is current");
+    Ok(())
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ fn api(dir: &PathBuf) -> Command {
 #[test]
 fn starts_on_the_embedded_defaults_creates_the_database_and_stops_on_sigterm() {
     let dir = scratch_dir("defaults");
-    let (mut child, address, lines) = start(&dir);
+    let (mut child, address, lines) = start(&dir, &[]);
     // The docs line follows the address line.
     lines.wait_for("/docs", Duration::from_secs(30));
     assert!(
@@ -177,12 +177,13 @@ fn create_admin_bootstraps_the_first_admin_and_revoke_admin_demotes() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// Starts the binary on port 0 and returns it, its address, and the rest of
-/// its log lines; the caller waits for it.
+/// Starts the binary on port 0 with `env` and returns it, its address, and
+/// the rest of its log lines; the caller waits for it.
 #[allow(clippy::zombie_processes)]
-fn start(dir: &PathBuf) -> (std::process::Child, String, LogLines) {
+fn start(dir: &PathBuf, env: &[(&str, &str)]) -> (std::process::Child, String, LogLines) {
     let mut command = api(dir);
     command
+        .envs(env.iter().copied())
         .env("PORT", "0")
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::piped());
@@ -215,7 +216,7 @@ fn registration_headers(address: &str, body: &str, extra: &str) -> TcpStream {
 #[test]
 fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
     let dir = scratch_dir("sigterm");
-    let (mut child, address, _lines) = start(&dir);
+    let (mut child, address, _lines) = start(&dir, &[]);
 
     // Send a registration's headers with `Expect: 100-continue`: the
     // server answers `100 Continue` once a worker is processing the request,
@@ -250,7 +251,7 @@ fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
 #[test]
 fn every_line_logged_while_serving_a_request_carries_its_id() {
     let dir = scratch_dir("request-id");
-    let (mut child, address, lines) = start(&dir);
+    let (mut child, address, lines) = start(&dir, &[]);
     let body = registration("traced");
     let mut stream = registration_headers(&address, &body, "X-Request-Id: trace-42\r\n");
     stream.write_all(body.as_bytes()).unwrap();
@@ -296,5 +297,74 @@ fn print_config_shows_effective_settings_with_secrets_masked() {
         !text.contains("a-very-secret") && !text.contains("db-password"),
         "{text}"
     );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn migrate_makes_a_fresh_database_ready_as_healthcheck_reports() {
+    let dir = scratch_dir("migrate");
+    // The database URL from a file, as a container's secret hands it over.
+    std::fs::write(dir.join("database_url"), "sqlite://data/app.db?mode=rwc\n").unwrap();
+    let database = ("DATABASE_URL_FILE", "database_url");
+    let (mut child, address, _lines) = start(
+        &dir,
+        &[
+            database,
+            ("DATABASE_AUTO_MIGRATE", "false"),
+            ("JOB_WORKER_IN_API", "false"),
+        ],
+    );
+    let port = address.rsplit(':').next().unwrap().to_owned();
+    let healthcheck = || {
+        let output = api(&dir)
+            .args(["healthcheck"])
+            .envs([database, ("PORT", port.as_str()), ("LOG_FORMAT", "json")])
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+        )
+    };
+    let (code, log) = healthcheck();
+    assert_eq!(code, Some(1), "not migrated yet: {log}");
+    assert!(log.contains("503"), "{log}");
+
+    let migrate = api(&dir)
+        .arg("migrate")
+        .env(database.0, database.1)
+        .output();
+    let migrate = migrate.unwrap();
+    assert_eq!(migrate.status.code(), Some(0), "{migrate:?}");
+    assert_eq!(healthcheck().0, Some(0));
+
+    tests::process::signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let (code, log) = healthcheck();
+    assert_eq!(code, Some(1));
+    assert!(log.contains("no answer"), "{log}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn migrate_fails_naming_the_database() {
+    let dir = scratch_dir("migrate-fails");
+    let output = api(&dir)
+        .arg("migrate")
+        .env(
+            "DATABASE_URL",
+            "postgres://nobody:hunter2@127.0.0.1:1/nothing",
+        )
+        .env("DATABASE_ACQUIRE_TIMEOUT_SECONDS", "1")
+        .env("LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let log = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        log.contains("cannot connect to the database at postgres://nobody:****@"),
+        "{log}"
+    );
+    assert!(!log.contains("hunter2"), "{log}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -50,7 +50,7 @@ impl Services {
     /// applies pending migrations when `DATABASE_AUTO_MIGRATE` is on, and
     /// builds the Redis pool, the cache and the services.
     pub async fn from_settings(settings: &Settings) -> Result<Self, StartError> {
-        let db = connect(settings).await?;
+        let db = connect(settings, settings.database.auto_migrate).await?;
         let redis = RedisPool::from_settings(&settings.redis).map_err(StartError::Redis)?;
         let cache =
             Cache::from_settings(&settings.cache, &settings.redis).map_err(StartError::Cache)?;
@@ -103,9 +103,12 @@ impl Services {
         Ok(self.db.close().await?)
     }
 
-    /// Checks that the database answers (for readiness).
-    pub async fn ping_database(&self) -> Result<()> {
-        Ok(self.db.ping().await?)
+    /// For readiness: whether the database can serve this build. Every pool
+    /// must answer (else the error) and the primary's schema must have every
+    /// migration of this build (else `false`: the deploy has not migrated).
+    pub async fn database_ready(&self) -> Result<bool> {
+        self.db.ping().await?;
+        Ok(self.db.schema_is_current().await?)
     }
 }
 
@@ -146,9 +149,16 @@ pub enum StartError {
     Services(#[source] crate::Error),
 }
 
-/// Opens the pools and, when `DATABASE_AUTO_MIGRATE` is on, brings the
-/// schema up to date.
-async fn connect(settings: &Settings) -> Result<Db, StartError> {
+/// Applies the pending migrations, ours and River's, whatever
+/// `DATABASE_AUTO_MIGRATE` says: `api migrate`, the step a deploy runs once
+/// before the new version serves.
+pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
+    let db = connect(settings, true).await?;
+    db.close().await.map_err(StartError::Migrate)
+}
+
+/// Opens the pools and, when `migrate`, brings the schema up to date.
+async fn connect(settings: &Settings, migrate: bool) -> Result<Db, StartError> {
     let database = &settings.database;
     let db = Db::connect(&DbOptions {
         url: database.url.expose().to_owned(),
@@ -162,7 +172,7 @@ async fn connect(settings: &Settings) -> Result<Db, StartError> {
             .filter(|timeout| !timeout.is_zero()),
         // Without start-up migrations nothing needs the database before the
         // first request: start anyway and let readiness report it.
-        connect_lazy: !database.auto_migrate,
+        connect_lazy: !migrate,
         ping_after_idle: persistence::PING_AFTER_IDLE,
     })
     .await
@@ -170,7 +180,7 @@ async fn connect(settings: &Settings) -> Result<Db, StartError> {
         url: database.url.to_string(),
         source,
     })?;
-    if database.auto_migrate {
+    if migrate {
         db.migrate().await.map_err(StartError::Migrate)?;
     }
     Ok(db)

@@ -1,7 +1,14 @@
 //! The connection pools, read/write routing (the template's routing
 //! session), and units of work (its `@Transactional`).
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
@@ -57,6 +64,9 @@ pub struct Db {
     /// cancelled (a client hanging up mid-request), which would otherwise
     /// silently start an empty database.
     _keepalive: Vec<DatabaseConnection>,
+    /// Set once the primary's schema was found current: migrations are
+    /// not undone under a running build, so it is not asked again.
+    schema_current: Arc<AtomicBool>,
 }
 
 /// An open transaction on the primary. Dropping it without [`Tx::commit`]
@@ -92,6 +102,7 @@ impl Db {
             primary,
             replica,
             _keepalive: keepalive,
+            schema_current: Arc::default(),
         })
     }
 
@@ -181,6 +192,20 @@ impl Db {
             replica.ping().await?;
         }
         Ok(())
+    }
+
+    /// Whether the primary has every migration this build has (ours and
+    /// River's; see `migration::pending`), so this build can serve on it.
+    /// Once true, answered without a query.
+    pub async fn schema_is_current(&self) -> Result<bool> {
+        if self.schema_current.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let current = migration::pending(&self.primary).await?.is_empty();
+        if current {
+            self.schema_current.store(true, Ordering::Relaxed);
+        }
+        Ok(current)
     }
 
     /// Closes the pools, waiting for connections to be returned.

@@ -8,7 +8,7 @@ use actix_web::{
 };
 use application::Services;
 use infra::{
-    Settings,
+    Environment, Settings,
     config::{CorsSettings, Origin},
     metrics::Metrics,
     rate_limit::RateLimiter,
@@ -86,7 +86,11 @@ pub(crate) fn run(
 ) -> std::io::Result<Server> {
     let services = web::Data::new(services);
     let grace = settings.http.shutdown_grace_seconds;
-    let metrics_on_api_port = settings.metrics.enabled && settings.metrics.port.is_none();
+    // Production never serves it on the public port: it shows live login
+    // outcomes per route and pool state. There it is `METRICS_PORT` or nowhere.
+    let metrics_on_api_port = settings.metrics.enabled
+        && settings.metrics.port.is_none()
+        && settings.environment != Environment::Production;
     let settings = web::Data::new(settings);
     let deps = web::Data::new(deps);
     let openapi = settings.http.docs_enabled.then(openapi::document);

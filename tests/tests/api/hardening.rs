@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tests::{PASSWORD, spawn_app, spawn_app_with, test_redis_url, unique_prefix};
+use tests::{
+    PASSWORD, spawn_app, spawn_app_with, spawn_shared_app_with, test_redis_url, unique_prefix,
+};
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
@@ -73,6 +75,25 @@ async fn metrics_can_be_off_or_on_their_own_port() {
 }
 
 #[tokio::test]
+async fn production_serves_metrics_only_on_their_own_port() {
+    let secret = "k".repeat(32);
+    let production = [
+        ("ENVIRONMENT", "production"),
+        ("SECRET_KEY", secret.as_str()),
+        ("DATABASE_AUTO_MIGRATE", "true"),
+    ];
+    let app = spawn_app_with(&production).await;
+    assert_eq!(app.get("/metrics", None).await.status(), 404);
+    assert!(app.metrics_address.is_none());
+
+    let app = spawn_app_with(&[production.as_slice(), &[("METRICS_PORT", "0")]].concat()).await;
+    assert_eq!(app.get("/metrics", None).await.status(), 404);
+    let metrics = app.metrics_address.clone().unwrap();
+    let response = app.client.get(format!("{metrics}/metrics")).send().await;
+    assert_eq!(response.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn readiness_checks_the_database_and_redis() {
     let mut extra = vec![];
     let redis = test_redis_url();
@@ -125,13 +146,38 @@ async fn readiness_is_503_naming_a_dead_database_while_liveness_stays_up() {
 }
 
 #[tokio::test]
-async fn readiness_is_503_naming_a_dead_redis() {
+async fn readiness_reports_a_dead_redis_but_stays_ready() {
+    // The cache and the rate limits carry on without Redis.
     let app = spawn_app_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let response = app.get("/v1/monitoring/ready", None).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "Ready");
+    assert_eq!(body["database"], "ok");
+    assert_ne!(body["redis"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_is_503_until_the_database_is_migrated() {
+    // A deploy whose migration has not run: the app starts (lazily
+    // connected, no worker) on a database that has never been migrated.
+    let app = spawn_shared_app_with(&[
+        ("DATABASE_AUTO_MIGRATE", "false"),
+        ("JOB_WORKER_IN_API", "false"),
+    ])
+    .await;
     let response = app.get("/v1/monitoring/ready", None).await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["database"], "ok");
-    assert_ne!(body["redis"], "ok");
+    assert_eq!(body["database"], "migrations_pending");
+
+    app.database.migrated().await.close().await.unwrap();
+    for _ in 0..2 {
+        let response = app.get("/v1/monitoring/ready", None).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["database"], "ok");
+    }
 }
 
 async fn login_status(app: &tests::TestApp, forwarded_for: Option<&str>) -> reqwest::Response {

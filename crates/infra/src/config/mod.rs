@@ -160,7 +160,7 @@ impl Settings {
         // Names are exact: `config` compares keys in lower case, so `port`
         // would otherwise count as `PORT` (and which of the two won would
         // depend on hash order), and reads `.` or `[` in a key as a path.
-        let vars: HashMap<String, String> = vars
+        let mut vars: HashMap<String, String> = vars
             .into_iter()
             .map(|(k, v)| (k.into(), v.into().trim().to_owned()))
             .filter(|(k, v)| {
@@ -169,6 +169,7 @@ impl Settings {
                         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
             })
             .collect();
+        read_files(&mut vars)?;
         if let Some((name, replacement)) = RETIRED.iter().find(|(name, _)| vars.contains_key(*name))
         {
             return Err(ConfigError::new(
@@ -337,6 +338,40 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// Replaces each `NAME_FILE` whose `NAME` is a setting with `NAME` set to
+/// the file's content, trimmed like any value: how Docker and Kubernetes
+/// hand out secrets. Any setting may be read this way, not only secrets:
+/// the loader sees names before types, and a list of the secret ones would
+/// be one more place a new secret must remember.
+fn read_files(vars: &mut HashMap<String, String>) -> Result<(), ConfigError> {
+    let names: Vec<String> = Settings::default()
+        .variables()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    for name in names {
+        let file_variable = format!("{name}_FILE");
+        let Some(path) = vars.remove(&file_variable) else {
+            continue;
+        };
+        if vars.contains_key(&name) {
+            return Err(ConfigError::new(
+                file_variable,
+                format!("cannot be set together with {name}; set one of them"),
+            ));
+        }
+        // The error names the path, never the content.
+        let value = std::fs::read_to_string(&path).map_err(|err| {
+            ConfigError::new(&file_variable, format!("cannot read {path}: {err}"))
+        })?;
+        let value = value.trim();
+        if !value.is_empty() {
+            vars.insert(name, value.to_owned());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -645,6 +680,42 @@ mod tests {
     }
 
     #[test]
+    fn settings_can_be_read_from_files() {
+        let dir = std::env::temp_dir().join(format!("rpt-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (key, url) = (dir.join("secret_key"), dir.join("database_url"));
+        std::fs::write(&key, "k3y-from-a-file-k3y-from-a-file-\n").unwrap();
+        std::fs::write(&url, "postgres://app:pa55@db/app\n").unwrap();
+        let (key, url) = (key.to_str().unwrap(), url.to_str().unwrap());
+        let s = settings(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY_FILE", key),
+            ("DATABASE_URL_FILE", url),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.auth.secret_key.expose(),
+            "k3y-from-a-file-k3y-from-a-file-"
+        );
+        assert_eq!(s.database.url.expose(), "postgres://app:pa55@db/app");
+        assert!(!s.describe().contains("pa55") && !s.describe().contains("k3y"));
+
+        let err = settings(&[("SECRET_KEY", "x"), ("SECRET_KEY_FILE", key)]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY_FILE");
+        assert!(err.problem.contains("SECRET_KEY;"), "{err}");
+        let missing = dir.join("missing");
+        let missing = missing.to_str().unwrap();
+        let err = settings(&[("REDIS_URL_FILE", missing)]).unwrap_err();
+        assert_eq!(err.variable, "REDIS_URL_FILE");
+        assert!(err.problem.contains(missing), "{err}");
+        // The content never reaches an error: here, a URL refused by its scheme.
+        let err = settings(&[("SMTP_URL_FILE", url)]).unwrap_err();
+        assert_eq!(err.variable, "SMTP_URL");
+        assert!(!err.to_string().contains("pa55"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn blank_values_mean_unset() {
         let s = settings(&[("PORT", ""), ("REDIS_URL", "  ")]).unwrap();
         assert_eq!(s.http.port, 8000);
@@ -670,7 +741,14 @@ mod tests {
         let settings: std::collections::BTreeSet<&str> =
             variables.iter().map(|(name, _)| name.as_str()).collect();
         let undocumented: Vec<_> = settings.difference(&documented).collect();
-        let unknown: Vec<_> = documented.difference(&settings).collect();
+        // `NAME_FILE` is the file form of the setting `NAME`.
+        let unknown: Vec<_> = documented
+            .iter()
+            .filter(|name| {
+                let setting = name.strip_suffix("_FILE").unwrap_or(name);
+                !settings.contains(setting)
+            })
+            .collect();
         assert!(
             undocumented.is_empty(),
             "settings missing from .env.example: {undocumented:?}"

@@ -309,7 +309,8 @@ pub struct MetricsSettings {
     #[default(true)]
     pub enabled: bool,
     /// `METRICS_PORT`: serve `/metrics` on this port (on `HOST`) instead of
-    /// the API's, to keep it off the public listener.
+    /// the API's, to keep it off the public listener. In production the
+    /// API's port never serves it: this port or nowhere.
     #[serde(default, deserialize_with = "within_opt::<_, _, 0, 65_535>")]
     pub port: Option<u16>,
 }

@@ -20,10 +20,12 @@ pub struct ReadinessResponse {
     /// `Ready` or `Unavailable`.
     #[schema(example = "Ready")]
     pub status: &'static str,
-    /// `ok`, `unavailable` or `timeout`.
+    /// `ok`, `unavailable`, `timeout`, or `migrations_pending` (the
+    /// database answers but lacks migrations of this build).
     #[schema(example = "ok")]
-    pub database: String,
-    /// Like `database`; absent when Redis is not configured.
+    pub database: &'static str,
+    /// `ok`, `unavailable` or `timeout`, for information only: Redis down
+    /// leaves the instance ready. Absent when Redis is not configured.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub redis: Option<String>,
+    pub redis: Option<&'static str>,
 }
