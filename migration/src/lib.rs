@@ -57,15 +57,12 @@ pub async fn pending(conn: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
         .map(|migration| migration.name().to_owned())
         .filter(|name| !applied.contains(name))
         .collect();
-    let river = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            let pool = conn.get_postgres_connection_pool().clone();
-            PostgresMigrator::new(pool).validate(None).await
-        }
-        _ => {
-            let pool = conn.get_sqlite_connection_pool().clone();
-            SqliteMigrator::new(pool).validate(None).await
-        }
+    let river = if conn.get_database_backend() == DbBackend::Postgres {
+        let pool = conn.get_postgres_connection_pool().clone();
+        PostgresMigrator::new(pool).validate(None).await
+    } else {
+        let pool = conn.get_sqlite_connection_pool().clone();
+        SqliteMigrator::new(pool).validate(None).await
     }
     .map_err(|err| DbErr::Migration(format!("River's migrations: {err}")))?;
     pending.extend(

@@ -1,7 +1,7 @@
 use chrono::Utc;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
-use tests::{PASSWORD, spawn_app, spawn_app_with};
+use tests::{PASSWORD, spawn_app, spawn_app_beside, spawn_app_with, spawn_shared_app_with};
 
 async fn status_of_me(app: &tests::TestApp, token: &str) -> u16 {
     app.get("/v1/users/me", Some(token)).await.status().as_u16()
@@ -268,4 +268,30 @@ async fn refresh_state_survives_a_restart_and_is_shared_by_instances() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+#[tokio::test]
+async fn a_rotated_key_keeps_its_tokens_valid_only_while_it_is_the_previous_one() {
+    let (a, b) = (
+        "key-a-key-a-key-a-key-a-key-a-ka",
+        "key-b-key-b-key-b-key-b-key-b-kb",
+    );
+    let old = spawn_shared_app_with(&[("SECRET_KEY", a)]).await;
+    let (access, refresh_token) = old.signed_up("alice").await;
+
+    // Only the new key: every token signed with the old one is refused.
+    let only_b = spawn_app_beside(&old, &[("SECRET_KEY", b)]).await;
+    assert_eq!(status_of_me(&only_b, &access).await, 401);
+    assert_eq!(refresh(&only_b, &refresh_token).await.status(), 401);
+
+    // The old key as the previous one: its tokens still work, and what is
+    // signed now is signed with the new key.
+    let rotated = spawn_app_beside(&old, &[("SECRET_KEY", b), ("SECRET_KEY_PREVIOUS", a)]).await;
+    assert_eq!(status_of_me(&rotated, &access).await, 200);
+    let response = refresh(&rotated, &refresh_token).await;
+    assert_eq!(response.status(), 200);
+    let pair: Value = response.json().await.unwrap();
+    let new_access = pair["access_token"].as_str().unwrap();
+    assert_eq!(status_of_me(&only_b, new_access).await, 200);
+    assert_eq!(status_of_me(&old, new_access).await, 401);
 }

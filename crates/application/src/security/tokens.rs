@@ -2,7 +2,8 @@
 //!
 //! Both kinds are signed with `SECRET_KEY` using the configured HMAC
 //! algorithm; decoding accepts that algorithm only, whatever the token's
-//! header says. A `typ` claim tells the kinds apart, so a refresh token is
+//! header says, and `SECRET_KEY` or `SECRET_KEY_PREVIOUS`, so a rotated key
+//! logs no one out. A `typ` claim tells the kinds apart, so a refresh token is
 //! never accepted where an access token is expected, and vice versa.
 
 use chrono::{Duration, Utc};
@@ -66,7 +67,8 @@ pub(crate) struct IssuedPair {
 pub struct TokenService {
     algorithm: Algorithm,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// `SECRET_KEY`'s, then `SECRET_KEY_PREVIOUS`'s when set.
+    decoding: Vec<DecodingKey>,
     access_ttl: Duration,
     refresh_ttl: Duration,
 }
@@ -91,7 +93,10 @@ impl TokenService {
                 JwtAlgorithm::HS512 => Algorithm::HS512,
             },
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            decoding: std::iter::once(&settings.secret_key)
+                .chain(&settings.secret_key_previous)
+                .map(|key| DecodingKey::from_secret(key.expose().as_bytes()))
+                .collect(),
             access_ttl: Duration::minutes(i64::from(settings.jwt_expire_minutes)),
             refresh_ttl: Duration::days(i64::from(settings.refresh_token_expire_days)),
         }
@@ -146,8 +151,10 @@ impl TokenService {
         // Clocks of one deployment agree closely; a long leeway would stretch
         // the short life of access tokens.
         validation.leeway = 5;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .ok()?
+        let claims = self
+            .decoding
+            .iter()
+            .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())?
             .claims;
         (claims.typ == kind).then_some(claims)
     }

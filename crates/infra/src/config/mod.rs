@@ -239,21 +239,6 @@ impl Settings {
                 ));
             }
         }
-        if self.environment == Environment::Production {
-            if self.auth.uses_development_secret() {
-                return Err(ConfigError::new(
-                    "SECRET_KEY",
-                    "the development secret must not be used in production; \
-                     generate one with `openssl rand -hex 32`",
-                ));
-            }
-            if self.auth.secret_key.expose().len() < MIN_PRODUCTION_SECRET_LEN {
-                return Err(ConfigError::new(
-                    "SECRET_KEY",
-                    format!("must be at least {MIN_PRODUCTION_SECRET_LEN} bytes in production"),
-                ));
-            }
-        }
         // Anyone who has read this repository knows the development secret
         // and can sign tokens for any user: never serve it to a network.
         // Loopback (`127.0.0.1`, `::1`, `localhost`): only this machine connects.
@@ -263,15 +248,40 @@ impl Settings {
                 .trim_matches(|c| c == '[' || c == ']')
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        if self.auth.uses_development_secret() && !loopback {
+        let production = self.environment == Environment::Production;
+        let auth = &self.auth;
+        // The previous key verifies tokens, so it is refused alike; but it
+        // may be short, so that rotating away from a short key logs no one out.
+        let keys = [
+            ("SECRET_KEY", Some(&auth.secret_key)),
+            ("SECRET_KEY_PREVIOUS", auth.secret_key_previous.as_ref()),
+        ];
+        for (variable, key) in keys {
+            let Some(key) = key.map(Secret::expose) else {
+                continue;
+            };
+            if production && key == DEVELOPMENT_SECRET_KEY {
+                return Err(ConfigError::new(
+                    variable,
+                    "the development secret must not be used in production; \
+                     generate one with `openssl rand -hex 32`",
+                ));
+            }
+            if key == DEVELOPMENT_SECRET_KEY && !loopback {
+                return Err(ConfigError::new(
+                    variable,
+                    format!(
+                        "the development secret must not be used while listening on {host} \
+                         (reachable from other machines); use a key of your own \
+                         (`openssl rand -hex 32`) or HOST=127.0.0.1"
+                    ),
+                ));
+            }
+        }
+        if production && auth.secret_key.expose().len() < MIN_PRODUCTION_SECRET_LEN {
             return Err(ConfigError::new(
                 "SECRET_KEY",
-                format!(
-                    "the development secret must not be used while listening on {} \
-                     (reachable from other machines); set SECRET_KEY (`openssl rand -hex 32`) \
-                     or HOST=127.0.0.1",
-                    self.http.host
-                ),
+                format!("must be at least {MIN_PRODUCTION_SECRET_LEN} bytes in production"),
             ));
         }
         if self.redis.ca_cert.is_some()
@@ -713,6 +723,28 @@ mod tests {
         assert_eq!(err.variable, "SMTP_URL");
         assert!(!err.to_string().contains("pa55"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_previous_secret_key_is_held_to_the_development_secret_rules() {
+        let own = "k".repeat(32);
+        for extra in [("ENVIRONMENT", "production"), ("HOST", "0.0.0.0")] {
+            let err = settings(&[
+                extra,
+                ("SECRET_KEY", &own),
+                ("SECRET_KEY_PREVIOUS", DEVELOPMENT_SECRET_KEY),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "SECRET_KEY_PREVIOUS", "{extra:?}");
+        }
+        // A short one may be rotated away from without logging anyone out.
+        let s = settings(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", &own),
+            ("SECRET_KEY_PREVIOUS", "short"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.secret_key_previous.unwrap().expose(), "short");
     }
 
     #[test]

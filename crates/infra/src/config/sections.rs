@@ -80,6 +80,9 @@ pub struct AuthSettings {
     /// `SECRET_KEY`: signs every token. Production refuses the default.
     #[default(Secret::new(DEVELOPMENT_SECRET_KEY))]
     pub secret_key: Secret,
+    /// `SECRET_KEY_PREVIOUS`: the key before the current one; tokens it
+    /// signed still verify, nothing new is signed with it (key rotation).
+    pub secret_key_previous: Option<Secret>,
     /// `JWT_ALGORITHM`.
     #[default(JwtAlgorithm::HS256)]
     #[serde(deserialize_with = "any_case")]
