@@ -117,8 +117,7 @@ check-deps:
 image TAG="rust-production-template:latest":
     if command -v docker >/dev/null; then docker build -t {{TAG}} .; else podman build --format docker -t {{TAG}} .; fi
 
-# Build the image with Podman and test it for real: migrations, two APIs, two
-# workers, mail, signals, probes (seeds base images where none can be pulled).
+# Build the image with Podman and run it for real: 2 APIs, 2 workers, signals, probes.
 image-test:
     bash deploy/image-test
 
@@ -126,8 +125,7 @@ image-test:
 deploy-check:
     bash deploy/check
 
-# Write the secret files `docker compose --profile app up` reads, if missing
-# (deploy/secrets/, gitignored): a fresh SECRET_KEY and the compose DATABASE_URL.
+# Write the secret files of `docker compose --profile app up` (deploy/secrets/, gitignored).
 stack-secrets:
     mkdir -p -m 0700 deploy/secrets
     test -s deploy/secrets/secret_key || openssl rand -hex 32 > deploy/secrets/secret_key
