@@ -126,3 +126,22 @@ client-check:
 # The layering rules of ARCHITECTURE.md (also part of `just test`).
 check-deps:
     cargo test -p tests --test architecture
+
+# Build the container image (Dockerfile): api, worker and `api migrate` in one.
+image TAG="rust-production-template:latest":
+    if command -v docker >/dev/null; then docker build -t {{TAG}} .; else podman build --format docker -t {{TAG}} .; fi
+
+# Build the image with Podman and run it for real: 2 APIs, 2 workers, signals, probes.
+image-test:
+    bash deploy/image-test
+
+# Validate compose.yaml, deploy/kubernetes/ and the GitHub workflow.
+deploy-check:
+    bash deploy/check
+
+# Write the secret files of `docker compose --profile app up` (deploy/secrets/, gitignored).
+stack-secrets:
+    mkdir -p -m 0700 deploy/secrets
+    test -s deploy/secrets/secret_key || openssl rand -hex 32 > deploy/secrets/secret_key
+    test -s deploy/secrets/database_url || echo 'postgres://app:app@postgres:5432/app' > deploy/secrets/database_url
+    chmod 0644 deploy/secrets/secret_key deploy/secrets/database_url
