@@ -21,10 +21,7 @@ pub fn check(settings: &Settings) -> anyhow::Result<()> {
     // The listener's own address, or loopback when it listens on all.
     let ip = settings
         .http
-        .host
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse::<IpAddr>()
-        .ok()
+        .ip()
         .filter(|ip| !ip.is_unspecified())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let address = SocketAddr::new(ip, settings.http.port);

@@ -16,7 +16,7 @@ use std::{
 
 use deadpool_redis::redis::Script;
 
-use crate::redis::RedisPool;
+use crate::redis::{RedisError, RedisPool};
 
 /// The outcome of one hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +101,7 @@ impl RateLimiter {
                 Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
             ),
             Err(err) => {
-                metrics::counter!("rate_limit_errors_total").increment(1);
-                tracing::warn!(error = %err, "rate limiter's Redis unavailable; counting in this process");
+                redis_failed(&err);
                 Self::hit_memory(&self.local, key, limit, window)
             }
         }
@@ -138,8 +137,7 @@ impl RateLimiter {
         match result {
             Ok(hits) => hits.unwrap_or(0),
             Err(err) => {
-                metrics::counter!("rate_limit_errors_total").increment(1);
-                tracing::warn!(error = %err, "rate limiter's Redis unavailable; counting in this process");
+                redis_failed(&err);
                 local()
             }
         }
@@ -171,6 +169,12 @@ impl RateLimiter {
         let reset_after = window.saturating_sub(now.duration_since(entry.started));
         decide(u64::from(entry.hits), limit, reset_after)
     }
+}
+
+/// Counts and logs a failed Redis command; the caller counts in this process.
+fn redis_failed(err: &RedisError) {
+    metrics::counter!("rate_limit_errors_total").increment(1);
+    tracing::warn!(error = %err, "rate limiter's Redis unavailable; counting in this process");
 }
 
 fn decide(hits: u64, limit: u32, reset_after: Duration) -> Decision {

@@ -244,10 +244,7 @@ impl Settings {
         // Loopback (`127.0.0.1`, `::1`, `localhost`): only this machine connects.
         let host = &self.http.host;
         let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_matches(|c| c == '[' || c == ']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+            || self.http.ip().is_some_and(|ip| ip.is_loopback());
         let production = self.environment == Environment::Production;
         let auth = &self.auth;
         // The previous key verifies tokens, so it is refused alike; but it

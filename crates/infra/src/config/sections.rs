@@ -58,6 +58,15 @@ impl HttpSettings {
         format!("{}:{}", self.host, self.port)
     }
 
+    /// `HOST` as an IP address (brackets allowed: `[::1]`); `None` for a
+    /// name such as `localhost`.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse()
+            .ok()
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_seconds)
     }
