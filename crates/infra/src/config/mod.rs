@@ -208,6 +208,16 @@ impl Settings {
             }
         }
         settings.check()?;
+        // The default links every mail to localhost, useless to a user on
+        // another machine: production must say where it is served.
+        if settings.environment == Environment::Production && !vars.contains_key("PUBLIC_BASE_URL")
+        {
+            return Err(ConfigError::new(
+                "PUBLIC_BASE_URL",
+                "must be set in production: mails link to it (verification, password reset), \
+                 and the default is http://localhost:8000",
+            ));
+        }
         Ok(settings)
     }
 
@@ -279,6 +289,15 @@ impl Settings {
             return Err(ConfigError::new(
                 "SECRET_KEY",
                 format!("must be at least {MIN_PRODUCTION_SECRET_LEN} bytes in production"),
+            ));
+        }
+        // Password reset and verification mails must reach users: the log
+        // is no place for them in production.
+        if production && self.mail.smtp_url.is_none() && self.mail.mail_dir.is_none() {
+            return Err(ConfigError::new(
+                "SMTP_URL",
+                "must be set in production (or MAIL_DIR, to write mails to files): password \
+                 reset and verification mails must reach users",
             ));
         }
         if self.redis.ca_cert.is_some()
@@ -389,6 +408,17 @@ mod tests {
         Settings::from_vars(vars.iter().copied())
     }
 
+    /// Production settings with what production requires besides a secret
+    /// (a public URL, somewhere for mail to go); `vars` come last and win.
+    fn production(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let required = [
+            ("ENVIRONMENT", "production"),
+            ("PUBLIC_BASE_URL", "https://app.example.com"),
+            ("MAIL_DIR", "/var/lib/app/mail"),
+        ];
+        Settings::from_vars(required.into_iter().chain(vars.iter().copied()))
+    }
+
     #[test]
     fn defaults_serve_the_embedded_development_setup() {
         let s = settings(&[]).unwrap();
@@ -432,6 +462,10 @@ mod tests {
             ("RATE_LIMIT_LOGIN", "-1"),
             ("METRICS_PORT", "x"),
             ("BODY_LIMIT_BYTES", "10"),
+            ("PASSWORD_RESET_EXPIRE_MINUTES", "4"),
+            ("EMAIL_VERIFICATION_EXPIRE_HOURS", "721"),
+            ("REQUIRE_VERIFIED_EMAIL", "maybe"),
+            ("RATE_LIMIT_ACCOUNT_MAIL", "0"),
         ] {
             assert_eq!(
                 settings(&[(variable, value)]).unwrap_err().variable,
@@ -443,28 +477,80 @@ mod tests {
 
     #[test]
     fn production_refuses_the_development_secret_and_short_secrets() {
-        let err = settings(&[("ENVIRONMENT", "production")]).unwrap_err();
+        let err = production(&[]).unwrap_err();
         assert_eq!(err.variable, "SECRET_KEY");
         assert!(err.problem.contains("development secret"));
 
-        let err = settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        let err = production(&[("SECRET_KEY", "short")]).unwrap_err();
         assert_eq!(err.variable, "SECRET_KEY");
         assert!(err.problem.contains("32 bytes"));
 
         let strong = "k".repeat(32);
-        let s = settings(&[("ENVIRONMENT", "prod"), ("SECRET_KEY", &strong)]).unwrap();
+        let s = production(&[("ENVIRONMENT", "prod"), ("SECRET_KEY", &strong)]).unwrap();
         assert!(
             !s.http.docs_enabled,
             "docs are off in production by default"
         );
         assert!(!s.database.auto_migrate);
-        let s = settings(&[
+        let s = production(&[("SECRET_KEY", &strong), ("DOCS_ENABLED", "true")]).unwrap();
+        assert!(s.http.docs_enabled);
+    }
+
+    #[test]
+    fn production_refuses_to_link_to_localhost_or_to_keep_mail_in_the_log() {
+        let strong = "k".repeat(32);
+        let without = |name: &str| {
+            let vars = [
+                ("ENVIRONMENT", "production"),
+                ("SECRET_KEY", strong.as_str()),
+                ("PUBLIC_BASE_URL", "https://app.example.com"),
+                ("MAIL_DIR", "/var/lib/app/mail"),
+            ];
+            Settings::from_vars(vars.into_iter().filter(|(n, _)| *n != name))
+        };
+        let err = without("PUBLIC_BASE_URL").unwrap_err();
+        assert_eq!(err.variable, "PUBLIC_BASE_URL");
+        let err = without("MAIL_DIR").unwrap_err();
+        assert_eq!(err.variable, "SMTP_URL");
+        assert!(err.problem.contains("MAIL_DIR"), "{err}");
+        let smtp = settings(&[
             ("ENVIRONMENT", "production"),
             ("SECRET_KEY", &strong),
-            ("DOCS_ENABLED", "true"),
+            ("PUBLIC_BASE_URL", "https://app.example.com"),
+            ("SMTP_URL", "smtps://smtp.example.com"),
         ])
         .unwrap();
-        assert!(s.http.docs_enabled);
+        assert!(smtp.mail.mail_dir.is_none() && smtp.mail.smtp_url.is_some());
+        // Elsewhere the defaults serve: the log and localhost.
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.mail.public_base_url, "http://localhost:8000");
+        assert!(s.mail.smtp_url.is_none() && s.mail.mail_dir.is_none());
+    }
+
+    #[test]
+    fn the_public_base_url_is_http_and_has_no_trailing_slash() {
+        for (raw, kept) in [
+            ("https://app.example.com/", "https://app.example.com"),
+            ("http://localhost:3000", "http://localhost:3000"),
+            ("https://example.com/app//", "https://example.com/app"),
+        ] {
+            let s = settings(&[("PUBLIC_BASE_URL", raw)]).unwrap();
+            assert_eq!(s.mail.public_base_url, kept, "{raw}");
+        }
+        for raw in ["app.example.com", "ftp://example.com", "https://", "/app"] {
+            let err = settings(&[("PUBLIC_BASE_URL", raw)]).unwrap_err();
+            assert_eq!(err.variable, "PUBLIC_BASE_URL", "{raw}");
+        }
+        let s = settings(&[("PRODUCT_NAME", "Acme Tasks")]).unwrap();
+        assert_eq!(s.mail.product_name, "Acme Tasks");
+        assert_eq!(
+            settings(&[("PRODUCT_NAME", " ")])
+                .unwrap()
+                .mail
+                .product_name,
+            "Rust Production Template",
+            "blank is unset"
+        );
     }
 
     #[test]
@@ -488,11 +574,7 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.jobs.cleanup_schedule, "@hourly");
         assert!(s.jobs.worker_in_api);
-        let production = settings(&[
-            ("ENVIRONMENT", "production"),
-            ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
-        ])
-        .unwrap();
+        let production = production(&[("SECRET_KEY", "0123456789abcdef0123456789abcdef")]).unwrap();
         assert!(
             !production.jobs.worker_in_api,
             "workers scale on their own in production"
@@ -694,12 +776,7 @@ mod tests {
         std::fs::write(&key, "k3y-from-a-file-k3y-from-a-file-\n").unwrap();
         std::fs::write(&url, "postgres://app:pa55@db/app\n").unwrap();
         let (key, url) = (key.to_str().unwrap(), url.to_str().unwrap());
-        let s = settings(&[
-            ("ENVIRONMENT", "production"),
-            ("SECRET_KEY_FILE", key),
-            ("DATABASE_URL_FILE", url),
-        ])
-        .unwrap();
+        let s = production(&[("SECRET_KEY_FILE", key), ("DATABASE_URL_FILE", url)]).unwrap();
         assert_eq!(
             s.auth.secret_key.expose(),
             "k3y-from-a-file-k3y-from-a-file-"
@@ -726,7 +803,8 @@ mod tests {
     fn the_previous_secret_key_is_held_to_the_development_secret_rules() {
         let own = "k".repeat(32);
         for extra in [("ENVIRONMENT", "production"), ("HOST", "0.0.0.0")] {
-            let err = settings(&[
+            let err = production(&[
+                ("ENVIRONMENT", "development"),
                 extra,
                 ("SECRET_KEY", &own),
                 ("SECRET_KEY_PREVIOUS", DEVELOPMENT_SECRET_KEY),
@@ -735,12 +813,7 @@ mod tests {
             assert_eq!(err.variable, "SECRET_KEY_PREVIOUS", "{extra:?}");
         }
         // A short one may be rotated away from without logging anyone out.
-        let s = settings(&[
-            ("ENVIRONMENT", "production"),
-            ("SECRET_KEY", &own),
-            ("SECRET_KEY_PREVIOUS", "short"),
-        ])
-        .unwrap();
+        let s = production(&[("SECRET_KEY", &own), ("SECRET_KEY_PREVIOUS", "short")]).unwrap();
         assert_eq!(s.auth.secret_key_previous.unwrap().expose(), "short");
     }
 

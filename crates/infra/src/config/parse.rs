@@ -130,6 +130,22 @@ pub(super) fn mailbox<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Stri
     Ok(raw)
 }
 
+/// An `http://` or `https://` URL, stored without a trailing slash so that
+/// `{url}/path` is one slash.
+pub(super) fn base_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    let url = raw.trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    if host.is_none_or(str::is_empty) {
+        return Err(serde::de::Error::custom(format!(
+            "expected a URL starting http:// or https://, got {raw:?}"
+        )));
+    }
+    Ok(url.to_owned())
+}
+
 pub(super) fn log_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let raw = String::deserialize(deserializer)?;
     tracing_subscriber::EnvFilter::try_new(&raw)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use smart_default::SmartDefault;
 
 use super::{
-    parse::{CommaList, Origin, any_case, log_filter, mailbox, within, within_opt},
+    parse::{CommaList, Origin, any_case, base_url, log_filter, mailbox, within, within_opt},
     secret::{Secret, SecretUrl},
 };
 
@@ -118,6 +118,19 @@ pub struct AuthSettings {
     /// `ADMIN_PASSWORD`: the password `api create-admin` gives a new admin
     /// account (from the environment, so it stays out of shell history).
     pub admin_password: Option<Secret>,
+    /// `PASSWORD_RESET_EXPIRE_MINUTES`: how long a password reset link
+    /// works (5 to 1440, default 30).
+    #[default(30)]
+    #[serde(deserialize_with = "within::<_, _, 5, 1440>")]
+    pub password_reset_expire_minutes: u32,
+    /// `EMAIL_VERIFICATION_EXPIRE_HOURS`: how long an email verification
+    /// link works (1 to 720, default 48).
+    #[default(48)]
+    #[serde(deserialize_with = "within::<_, _, 1, 720>")]
+    pub email_verification_expire_hours: u32,
+    /// `REQUIRE_VERIFIED_EMAIL`: accounts whose address is not verified
+    /// cannot sign in (default false).
+    pub require_verified_email: bool,
 }
 
 impl AuthSettings {
@@ -241,6 +254,12 @@ pub struct RateLimitSettings {
     #[default(30)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub refresh: u32,
+    /// `RATE_LIMIT_ACCOUNT_MAIL`: mails asked for (password reset requests
+    /// and verification resends), per client address and per account, so
+    /// that no one can flood a mailbox or the mail server (default 5).
+    #[default(5)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub account_mail: u32,
 }
 
 /// Background jobs (`JOB_*`), run by River. The rest of River's knobs keep
@@ -292,7 +311,8 @@ impl JobSettings {
     }
 }
 
-/// Outgoing mail (no prefix: `SMTP_URL`, `MAIL_FROM`, `MAIL_DIR`).
+/// Outgoing mail (no prefix: `SMTP_URL`, `MAIL_FROM`, `MAIL_DIR`,
+/// `PUBLIC_BASE_URL`, `PRODUCT_NAME`).
 #[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MailSettings {
@@ -304,6 +324,18 @@ pub struct MailSettings {
     pub mail_from: String,
     /// `MAIL_DIR`: without `SMTP_URL`, write each message to a file here.
     pub mail_dir: Option<String>,
+    /// `PUBLIC_BASE_URL`: where users open the links mails carry (the
+    /// front end serving `/verify-email` and `/reset-password`), default
+    /// `http://localhost:8000`. An `http://` or `https://` URL, kept without
+    /// a trailing slash. Production refuses the default.
+    #[default("http://localhost:8000")]
+    #[serde(deserialize_with = "base_url")]
+    pub public_base_url: String,
+    /// `PRODUCT_NAME`: how mails name the product, default
+    /// `Rust Production Template`. Never empty: a blank value counts as
+    /// unset, like any other.
+    #[default("Rust Production Template")]
+    pub product_name: String,
 }
 
 /// Logs (`LOG_*`).
