@@ -82,7 +82,7 @@ async fn registration_sends_the_welcome_email_through_the_in_process_worker() {
     assert_eq!(files.len(), 1, "{files:?}");
     let mail = std::fs::read_to_string(&files[0]).unwrap();
     assert!(mail.contains("To: ada@example.com"), "{mail}");
-    assert!(mail.contains("Subject: Welcome!"), "{mail}");
+    assert!(mail.contains("Subject: Welcome to"), "{mail}");
     assert!(mail.contains("Hello ada"), "{mail}");
     let job = wait_for_job(&app, "welcome_email", "the job to complete", |job| {
         job.state == JobState::Completed
@@ -377,7 +377,8 @@ async fn housekeeping_deletes_expired_refresh_tokens_only() {
     }
     let ctx = JobContext {
         db: db.clone(),
-        mailer: infra::mail::from_settings(&app.settings.mail, app.settings.environment).unwrap(),
+        mailer: infra::mail::from_settings(&app.settings.mail).unwrap(),
+        templates: application::mails::MailTemplates::new(&app.settings.mail),
     };
     Housekeeping::default().run(&ctx).await.unwrap();
     let repo = RefreshTokenRepository;

@@ -165,7 +165,7 @@ fn create_admin_makes_only_new_accounts_and_delete_user_clears_a_squatter() {
     // without its body (mail can carry tokens; logs are read by others).
     let logged = lines.wait_for("mail not sent", Duration::from_secs(30));
     assert!(
-        logged.contains("Welcome!") && !logged.contains("account is ready"),
+        logged.contains("Welcome to") && !logged.contains("account is ready"),
         "{logged}"
     );
     tests::process::signal(&child, "-TERM");

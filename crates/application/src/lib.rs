@@ -15,6 +15,7 @@ mod access;
 pub mod cache_tags;
 mod error;
 pub mod jobs;
+pub mod mails;
 pub mod security;
 pub mod services;
 
@@ -80,8 +81,8 @@ impl Services {
             jobs::cleanup_schedule(&settings.jobs.cleanup_schedule).map_err(StartError::Config)?;
         let ctx = JobContext {
             db: self.db.clone(),
-            mailer: infra::mail::from_settings(&settings.mail, settings.environment)
-                .map_err(StartError::Mail)?,
+            mailer: infra::mail::from_settings(&settings.mail).map_err(StartError::Mail)?,
+            templates: mails::MailTemplates::new(&settings.mail),
         };
         let grace = settings.http.shutdown_grace();
         Worker::new(&self.db, ctx, &settings.jobs, schedule, grace).map_err(StartError::Worker)

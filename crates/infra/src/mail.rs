@@ -13,21 +13,26 @@ use std::{fmt, future::Future, path::PathBuf, pin::Pin, sync::Arc, time::Duratio
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor,
-    message::{Mailbox, header::ContentType},
+    message::{Mailbox, MultiPart},
 };
 
-use crate::config::{Environment, MailSettings};
+use crate::config::MailSettings;
 
 /// How long one SMTP exchange may take before it counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A message to send.
+/// A message to send, with a plain-text and an HTML body of the same
+/// content: clients that do not show HTML, or are told not to, show the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
+    /// The recipient's address (`Name <address>` or bare).
     pub to: String,
+    /// The subject line.
     pub subject: String,
     /// Plain text.
-    pub body: String,
+    pub text: String,
+    /// HTML.
+    pub html: String,
 }
 
 /// Why a message could not be sent. The message is safe to log: it never
@@ -58,10 +63,7 @@ pub trait Mailer: fmt::Debug + Send + Sync {
 }
 
 /// The mailer the settings ask for.
-pub fn from_settings(
-    settings: &MailSettings,
-    environment: Environment,
-) -> Result<Arc<dyn Mailer>, MailError> {
+pub fn from_settings(settings: &MailSettings) -> Result<Arc<dyn Mailer>, MailError> {
     let from = parse_mailbox(&settings.mail_from)?;
     if let Some(url) = &settings.smtp_url {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
@@ -77,9 +79,9 @@ pub fn from_settings(
             from,
         }));
     }
-    if environment == Environment::Production {
-        tracing::warn!("neither SMTP_URL nor MAIL_DIR is set: mail is only written to the log");
-    }
+    // Production refuses to start without one of the two
+    // (`Settings::check`): password reset and verification mails must
+    // reach their users. Elsewhere the log is the safe default.
     Ok(Arc::new(LogMailer { from }))
 }
 
@@ -97,8 +99,10 @@ fn build(from: &Mailbox, mail: &Mail) -> Result<lettre::Message, MailError> {
         .from(from.clone())
         .to(parse_mailbox(&mail.to)?)
         .subject(&mail.subject)
-        .header(ContentType::TEXT_PLAIN)
-        .body(mail.body.clone())
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
         .map_err(|err| MailError::Build(err.to_string()))
 }
 
@@ -203,7 +207,8 @@ mod tests {
         Mail {
             to: "ada@example.com".to_owned(),
             subject: "Welcome".to_owned(),
-            body: "Hello Ada".to_owned(),
+            text: "Hello Ada".to_owned(),
+            html: "<p>Hello <b>Ada</b></p>".to_owned(),
         }
     }
 
@@ -223,7 +228,12 @@ mod tests {
         let text = std::fs::read_to_string(&files[0]).expect("readable");
         assert!(text.contains("To: ada@example.com"), "{text}");
         assert!(text.contains("Subject: Welcome"), "{text}");
+        // Short lines, so neither part is quoted-printable encoded.
+        assert!(text.contains("multipart/alternative"), "{text}");
+        assert!(text.contains("Content-Type: text/plain"), "{text}");
+        assert!(text.contains("Content-Type: text/html"), "{text}");
         assert!(text.contains("Hello Ada"), "{text}");
+        assert!(text.contains("<p>Hello <b>Ada</b></p>"), "{text}");
         std::fs::remove_dir_all(dir).expect("cleaned up");
     }
 
@@ -247,7 +257,7 @@ mod tests {
         // Port 9 (discard) is closed on this machine and in CI.
         let settings =
             crate::Settings::from_vars([("SMTP_URL", "smtp://127.0.0.1:9")]).expect("valid");
-        let mailer = from_settings(&settings.mail, settings.environment).expect("built");
+        let mailer = from_settings(&settings.mail).expect("built");
         assert!(matches!(
             mailer.send(&mail()).await,
             Err(MailError::Smtp(_))

@@ -48,6 +48,8 @@ pub trait Job: JobArgs {
 pub struct JobContext {
     pub db: Db,
     pub mailer: Arc<dyn Mailer>,
+    /// What the mails say: jobs render, the mailer only delivers.
+    pub templates: crate::mails::MailTemplates,
 }
 
 /// Every job the product ships, one line each.

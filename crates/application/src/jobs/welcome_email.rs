@@ -28,14 +28,9 @@ impl Job for WelcomeEmail {
             tracing::info!(user_uuid = %self.user_uuid, "account is gone; no welcome email");
             return Ok(());
         };
-        let mail = infra::mail::Mail {
-            to: user.email.as_str().to_owned(),
-            subject: "Welcome!".to_owned(),
-            body: format!(
-                "Hello {},\n\nyour account is ready. Sign in with this email address.\n",
-                user.username.as_str()
-            ),
-        };
+        let mail = ctx
+            .templates
+            .welcome(&user.email, user.username.as_str(), None);
         ctx.mailer.send(&mail).await?;
         Ok(())
     }
