@@ -14,7 +14,9 @@
 //! - [`process`]: scratch directories, child processes' logs, signals, and
 //!   waiting on state without sleeps that hope;
 //! - [`fixtures`]: domain values to insert directly;
-//! - [`smtp`]: SMTP servers that misbehave on purpose.
+//! - [`smtp`]: SMTP servers that misbehave on purpose;
+//! - [`mail`]: reading what was delivered (`MAIL_DIR`, or [`smtp`]'s
+//!   server), decoded, and the tokens in its links.
 //!
 //! Set `TEST_LOG=1` to see the app's logs.
 
@@ -22,6 +24,7 @@ pub mod app;
 pub mod database;
 pub mod fixtures;
 pub mod jobs;
+pub mod mail;
 pub mod process;
 pub mod redis;
 pub mod smtp;

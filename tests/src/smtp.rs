@@ -94,7 +94,8 @@ impl SmtpServer {
             .expect("server runs");
     }
 
-    /// The messages received so far (headers and body).
+    /// The messages received so far (headers and body, lines ending in
+    /// `\n`), as sent: [`crate::mail::parse`] decodes one.
     pub fn received(&self) -> Vec<String> {
         self.received.lock().expect("not poisoned").clone()
     }
@@ -118,7 +119,9 @@ async fn converse(
                 if line == "." {
                     break;
                 }
-                message.push_str(&line);
+                // Undo the client's dot-stuffing (RFC 5321 4.5.2): a line of
+                // the message that starts with "." is sent with one more.
+                message.push_str(line.strip_prefix('.').unwrap_or(&line));
                 message.push('\n');
             }
             received.lock().expect("not poisoned").push(message);
