@@ -24,6 +24,7 @@ use sea_orm_migration::{
 mod m20261203_000001_baseline;
 mod m20261203_000002_login_start;
 mod m20261203_000003_usernames_ignore_case;
+mod m20261203_000004_account_tokens;
 
 pub use m20261203_000001_baseline::river_up;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_baseline::Migration),
             Box::new(m20261203_000002_login_start::Migration),
             Box::new(m20261203_000003_usernames_ignore_case::Migration),
+            Box::new(m20261203_000004_account_tokens::Migration),
             // new-resource: migrations
         ]
     }

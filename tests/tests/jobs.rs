@@ -379,6 +379,7 @@ async fn housekeeping_deletes_expired_refresh_tokens_only() {
         db: db.clone(),
         mailer: infra::mail::from_settings(&app.settings.mail).unwrap(),
         templates: application::mails::MailTemplates::new(&app.settings.mail),
+        token_lifetimes: application::jobs::TokenLifetimes::from_settings(&app.settings.auth),
     };
     Housekeeping::default().run(&ctx).await.unwrap();
     let repo = RefreshTokenRepository;

@@ -24,12 +24,29 @@ pub async fn create(settings: &Settings, email: &str, username: &str) -> anyhow:
             "an account with this email exists already; create-admin only creates new \
              accounts, since whoever registered the address knows its password and may not \
              be you. If it is not yours, remove it with `api delete-user {email}` and run \
-             create-admin again"
+             create-admin again; to make it an admin anyway, so that only whoever reads \
+             that mailbox can use it, run `api create-admin --promote-existing {email}`"
         ),
         Err(Error::Conflict { field, .. }) => anyhow::bail!("USERNAME: this {field} is taken"),
         other => other?,
     };
     tracing::info!(uuid = %admin.uuid, email = %admin.email, "admin account created");
+    Ok(())
+}
+
+/// Makes EMAIL's existing account an admin that only the owner of the
+/// mailbox can use: every login ends, the password stops working, and a
+/// reset link is mailed to the address (by a worker).
+pub async fn promote_existing(settings: &Settings, email: &str) -> anyhow::Result<()> {
+    let email = domain::Email::parse(email).context("EMAIL")?;
+    let services = Services::from_settings(settings).await?;
+    let admin = services.users.promote_existing(&email).await?;
+    tracing::info!(
+        uuid = %admin.uuid,
+        "account promoted to admin; its logins ended and its password no longer works. A \
+         reset link is queued for its address: a worker (or the API with JOB_WORKER_IN_API) \
+         sends it, and whoever follows it sets the admin's password"
+    );
     Ok(())
 }
 

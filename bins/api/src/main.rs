@@ -15,6 +15,10 @@ Usage:
   api                                      serve the API (settings from the environment and .env)
   api create-admin EMAIL USERNAME          create a new admin account, its password read from
                                            ADMIN_PASSWORD; refuses an email that has an account
+  api create-admin --promote-existing EMAIL
+                                           make EMAIL's existing account an admin: its logins end,
+                                           its password stops working, and a reset link is mailed
+                                           to EMAIL, so only that mailbox's owner gets in
   api revoke-admin EMAIL                   take the admin role from EMAIL (every instance stops
                                            honouring it within SESSION_RECHECK_SECONDS)
   api delete-user EMAIL                    delete EMAIL's account and everything it owns
@@ -34,13 +38,16 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         [] => runtime.block_on(serve(settings)),
+        ["create-admin", "--promote-existing", email] => {
+            runtime.block_on(admin::promote_existing(settings, email))
+        }
         ["create-admin", email, username] => {
             runtime.block_on(admin::create(settings, email, username))
         }
         ["revoke-admin", email] => runtime.block_on(admin::revoke(settings, email)),
         ["delete-user", email] => runtime.block_on(admin::delete_user(settings, email)),
         ["create-admin", ..] => Err(anyhow::anyhow!(
-            "create-admin takes EMAIL and USERNAME\n\n{USAGE}"
+            "create-admin takes EMAIL and USERNAME, or --promote-existing EMAIL\n\n{USAGE}"
         )),
         ["migrate"] => runtime.block_on(migrate(settings)),
         ["healthcheck"] => healthcheck::check(settings),

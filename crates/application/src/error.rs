@@ -23,6 +23,16 @@ pub enum Error {
     /// The caller may not do this.
     #[error("Insufficient permissions")]
     Forbidden,
+    /// `REQUIRE_VERIFIED_EMAIL` is on and the account's address is not
+    /// verified yet.
+    #[error(
+        "Email address not verified: follow the link in the verification mail, or ask for a new one"
+    )]
+    EmailNotVerified,
+    /// A request the service refuses as it stands (an invalid, used or
+    /// expired account token, say); the message says why.
+    #[error("{0}")]
+    Rejected(&'static str),
     /// The thing asked for does not exist.
     #[error("{entity} not found")]
     NotFound { entity: &'static str },

@@ -29,13 +29,16 @@ use crate::jobs::{JobContext, Worker};
 pub use access::Principals;
 pub use error::{Error, Result};
 pub use security::tokens::{Caller, TokenPair};
-pub use services::{auth::AuthService, tasks::TaskService, users::UserService};
+pub use services::{
+    accounts::AccountService, auth::AuthService, tasks::TaskService, users::UserService,
+};
 
 /// Every service, built once at start-up and shared by all requests.
 #[derive(Debug, Clone)]
 pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
+    pub accounts: AccountService,
     pub tasks: TaskService,
     // new-resource: services
     /// The job queue, for enqueueing outside a service and for operators.
@@ -61,10 +64,11 @@ impl Services {
             .await
             .map_err(StartError::Services)?;
         Ok(Self {
-            jobs,
-            users: UserService::new(db.clone(), auth.clone(), cache.clone()),
+            users: UserService::new(db.clone(), auth.clone(), cache.clone(), jobs.clone()),
+            accounts: AccountService::new(db.clone(), auth.clone(), cache.clone(), jobs.clone()),
             tasks: TaskService::new(db.clone(), cache.clone()),
             // new-resource: build services
+            jobs,
             auth,
             db,
             redis,
@@ -83,6 +87,7 @@ impl Services {
             db: self.db.clone(),
             mailer: infra::mail::from_settings(&settings.mail).map_err(StartError::Mail)?,
             templates: mails::MailTemplates::new(&settings.mail),
+            token_lifetimes: jobs::TokenLifetimes::from_settings(&settings.auth),
         };
         let grace = settings.http.shutdown_grace();
         Worker::new(&self.db, ctx, &settings.jobs, schedule, grace).map_err(StartError::Worker)

@@ -33,6 +33,14 @@ pub struct User {
     pub username: Username,
     /// Admins pass every access check.
     pub is_admin: bool,
+    /// When the owner of `email` proved it by following a mailed link;
+    /// `None`: not yet.
+    #[serde(default)]
+    pub email_verified_at: Option<DateTime<Utc>>,
+    /// An address the user asked to change to. `email` stays in force
+    /// until this one is verified.
+    #[serde(default)]
+    pub pending_email: Option<Email>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -74,6 +82,7 @@ pub enum UserUserField {
 /// A change to one's own account; `None` leaves the field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
+    /// Becomes the pending address; it takes over once verified.
     pub email: Option<Email>,
     pub username: Option<Username>,
     pub password: Option<Password>,

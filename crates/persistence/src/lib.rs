@@ -26,6 +26,7 @@ pub use db::{Db, DbOptions, PING_AFTER_IDLE, Tx, UnitOfWork};
 pub use error::{Error, Result};
 pub use jobs::JobStats;
 pub use repositories::{
+    account_token::{AccountTokenRepository, ConsumedToken, NewAccountToken, TokenPurpose},
     base::BaseRepository,
     refresh_token::{NewRefreshToken, RefreshTokenRecord, RefreshTokenRepository},
     task::TaskRepository,

@@ -78,9 +78,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         use application::Error as E;
         match self {
-            Self::App(E::InvalidCredentials | E::Conflict { .. }) => StatusCode::BAD_REQUEST,
+            Self::App(E::InvalidCredentials | E::Conflict { .. } | E::Rejected(_)) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::App(E::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
-            Self::App(E::Forbidden) => StatusCode::FORBIDDEN,
+            Self::App(E::Forbidden | E::EmailNotVerified) => StatusCode::FORBIDDEN,
             Self::App(E::NotFound { .. }) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::App(E::Invalid { .. }) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::App(E::Unavailable(_) | E::Overloaded { .. }) => StatusCode::SERVICE_UNAVAILABLE,

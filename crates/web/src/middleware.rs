@@ -257,6 +257,13 @@ pub(crate) enum Bucket {
     /// Profile changes, which can check the current password: keyed by the
     /// signed-in user so a stolen access token cannot guess it quickly.
     Profile,
+    /// Requests for a password-reset mail, per client (and, through
+    /// [`spend_on_address`], per address).
+    AccountMail,
+    /// Requests for a new verification mail, per signed-in user.
+    AccountMailUser,
+    /// Uses of a mailed token (reset, verification), per client.
+    AccountToken,
 }
 
 /// Middleware of the routes with a budget (`from_fn` with a closure that
@@ -268,7 +275,7 @@ pub(crate) async fn rate_limit<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
     let client = |settings: &Settings| match bucket {
-        Bucket::Profile => req
+        Bucket::Profile | Bucket::AccountMailUser => req
             .extensions()
             .get::<application::Caller>()
             .map(|caller| format!("user-{}", caller.user_id)),
@@ -282,6 +289,13 @@ pub(crate) async fn rate_limit<B: MessageBody + 'static>(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// Counts a request for mail to `email` against the address's own
+/// `RATE_LIMIT_ACCOUNT_MAIL` budget, so that no number of clients can flood
+/// one mailbox; a 429 once spent.
+pub(crate) async fn spend_on_address(req: &HttpRequest, email: &str) -> Result<(), ApiError> {
+    spend(req, Bucket::AccountMail, |_| Some(format!("email-{email}"))).await
 }
 
 /// Counts one hit of the `client` (its key, made only when rate limits are
@@ -301,6 +315,8 @@ async fn spend(
         Bucket::Register => ("register", limits.register),
         Bucket::Refresh => ("refresh", limits.refresh),
         Bucket::Profile => ("profile", limits.login),
+        Bucket::AccountMail | Bucket::AccountMailUser => ("account-mail", limits.account_mail),
+        Bucket::AccountToken => ("account-token", limits.login),
     };
     let window = Duration::from_secs(limits.window_seconds);
     let decision = deps

@@ -123,7 +123,10 @@ async fn email_and_password_changes_need_the_current_password() {
         .await;
     assert_eq!(response.status(), 200);
     let me: Value = response.json().await.unwrap();
-    assert_eq!(me["email"], "alice@new.example");
+    // The address in force stays until the new one is verified
+    // (`lifecycle.rs` follows the link).
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["pending_email"], "alice@new.example");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod cache;
 mod docs_and_errors;
 mod hardening;
 mod health;
+mod lifecycle;
 mod security;
 mod sessions;
 mod tasks;

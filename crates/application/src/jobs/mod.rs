@@ -14,6 +14,7 @@
 //! Adding a job: a struct deriving `JobArgs`, `impl Job for` it, and one
 //! `add::<YourJob>` line in [`workers`].
 
+mod account_mail;
 mod housekeeping;
 mod ping;
 mod welcome_email;
@@ -25,6 +26,7 @@ use infra::{config::JobSettings, mail::Mailer};
 use persistence::{Db, Tx};
 use riverqueue::{WorkCancelled, WorkContext, WorkOutcome, Workers};
 
+pub use account_mail::{EmailChangeNotice, PasswordResetEmail, TokenLifetimes, VerificationEmail};
 pub use housekeeping::Housekeeping;
 pub use ping::Ping;
 pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState};
@@ -50,6 +52,8 @@ pub struct JobContext {
     pub mailer: Arc<dyn Mailer>,
     /// What the mails say: jobs render, the mailer only delivers.
     pub templates: crate::mails::MailTemplates,
+    /// How long the tokens that account mails carry stay valid.
+    pub token_lifetimes: TokenLifetimes,
 }
 
 /// Every job the product ships, one line each.
@@ -57,6 +61,9 @@ pub(crate) fn workers(ctx: JobContext) -> Result<Workers, riverqueue::Error> {
     let ctx = Arc::new(ctx);
     let mut workers = Workers::new();
     add::<WelcomeEmail>(&mut workers, &ctx)?;
+    add::<VerificationEmail>(&mut workers, &ctx)?;
+    add::<PasswordResetEmail>(&mut workers, &ctx)?;
+    add::<EmailChangeNotice>(&mut workers, &ctx)?;
     add::<Housekeeping>(&mut workers, &ctx)?;
     add::<Ping>(&mut workers, &ctx)?;
     Ok(workers)

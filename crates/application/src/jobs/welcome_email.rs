@@ -1,13 +1,18 @@
 //! The welcome email, enqueued by registration in the same transaction as
-//! the new account.
+//! the new account. It carries the link that verifies the address.
 
-use persistence::UserRepository;
+use persistence::TokenPurpose;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobArgs, JobContext, JobError};
+use super::{
+    Job, JobArgs, JobContext, JobError,
+    account_mail::{account, send_with_token},
+};
 
-/// Sends the welcome email to a newly registered user.
+/// Sends the welcome email to a newly registered user, with a verification
+/// link while the address is unverified (an admin made by `create-admin`
+/// is verified already).
 ///
 /// It carries the account's id, not its address: the handler reads the
 /// current row, so an account deleted in the meantime gets no mail. Running
@@ -23,15 +28,19 @@ pub struct WelcomeEmail {
 
 impl Job for WelcomeEmail {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let users = UserRepository::default();
-        let Some(user) = users.find_by_uuid(ctx.db.writer(), self.user_uuid).await? else {
-            tracing::info!(user_uuid = %self.user_uuid, "account is gone; no welcome email");
+        let Some(user) = account(ctx, self.user_uuid).await? else {
             return Ok(());
         };
-        let mail = ctx
-            .templates
-            .welcome(&user.email, user.username.as_str(), None);
-        ctx.mailer.send(&mail).await?;
-        Ok(())
+        let (to, username) = (&user.email, user.username.as_str());
+        if user.email_verified_at.is_some() {
+            ctx.mailer
+                .send(&ctx.templates.welcome(to, username, None))
+                .await?;
+            return Ok(());
+        }
+        send_with_token(ctx, &user, TokenPurpose::VerifyEmail, to, |token| {
+            ctx.templates.welcome(to, username, Some(token))
+        })
+        .await
     }
 }

@@ -298,6 +298,18 @@ impl PasswordHasher {
             .await?
     }
 
+    /// A hash no one can log in with: of 32 random bytes that are then
+    /// forgotten. It verifies like any other (same time, no error logged),
+    /// it just never matches.
+    pub async fn hash_unusable(&self) -> Result<String> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|err| Error::Crypto {
+            context: "no random bytes for an unusable password",
+            source: err.to_string().into(),
+        })?;
+        self.pool.run(move || hash_blocking(&secret)).await?
+    }
+
     /// Whether `plain` matches `hash`. With no hash (unknown account) it
     /// checks against the decoy and returns `false`, spending the same time.
     /// A stored hash that does not parse counts as a mismatch, and is logged.

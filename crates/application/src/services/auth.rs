@@ -39,6 +39,8 @@ pub struct AuthService {
     cache: infra::cache::Cache,
     pub(crate) sessions: Sessions,
     jobs: JobQueue,
+    /// `REQUIRE_VERIFIED_EMAIL`.
+    require_verified_email: bool,
 }
 
 /// Proof that a password matched a user's hash, for
@@ -70,6 +72,7 @@ impl AuthService {
             cache,
             sessions: Sessions::new(Duration::from_secs(settings.session_recheck_seconds)),
             jobs,
+            require_verified_email: settings.require_verified_email,
         })
     }
 
@@ -134,12 +137,21 @@ impl AuthService {
     ) -> Result<VerifiedLogin> {
         let found = self.users.find_credentials(self.db.writer(), email).await?;
         let (user, hash) = match found {
-            Some((user, hash)) => (Some(user.id), Some(hash)),
+            Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
         let verified = self.passwords.verify(password, hash.clone()).await?;
         match (user, hash) {
-            (Some(user), Some(hash)) if verified => Ok(VerifiedLogin { user, hash }),
+            // Said only to whoever knows the password.
+            (Some(user), Some(_))
+                if verified && self.require_verified_email && user.email_verified_at.is_none() =>
+            {
+                Err(Error::EmailNotVerified)
+            }
+            (Some(user), Some(hash)) if verified => Ok(VerifiedLogin {
+                user: user.id,
+                hash,
+            }),
             _ => Err(Error::InvalidCredentials),
         }
     }

@@ -5,11 +5,15 @@ use domain::{
     Email, MAX_PAGE_SIZE, Page, Password, Sort, User, UserPatch, Username, acl::Permission,
 };
 use infra::cache::{Cache, CacheKey};
-use persistence::{Db, PasswordHash, RefreshTokenRepository, UnitOfWork as _, UserRepository};
+use persistence::{
+    AccountTokenRepository, Db, PasswordHash, RefreshTokenRepository, TokenPurpose,
+    UnitOfWork as _, UserRepository,
+};
 use uuid::Uuid;
 
 use crate::{
     AuthService, Caller, Error, Principals, Result, cache_tags as tags,
+    jobs::{EmailChangeNotice, JobQueue, PasswordResetEmail, VerificationEmail},
     services::auth::Registration,
 };
 
@@ -30,18 +34,22 @@ pub struct UserService {
     db: Db,
     users: UserRepository,
     refresh_tokens: RefreshTokenRepository,
+    account_tokens: AccountTokenRepository,
     auth: AuthService,
     cache: Cache,
+    jobs: JobQueue,
 }
 
 impl UserService {
-    pub(crate) fn new(db: Db, auth: AuthService, cache: Cache) -> Self {
+    pub(crate) fn new(db: Db, auth: AuthService, cache: Cache, jobs: JobQueue) -> Self {
         Self {
             db,
             users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
+            account_tokens: AccountTokenRepository,
             auth,
             cache,
+            jobs,
         }
     }
 
@@ -119,7 +127,10 @@ impl UserService {
     /// Changes the caller's email, username or password. Email and password
     /// changes need the current password; a password change revokes every
     /// refresh token of the user, the current login's included, in the same
-    /// transaction.
+    /// transaction. A new email waits as the pending address, and the
+    /// current one stays in force, until the new one is verified: the same
+    /// transaction enqueues the verification mail to it and a notice to the
+    /// current one.
     pub async fn update_me(&self, principals: &Principals, change: ProfileChange) -> Result<User> {
         let caller = principals.require_caller()?;
         let me = self.load(caller).await?;
@@ -178,6 +189,18 @@ impl UserService {
                     .users
                     .update(tx.conn(), me.id, patch, password_hash)
                     .await?;
+                if updated.pending_email.is_some() && updated.pending_email != me.pending_email {
+                    let user_uuid = me.uuid;
+                    self.jobs
+                        .enqueue(tx, VerificationEmail { user_uuid })
+                        .await?;
+                    let old_email = me.email.clone();
+                    let notice = EmailChangeNotice {
+                        user_uuid,
+                        old_email,
+                    };
+                    self.jobs.enqueue(tx, notice).await?;
+                }
                 if password_changed {
                     self.refresh_tokens
                         .revoke_all_for_user(tx.conn(), me.id, Utc::now())
@@ -233,8 +256,52 @@ impl UserService {
     /// removes such an account.
     pub async fn create_admin(&self, registration: Registration) -> Result<User> {
         let user = self.auth.register(registration).await?;
+        // The operator vouches for the address they typed.
+        self.users
+            .confirm_email(self.db.writer(), user.id, &user.email, Utc::now())
+            .await?;
         let admin = self.set_admin(user.id, true).await?;
         tracing::info!(user_uuid = %admin.uuid, "admin account created");
+        Ok(admin)
+    }
+
+    /// Makes an existing account an admin (`create-admin
+    /// --promote-existing`) such that only whoever reads its mailbox ends up
+    /// with an admin login, whoever registered it: every login of it ends,
+    /// its password becomes unusable, a pending address change and every
+    /// mailed token are dropped, and a reset link goes to its address, in
+    /// one transaction.
+    pub async fn promote_existing(&self, email: &Email) -> Result<User> {
+        let user = self.find_by_email(email).await?;
+        let unusable = PasswordHash(self.auth.passwords.hash_unusable().await?);
+        let admin = self
+            .db
+            .transaction(async |tx| {
+                let now = Utc::now();
+                self.users.lock(tx.conn(), user.id).await?;
+                self.users
+                    .set_password(tx.conn(), user.id, unusable, false, true)
+                    .await?;
+                self.refresh_tokens
+                    .revoke_all_for_user(tx.conn(), user.id, now)
+                    .await?;
+                let every = [TokenPurpose::VerifyEmail, TokenPurpose::ResetPassword];
+                self.account_tokens
+                    .retire_all(tx.conn(), user.id, &every, now)
+                    .await?;
+                let admin = self.users.set_admin(tx.conn(), user.id, true).await?;
+                let job = PasswordResetEmail {
+                    user_uuid: Some(user.uuid),
+                };
+                self.jobs.enqueue(tx, job).await?;
+                Ok::<_, Error>(admin)
+            })
+            .await?;
+        self.cache
+            .invalidate_tags(&[tags::USERS.to_owned(), tags::user(user.id)])
+            .await;
+        self.auth.sessions.forget(user.id);
+        tracing::info!(user_uuid = %admin.uuid, "existing account promoted to admin; reset link mailed");
         Ok(admin)
     }
 

@@ -1,6 +1,7 @@
 //! SeaORM entities: the schema as the ORM sees it today. Hand-written code
 //! (conversions, queries) lives in the repositories, not here.
 
+pub mod account_token;
 pub mod refresh_token;
 pub mod task;
 pub mod user;

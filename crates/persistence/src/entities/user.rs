@@ -14,6 +14,10 @@ pub struct Model {
     #[sea_orm(unique)]
     pub username: String,
     pub is_admin: bool,
+    /// When the owner of `email` proved it, by following a mailed link.
+    pub email_verified_at: Option<DateTimeUtc>,
+    /// An address the user asked to change to, in force once verified.
+    pub pending_email: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

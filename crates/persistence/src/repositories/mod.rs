@@ -1,6 +1,7 @@
 //! One repository per model, each built on [`base::BaseRepository`] and
 //! returning domain types.
 
+pub mod account_token;
 pub mod base;
 pub mod refresh_token;
 pub mod task;

@@ -1,7 +1,7 @@
 //! Users: lookups by each unique key, listing, registration, profile
 //! changes, deletion, and a user with their tasks.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::{
     Email, NewUser, Page, Principal, Sort, Task, User, UserId, UserPatch, Username,
     acl::Permission, user::UserUserField,
@@ -66,6 +66,8 @@ impl UserRepository {
             password: Set(new.password_hash),
             username: Set(new.username.as_str().to_owned()),
             is_admin: Set(false),
+            email_verified_at: Set(None),
+            pending_email: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -190,7 +192,10 @@ impl UserRepository {
             .collect()
     }
 
-    /// Applies a profile change; a taken email or username is a conflict.
+    /// Applies a profile change; a taken username is a conflict. A new
+    /// email becomes the pending address (one equal to the current address
+    /// withdraws a pending change): it takes over once verified
+    /// ([`UserRepository::confirm_email`]).
     pub async fn update(
         &self,
         conn: &impl Connection,
@@ -211,7 +216,8 @@ impl UserRepository {
             password: _,
         } = patch;
         if let Some(email) = email {
-            row.email = Set(email.as_str().to_owned());
+            let current = row.email.as_ref().as_str() == email.as_str();
+            row.pending_email = Set((!current).then(|| email.as_str().to_owned()));
         }
         if let Some(username) = username {
             row.username = Set(username.as_str().to_owned());
@@ -255,6 +261,52 @@ impl UserRepository {
         to_domain(&self.base.update(conn, row).await?)
     }
 
+    /// Makes `email` the user's verified address: the current one, or the
+    /// pending one, which then takes over. Another account holding `email`
+    /// by now is a conflict.
+    pub async fn confirm_email(
+        &self,
+        conn: &impl Connection,
+        id: UserId,
+        email: &Email,
+        at: DateTime<Utc>,
+    ) -> Result<User> {
+        let model = self.base.get_by(conn, user::Column::Id, id.0).await?;
+        let was_pending = model.pending_email.as_deref() == Some(email.as_str());
+        let mut row = model.into_active_model();
+        row.email = Set(email.as_str().to_owned());
+        if was_pending {
+            row.pending_email = Set(None);
+        }
+        row.email_verified_at = Set(Some(at));
+        row.updated_at = Set(at);
+        to_domain(&self.base.update(conn, row).await?)
+    }
+
+    /// Replaces the password hash (a reset, or an unusable one), marks the
+    /// address verified if `verified` (a reset link reached it), and clears a
+    /// pending address if `drop_pending`.
+    pub async fn set_password(
+        &self,
+        conn: &impl Connection,
+        id: UserId,
+        PasswordHash(hash): PasswordHash,
+        verified: bool,
+        drop_pending: bool,
+    ) -> Result<User> {
+        let model = self.base.get_by(conn, user::Column::Id, id.0).await?;
+        let now = Utc::now();
+        let verified_at = model.email_verified_at.or(verified.then_some(now));
+        let mut row = model.into_active_model();
+        row.password = Set(hash);
+        row.email_verified_at = Set(verified_at);
+        if drop_pending {
+            row.pending_email = Set(None);
+        }
+        row.updated_at = Set(now);
+        to_domain(&self.base.update(conn, row).await?)
+    }
+
     /// Deletes a user; their tasks and tokens go with them (ON DELETE CASCADE).
     pub async fn delete(&self, conn: &impl Connection, id: UserId) -> Result<()> {
         self.base
@@ -274,6 +326,13 @@ fn to_domain(model: &user::Model) -> Result<User> {
         email: Email::parse(&model.email).map_err(corrupt)?,
         username: Username::parse(&model.username).map_err(corrupt)?,
         is_admin: model.is_admin,
+        email_verified_at: model.email_verified_at,
+        pending_email: model
+            .pending_email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(corrupt)?,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })

@@ -80,6 +80,90 @@ impl From<User> for UserResponse {
     }
 }
 
+/// The caller's own account: what others see, and the state of its address.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    /// The address in force (a change waits in `pending_email`).
+    #[schema(example = "john.doe@example.com")]
+    pub email: String,
+    #[schema(example = "johndoe")]
+    pub username: String,
+    pub uuid: Uuid,
+    /// Whether the owner of `email` followed the link mailed to it.
+    pub email_verified: bool,
+    /// An address asked for with `PATCH /v1/users/me`; it replaces `email`
+    /// once the link mailed to it is followed.
+    #[schema(example = json!(null))]
+    pub pending_email: Option<String>,
+}
+
+impl From<User> for MeResponse {
+    fn from(user: User) -> Self {
+        Self {
+            email_verified: user.email_verified_at.is_some(),
+            pending_email: user.pending_email.map(|email| email.as_str().to_owned()),
+            email: user.email.as_str().to_owned(),
+            username: user.username.as_str().to_owned(),
+            uuid: user.uuid,
+        }
+    }
+}
+
+/// A parsed request for a reset link.
+#[derive(Debug)]
+pub struct ResetRequest {
+    pub email: Email,
+}
+
+request_body! {
+    /// Body of `POST /v1/users/password-reset`.
+    pub struct PasswordResetRequest => ResetRequest {
+        /// The account's address; the answer is the same whether it has one.
+        #[example = "john.doe@example.com"]
+        required email: Email,
+    }
+}
+
+/// A parsed password reset.
+#[derive(Debug)]
+pub struct Reset {
+    pub token: String,
+    pub password: Password,
+}
+
+request_body! {
+    /// Body of `POST /v1/users/password-reset/confirm`.
+    pub struct PasswordResetConfirmRequest => Reset {
+        /// The `token` of the link in the reset mail.
+        required token: String,
+        /// The new password; rules as at registration.
+        #[example = "N3w!password"]
+        required password: Password,
+    }
+}
+
+/// A parsed verification.
+#[derive(Debug)]
+pub struct Verification {
+    pub token: String,
+}
+
+request_body! {
+    /// Body of `POST /v1/users/verify-email`.
+    pub struct VerifyEmailRequest => Verification {
+        /// The `token` of the link in the verification mail.
+        required token: String,
+    }
+}
+
+/// The answer to a request that sends a mail later (or, to hide whether
+/// an account exists, seems to).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptedResponse {
+    #[schema(example = "If an account has this address, a link is on its way")]
+    pub message: String,
+}
+
 /// Tokens from login and refresh.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
@@ -100,7 +184,9 @@ impl From<TokenPair> for TokenResponse {
 
 request_body! {
     /// Body of `PATCH /v1/users/me`: only the fields present change. Changing
-    /// the email or the password requires `current_password`. A new password
+    /// the email or the password requires `current_password`. A new email
+    /// becomes `pending_email`, and `email` stays in force until the link
+    /// mailed to the new address is followed. A new password
     /// ends every login of the account, this one's too (its access and refresh
     /// tokens stop working): log in again with the new password.
     pub struct UpdateUserRequest => ProfileChange {

@@ -1,5 +1,6 @@
 //! Handlers, one module per resource; each ends with its `routes`.
 
+pub mod accounts;
 pub mod monitoring;
 pub mod tasks;
 pub mod users;
@@ -13,6 +14,8 @@ use crate::ApiError;
 /// Every resource's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     monitoring::routes(cfg);
+    // Before users': `/v1/users/{user_uuid}` would take their paths.
+    accounts::routes(cfg);
     users::routes(cfg);
     tasks::routes(cfg);
     // new-resource: routes
@@ -22,10 +25,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub(crate) fn openapi() -> Vec<utoipa::openapi::OpenApi> {
     vec![
         users::Api::openapi(),
+        accounts::Api::openapi(),
         tasks::Api::openapi(),
         // new-resource: openapi
         monitoring::Api::openapi(),
     ]
+}
+
+/// `route` behind the rate-limit budget `bucket` (only the routes that
+/// guess at secrets or send mail have one).
+pub(crate) fn limited(route: Route, bucket: crate::middleware::Bucket) -> Route {
+    route.wrap(actix_web::middleware::from_fn(move |req, next| {
+        crate::middleware::rate_limit(bucket, req, next)
+    }))
 }
 
 /// Header carrying the number of items matching a list query, all pages

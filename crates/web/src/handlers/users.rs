@@ -3,7 +3,6 @@
 use actix_web::{
     HttpRequest, HttpResponse,
     http::{Method, header},
-    middleware::from_fn,
     web,
 };
 use application::Services;
@@ -11,13 +10,13 @@ use application::Services;
 use crate::{
     ApiError,
     dto::users::{
-        LoginUserRequest, RefreshTokenRequest, RegisterUserRequest, TokenResponse,
+        LoginUserRequest, MeResponse, RefreshTokenRequest, RegisterUserRequest, TokenResponse,
         UpdateUserRequest, UserListParams, UserResponse,
     },
     error::{ErrorBody, ValidationErrorBody},
     extract::{CurrentUser, ListQuery, Principals},
-    handlers::{list_response, resource},
-    middleware::{self, Bucket, LoginFailures},
+    handlers::{limited, list_response, resource},
+    middleware::{Bucket, LoginFailures},
     validation::{Valid, path_uuid},
 };
 
@@ -50,6 +49,7 @@ pub async fn register(services: web::Data<Services>, body: Valid<RegisterUserReq
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Invalid credentials", body = ErrorBody),
+        (status = 403, description = "Email address not verified (only with `REQUIRE_VERIFIED_EMAIL`)", body = ErrorBody),
         (status = 422, description = "Malformed request", body = ValidationErrorBody),
         (status = 429, description = "Too many attempts from this address, or failed ones on this account from this address", body = ErrorBody),
     ),
@@ -206,7 +206,7 @@ pub async fn delete(
     security(("bearer" = [])),
     request_body = UpdateUserRequest,
     responses(
-        (status = 200, description = "The updated account", body = UserResponse),
+        (status = 200, description = "The updated account (a new email waits in `pending_email` until verified)", body = MeResponse),
         (status = 400, description = "Email or username already taken", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 422, description = "Invalid input, or current password missing or wrong", body = ValidationErrorBody),
@@ -217,7 +217,7 @@ pub async fn update_me(
     services: web::Data<Services>,
     principals: Principals,
     body: Valid<UpdateUserRequest>,
-) -> Result<web::Json<UserResponse>> {
+) -> Result<web::Json<MeResponse>> {
     let user = services
         .users
         .update_me(&principals.0, body.into_inner())
@@ -232,14 +232,11 @@ pub async fn update_me(
     tag = "users",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The caller", body = UserResponse),
+        (status = 200, description = "The caller", body = MeResponse),
         (status = 401, description = "Not authenticated", body = ErrorBody),
     ),
 )]
-pub async fn me(
-    services: web::Data<Services>,
-    user: CurrentUser,
-) -> Result<web::Json<UserResponse>> {
+pub async fn me(services: web::Data<Services>, user: CurrentUser) -> Result<web::Json<MeResponse>> {
     let me = services.users.me(user.0).await?;
     Ok(web::Json(me.into()))
 }
@@ -247,11 +244,6 @@ pub async fn me(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // On the routes that guess at secrets only: reading the user list or
     // one's profile passes no rate-limit layer.
-    let limited = |route: actix_web::Route, bucket| {
-        route.wrap(from_fn(move |req, next| {
-            middleware::rate_limit(bucket, req, next)
-        }))
-    };
     cfg.service(resource(
         "/v1/users",
         [

@@ -1,0 +1,183 @@
+//! The mails of the account lifecycle: email verification, password reset
+//! and the notice of an email change, each enqueued in the transaction of
+//! the request that calls for it.
+//!
+//! A mail that carries a link mints its token here, when the job runs, not
+//! when it is enqueued: the job's arguments (kept by River, shown by River
+//! UI and `worker jobs`) then never hold a token, only the account's id.
+//! The token is stored (as a hash) before the mail is sent and becomes
+//! valid only once the mail was handed over, so a token whose mail never
+//! left (a failed send, a crash in between) never works; the retried job
+//! mints a new one.
+
+use chrono::Utc;
+use domain::{Email, User};
+use infra::{config::AuthSettings, mail::Mail};
+use persistence::{AccountTokenRepository, NewAccountToken, TokenPurpose, UserRepository};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, JobArgs, JobContext, JobError};
+use crate::security::one_time;
+
+/// How long mailed tokens stay valid.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    /// `EMAIL_VERIFICATION_EXPIRE_HOURS`.
+    pub verification_hours: u32,
+    /// `PASSWORD_RESET_EXPIRE_MINUTES`.
+    pub reset_minutes: u32,
+}
+
+impl TokenLifetimes {
+    pub fn from_settings(auth: &AuthSettings) -> Self {
+        Self {
+            verification_hours: auth.email_verification_expire_hours,
+            reset_minutes: auth.password_reset_expire_minutes,
+        }
+    }
+}
+
+/// Mails a link that verifies the account's pending address, or its current
+/// one while unverified (after an email change, or when the user asks
+/// again). Not unique: every request for a new link gets one.
+#[derive(Debug, Clone, Serialize, Deserialize, JobArgs)]
+#[river(kind = "verification_email")]
+pub struct VerificationEmail {
+    pub user_uuid: Uuid,
+}
+
+impl Job for VerificationEmail {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(user) = account(ctx, self.user_uuid).await? else {
+            return Ok(());
+        };
+        let Some(address) = to_verify(&user) else {
+            tracing::info!(user_uuid = %user.uuid, "nothing left to verify; no mail");
+            return Ok(());
+        };
+        let address = address.clone();
+        send_with_token(ctx, &user, TokenPurpose::VerifyEmail, &address, |token| {
+            ctx.templates
+                .verify_email(&address, user.username.as_str(), token)
+        })
+        .await
+    }
+}
+
+/// Mails a password-reset link to the account's address. Enqueued for an
+/// address without an account too (`user_uuid` null), so that asking costs
+/// the same either way; that job sends nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, JobArgs)]
+#[river(kind = "password_reset_email")]
+pub struct PasswordResetEmail {
+    pub user_uuid: Option<Uuid>,
+}
+
+impl Job for PasswordResetEmail {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(uuid) = self.user_uuid else {
+            return Ok(());
+        };
+        let Some(user) = account(ctx, uuid).await? else {
+            return Ok(());
+        };
+        let minutes = ctx.token_lifetimes.reset_minutes;
+        send_with_token(
+            ctx,
+            &user,
+            TokenPurpose::ResetPassword,
+            &user.email,
+            |token| {
+                ctx.templates
+                    .password_reset(&user.email, user.username.as_str(), token, minutes)
+            },
+        )
+        .await
+    }
+}
+
+/// Tells the address in force that a change away from it was asked for
+/// (it stays in force until the new one is verified). It carries that
+/// address: by the time it runs, the change may have taken effect.
+#[derive(Debug, Clone, Serialize, Deserialize, JobArgs)]
+#[river(kind = "email_change_notice")]
+pub struct EmailChangeNotice {
+    pub user_uuid: Uuid,
+    pub old_email: Email,
+}
+
+impl Job for EmailChangeNotice {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(user) = account(ctx, self.user_uuid).await? else {
+            return Ok(());
+        };
+        let mail = ctx
+            .templates
+            .email_change_notice(&self.old_email, user.username.as_str());
+        ctx.mailer.send(&mail).await?;
+        Ok(())
+    }
+}
+
+/// The account with this id, if it still exists.
+pub(super) async fn account(ctx: &JobContext, uuid: Uuid) -> Result<Option<User>, JobError> {
+    let user = UserRepository::default()
+        .find_by_uuid(ctx.db.writer(), uuid)
+        .await?;
+    if user.is_none() {
+        tracing::info!(user_uuid = %uuid, "account is gone; no mail");
+    }
+    Ok(user)
+}
+
+/// The address a verification link would prove: the pending one, else the
+/// current one while unverified.
+fn to_verify(user: &User) -> Option<&Email> {
+    user.pending_email
+        .as_ref()
+        .or((user.email_verified_at.is_none()).then_some(&user.email))
+}
+
+/// Mints a token for `purpose`, stores its hash, sends the mail `render`
+/// makes with it to `to`, and only then makes the token valid. If the send
+/// fails, the token is deleted (were that to fail too, it stays invalid).
+pub(super) async fn send_with_token(
+    ctx: &JobContext,
+    user: &User,
+    purpose: TokenPurpose,
+    to: &Email,
+    render: impl FnOnce(&str) -> Mail,
+) -> Result<(), JobError> {
+    let tokens = AccountTokenRepository;
+    let minted = one_time::mint()?;
+    let lifetime = match purpose {
+        TokenPurpose::VerifyEmail => {
+            chrono::Duration::hours(i64::from(ctx.token_lifetimes.verification_hours))
+        }
+        TokenPurpose::ResetPassword => {
+            chrono::Duration::minutes(i64::from(ctx.token_lifetimes.reset_minutes))
+        }
+    };
+    let conn = ctx.db.writer();
+    let id = tokens
+        .insert(
+            conn,
+            NewAccountToken {
+                token_hash: minted.hash,
+                user_id: user.id,
+                purpose,
+                email: to.as_str().to_owned(),
+                expires_at: Utc::now() + lifetime,
+            },
+        )
+        .await?;
+    if let Err(err) = ctx.mailer.send(&render(&minted.raw)).await {
+        if let Err(cleanup) = tokens.delete(conn, id).await {
+            tracing::warn!(error = %cleanup, "could not delete the token of an unsent mail; it stays invalid");
+        }
+        return Err(err.into());
+    }
+    tokens.mark_sent(conn, id, Utc::now()).await?;
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! The account lifecycle end to end, through HTTP and the in-process
+//! worker: password reset and email verification follow the links in the
+//! mails the worker delivers (to a mail directory, decoded as a mail client
+//! would), and the admin bootstrap holds against an account squatted first.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use tests::{
+    PASSWORD, TestApp, mail, scratch_dir, smtp::SmtpServer, spawn_shared_app_with, wait_for,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+const INVALID: &str = "Invalid or expired token";
+
+/// An app whose worker writes mail to a directory of the test's own.
+async fn app_with_mail(extra: &[(&str, &str)]) -> (TestApp, PathBuf) {
+    let dir = scratch_dir("mail");
+    let mut vars = vec![
+        ("MAIL_DIR", dir.to_str().unwrap()),
+        ("JOB_POLL_INTERVAL_MS", "20"),
+        ("PUBLIC_BASE_URL", "https://app.example.com"),
+    ];
+    vars.extend_from_slice(extra);
+    (spawn_shared_app_with(&vars).await, dir)
+}
+
+/// Waits for the `nth` (from 1) mail to `to` whose subject contains
+/// `subject`, and returns it.
+async fn mail_to(dir: &Path, to: &str, subject: &str, nth: usize) -> mail::Delivered {
+    wait_for(&format!("mail {nth} to {to} ({subject})"), WAIT, || async {
+        mail::read_dir(dir)
+            .into_iter()
+            .filter(|mail| mail.to.contains(to) && mail.subject.contains(subject))
+            .nth(nth - 1)
+    })
+    .await
+}
+
+/// The token of the link to `path` in both bodies of `mail`, which agree.
+fn token(mail: &mail::Delivered, path: &str) -> String {
+    let text = mail::token_in(&mail.text, path).expect("a link in the text body");
+    let html = mail::token_in(&mail.html, path).expect("a link in the HTML body");
+    assert_eq!(text, html);
+    text
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let response = app.post_json(path, &body, None).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn me(app: &TestApp, token: &str) -> Value {
+    app.get("/v1/users/me", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
+    let body = json!({"email": email, "password": password});
+    post(app, "/v1/users/login", body).await.0
+}
+
+/// What River keeps of every job (arguments, metadata, attempt errors),
+/// as text.
+async fn job_rows(app: &TestApp) -> String {
+    let params = riverqueue::JobListParams::default().limit(1000);
+    let jobs = app
+        .services
+        .jobs
+        .client()
+        .jobs()
+        .list(params)
+        .await
+        .unwrap()
+        .jobs;
+    jobs.iter()
+        .map(|job| format!("{} {:?} {:?}", job.encoded_args, job.metadata, job.errors))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_reset_follows_the_mailed_link_once_and_ends_every_login() {
+    let (app, dir) = app_with_mail(&[]).await;
+    app.register("ada").await;
+    let (_, refresh) = app.login("ada").await;
+
+    let asked = post(
+        &app,
+        "/v1/users/password-reset",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "/v1/users/password-reset",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await;
+    assert_eq!(asked.0, 202);
+    assert_eq!(asked, unknown, "nothing tells whether the account exists");
+
+    let mail = mail_to(&dir, "ada@example.com", "Reset your password", 1).await;
+    assert!(
+        mail.text
+            .contains("https://app.example.com/reset-password?token=")
+    );
+    let token = token(&mail, "/reset-password");
+    assert!(!job_rows(&app).await.contains(&token), "no token in River");
+
+    let weak = post(
+        &app,
+        "/v1/users/password-reset/confirm",
+        json!({"token": token, "password": "short"}),
+    )
+    .await;
+    assert_eq!(weak.0, 422, "{weak:?}");
+    let body = json!({"token": token, "password": "N3w!password"});
+    assert_eq!(
+        post(&app, "/v1/users/password-reset/confirm", body.clone())
+            .await
+            .0,
+        204
+    );
+
+    assert_eq!(login_status(&app, "ada@example.com", PASSWORD).await, 400);
+    assert_eq!(
+        login_status(&app, "ada@example.com", "N3w!password").await,
+        200
+    );
+    let refreshed = post(&app, "/v1/users/refresh", json!({"refresh_token": refresh})).await;
+    assert_eq!(refreshed.0, 401, "the login from before the reset ended");
+
+    // Used, unknown: one answer.
+    for token in [token.as_str(), "not-a-token"] {
+        let body = json!({"token": token, "password": "Th1rd!password"});
+        let (status, answer) = post(&app, "/v1/users/password-reset/confirm", body).await;
+        assert_eq!((status, answer["message"].as_str()), (400, Some(INVALID)));
+    }
+    // The unknown address got no mail; the account got one.
+    let all = mail::read_dir(&dir);
+    assert_eq!(
+        all.len(),
+        2,
+        "welcome and reset: {:?}",
+        all.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_token_expires_and_a_newer_reset_retires_it() {
+    let (app, dir) = app_with_mail(&[]).await;
+    app.register("ada").await;
+    let ask = || {
+        post(
+            &app,
+            "/v1/users/password-reset",
+            json!({"email": "ada@example.com"}),
+        )
+    };
+    ask().await;
+    let first = token(&mail_to(&dir, "ada", "Reset", 1).await, "/reset-password");
+    ask().await;
+    let second = token(&mail_to(&dir, "ada", "Reset", 2).await, "/reset-password");
+    ask().await;
+    let third = token(&mail_to(&dir, "ada", "Reset", 3).await, "/reset-password");
+
+    // The third one expires (time moved on, in the database). A literal
+    // both backends read, and that SQLite's text timestamps sort before now.
+    {
+        use sea_orm::ConnectionTrait as _;
+        let db = app.pool().await;
+        db.writer()
+            .execute_unprepared(
+                "UPDATE account_tokens SET expires_at = '2000-01-01 00:00:00+00:00' WHERE id = \
+                 (SELECT MAX(id) FROM account_tokens WHERE purpose = 'reset_password')",
+            )
+            .await
+            .unwrap();
+    }
+    let confirm = |token: &str| {
+        let body = json!({"token": token, "password": "N3w!password"});
+        post(&app, "/v1/users/password-reset/confirm", body)
+    };
+    assert_eq!(confirm(&third).await.1["message"], INVALID, "expired");
+    assert_eq!(confirm(&second).await.0, 204);
+    assert_eq!(
+        confirm(&first).await.1["message"],
+        INVALID,
+        "retired by the reset"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_mails_a_verification_link_that_works_once() {
+    let (app, dir) = app_with_mail(&[]).await;
+    let (access, _) = app.signed_up("ada").await;
+    assert_eq!(me(&app, &access).await["email_verified"], false);
+
+    let welcome = mail_to(&dir, "ada@example.com", "Welcome", 1).await;
+    let token = token(&welcome, "/verify-email");
+    assert!(!job_rows(&app).await.contains(&token), "no token in River");
+    assert_eq!(
+        post(&app, "/v1/users/verify-email", json!({"token": token}))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(me(&app, &access).await["email_verified"], true);
+    let again = post(&app, "/v1/users/verify-email", json!({"token": token})).await;
+    assert_eq!((again.0, again.1["message"].as_str()), (400, Some(INVALID)));
+
+    let resend = app
+        .post_json("/v1/users/verify-email/resend", &json!({}), Some(&access))
+        .await;
+    assert_eq!(resend.status(), 400, "nothing left to verify");
+    let resend = app
+        .post_json("/v1/users/verify-email/resend", &json!({}), None)
+        .await;
+    assert_eq!(resend.status(), 401);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resent_link_verifies_and_an_email_change_waits_for_the_new_address() {
+    let (app, dir) = app_with_mail(&[]).await;
+    let (access, _) = app.signed_up("ada").await;
+    let asked = app
+        .post_json("/v1/users/verify-email/resend", &json!({}), Some(&access))
+        .await;
+    assert_eq!(asked.status(), 202);
+    let link = mail_to(&dir, "ada@example.com", "Confirm your email", 1).await;
+    let body = json!({"token": token(&link, "/verify-email")});
+    assert_eq!(post(&app, "/v1/users/verify-email", body).await.0, 204);
+
+    let change = json!({"email": "ada@new.example", "current_password": PASSWORD});
+    let response = app.patch_json("/v1/users/me", &change, Some(&access)).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["email"], "ada@example.com", "still in force");
+    assert_eq!(answer["pending_email"], "ada@new.example");
+
+    let notice = mail_to(&dir, "ada@example.com", "being changed", 1).await;
+    assert!(
+        !notice.text.contains("token="),
+        "the old address gets no link"
+    );
+    let confirm = mail_to(&dir, "ada@new.example", "Confirm your email", 1).await;
+    assert_eq!(
+        login_status(&app, "ada@new.example", PASSWORD).await,
+        400,
+        "not yet"
+    );
+    let body = json!({"token": token(&confirm, "/verify-email")});
+    assert_eq!(post(&app, "/v1/users/verify-email", body).await.0, 204);
+
+    let now = me(&app, &access).await;
+    assert_eq!(now["email"], "ada@new.example");
+    assert_eq!(now["pending_email"], Value::Null);
+    assert_eq!(now["email_verified"], true);
+    assert_eq!(login_status(&app, "ada@new.example", PASSWORD).await, 200);
+    assert_eq!(login_status(&app, "ada@example.com", PASSWORD).await, 400);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_require_verified_email_only_a_verified_address_logs_in() {
+    let (app, dir) = app_with_mail(&[("REQUIRE_VERIFIED_EMAIL", "true")]).await;
+    app.register("ada").await;
+    let (status, body) = post(
+        &app,
+        "/v1/users/login",
+        json!({"email": "ada@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body["message"].as_str().unwrap().contains("not verified"),
+        "{body}"
+    );
+    assert_eq!(
+        login_status(&app, "ada@example.com", "Wr0ng!pass").await,
+        400,
+        "said only to the owner"
+    );
+
+    let welcome = mail_to(&dir, "ada@example.com", "Welcome", 1).await;
+    let body = json!({"token": token(&welcome, "/verify-email")});
+    assert_eq!(post(&app, "/v1/users/verify-email", body).await.0, 204);
+    assert_eq!(login_status(&app, "ada@example.com", PASSWORD).await, 200);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_goes_out_over_smtp_with_a_text_and_an_html_body() {
+    let server = SmtpServer::start_held().await;
+    server.release();
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let app = spawn_shared_app_with(&[("SMTP_URL", &url), ("JOB_POLL_INTERVAL_MS", "20")]).await;
+    app.register("ada").await;
+    let raw = wait_for("the welcome mail over SMTP", WAIT, || async {
+        server.received().into_iter().next()
+    })
+    .await;
+    let welcome = mail::parse(raw.as_bytes());
+    assert!(welcome.to.contains("ada@example.com"));
+    assert!(welcome.text.contains("ada"), "{}", welcome.text);
+    assert!(welcome.html.contains('<'), "{}", welcome.html);
+    assert_eq!(
+        mail::token_in(&welcome.text, "/verify-email"),
+        mail::token_in(&welcome.html, "/verify-email")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_squatted_before_the_admin_bootstrap_never_becomes_the_squatters() {
+    let (app, dir) = app_with_mail(&[]).await;
+    let victim = app.register("bob").await;
+    // Mallory registers the operator's address first, and asks to move it
+    // to her own (still pending).
+    let squat =
+        json!({"email": "admin@example.com", "password": "Mall0ry!pass", "username": "mallory"});
+    assert_eq!(post(&app, "/v1/users/", squat).await.0, 201);
+    let (_, tokens) = post(
+        &app,
+        "/v1/users/login",
+        json!({"email": "admin@example.com", "password": "Mall0ry!pass"}),
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let change = json!({"email": "mallory@evil.example", "current_password": "Mall0ry!pass"});
+    assert_eq!(
+        app.patch_json("/v1/users/me", &change, Some(&access))
+            .await
+            .status(),
+        200
+    );
+    let moved = mail_to(&dir, "mallory@evil.example", "Confirm your email", 1).await;
+
+    // The operator follows the README.
+    let registration = application::services::auth::Registration {
+        email: domain::Email::parse("admin@example.com").unwrap(),
+        username: domain::Username::parse("admin").unwrap(),
+        password: domain::Password::parse("Op3rator!pass").unwrap(),
+    };
+    let refused = app.services.users.create_admin(registration).await;
+    assert!(
+        matches!(
+            refused,
+            Err(application::Error::Conflict { field: "email", .. })
+        ),
+        "{refused:?}"
+    );
+    let email = domain::Email::parse("admin@example.com").unwrap();
+    app.services.users.promote_existing(&email).await.unwrap();
+
+    // Mallory is out: her login ended, her password and her pending change are void.
+    assert_eq!(app.get("/v1/users/me", Some(&access)).await.status(), 401);
+    assert_eq!(
+        login_status(&app, "admin@example.com", "Mall0ry!pass").await,
+        400
+    );
+    let body = json!({"token": token(&moved, "/verify-email")});
+    assert_eq!(
+        post(&app, "/v1/users/verify-email", body).await.1["message"],
+        INVALID
+    );
+
+    // The owner of the mailbox sets the password and is the admin.
+    let reset = mail_to(&dir, "admin@example.com", "Reset your password", 1).await;
+    let body = json!({"token": token(&reset, "/reset-password"), "password": "Op3rator!pass"});
+    assert_eq!(
+        post(&app, "/v1/users/password-reset/confirm", body).await.0,
+        204
+    );
+    let (status, tokens) = post(
+        &app,
+        "/v1/users/login",
+        json!({"email": "admin@example.com", "password": "Op3rator!pass"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let admin = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        me(&app, admin).await["email_verified"],
+        true,
+        "the reset link reached it"
+    );
+    let path = format!("/v1/users/{}", victim["uuid"].as_str().unwrap());
+    assert_eq!(app.delete(&path, Some(admin)).await.status(), 204);
+    std::fs::remove_dir_all(dir).ok();
+}
