@@ -84,6 +84,16 @@ async fn spawn_app_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
+/// What production requires besides its secret, for tests that run the
+/// app as production: a public URL for the links in mails, and a mail
+/// server. Nothing is sent there (production runs no worker in the API),
+/// and were it sent, the closed port fails the job, never the test.
+pub const PRODUCTION: [(&str, &str); 3] = [
+    ("ENVIRONMENT", "production"),
+    ("PUBLIC_BASE_URL", "https://app.example.com"),
+    ("SMTP_URL", "smtp://127.0.0.1:9"),
+];
+
 /// Test settings on `database_url` with `extra` on top: what
 /// [`spawn_app_with`] uses, for tests that build parts of the app (a job
 /// worker, the services) themselves.

@@ -30,7 +30,7 @@ pub mod redis;
 pub mod smtp;
 
 pub use app::{
-    PASSWORD, TestApp, settings_for, spawn_app, spawn_app_beside, spawn_app_with,
+    PASSWORD, PRODUCTION, TestApp, settings_for, spawn_app, spawn_app_beside, spawn_app_with,
     spawn_shared_app_with,
 };
 pub use database::TestDatabase;

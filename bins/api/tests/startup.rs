@@ -53,7 +53,7 @@ fn production_refuses_the_development_secret() {
     let dir = scratch_dir("production");
     for secret in [None, Some("too-short")] {
         let mut command = api(&dir);
-        command.env("ENVIRONMENT", "production");
+        command.envs(tests::PRODUCTION);
         if let Some(secret) = secret {
             command.env("SECRET_KEY", secret);
         }

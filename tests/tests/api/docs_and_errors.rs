@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use tests::{spawn_app, spawn_app_with};
+use tests::{PRODUCTION, spawn_app, spawn_app_with};
 
 /// `path` with a fresh uuid for each `{...}` parameter.
 fn with_ids(path: &str) -> String {
@@ -238,16 +238,12 @@ async fn assert_reads_declared_fields(
 #[tokio::test]
 async fn production_hides_the_docs_unless_enabled() {
     let secret = "p".repeat(40);
-    let app = spawn_app_with(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &secret)]).await;
+    let production = [PRODUCTION.as_slice(), &[("SECRET_KEY", &secret)]].concat();
+    let app = spawn_app_with(&production).await;
     assert_eq!(app.get("/docs/", None).await.status(), 404);
     assert_eq!(app.get("/openapi.json", None).await.status(), 404);
 
-    let app = spawn_app_with(&[
-        ("ENVIRONMENT", "production"),
-        ("SECRET_KEY", &secret),
-        ("DOCS_ENABLED", "true"),
-    ])
-    .await;
+    let app = spawn_app_with(&[production.as_slice(), &[("DOCS_ENABLED", "true")]].concat()).await;
     assert_eq!(app.get("/openapi.json", None).await.status(), 200);
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tests::{
-    PASSWORD, spawn_app, spawn_app_with, spawn_shared_app_with, test_redis_url, unique_prefix,
+    PASSWORD, PRODUCTION, spawn_app, spawn_app_with, spawn_shared_app_with, test_redis_url,
+    unique_prefix,
 };
 
 #[tokio::test]
@@ -78,10 +79,13 @@ async fn metrics_can_be_off_or_on_their_own_port() {
 async fn production_serves_metrics_only_on_their_own_port() {
     let secret = "k".repeat(32);
     let production = [
-        ("ENVIRONMENT", "production"),
-        ("SECRET_KEY", secret.as_str()),
-        ("DATABASE_AUTO_MIGRATE", "true"),
-    ];
+        PRODUCTION.as_slice(),
+        &[
+            ("SECRET_KEY", secret.as_str()),
+            ("DATABASE_AUTO_MIGRATE", "true"),
+        ],
+    ]
+    .concat();
     let app = spawn_app_with(&production).await;
     assert_eq!(app.get("/metrics", None).await.status(), 404);
     assert!(app.metrics_address.is_none());
