@@ -72,6 +72,10 @@ new-resource NAME *FIELDS:
 create-admin EMAIL USERNAME:
     cargo run --bin api -- create-admin {{EMAIL}} {{USERNAME}}
 
+# Make EMAIL's existing account an admin: its logins end, its password stops working, and a reset link is mailed to EMAIL.
+promote-admin EMAIL:
+    cargo run --bin api -- create-admin --promote-existing {{EMAIL}}
+
 # Delete EMAIL's account and everything it owns (e.g. one squatting the admin's address).
 delete-user EMAIL:
     cargo run --bin api -- delete-user {{EMAIL}}

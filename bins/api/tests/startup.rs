@@ -175,7 +175,9 @@ fn create_admin_makes_only_new_accounts_and_delete_user_clears_a_squatter() {
     let (code, out) = create("admin@example.com", Some("Adm1n!pass"));
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("exists already") && out.contains("delete-user"),
+        out.contains("exists already")
+            && out.contains("delete-user")
+            && out.contains("--promote-existing"),
         "{out}"
     );
     let (code, out) = command(&["delete-user", "admin@example.com"], None);
@@ -208,6 +210,16 @@ fn create_admin_makes_only_new_accounts_and_delete_user_clears_a_squatter() {
         command(&["revoke-admin", "nobody@example.com"], None).0,
         Some(1)
     );
+    // Promoting an existing account voids its password and queues a reset
+    // link (the end-to-end tests follow it); an unknown one is an error.
+    let promote = |email| command(&["create-admin", "--promote-existing", email], None);
+    let (code, out) = promote("root@example.com");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("promoted to admin") && out.contains("reset link"),
+        "{out}"
+    );
+    assert_eq!(promote("nobody@example.com").0, Some(1));
     std::fs::remove_dir_all(dir).ok();
 }
 

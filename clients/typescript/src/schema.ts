@@ -155,6 +155,46 @@ export interface paths {
         patch: operations["users_update_me"];
         trace?: never;
     };
+    "/v1/users/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password-reset link by mail. The answer is the same whether
+         *     the address has an account or not.
+         */
+        post: operations["accounts_request_password_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password with the token of a reset link. Every login of the
+         *     account ends.
+         */
+        post: operations["accounts_confirm_password_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/refresh": {
         parameters: {
             query?: never;
@@ -169,6 +209,46 @@ export interface paths {
          *     working; presenting it again revokes the whole login.
          */
         post: operations["users_refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address with the token of a verification link. For a
+         *     pending address, it becomes the account's.
+         */
+        post: operations["accounts_verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link: to the pending address if there is one,
+         *     else to the current one.
+         */
+        post: operations["accounts_resend_verification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -197,6 +277,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description The answer to a request that sends a mail later (or, to hide whether
+         *     an account exists, seems to).
+         */
+        AcceptedResponse: {
+            /** @example If an account has this address, a link is on its way */
+            message: string;
+        };
         /** @description Body of `POST /v1/tasks/`. */
         CreateTaskRequest: {
             /** @example Quarterly numbers, two pages */
@@ -263,6 +351,44 @@ export interface components {
             email: string;
             /** @example Str0ng!pass */
             password: string;
+        };
+        /** @description The caller's own account: what others see, and the state of its address. */
+        MeResponse: {
+            /**
+             * @description The address in force (a change waits in `pending_email`).
+             * @example john.doe@example.com
+             */
+            email: string;
+            /** @description Whether the owner of `email` followed the link mailed to it. */
+            email_verified: boolean;
+            /**
+             * @description An address asked for with `PATCH /v1/users/me`; it replaces `email`
+             *     once the link mailed to it is followed.
+             * @example null
+             */
+            pending_email?: string | null;
+            /** @example johndoe */
+            username: string;
+            /** Format: uuid */
+            uuid: string;
+        };
+        /** @description Body of `POST /v1/users/password-reset/confirm`. */
+        PasswordResetConfirmRequest: {
+            /**
+             * @description The new password; rules as at registration.
+             * @example N3w!password
+             */
+            password: string;
+            /** @description The `token` of the link in the reset mail. */
+            token: string;
+        };
+        /** @description Body of `POST /v1/users/password-reset`. */
+        PasswordResetRequest: {
+            /**
+             * @description The account's address; the answer is the same whether it has one.
+             * @example john.doe@example.com
+             */
+            email: string;
         };
         /** @description Readiness and what each dependency answered. */
         ReadinessResponse: {
@@ -336,7 +462,9 @@ export interface components {
         };
         /**
          * @description Body of `PATCH /v1/users/me`: only the fields present change. Changing
-         *     the email or the password requires `current_password`. A new password
+         *     the email or the password requires `current_password`. A new email
+         *     becomes `pending_email`, and `email` stays in force until the link
+         *     mailed to the new address is followed. A new password
          *     ends every login of the account, this one's too (its access and refresh
          *     tokens stop working): log in again with the new password.
          */
@@ -367,6 +495,11 @@ export interface components {
         ValidationErrorBody: {
             detail: components["schemas"]["FieldError"][];
             request_id?: string | null;
+        };
+        /** @description Body of `POST /v1/users/verify-email`. */
+        VerifyEmailRequest: {
+            /** @description The `token` of the link in the verification mail. */
+            token: string;
         };
     };
     responses: never;
@@ -831,6 +964,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Email address not verified (only with `REQUIRE_VERIFIED_EMAIL`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Malformed request */
             422: {
                 headers: {
@@ -893,7 +1035,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserResponse"];
+                    "application/json": components["schemas"]["MeResponse"];
                 };
             };
             /** @description Not authenticated */
@@ -920,13 +1062,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The updated account */
+            /** @description The updated account (a new email waits in `pending_email` until verified) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserResponse"];
+                    "application/json": components["schemas"]["MeResponse"];
                 };
             };
             /** @description Email or username already taken */
@@ -957,6 +1099,97 @@ export interface operations {
                 };
             };
             /** @description Too many changes for this account (as many per window as logins) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accounts_request_password_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description If the address has an account, a reset link is mailed to it */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests from this address, or for this email */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accounts_confirm_password_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description Password changed; log in with it */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid or expired token (unknown, used or expired alike) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many attempts from this address */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1008,6 +1241,102 @@ export interface operations {
                 };
             };
             /** @description Too many refreshes from this address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accounts_verify_email: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description Address verified */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid or expired token, or the address was taken meanwhile */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many attempts from this address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accounts_resend_verification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A new link is mailed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedResponse"];
+                };
+            };
+            /** @description The address is already verified */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this account */
             429: {
                 headers: {
                     [name: string]: unknown;
