@@ -7,12 +7,12 @@
 //! Using a token is one conditional `UPDATE`: unknown, used and expired
 //! tokens fail alike, with one message.
 
-use chrono::Utc;
-use domain::{Email, Password, UserId};
+use chrono::{DateTime, Utc};
+use domain::{Email, Password, User, UserId};
 use infra::cache::Cache;
 use persistence::{
-    AccountTokenRepository, Db, PasswordHash, RefreshTokenRepository, TokenPurpose,
-    UnitOfWork as _, UserRepository,
+    AccountTokenRepository, ConsumedToken, Db, PasswordHash, RefreshTokenRepository, TokenPurpose,
+    Tx, UnitOfWork as _, UserRepository,
 };
 
 use crate::{
@@ -76,15 +76,9 @@ impl AccountService {
             .db
             .transaction(async |tx| {
                 let now = Utc::now();
-                let token = self
-                    .tokens
-                    .consume(tx.conn(), &token_hash, TokenPurpose::ResetPassword, now)
-                    .await?
-                    .ok_or(INVALID_TOKEN)?;
-                // The lock logins and refreshes take: none of them slips a
-                // token past the revocation below.
-                self.users.lock(tx.conn(), token.user_id).await?;
-                let user = self.users.get(tx.conn(), token.user_id).await?;
+                let (token, user) = self
+                    .use_token(tx, &token_hash, TokenPurpose::ResetPassword, now)
+                    .await?;
                 let reached_current = user.email.as_str() == token.email;
                 self.users
                     .set_password(tx.conn(), user.id, hash, reached_current, false)
@@ -113,13 +107,9 @@ impl AccountService {
             .db
             .transaction(async |tx| {
                 let now = Utc::now();
-                let token = self
-                    .tokens
-                    .consume(tx.conn(), &token_hash, TokenPurpose::VerifyEmail, now)
-                    .await?
-                    .ok_or(INVALID_TOKEN)?;
-                self.users.lock(tx.conn(), token.user_id).await?;
-                let user = self.users.get(tx.conn(), token.user_id).await?;
+                let (token, user) = self
+                    .use_token(tx, &token_hash, TokenPurpose::VerifyEmail, now)
+                    .await?;
                 let pending = user.pending_email.as_ref();
                 let email = if pending.is_some_and(|pending| pending.as_str() == token.email) {
                     // Taken by another account since it was asked for?
@@ -165,6 +155,26 @@ impl AccountService {
         self.db
             .transaction(async |tx| self.jobs.enqueue(tx, job).await.map(drop))
             .await
+    }
+
+    /// Uses the token with `token_hash` for `purpose` in `tx`, and locks
+    /// and reads its account: the lock that logins, refreshes and password
+    /// changes take, so none of them interleaves with what follows.
+    async fn use_token(
+        &self,
+        tx: &Tx,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(ConsumedToken, User)> {
+        let token = self
+            .tokens
+            .consume(tx.conn(), token_hash, purpose, now)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        self.users.lock(tx.conn(), token.user_id).await?;
+        let user = self.users.get(tx.conn(), token.user_id).await?;
+        Ok((token, user))
     }
 
     /// After a change to the account: its cached views and its remembered
