@@ -118,13 +118,19 @@ pub fn settings_for(database_url: &str, extra: &[(&str, &str)]) -> infra::Settin
 fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
+        // As the binaries do (`infra::process::start`): TLS clients that
+        // ask for the default provider get ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if std::env::var_os("TEST_LOG").is_some()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
             // The writer lives as long as the test process.
             let settings = infra::config::TelemetrySettings {
                 format: infra::LogFormat::Pretty,
                 level: "debug,sqlx=warn".to_owned(),
             };
-            if let Ok(guard) = infra::telemetry::init(&settings) {
+            let otel = infra::config::OtelSettings::default();
+            if let Ok(guard) = infra::telemetry::init(&settings, &otel, "tests", runtime) {
                 std::mem::forget(guard);
             }
         }

@@ -16,7 +16,8 @@
 //! - [`fixtures`]: domain values to insert directly;
 //! - [`smtp`]: SMTP servers that misbehave on purpose;
 //! - [`mail`]: reading what was delivered (`MAIL_DIR`, or [`smtp`]'s
-//!   server), decoded, and the tokens in its links.
+//!   server), decoded, and the tokens in its links;
+//! - [`otlp`]: a receiver of exported spans (OTLP/HTTP), decoded.
 //!
 //! Set `TEST_LOG=1` to see the app's logs.
 
@@ -25,6 +26,7 @@ pub mod database;
 pub mod fixtures;
 pub mod jobs;
 pub mod mail;
+pub mod otlp;
 pub mod process;
 pub mod redis;
 pub mod smtp;

@@ -30,7 +30,7 @@ pub async fn create(settings: &Settings, email: &str, username: &str) -> anyhow:
         Err(Error::Conflict { field, .. }) => anyhow::bail!("USERNAME: this {field} is taken"),
         other => other?,
     };
-    tracing::info!(uuid = %admin.uuid, email = %admin.email, "admin account created");
+    tracing::info!(uuid = %admin.uuid, "admin account created");
     Ok(())
 }
 
@@ -60,7 +60,7 @@ pub async fn revoke(settings: &Settings, email: &str) -> anyhow::Result<()> {
     } else {
         "the account was not an admin"
     };
-    tracing::info!(uuid = %user.uuid, email = %user.email, "{what}");
+    tracing::info!(uuid = %user.uuid, "{what}");
     Ok(())
 }
 
@@ -69,6 +69,6 @@ pub async fn delete_user(settings: &Settings, email: &str) -> anyhow::Result<()>
     let email = domain::Email::parse(email).context("EMAIL")?;
     let services = Services::from_settings(settings).await?;
     let user = services.users.delete_by_email(&email).await?;
-    tracing::info!(uuid = %user.uuid, email = %user.email, "account deleted");
+    tracing::info!(uuid = %user.uuid, "account deleted");
     Ok(())
 }

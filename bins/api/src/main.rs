@@ -29,7 +29,7 @@ Usage:
   api openapi                              print the OpenAPI document (what /openapi.json serves)";
 
 fn main() -> ExitCode {
-    let process = match infra::process::start() {
+    let process = match infra::process::start("api") {
         Ok(process) => process,
         Err(code) => return code,
     };

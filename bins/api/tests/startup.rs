@@ -259,6 +259,16 @@ fn registration_headers(address: &str, body: &str, extra: &str) -> TcpStream {
     stream
 }
 
+/// Registers `name` with `extra` header lines; asserts 201.
+fn register(address: &str, name: &str, extra: &str) {
+    let body = registration(name);
+    let mut stream = registration_headers(address, &body, extra);
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+}
+
 #[test]
 fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
     let dir = scratch_dir("sigterm");
@@ -298,12 +308,7 @@ fn a_request_in_flight_during_sigterm_completes_and_the_process_exits_0() {
 fn every_line_logged_while_serving_a_request_carries_its_id() {
     let dir = scratch_dir("request-id");
     let (mut child, address, lines) = start(&dir, &[]);
-    let body = registration("traced");
-    let mut stream = registration_headers(&address, &body, "X-Request-Id: trace-42\r\n");
-    stream.write_all(body.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    register(&address, "traced", "X-Request-Id: trace-42\r\n");
 
     // Logged inside the service, and the response line after it.
     for message in ["user registered", "\"message\":\"request\""] {
@@ -319,6 +324,61 @@ fn every_line_logged_while_serving_a_request_carries_its_id() {
     for line in shutdown {
         assert!(!line.contains("request_id"), "{line}");
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn traced_lines_carry_their_trace_and_sigterm_exports_the_buffered_spans() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = {
+        let _inside = runtime.enter();
+        tests::otlp::Receiver::start()
+    };
+    let dir = scratch_dir("traces");
+    let (mut child, address, lines) = start(
+        &dir,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str())],
+    );
+    let trace_id = "6bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n");
+    register(&address, "traced", &traceparent);
+    for message in ["user registered", "\"message\":\"request\""] {
+        let line = lines.wait_for(message, Duration::from_secs(10));
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(json["trace_id"], trace_id, "{line}");
+        assert_eq!(json["span_id"].as_str().unwrap().len(), 16, "{line}");
+    }
+
+    // A burst of requests, then SIGTERM at once: their spans are still in
+    // the exporter's buffer (it sends every second), and must not be lost.
+    let burst: Vec<String> = (1..=20).map(|n| format!("{n:032x}")).collect();
+    for id in &burst {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "GET /v1/monitoring/health HTTP/1.1\r\nHost: x\r\ntraceparent: 00-{id}-00f067aa0ba902b7-01\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    tests::process::signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let exported: Vec<String> = receiver
+        .spans()
+        .into_iter()
+        .map(|span| span.trace_id)
+        .collect();
+    assert!(exported.iter().any(|id| id == trace_id), "{exported:?}");
+    for id in &burst {
+        assert!(
+            exported.contains(id),
+            "span of trace {id} lost at shutdown: {exported:?}"
+        );
+    }
+    drop(runtime);
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -12,7 +12,7 @@ use application::Services;
 use infra::{Settings, metrics::Metrics, signal::shutdown_signal};
 
 fn main() -> ExitCode {
-    let process = match infra::process::start() {
+    let process = match infra::process::start("worker") {
         Ok(process) => process,
         Err(code) => return code,
     };

@@ -167,7 +167,9 @@ impl Mailer for DirMailer {
             tokio::fs::rename(&partial, &path)
                 .await
                 .map_err(write_error)?;
-            tracing::info!(to = %mail.to, subject = %mail.subject, path = %path.display(), "mail written");
+            // No recipient: an address is personal data, and logs (and
+            // traces, which take these events) are read by others.
+            tracing::info!(subject = %mail.subject, path = %path.display(), "mail written");
             Ok(())
         })
     }
@@ -183,13 +185,12 @@ pub struct LogMailer {
 impl Mailer for LogMailer {
     fn send<'a>(&'a self, mail: &'a Mail) -> MailFuture<'a> {
         Box::pin(async move {
-            // Building checks the addresses, as a real send would. The body
-            // is not logged: mail carries what only its recipient may read
-            // (a link with a token), and logs are read by others.
+            // Building checks the addresses, as a real send would. Neither
+            // the body nor the recipient is logged: mail carries what only
+            // its recipient may read (a link with a token), an address is
+            // personal data, and logs are read by others.
             build(&self.from, mail)?;
             tracing::info!(
-                from = %self.from,
-                to = %mail.to,
                 subject = %mail.subject,
                 "mail not sent (its body is not logged): set SMTP_URL to deliver, or MAIL_DIR to \
                  write it to files"

@@ -7,25 +7,28 @@ use std::process::ExitCode;
 
 use crate::{Settings, telemetry};
 
-/// A started process: its settings and runtime, with the log writer kept
-/// alive until this is dropped (dropping it flushes the log).
+/// A started process: its settings and runtime, with the log writer (and
+/// span exporter) kept alive until this is dropped. The guard is dropped
+/// first, so buffered spans are exported while the runtime still runs.
 #[derive(Debug)]
 pub struct Process {
+    _log: telemetry::LogGuard,
     pub settings: Settings,
     pub runtime: tokio::runtime::Runtime,
-    _log: telemetry::LogGuard,
 }
 
-/// Loads the settings, starts logging and builds the multi-threaded runtime.
-pub fn start() -> Result<Process, ExitCode> {
+/// Loads the settings, builds the multi-threaded runtime and starts
+/// logging (and trace export, with `service` as the service's name unless
+/// `OTEL_SERVICE_NAME` says otherwise).
+pub fn start(service: &str) -> Result<Process, ExitCode> {
     let settings = Settings::load().map_err(|err| {
         eprintln!("error: {err}");
         ExitCode::from(2)
     })?;
-    let log = telemetry::init(&settings.telemetry).map_err(|err| {
-        eprintln!("error: cannot install the logger: {err}");
-        ExitCode::FAILURE
-    })?;
+    // Every TLS client of the process (Redis, SMTP, the span exporter)
+    // uses ring; one installed default keeps any that asks for "the"
+    // provider from failing or picking another.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,10 +36,20 @@ pub fn start() -> Result<Process, ExitCode> {
             eprintln!("error: cannot start the async runtime: {err}");
             ExitCode::FAILURE
         })?;
+    let log = telemetry::init(
+        &settings.telemetry,
+        &settings.otel,
+        service,
+        runtime.handle().clone(),
+    )
+    .map_err(|err| {
+        eprintln!("error: {err}");
+        ExitCode::FAILURE
+    })?;
     Ok(Process {
+        _log: log,
         settings,
         runtime,
-        _log: log,
     })
 }
 

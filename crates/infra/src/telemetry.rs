@@ -1,4 +1,5 @@
-//! Logging set-up: one subscriber per process, text or JSON.
+//! Logging set-up: one subscriber per process, text or JSON, and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, trace export ([`trace`]).
 //!
 //! Lines are written to stdout by a background thread through a buffer
 //! (`tracing-appender`), not by the thread that logs: the request log's
@@ -10,16 +11,17 @@
 use tracing::{Event, Subscriber};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
-    EnvFilter, fmt,
+    EnvFilter, Layer as _, fmt,
     fmt::{FmtContext, FormatEvent, FormatFields, format},
     layer::SubscriberExt,
     registry::LookupSpan,
     util::{SubscriberInitExt, TryInitError},
 };
 
-use crate::config::{LogFormat, TelemetrySettings};
+use crate::config::{LogFormat, OtelSettings, TelemetrySettings};
 
 mod json;
+pub mod trace;
 
 tokio::task_local! {
     /// The id of the request being served, set by the web layer around each
@@ -55,17 +57,52 @@ where
     }
 }
 
-/// Keeps the log writer running; dropping it flushes every pending line.
-/// Hold it until the end of `main`.
+/// Keeps the log writer and the trace exporter running; dropping it exports
+/// the spans still buffered (for at most 5 s) and flushes every pending
+/// line. Hold it until the end of `main`, while the runtime still runs.
 #[must_use = "dropping the guard stops the log writer"]
 #[derive(Debug)]
-pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
+pub struct LogGuard {
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    _log: WorkerGuard,
+}
 
-/// Installs the global subscriber. Fails if a subscriber is already
-/// installed (tests ignore that).
-pub fn init(settings: &TelemetrySettings) -> Result<LogGuard, TryInitError> {
-    // `LOG_LEVEL` was checked when the settings were loaded.
-    let filter = EnvFilter::new(&settings.level);
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.traces.take()
+            && let Err(err) = provider.shutdown_with_timeout(std::time::Duration::from_secs(5))
+        {
+            tracing::warn!(error = %err, "buffered spans were not all exported");
+        }
+    }
+}
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot install the logger: {0}")]
+    Install(#[from] TryInitError),
+    #[error(transparent)]
+    Traces(#[from] trace::TraceError),
+}
+
+/// Installs the global subscriber: the log, and the span exporter when
+/// `otel` has an endpoint (spans are exported through `runtime`; `service`
+/// names them unless `OTEL_SERVICE_NAME` does). Fails if a subscriber is
+/// already installed (tests ignore that).
+pub fn init(
+    settings: &TelemetrySettings,
+    otel: &OtelSettings,
+    service: &str,
+    runtime: tokio::runtime::Handle,
+) -> Result<LogGuard, TelemetryError> {
+    // `LOG_LEVEL` was checked when the settings were loaded. The spans that
+    // start a trace are the exporter's alone: never formatted into the log.
+    let filter = EnvFilter::new(&settings.level).add_directive(
+        format!("{}=off", trace::ROOT)
+            .parse()
+            .expect("a valid directive"),
+    );
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         // 16k lines (about 160 ms at 100k requests a second) rather than
@@ -80,24 +117,31 @@ pub fn init(settings: &TelemetrySettings) -> Result<LogGuard, TryInitError> {
             64 * 1024,
             std::io::stdout(),
         ));
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match settings.format {
-        LogFormat::Pretty => registry
-            .with(
-                fmt::layer()
-                    .event_format(WithRequestId(format().with_target(true)))
-                    .with_writer(writer),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .event_format(json::JsonLine)
-                    .with_writer(writer),
-            )
-            .try_init(),
+    // Each layer has its own filter: the log's level does not decide which
+    // spans a trace holds.
+    let log = match settings.format {
+        LogFormat::Pretty => fmt::layer()
+            .event_format(WithRequestId(format().with_target(true)))
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .event_format(json::JsonLine)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
     };
-    result?;
-    Ok(LogGuard(guard))
+    let registry = tracing_subscriber::registry().with(log);
+    let traces = if let Some((provider, layer)) = trace::start(otel, service, runtime)? {
+        registry.with(layer).try_init()?;
+        Some(provider)
+    } else {
+        registry.try_init()?;
+        None
+    };
+    Ok(LogGuard {
+        traces,
+        _log: guard,
+    })
 }

@@ -19,7 +19,11 @@ use actix_web::{
     web,
 };
 use application::Services;
-use infra::{Settings, telemetry::REQUEST_ID};
+use infra::{
+    Settings,
+    telemetry::{REQUEST_ID, trace},
+};
+use tracing::Instrument as _;
 
 use crate::{ApiError, WebDeps};
 
@@ -81,18 +85,53 @@ pub(crate) async fn log_requests(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let result = REQUEST_ID.scope(id.clone(), next.call(req)).await;
+    // With tracing on and this trace sampled, the request's span (else a
+    // disabled one, which costs nothing).
+    let span = trace::server_span(
+        method.as_str(),
+        // As routed once the trailing slash is trimmed (the innermost
+        // middleware does that).
+        req.request()
+            .resource_map()
+            .match_pattern(match path.trim_end_matches('/') {
+                "" => "/",
+                trimmed => trimmed,
+            })
+            .as_deref(),
+        &path,
+        web_data(req.request())
+            .ok()
+            .and_then(|(settings, _)| client_ip(req.request(), &settings.http.trusted_proxies)),
+        &id,
+        |name| {
+            req.headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        },
+    );
+    let result = REQUEST_ID
+        .scope(id.clone(), next.call(req).instrument(span.clone()))
+        .await;
     // Whole microseconds as milliseconds: precise enough, short in the log.
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    // The request's line belongs to its trace.
+    let _in_span = span.enter();
     match result {
         Ok(mut res) => {
             let status = res.status().as_u16();
             // The route template, not the path: one series per endpoint, not
             // one per task uuid.
-            let route = res
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".to_owned());
+            let matched = res.request().match_pattern();
+            let cause = if res.status().is_server_error() {
+                res.response().error().map(|err| {
+                    err.as_error::<ApiError>()
+                        .map_or_else(|| err.to_string(), ApiError::cause_chain)
+                })
+            } else {
+                None
+            };
+            trace::finish_server_span(&span, status, cause.as_deref());
+            let route = matched.unwrap_or_else(|| "unmatched".to_owned());
             // Known methods only: a client inventing methods must not invent
             // series (each new label value is a series kept for ever).
             let method_label = method_label(&method);
@@ -113,10 +152,6 @@ pub(crate) async fn log_requests(
                 res.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
             }
             if res.status().is_server_error() {
-                let cause = res.response().error().map(|err| {
-                    err.as_error::<ApiError>()
-                        .map_or_else(|| err.to_string(), ApiError::cause_chain)
-                });
                 tracing::error!(request_id = %id, %method, %path, status, latency_ms, cause, "request failed");
             } else {
                 tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");
@@ -124,6 +159,7 @@ pub(crate) async fn log_requests(
             Ok(res)
         }
         Err(err) => {
+            trace::fail(&span, &err.to_string());
             tracing::error!(request_id = %id, %method, %path, latency_ms, error = %err, "request failed");
             Err(err)
         }

@@ -22,9 +22,13 @@ mod worker;
 
 use std::{future::Future, sync::Arc};
 
+use infra::telemetry::trace;
 use infra::{config::JobSettings, mail::Mailer};
 use persistence::{Db, Tx};
-use riverqueue::{WorkCancelled, WorkContext, WorkOutcome, Workers};
+use riverqueue::{
+    InsertContext, InsertMiddleware, InsertNext, InsertedJob, WorkCancelled, WorkContext,
+    WorkOutcome, Workers,
+};
 
 pub use account_mail::{EmailChangeNotice, PasswordResetEmail, TokenLifetimes, VerificationEmail};
 pub use housekeeping::Housekeeping;
@@ -86,6 +90,33 @@ fn add<J: Job>(workers: &mut Workers, ctx: &Arc<JobContext>) -> Result<(), river
     Ok(())
 }
 
+/// The key of a job's metadata that carries the trace of the request that
+/// enqueued it (`traceparent`, `tracestate`).
+const TRACE_METADATA: &str = "trace";
+
+/// Puts the current trace, if one is sampled, in the metadata of every job
+/// inserted (in a transaction or not, by a service, an operator or River's
+/// scheduler), so the attempt that runs it later joins that trace. Per-call
+/// metadata is resolved before this runs: the key is added to it.
+struct CarryTrace;
+
+impl InsertMiddleware for CarryTrace {
+    async fn insert_many(
+        &self,
+        mut jobs: Vec<InsertContext>,
+        next: InsertNext<'_>,
+    ) -> Result<Vec<InsertedJob>, riverqueue::Error> {
+        if let Some(carrier) = trace::inject() {
+            for job in &mut jobs {
+                if let Err(err) = job.opts.metadata.insert(TRACE_METADATA, &carrier) {
+                    tracing::warn!(error = %err, "trace context not added to a job");
+                }
+            }
+        }
+        next.run(jobs).await
+    }
+}
+
 /// Where services put jobs: River's client on the application's database.
 /// Cheap to clone.
 #[derive(Debug, Clone)]
@@ -104,6 +135,7 @@ impl JobQueue {
             builder
                 .default_max_attempts(i32::try_from(settings.max_attempts).unwrap_or(i32::MAX))
                 .fetch_cooldown(worker::FETCH_COOLDOWN)
+                .insert_middleware(CarryTrace)
         })?;
         Ok(Self {
             client,

@@ -4,7 +4,7 @@
 
 use std::{future::Future, time::Duration};
 
-use infra::{ConfigError, config::JobSettings};
+use infra::{ConfigError, config::JobSettings, telemetry::trace};
 use persistence::Db;
 use riverqueue::{
     CronSchedule, JobListOrderBy, JobListParams, JobRow, JobState, MaintenanceConfig, PeriodicJob,
@@ -106,6 +106,7 @@ impl Worker {
                     max: BACKOFF_MAX,
                 })
                 .maintenance(maintenance)
+                .insert_middleware(super::CarryTrace)
                 .work_middleware(Observe);
             match periodic {
                 Some(job) => builder.periodic_job(job),
@@ -262,6 +263,10 @@ impl WorkMiddleware for Observe {
         job: JobRow,
         next: WorkNext<'_>,
     ) -> Result<WorkOutcome, WorkError> {
+        // The attempt's trace span: a child of the request that enqueued
+        // the job, when it was traced (its context is in the metadata).
+        let carrier = job.metadata.get(super::TRACE_METADATA).ok().flatten();
+        let trace_span = trace::job_span(&job.kind, job.id, job.attempt, carrier.as_ref());
         let span = tracing::info_span!(
             "job",
             job_id = job.id,
@@ -270,6 +275,7 @@ impl WorkMiddleware for Observe {
             max_attempts = job.max_attempts,
         );
         let (kind, attempt, max_attempts) = (job.kind.clone(), job.attempt, job.max_attempts);
+        let traced = trace_span.clone();
         async move {
             let started = std::time::Instant::now();
             let result = next.run(job).await;
@@ -314,11 +320,28 @@ impl WorkMiddleware for Observe {
                 }
             };
             metrics::counter!("jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
+            traced.record("job.outcome", outcome);
+            if let Err(err) = &result {
+                trace::fail(&traced, &error_chain(err.get_ref()));
+            }
             result
         }
         .instrument(span)
+        .instrument(trace_span)
         .await
     }
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 #[cfg(test)]

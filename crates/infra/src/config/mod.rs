@@ -21,12 +21,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use parse::{CommaList, Origin};
+pub use parse::{CommaList, KeyValue, Origin};
 pub use secret::{Secret, SecretUrl, mask_url};
 pub use sections::{
     AuthSettings, CacheSettings, CorsSettings, DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET_KEY,
     DatabaseSettings, Environment, HttpSettings, JobSettings, JwtAlgorithm, LogFormat,
-    MailSettings, MetricsSettings, RateLimitSettings, RedisSettings, TelemetrySettings,
+    MailSettings, MetricsSettings, OtelSettings, OtlpProtocol, RateLimitSettings, RedisSettings,
+    TelemetrySettings, TracesSampler,
 };
 
 use parse::{any_case, config_error};
@@ -84,13 +85,14 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub mail: MailSettings,
     pub telemetry: TelemetrySettings,
+    pub otel: OtelSettings,
     pub metrics: MetricsSettings,
 }
 
 /// Each section of [`Settings`] and the prefix of its variables
 /// (`DATABASE_URL` is `database.url`): the one list that loading and
 /// [`Settings::variables`] read.
-const SECTIONS: [(&str, &str); 11] = [
+const SECTIONS: [(&str, &str); 12] = [
     ("http", ""),
     ("cors", "CORS_"),
     ("auth", ""),
@@ -101,6 +103,7 @@ const SECTIONS: [(&str, &str); 11] = [
     ("jobs", "JOB_"),
     ("mail", ""),
     ("telemetry", "LOG_"),
+    ("otel", "OTEL_"),
     ("metrics", "METRICS_"),
 ];
 
@@ -208,6 +211,10 @@ impl Settings {
             }
         }
         settings.check()?;
+        // The headers are secret: the problem never quotes them.
+        if let Err(problem) = settings.otel.headers() {
+            return Err(ConfigError::new("OTEL_EXPORTER_OTLP_HEADERS", problem));
+        }
         // The default links every mail to localhost, useless to a user on
         // another machine: production must say where it is served.
         if settings.environment == Environment::Production && !vars.contains_key("PUBLIC_BASE_URL")
@@ -822,6 +829,58 @@ mod tests {
         let s = settings(&[("PORT", ""), ("REDIS_URL", "  ")]).unwrap();
         assert_eq!(s.http.port, 8000);
         assert!(s.redis.url.is_none());
+    }
+
+    #[test]
+    fn traces_are_off_by_default_and_read_opentelemetrys_own_names() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.otel.traces_url(), None);
+        assert_eq!(s.otel.traces_sampler, TracesSampler::ParentbasedAlwaysOn);
+        let s = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=s3cret, x-team = core",
+            ),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=staging,team=core",
+            ),
+            ("OTEL_SERVICE_NAME", "orders"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.otel.traces_url().as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        assert_eq!(
+            s.otel.headers().unwrap(),
+            [
+                ("x-api-key".to_owned(), "s3cret".to_owned()),
+                ("x-team".to_owned(), "core".to_owned())
+            ]
+        );
+        assert!((s.otel.traces_sampler_arg - 0.1).abs() < f64::EPSILON);
+        assert_eq!(s.otel.resource_attributes.len(), 2);
+        assert!(
+            !s.describe().contains("s3cret"),
+            "the headers are masked in print-config"
+        );
+        for (variable, value) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "no-equals-sign"),
+        ] {
+            let err = settings(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+        }
+        let err = settings(&[("OTEL_EXPORTER_OTLP_HEADERS", "k3y-without-name")]).unwrap_err();
+        assert_eq!(err.variable, "OTEL_EXPORTER_OTLP_HEADERS");
+        assert!(!err.problem.contains("k3y"), "{err}");
     }
 
     #[test]

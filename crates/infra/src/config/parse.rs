@@ -146,6 +146,49 @@ pub(super) fn base_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Str
     Ok(url.to_owned())
 }
 
+pub(super) fn base_url_opt<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    base_url(deserializer).map(Some)
+}
+
+/// A number from 0 to 1.
+pub(super) fn ratio<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    match raw.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a number from 0 to 1, got {raw:?}"
+        ))),
+    }
+}
+
+/// `key=value` (an OpenTelemetry resource attribute or header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+impl FromStr for KeyValue {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(Self {
+                key: key.trim().to_owned(),
+                value: value.trim().to_owned(),
+            }),
+            _ => Err(format!("{raw:?} is not key=value")),
+        }
+    }
+}
+
+impl fmt::Display for KeyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
 pub(super) fn log_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let raw = String::deserialize(deserializer)?;
     tracing_subscriber::EnvFilter::try_new(&raw)

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use smart_default::SmartDefault;
 
 use super::{
-    parse::{CommaList, Origin, any_case, base_url, log_filter, mailbox, within, within_opt},
+    parse::{
+        CommaList, KeyValue, Origin, any_case, base_url, base_url_opt, log_filter, mailbox, ratio,
+        within, within_opt,
+    },
     secret::{Secret, SecretUrl},
 };
 
@@ -350,6 +353,88 @@ pub struct TelemetrySettings {
     #[default("info")]
     #[serde(deserialize_with = "log_filter")]
     pub level: String,
+}
+
+/// Traces exported over OTLP (`OTEL_*`, OpenTelemetry's own names). Off
+/// unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set; every value reaches the
+/// exporter from here (no library reads the environment behind it).
+#[derive(Debug, Clone, SmartDefault, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OtelSettings {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the OTLP/HTTP receiver's base URL
+    /// (`http://localhost:4318`); spans go to `{endpoint}/v1/traces`.
+    /// Unset: no exporter, and no span per request.
+    #[serde(default, deserialize_with = "base_url_opt")]
+    pub exporter_otlp_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the one built in.
+    #[default(OtlpProtocol::HttpProtobuf)]
+    pub exporter_otlp_protocol: OtlpProtocol,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,...` sent with every export
+    /// (often an API key, so kept secret).
+    pub exporter_otlp_headers: Option<Secret>,
+    /// `OTEL_SERVICE_NAME`: the `service.name` of every span; unset, the
+    /// binary's name (`api`, `worker`).
+    pub service_name: Option<String>,
+    /// `OTEL_TRACES_SAMPLER`: which traces are kept.
+    #[default(TracesSampler::ParentbasedAlwaysOn)]
+    #[serde(deserialize_with = "any_case")]
+    pub traces_sampler: TracesSampler,
+    /// `OTEL_TRACES_SAMPLER_ARG`: the ratio (0 to 1) of the ratio samplers.
+    #[default(1.0)]
+    #[serde(deserialize_with = "ratio")]
+    pub traces_sampler_arg: f64,
+    /// `OTEL_RESOURCE_ATTRIBUTES`: `key=value,...` on every span
+    /// (`deployment.environment.name=production`, say).
+    pub resource_attributes: CommaList<KeyValue>,
+}
+
+impl OtelSettings {
+    /// `OTEL_EXPORTER_OTLP_HEADERS` as `(name, value)` pairs; an item that is
+    /// not `name=value` is an error that does not quote the value.
+    pub fn headers(&self) -> Result<Vec<(String, String)>, String> {
+        let Some(raw) = &self.exporter_otlp_headers else {
+            return Ok(Vec::new());
+        };
+        raw.expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .enumerate()
+            .map(|(n, item)| match item.split_once('=') {
+                Some((name, value)) if !name.trim().is_empty() => {
+                    Ok((name.trim().to_owned(), value.trim().to_owned()))
+                }
+                _ => Err(format!("item {} is not name=value", n + 1)),
+            })
+            .collect()
+    }
+
+    /// Where spans go, if anywhere: `{endpoint}/v1/traces`.
+    pub fn traces_url(&self) -> Option<String> {
+        self.exporter_otlp_endpoint
+            .as_ref()
+            .map(|endpoint| format!("{endpoint}/v1/traces"))
+    }
+}
+
+/// OTLP's transports; only `http/protobuf` is built in (`grpc` would add
+/// tonic and a second HTTP stack).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// OpenTelemetry's sampler names (`OTEL_TRACES_SAMPLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TracesSampler {
+    AlwaysOn,
+    AlwaysOff,
+    Traceidratio,
+    ParentbasedAlwaysOn,
+    ParentbasedAlwaysOff,
+    ParentbasedTraceidratio,
 }
 
 /// Prometheus metrics (`METRICS_*`).

@@ -55,6 +55,13 @@ where
         }) {
             written?;
         }
+        // Inside a sampled trace: where to find this line's span.
+        if let Some((trace_id, span_id)) = super::trace::current_ids() {
+            write!(
+                writer,
+                ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\""
+            )?;
+        }
         let mut fields = Fields {
             writer: &mut writer,
             log_target: None,

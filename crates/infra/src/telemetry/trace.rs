@@ -1,0 +1,445 @@
+//! Traces: OpenTelemetry spans exported over OTLP/HTTP, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and nothing at all when it is not.
+//!
+//! The `tracing` spans that start a trace (a request's, a job attempt's) have
+//! the target [`ROOT`], and only the OpenTelemetry layer sees them: the log
+//! formatter never processes one. They are only created for a trace that is
+//! sampled, decided here before the span exists ([`sampled`]), so an
+//! unsampled request costs no span at all. Inside a sampled span, our
+//! crates' events at `INFO` and above become its span events; so they carry
+//! no personal data (no email, password, token or hash in a field).
+//!
+//! The exporter's HTTP client is reqwest on rustls with ring, the process's
+//! one TLS stack. The SDK exports from a thread of its own, outside the
+//! async runtime, so each request is spawned onto the runtime
+//! ([`OnRuntime`]). Every value comes from [`OtelSettings`]: the
+//! exporter's own reading of `OTEL_*` variables is overridden or bypassed.
+
+use std::{collections::HashMap, net::IpAddr, sync::Arc, sync::OnceLock, time::Duration};
+
+use opentelemetry::{
+    Context, KeyValue,
+    propagation::{Extractor, TextMapPropagator as _},
+    trace::{Status, TraceContextExt as _, TracerProvider as _},
+};
+use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    resource::TelemetryResourceDetector,
+    trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider},
+};
+use tracing::{Span, Subscriber, subscriber::Interest};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::{Layer, filter, registry::LookupSpan};
+
+use crate::config::{OtelSettings, TracesSampler};
+
+/// The target of the spans that start or continue a trace here: a request's
+/// and a job attempt's. Only the OpenTelemetry layer enables it.
+pub const ROOT: &str = "otel_root";
+
+/// How long one export may take, and shutdown may spend flushing.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The crates whose events become span events (at `INFO` and above).
+const OWN_CRATES: &[&str] = &[
+    "web",
+    "application",
+    "persistence",
+    "infra",
+    "api",
+    "worker",
+];
+
+/// Tracing as configured, once per process.
+static TRACING: OnceLock<Tracing> = OnceLock::new();
+
+#[derive(Debug)]
+struct Tracing {
+    sampler: TracesSampler,
+    ratio: f64,
+    propagator: TraceContextPropagator,
+}
+
+/// Why the exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up trace export (OTEL_*): {0}")]
+pub struct TraceError(String);
+
+/// Whether spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` is set).
+pub fn enabled() -> bool {
+    TRACING.get().is_some()
+}
+
+/// The tracer provider for `settings`, exporting in batches through
+/// `runtime`, and the layer that turns `tracing` spans into its spans; `None`
+/// without an endpoint. Call once per process.
+pub(super) fn start<S>(
+    settings: &OtelSettings,
+    service: &str,
+    runtime: tokio::runtime::Handle,
+) -> Result<Option<(SdkTracerProvider, impl Layer<S>)>, TraceError>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(url) = settings.traces_url() else {
+        return Ok(None);
+    };
+    let fail = |what: &str, err: &dyn std::fmt::Display| TraceError(format!("{what}: {err}"));
+    let headers = settings
+        .headers()
+        .map_err(|err| fail("OTEL_EXPORTER_OTLP_HEADERS", &err))?;
+    let mut header_map = http::HeaderMap::new();
+    for (name, value) in &headers {
+        // Checked as header syntax; the value is secret, so not quoted.
+        let name: http::HeaderName = name
+            .parse()
+            .map_err(|err| fail("OTEL_EXPORTER_OTLP_HEADERS", &err))?;
+        let value = http::HeaderValue::from_str(value).map_err(|_| {
+            fail(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                &"a value is not a header value",
+            )
+        })?;
+        header_map.insert(name, value);
+    }
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config())
+        .timeout(EXPORT_TIMEOUT)
+        .build()
+        .map_err(|err| fail("HTTP client", &err))?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(OnRuntime {
+            client,
+            runtime,
+            headers: Arc::new(header_map),
+        })
+        .with_endpoint(url)
+        .with_protocol(Protocol::HttpBinary)
+        .with_timeout(EXPORT_TIMEOUT)
+        // Retries hold the export thread: two, then the batch is dropped.
+        .with_retry_policy(RetryPolicy::default().with_max_retries(2))
+        .build()
+        .map_err(|err| fail("OTLP exporter", &err))?;
+    let batch = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(2048)
+                .with_max_export_batch_size(512)
+                .with_scheduled_delay(Duration::from_secs(1))
+                .build(),
+        )
+        .build();
+    let service = settings.service_name.as_deref().unwrap_or(service);
+    let resource = Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_service_name(service.to_owned())
+        .with_attributes(
+            settings
+                .resource_attributes
+                .iter()
+                .map(|kv| KeyValue::new(kv.key.clone(), kv.value.clone())),
+        )
+        .build();
+    // Which traces to keep is decided before a span exists (`sampled`):
+    // the SDK keeps what it is given.
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(batch)
+        .with_sampler(Sampler::AlwaysOn)
+        .with_resource(resource)
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("rust-production-template"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_filter(span_filter());
+    TRACING
+        .set(Tracing {
+            sampler: settings.traces_sampler,
+            ratio: settings.traces_sampler_arg,
+            propagator: TraceContextPropagator::new(),
+        })
+        .map_err(|_| TraceError("tracing was set up twice".to_owned()))?;
+    Ok(Some((provider, layer)))
+}
+
+/// What the OpenTelemetry layer sees: the [`ROOT`] spans, and inside a
+/// sampled trace our crates' spans and events at `INFO` and above. Every
+/// other callsite is never asked about again.
+fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
+    filter::dynamic_filter_fn(|meta, _| {
+        meta.target() == ROOT || Context::map_current(|cx| cx.span().span_context().is_sampled())
+    })
+    .with_callsite_filter(|meta| {
+        let target = meta.target();
+        let own = OWN_CRATES
+            .iter()
+            .any(|name| target == *name || target.starts_with(&format!("{name}::")));
+        if target == ROOT || (own && *meta.level() <= tracing::Level::INFO) {
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    })
+}
+
+/// TLS for the exporter: rustls with ring and the Mozilla roots, as the
+/// rest of the process has it.
+fn tls_config() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// reqwest's client, run on the process's runtime: the SDK's export thread
+/// has none. Our headers replace any the exporter read from the environment.
+#[derive(Debug, Clone)]
+struct OnRuntime {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+    headers: Arc<http::HeaderMap>,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OnRuntime {
+    async fn send_bytes(
+        &self,
+        mut request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        for (name, value) in self.headers.iter() {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let client = self.client.clone();
+        self.runtime
+            .spawn(
+                async move { opentelemetry_http::HttpClient::send_bytes(&client, request).await },
+            )
+            .await?
+    }
+}
+
+/// Whether to keep a trace that starts here: `parent` is whether the
+/// caller's trace (from `traceparent`, or a job's enqueuing request) was
+/// sampled, if there is one.
+fn sampled(tracing: &Tracing, parent: Option<bool>) -> bool {
+    let ratio = || fastrand::f64() < tracing.ratio;
+    match tracing.sampler {
+        TracesSampler::AlwaysOn => true,
+        TracesSampler::AlwaysOff => false,
+        TracesSampler::Traceidratio => ratio(),
+        TracesSampler::ParentbasedAlwaysOn => parent.unwrap_or(true),
+        TracesSampler::ParentbasedAlwaysOff => parent.unwrap_or(false),
+        TracesSampler::ParentbasedTraceidratio => parent.unwrap_or_else(ratio),
+    }
+}
+
+/// The context a `traceparent`/`tracestate` pair carries, and whether it was
+/// sampled (`None`: none, or malformed, which starts a new trace).
+fn extract(tracing: &Tracing, carrier: &dyn Extractor) -> (Context, Option<bool>) {
+    let cx = tracing.propagator.extract(carrier);
+    let span_context = cx.span().span_context().clone();
+    let parent = span_context.is_valid().then(|| span_context.is_sampled());
+    (cx, parent)
+}
+
+/// One request's server span, continuing the trace of its `traceparent`
+/// header (read through `header`); [`Span::none`] when tracing is off or the
+/// trace is not sampled. `route` is the template of the route the path
+/// matches, which names the span (the method alone, for no route).
+pub fn server_span<'h>(
+    method: &str,
+    route: Option<&str>,
+    path: &str,
+    client: Option<IpAddr>,
+    request_id: &str,
+    header: impl Fn(&str) -> Option<&'h str>,
+) -> Span {
+    let Some(tracing) = TRACING.get() else {
+        return Span::none();
+    };
+    let (cx, parent) = extract(tracing, &Headers(header, std::marker::PhantomData));
+    if !sampled(tracing, parent) {
+        return Span::none();
+    }
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        target: ROOT,
+        "request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = route,
+        url.path = %path,
+        client.address = client.map(tracing::field::display),
+        http.response.status_code = tracing::field::Empty,
+        request_id = %request_id,
+    );
+    // Before the span is first entered, or the parent is ignored.
+    let _ = span.set_parent(cx);
+    span
+}
+
+/// Records a request's status on its span; a 5xx marks it an error, with
+/// `cause` (the error chain) as its exception event.
+pub fn finish_server_span(span: &Span, status: u16, cause: Option<&str>) {
+    if span.is_none() {
+        return;
+    }
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        fail(span, cause.unwrap_or("server error"));
+    }
+}
+
+/// Marks `span` failed, with `cause` as an `exception` event.
+pub fn fail(span: &Span, cause: &str) {
+    if span.is_none() {
+        return;
+    }
+    span.set_status(Status::error(cause.to_owned()));
+    span.add_event(
+        "exception",
+        vec![KeyValue::new("exception.message", cause.to_owned())],
+    );
+}
+
+/// The current trace as `traceparent`/`tracestate`, to carry into work that
+/// runs later (a job's metadata); `None` outside a sampled trace.
+pub fn inject() -> Option<HashMap<String, String>> {
+    let tracing = TRACING.get()?;
+    let cx = Context::current();
+    if !cx.span().span_context().is_sampled() {
+        return None;
+    }
+    let mut carrier = HashMap::new();
+    tracing.propagator.inject_context(&cx, &mut carrier);
+    Some(carrier)
+}
+
+/// A job attempt's span, a child of the trace `carrier` holds (the request
+/// that enqueued it), else the root of a trace of its own; [`Span::none`]
+/// when tracing is off or the trace is not sampled. (`carrier` is a job's
+/// metadata, decoded with the default hasher.)
+#[allow(clippy::implicit_hasher)]
+pub fn job_span(
+    kind: &str,
+    id: i64,
+    attempt: i32,
+    carrier: Option<&HashMap<String, String>>,
+) -> Span {
+    let Some(tracing) = TRACING.get() else {
+        return Span::none();
+    };
+    let (cx, parent) = match carrier {
+        Some(carrier) => extract(tracing, carrier),
+        None => (Context::new(), None),
+    };
+    if !sampled(tracing, parent) {
+        return Span::none();
+    }
+    let span = tracing::info_span!(
+        target: ROOT,
+        "job",
+        otel.name = %format_args!("{kind} process"),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "river",
+        messaging.operation.type = "process",
+        messaging.message.id = id,
+        job.kind = %kind,
+        job.attempt = attempt,
+        job.outcome = tracing::field::Empty,
+    );
+    let _ = span.set_parent(cx);
+    span
+}
+
+/// The current trace's and span's ids, for log lines; `None` outside a
+/// sampled trace.
+pub(super) fn current_ids() -> Option<(String, String)> {
+    TRACING.get()?;
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        context.is_sampled().then(|| {
+            (
+                context.trace_id().to_string(),
+                context.span_id().to_string(),
+            )
+        })
+    })
+}
+
+/// Request headers, read through a function (actix's header map is not
+/// `http` 1's).
+struct Headers<'h, F>(F, std::marker::PhantomData<&'h str>);
+
+impl<'h, F: Fn(&str) -> Option<&'h str>> Extractor for Headers<'h, F> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (self.0)(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(sampler: TracesSampler, ratio: f64) -> Tracing {
+        Tracing {
+            sampler,
+            ratio,
+            propagator: TraceContextPropagator::new(),
+        }
+    }
+
+    #[test]
+    fn parent_based_samplers_follow_the_caller_and_ratios_hold() {
+        let parent_based = with(TracesSampler::ParentbasedTraceidratio, 0.0);
+        assert!(sampled(&parent_based, Some(true)));
+        assert!(!sampled(&parent_based, Some(false)));
+        assert!(!sampled(&parent_based, None), "ratio 0 keeps no new trace");
+        assert!(sampled(
+            &with(TracesSampler::ParentbasedAlwaysOn, 0.0),
+            None
+        ));
+        assert!(!sampled(&with(TracesSampler::AlwaysOff, 1.0), Some(true)));
+        let tenth = with(TracesSampler::Traceidratio, 0.1);
+        let kept = (0..10_000).filter(|_| sampled(&tenth, Some(true))).count();
+        assert!((700..1300).contains(&kept), "{kept} of 10000 at 0.1");
+    }
+
+    #[test]
+    fn a_malformed_traceparent_is_no_parent() {
+        let tracing = with(TracesSampler::ParentbasedAlwaysOn, 1.0);
+        let good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        for (header, parent) in [
+            (good, Some(true)),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+                Some(false),
+            ),
+            ("00-zz-b7ad6b7169203331-01", None),
+            ("garbage", None),
+        ] {
+            let carrier = HashMap::from([("traceparent".to_owned(), header.to_owned())]);
+            assert_eq!(extract(&tracing, &carrier).1, parent, "{header}");
+        }
+    }
+}

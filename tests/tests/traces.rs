@@ -1,0 +1,190 @@
+//! Traces, end to end: the app exports spans over OTLP/HTTP to a receiver
+//! inside this test process, which decodes them. The tracing subscriber is
+//! process-wide, so these tests have a binary of their own; telemetry and
+//! the receiver run on a runtime of their own, which outlives every test's.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{sync::OnceLock, time::Duration};
+
+use serde_json::json;
+use tests::{
+    PASSWORD, TestApp,
+    otlp::{ReceivedSpan, Receiver},
+    scratch_dir, spawn_shared_app_with, wait_for,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The receiver, with the process's telemetry exporting to it.
+fn receiver() -> &'static Receiver {
+    static RECEIVER: OnceLock<Receiver> = OnceLock::new();
+    RECEIVER.get_or_init(|| {
+        let runtime = Box::leak(Box::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+        ));
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let receiver = {
+            let _inside = runtime.enter();
+            Receiver::start()
+        };
+        let settings = infra::Settings::from_vars([
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=test",
+            ),
+            ("LOG_LEVEL", "warn"),
+        ])
+        .unwrap();
+        let guard = infra::telemetry::init(
+            &settings.telemetry,
+            &settings.otel,
+            "api",
+            runtime.handle().clone(),
+        )
+        .unwrap();
+        // Spans are exported every second; the guard lives as long as the process.
+        std::mem::forget(guard);
+        receiver
+    })
+}
+
+async fn app() -> (TestApp, std::path::PathBuf) {
+    receiver();
+    let dir = scratch_dir("mail");
+    let app = spawn_shared_app_with(&[
+        ("MAIL_DIR", dir.to_str().unwrap()),
+        ("JOB_POLL_INTERVAL_MS", "20"),
+    ])
+    .await;
+    (app, dir)
+}
+
+/// Waits until the spans of `trace_id` include one named `name`; returns
+/// them all.
+async fn trace_with(trace_id: &str, name: &str) -> Vec<ReceivedSpan> {
+    wait_for(
+        &format!("span {name} in trace {trace_id}"),
+        WAIT,
+        || async {
+            let spans: Vec<_> = receiver()
+                .spans()
+                .into_iter()
+                .filter(|span| span.trace_id == trace_id)
+                .collect();
+            spans.iter().any(|span| span.name == name).then_some(spans)
+        },
+    )
+    .await
+}
+
+fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
+    spans.iter().find(|span| span.name == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_and_its_welcome_mail_are_one_trace_without_personal_data() {
+    let (app, dir) = app().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = app
+        .client
+        .post(app.url("/v1/users/"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "username": "ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    let spans = trace_with(trace_id, "welcome_email process").await;
+    let request = named(&spans, "POST /v1/users");
+    assert_eq!(
+        request.parent_span_id, "00f067aa0ba902b7",
+        "the caller's span"
+    );
+    assert_eq!(request.kind, 2, "server");
+    for (key, value) in [
+        ("http.request.method", "POST"),
+        ("http.route", "/v1/users"),
+        ("http.response.status_code", "201"),
+        ("client.address", "127.0.0.1"),
+        ("request_id", request_id.as_str()),
+    ] {
+        assert_eq!(
+            request.attributes.get(key).map(String::as_str),
+            Some(value),
+            "{key}"
+        );
+    }
+    assert_eq!(request.resource["service.name"], "api");
+    assert_eq!(request.resource["deployment.environment.name"], "test");
+    assert_eq!(
+        request.headers.get("x-api-key").map(String::as_str),
+        Some("s3cret")
+    );
+
+    let job = named(&spans, "welcome_email process");
+    assert_eq!(
+        job.parent_span_id, request.span_id,
+        "enqueued by the request"
+    );
+    assert_eq!(job.kind, 5, "consumer");
+    assert_eq!(job.attributes["job.kind"], "welcome_email");
+    assert_eq!(job.attributes["job.attempt"], "1");
+    assert_eq!(job.attributes["job.outcome"], "succeeded");
+
+    // No personal data anywhere: not the address, not the password.
+    let everything = format!("{spans:?}");
+    assert!(!everything.contains("ada@example.com"), "{everything}");
+    assert!(!everything.contains(PASSWORD), "{everything}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_traceparent_starts_a_new_trace_and_an_unsampled_one_exports_nothing() {
+    let (app, dir) = app().await;
+    let send = |traceparent: &'static str| {
+        app.client
+            .get(app.url("/v1/monitoring/health"))
+            .header("traceparent", traceparent)
+            .send()
+    };
+    let unsampled = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let response = send("00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = send("00-not-a-trace-01").await.unwrap();
+    assert_eq!(response.status(), 200, "never fails the request");
+
+    let fresh = wait_for("the malformed request's span", WAIT, || async {
+        receiver()
+            .spans()
+            .into_iter()
+            .find(|span| span.name == "GET /v1/monitoring/health" && span.parent_span_id.is_empty())
+    })
+    .await;
+    assert_eq!(fresh.trace_id.len(), 32);
+    assert_ne!(fresh.trace_id, "0".repeat(32));
+    // Exported in order: once the later request's span is in, the earlier,
+    // unsampled one would be too.
+    assert!(
+        receiver()
+            .spans()
+            .iter()
+            .all(|span| span.trace_id != unsampled),
+        "an unsampled caller's trace is not recorded"
+    );
+    drop(app);
+    std::fs::remove_dir_all(dir).ok();
+}
