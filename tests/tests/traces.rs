@@ -84,6 +84,63 @@ async fn trace_with(trace_id: &str, name: &str) -> Vec<ReceivedSpan> {
     .await
 }
 
+/// Inside the request: the password hash, and the transaction with its
+/// statements, River's insert of the welcome job among them.
+fn request_internals(spans: &[ReceivedSpan], request: &ReceivedSpan) {
+    let child_of = |parent: &ReceivedSpan, name: &str| {
+        spans
+            .iter()
+            .filter(|span| span.parent_span_id == parent.span_id && span.name == name)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(child_of(request, "password hash").len(), 1, "{spans:#?}");
+    let transaction = &child_of(request, "db transaction")[0];
+    let statements: Vec<_> = spans
+        .iter()
+        .filter(|span| span.parent_span_id == transaction.span_id)
+        .collect();
+    let text = |span: &&ReceivedSpan| {
+        span.attributes
+            .get("db.query.text")
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        statements
+            .iter()
+            .any(|span| span.name == "INSERT" && text(span).contains("users")),
+        "{statements:#?}"
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|span| text(span).contains("river_job")),
+        "River's insert: {statements:#?}"
+    );
+    let all_text: String = statements.iter().map(text).collect();
+    assert!(
+        all_text.contains("$1") || all_text.contains('?'),
+        "placeholders, never values"
+    );
+    assert_eq!(transaction.kind, 1, "internal");
+}
+
+/// Whether `span` is inside the span `ancestor` (a child, or deeper).
+fn descends(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &str) -> bool {
+    let mut parent = span.parent_span_id.clone();
+    while !parent.is_empty() {
+        if parent == ancestor {
+            return true;
+        }
+        match spans.iter().find(|up| up.span_id == parent) {
+            Some(up) => parent.clone_from(&up.parent_span_id),
+            None => return false,
+        }
+    }
+    false
+}
+
 fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
     spans.iter().find(|span| span.name == name).unwrap()
 }
@@ -133,15 +190,33 @@ async fn a_registration_and_its_welcome_mail_are_one_trace_without_personal_data
         Some("s3cret")
     );
 
+    request_internals(&spans, request);
+
     let job = named(&spans, "welcome_email process");
-    assert_eq!(
-        job.parent_span_id, request.span_id,
-        "enqueued by the request"
-    );
+    // Enqueued in the request's transaction: the job's parent is in it.
+    assert!(descends(&spans, job, &request.span_id), "{spans:#?}");
     assert_eq!(job.kind, 5, "consumer");
     assert_eq!(job.attributes["job.kind"], "welcome_email");
     assert_eq!(job.attributes["job.attempt"], "1");
     assert_eq!(job.attributes["job.outcome"], "succeeded");
+    // The job's own statements (its account's row, its token) are in it.
+    let statements = wait_for("the job's statements", WAIT, || async {
+        let spans = receiver().spans();
+        let under_job: Vec<_> = spans
+            .iter()
+            .filter(|span| {
+                span.trace_id == trace_id && span.attributes.contains_key("db.query.text")
+            })
+            .filter(|span| descends(&spans, span, &job.span_id))
+            .cloned()
+            .collect();
+        (!under_job.is_empty()).then_some(under_job)
+    })
+    .await;
+    assert!(
+        statements.iter().any(|span| span.name == "SELECT"),
+        "{statements:#?}"
+    );
 
     // No personal data anywhere: not the address, not the password.
     let everything = format!("{spans:?}");

@@ -97,9 +97,10 @@ pub fn init(
     runtime: tokio::runtime::Handle,
 ) -> Result<LogGuard, TelemetryError> {
     // `LOG_LEVEL` was checked when the settings were loaded. The spans that
-    // start a trace are the exporter's alone: never formatted into the log.
+    // only a trace holds (targets `otel`, `otel_root`) are never formatted
+    // into the log.
     let filter = EnvFilter::new(&settings.level).add_directive(
-        format!("{}=off", trace::ROOT)
+        format!("{}=off", trace::CHILD)
             .parse()
             .expect("a valid directive"),
     );

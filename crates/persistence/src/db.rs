@@ -11,6 +11,7 @@ use std::{
 };
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use tracing::Instrument as _;
 
 use crate::{
     Result,
@@ -278,11 +279,27 @@ impl UnitOfWork for Db {
     where
         E: From<crate::Error>,
     {
-        let tx = self.begin().await?;
-        // A panic in `work` drops `tx` while unwinding, which rolls it back.
-        let value = work(&tx).await?;
-        tx.commit().await?;
-        Ok(value)
+        // In a sampled trace, the transaction is a span holding its
+        // statements' (target `otel`: a trace's span only, see
+        // `infra::telemetry::trace::CHILD`).
+        let span = tracing::info_span!(
+            target: "otel",
+            "transaction",
+            otel.name = "db transaction",
+            db.system.name = match self.primary.get_database_backend() {
+                DbBackend::Postgres => "postgresql",
+                _ => "sqlite",
+            },
+        );
+        async {
+            let tx = self.begin().await?;
+            // A panic in `work` drops `tx` while unwinding, which rolls it back.
+            let value = work(&tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -316,8 +333,8 @@ async fn open(
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
         .connect_lazy(options.connect_lazy)
-        .test_before_acquire_if_idle_for(options.ping_after_idle)
-        .sqlx_logging(false);
+        .test_before_acquire_if_idle_for(options.ping_after_idle);
+    statement_events(&mut connect);
     if let Some(timeout) = options.statement_timeout {
         let millis = timeout.as_millis().to_string();
         connect
@@ -373,9 +390,22 @@ async fn open_in_memory(
     let mut connect = ConnectOptions::new(url);
     connect
         .max_connections(1)
-        .acquire_timeout(options.acquire_timeout)
-        .sqlx_logging(false);
+        .acquire_timeout(options.acquire_timeout);
+    statement_events(&mut connect);
     Ok(Database::connect(connect).await?)
+}
+
+/// sqlx reports each statement it ran as a `DEBUG` event (target
+/// `sqlx::query`: its SQL with placeholders, never the bound values, and
+/// how long it took), which the trace exporter turns into a span when the
+/// statement ran inside a sampled trace (`infra::telemetry::trace`). No
+/// log shows it unless `LOG_LEVEL` asks (`sqlx=debug`); the slow-statement
+/// warning stays off, since the statement timeout bounds them.
+fn statement_events(connect: &mut ConnectOptions) {
+    connect
+        .sqlx_logging(true)
+        .sqlx_logging_level(log::LevelFilter::Debug)
+        .sqlx_slow_statements_logging_settings(log::LevelFilter::Off, Duration::from_secs(1));
 }
 
 fn begin_err(err: sea_orm::sqlx::Error) -> crate::Error {

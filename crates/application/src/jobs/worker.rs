@@ -267,13 +267,18 @@ impl WorkMiddleware for Observe {
         // the job, when it was traced (its context is in the metadata).
         let carrier = job.metadata.get(super::TRACE_METADATA).ok().flatten();
         let trace_span = trace::job_span(&job.kind, job.id, job.attempt, carrier.as_ref());
-        let span = tracing::info_span!(
-            "job",
-            job_id = job.id,
-            kind = %job.kind,
-            attempt = job.attempt,
-            max_attempts = job.max_attempts,
-        );
+        // The log's span, made inside the trace's: in a sampled trace it is
+        // in the trace too, so statements run under it (on SQLite, on a
+        // thread of sqlx's that enters it) find their trace.
+        let span = trace_span.in_scope(|| {
+            tracing::info_span!(
+                "job",
+                job_id = job.id,
+                kind = %job.kind,
+                attempt = job.attempt,
+                max_attempts = job.max_attempts,
+            )
+        });
         let (kind, attempt, max_attempts) = (job.kind.clone(), job.attempt, job.max_attempts);
         let traced = trace_span.clone();
         async move {

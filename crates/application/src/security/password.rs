@@ -33,6 +33,7 @@ use argon2::{
 };
 
 use crossbeam_channel::RecvTimeoutError;
+use tracing::Instrument as _;
 
 use crate::{Error, Result};
 
@@ -267,6 +268,13 @@ fn verify_blocking(password: &[u8], hash: &str) -> Result<bool, String> {
     Ok(Output::new(&out).map_err(|err| err.to_string())? == *expected)
 }
 
+/// In a sampled trace, a span around one argon2 computation (target
+/// `otel`: a trace's span only, see `infra::telemetry::trace::CHILD`),
+/// waiting for a hashing thread included.
+fn hash_span() -> tracing::Span {
+    tracing::info_span!(target: "otel", "password hash", otel.name = "password hash")
+}
+
 impl PasswordHasher {
     /// Prepares the hasher, computing the decoy hash (one hash of CPU time,
     /// on the hashing threads like every other).
@@ -295,6 +303,7 @@ impl PasswordHasher {
         let plain = password.expose().to_owned();
         self.pool
             .run(move || hash_blocking(plain.as_bytes()))
+            .instrument(hash_span())
             .await?
     }
 
@@ -307,7 +316,10 @@ impl PasswordHasher {
             context: "no random bytes for an unusable password",
             source: err.to_string().into(),
         })?;
-        self.pool.run(move || hash_blocking(&secret)).await?
+        self.pool
+            .run(move || hash_blocking(&secret))
+            .instrument(hash_span())
+            .await?
     }
 
     /// Whether `plain` matches `hash`. With no hash (unknown account) it
@@ -325,6 +337,7 @@ impl PasswordHasher {
                     false
                 }
             })
+            .instrument(hash_span())
             .await?;
         Ok(known && matches)
     }

@@ -43,6 +43,7 @@ use std::{
 };
 
 use serde::{Serialize, de::DeserializeOwned};
+use tracing::Instrument as _;
 
 use backend::Backend;
 pub use backend::CacheError;
@@ -121,6 +122,9 @@ impl Cache {
 
     /// The cached value of `key`, or `compute`'s, stored for `ttl` (default
     /// `CACHE_TTL_SECONDS`). Errors of `compute` are returned and not cached.
+    /// In a sampled trace, the call is a span (`cache get_or_compute`, with
+    /// the key's prefix and `hit`, `miss` or `error`); a miss's computation
+    /// is inside it.
     pub async fn get_or_compute<T, E, F, Fut>(
         &self,
         key: &CacheKey,
@@ -132,15 +136,43 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        // Target `otel`: a trace's span only (`telemetry::trace::CHILD`).
+        let span = tracing::info_span!(
+            target: "otel",
+            "cache",
+            otel.name = "cache get_or_compute",
+            cache.key_prefix = %key.prefix,
+            cache.result = tracing::field::Empty,
+        );
+        self.get_or_compute_in(key, ttl, compute)
+            .instrument(span)
+            .await
+    }
+
+    async fn get_or_compute_in<T, E, F, Fut>(
+        &self,
+        key: &CacheKey,
+        ttl: Option<Duration>,
+        compute: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let counted = |result: &'static str| {
+            metrics::counter!("cache_requests_total", "result" => result).increment(1);
+            tracing::Span::current().record("cache.result", result);
+        };
         let Some(inner) = &self.inner else {
             return compute().await;
         };
         let Some(storage_key) = inner.storage_key(key).await else {
-            metrics::counter!("cache_requests_total", "result" => "error").increment(1);
+            counted("error");
             return compute().await;
         };
         if let Some(value) = inner.read::<T>(&storage_key).await {
-            metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
+            counted("hit");
             return Ok(value);
         }
         // Single flight: the first miss computes while holding the key's
@@ -153,12 +185,12 @@ impl Cache {
         } else {
             drop(flight.lock().await);
             if let Some(value) = inner.read::<T>(&storage_key).await {
-                metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
+                counted("hit");
                 return Ok(value);
             }
             None
         };
-        metrics::counter!("cache_requests_total", "result" => "miss").increment(1);
+        counted("miss");
         let value = compute().await?;
         let ttl = ttl.unwrap_or(inner.default_ttl).min(backend::MAX_TTL);
         inner.write(&storage_key, &value, ttl).await;

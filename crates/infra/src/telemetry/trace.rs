@@ -39,6 +39,16 @@ use crate::config::{OtelSettings, TracesSampler};
 /// and a job attempt's. Only the OpenTelemetry layer enables it.
 pub const ROOT: &str = "otel_root";
 
+/// The target of spans that only a trace holds (a transaction, a cache
+/// call, a password hash): the OpenTelemetry layer enables them inside a
+/// sampled trace, the log never (its filter turns `otel*` off). Crates that
+/// do not depend on this one write the literal.
+pub const CHILD: &str = "otel";
+
+/// The target of sqlx's event after each statement, which [`SqlSpans`]
+/// turns into a span.
+const SQLX: &str = "sqlx::query";
+
 /// How long one export may take, and shutdown may spend flushing.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -150,13 +160,27 @@ where
         .with_sampler(Sampler::AlwaysOn)
         .with_resource(resource)
         .build();
+    let tracer = provider.tracer("rust-production-template");
+    let statements = SqlSpans {
+        tracer: tracer.clone(),
+    }
+    .with_filter(
+        filter::dynamic_filter_fn(|_, _| in_sampled_trace()).with_callsite_filter(|meta| {
+            if meta.target() == SQLX {
+                Interest::sometimes()
+            } else {
+                Interest::never()
+            }
+        }),
+    );
     let layer = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("rust-production-template"))
+        .with_tracer(tracer)
         .with_location(false)
         .with_threads(false)
         .with_target(false)
         .with_tracked_inactivity(false)
-        .with_filter(span_filter());
+        .with_filter(span_filter())
+        .and_then(statements);
     TRACING
         .set(Tracing {
             sampler: settings.traces_sampler,
@@ -167,24 +191,107 @@ where
     Ok(Some((provider, layer)))
 }
 
+/// Whether the current context is a sampled trace (the OpenTelemetry
+/// layer makes a span's context current while it is entered).
+fn in_sampled_trace() -> bool {
+    Context::map_current(|cx| cx.span().span_context().is_sampled())
+}
+
 /// What the OpenTelemetry layer sees: the [`ROOT`] spans, and inside a
-/// sampled trace our crates' spans and events at `INFO` and above. Every
-/// other callsite is never asked about again.
+/// sampled trace the [`CHILD`] spans and our crates' spans and events at
+/// `INFO` and above. Every other callsite is never asked about again.
 fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
-    filter::dynamic_filter_fn(|meta, _| {
-        meta.target() == ROOT || Context::map_current(|cx| cx.span().span_context().is_sampled())
-    })
-    .with_callsite_filter(|meta| {
-        let target = meta.target();
-        let own = OWN_CRATES
-            .iter()
-            .any(|name| target == *name || target.starts_with(&format!("{name}::")));
-        if target == ROOT || (own && *meta.level() <= tracing::Level::INFO) {
-            Interest::sometimes()
+    filter::dynamic_filter_fn(|meta, _| meta.target() == ROOT || in_sampled_trace())
+        .with_callsite_filter(|meta| {
+            let target = meta.target();
+            let own = OWN_CRATES
+                .iter()
+                .any(|name| target == *name || target.starts_with(&format!("{name}::")));
+            if target == ROOT || target == CHILD || (own && *meta.level() <= tracing::Level::INFO) {
+                Interest::sometimes()
+            } else {
+                Interest::never()
+            }
+        })
+}
+
+/// Turns sqlx's event after each statement into a client span that ends
+/// now and began `elapsed_secs` ago, a child of the current trace. The
+/// event carries the statement's text with placeholders (`$1`, `?`), never
+/// the bound values, and its summary (the first words).
+struct SqlSpans {
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+}
+
+impl<S: Subscriber> Layer<S> for SqlSpans {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+        let mut fields = SqlFields::default();
+        event.record(&mut fields);
+        let end = std::time::SystemTime::now();
+        let start = end
+            .checked_sub(Duration::from_secs_f64(fields.elapsed_secs.max(0.0)))
+            .unwrap_or(end);
+        let operation = fields
+            .summary
+            .split_whitespace()
+            .next()
+            .unwrap_or("statement")
+            .to_ascii_uppercase();
+        let text = if fields.statement.trim().is_empty() {
+            fields.summary
         } else {
-            Interest::never()
+            fields.statement.trim().to_owned()
+        };
+        let mut attributes = vec![
+            KeyValue::new("db.operation.name", operation.clone()),
+            KeyValue::new("db.query.text", text),
+        ];
+        if let Some(rows) = fields.rows {
+            attributes.push(KeyValue::new("db.response.returned_rows", rows));
         }
-    })
+        let mut span = self
+            .tracer
+            .span_builder(operation)
+            .with_kind(SpanKind::Client)
+            .with_start_time(start)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, &Context::current());
+        span.end_with_timestamp(end);
+    }
+}
+
+/// The fields of sqlx's statement event that a span keeps.
+#[derive(Default)]
+struct SqlFields {
+    summary: String,
+    statement: String,
+    elapsed_secs: f64,
+    rows: Option<i64>,
+}
+
+impl tracing::field::Visit for SqlFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => value.clone_into(&mut self.summary),
+            "db.statement" => value.clone_into(&mut self.statement),
+            _ => {}
+        }
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed_secs = value;
+        }
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "rows_returned" {
+            self.rows = i64::try_from(value).ok();
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
 }
 
 /// TLS for the exporter: rustls with ring and the Mozilla roots, as the
