@@ -263,3 +263,39 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_an_unsampled_one_exports
     drop(app);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_call_is_a_span_with_its_result_and_a_miss_holds_the_query() {
+    let (app, dir) = app().await;
+    let (token, _) = app.signed_up("ada").await;
+    let mut results = Vec::new();
+    for trace_id in [
+        "7bf92f3577b34da6a3ce929d0e0e4736",
+        "8bf92f3577b34da6a3ce929d0e0e4736",
+    ] {
+        let response = app
+            .client
+            .get(app.url("/v1/users/me"))
+            .bearer_auth(&token)
+            .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let spans = trace_with(trace_id, "cache get_or_compute").await;
+        let cache = named(&spans, "cache get_or_compute");
+        assert_eq!(cache.attributes["cache.key_prefix"], "users:me");
+        let inside = spans
+            .iter()
+            .filter(|span| descends(&spans, span, &cache.span_id))
+            .count();
+        results.push((cache.attributes["cache.result"].clone(), inside));
+    }
+    assert_eq!(results[0].0, "miss");
+    assert!(
+        results[0].1 > 0,
+        "the miss's query is inside the cache span"
+    );
+    assert_eq!(results[1], ("hit".to_owned(), 0));
+    std::fs::remove_dir_all(dir).ok();
+}

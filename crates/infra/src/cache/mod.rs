@@ -144,57 +144,45 @@ impl Cache {
             cache.key_prefix = %key.prefix,
             cache.result = tracing::field::Empty,
         );
-        self.get_or_compute_in(key, ttl, compute)
-            .instrument(span)
-            .await
-    }
-
-    async fn get_or_compute_in<T, E, F, Fut>(
-        &self,
-        key: &CacheKey,
-        ttl: Option<Duration>,
-        compute: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
         let counted = |result: &'static str| {
             metrics::counter!("cache_requests_total", "result" => result).increment(1);
-            tracing::Span::current().record("cache.result", result);
+            span.record("cache.result", result);
         };
-        let Some(inner) = &self.inner else {
-            return compute().await;
-        };
-        let Some(storage_key) = inner.storage_key(key).await else {
-            counted("error");
-            return compute().await;
-        };
-        if let Some(value) = inner.read::<T>(&storage_key).await {
-            counted("hit");
-            return Ok(value);
-        }
-        // Single flight: the first miss computes while holding the key's
-        // lock; the others wait for it and then find the value stored. If
-        // it is not there (the leader failed, or could not store it), they
-        // compute side by side rather than one after another.
-        let flight = inner.flight(&storage_key);
-        let _leader = if let Ok(guard) = flight.try_lock() {
-            Some(guard)
-        } else {
-            drop(flight.lock().await);
+        async {
+            let Some(inner) = &self.inner else {
+                return compute().await;
+            };
+            let Some(storage_key) = inner.storage_key(key).await else {
+                counted("error");
+                return compute().await;
+            };
             if let Some(value) = inner.read::<T>(&storage_key).await {
                 counted("hit");
                 return Ok(value);
             }
-            None
-        };
-        counted("miss");
-        let value = compute().await?;
-        let ttl = ttl.unwrap_or(inner.default_ttl).min(backend::MAX_TTL);
-        inner.write(&storage_key, &value, ttl).await;
-        Ok(value)
+            // Single flight: the first miss computes while holding the key's
+            // lock; the others wait for it and then find the value stored. If
+            // it is not there (the leader failed, or could not store it), they
+            // compute side by side rather than one after another.
+            let flight = inner.flight(&storage_key);
+            let _leader = if let Ok(guard) = flight.try_lock() {
+                Some(guard)
+            } else {
+                drop(flight.lock().await);
+                if let Some(value) = inner.read::<T>(&storage_key).await {
+                    counted("hit");
+                    return Ok(value);
+                }
+                None
+            };
+            counted("miss");
+            let value = compute().await?;
+            let ttl = ttl.unwrap_or(inner.default_ttl).min(backend::MAX_TTL);
+            inner.write(&storage_key, &value, ttl).await;
+            Ok(value)
+        }
+        .instrument(span.clone())
+        .await
     }
 
     /// Drops every entry tagged with one of `tags`, on every instance.
