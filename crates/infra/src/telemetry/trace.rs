@@ -228,6 +228,11 @@ impl<S: Subscriber> Layer<S> for SqlSpans {
         use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
         let mut fields = SqlFields::default();
         event.record(&mut fields);
+        // sqlx also reports work with no SQL text of ours (a connection's
+        // health check on release): no statement, no span.
+        if fields.summary.trim().is_empty() {
+            return;
+        }
         let end = std::time::SystemTime::now();
         let start = end
             .checked_sub(Duration::from_secs_f64(fields.elapsed_secs.max(0.0)))
