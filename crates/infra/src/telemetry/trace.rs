@@ -165,13 +165,17 @@ where
         tracer: tracer.clone(),
     }
     .with_filter(
-        filter::dynamic_filter_fn(|_, _| in_sampled_trace()).with_callsite_filter(|meta| {
-            if meta.target() == SQLX {
-                Interest::sometimes()
-            } else {
-                Interest::never()
-            }
-        }),
+        filter::dynamic_filter_fn(|_, _| in_sampled_trace())
+            .with_callsite_filter(|meta| {
+                if meta.target() == SQLX {
+                    Interest::sometimes()
+                } else {
+                    Interest::never()
+                }
+            })
+            // Without a hint the process's maximum level becomes `TRACE`,
+            // and every `log` record of every crate is then asked about.
+            .with_max_level_hint(tracing::level_filters::LevelFilter::DEBUG),
     );
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
@@ -213,6 +217,7 @@ fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
                 Interest::never()
             }
         })
+        .with_max_level_hint(tracing::level_filters::LevelFilter::INFO)
 }
 
 /// Turns sqlx's event after each statement into a client span that ends
