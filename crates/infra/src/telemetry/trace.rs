@@ -165,7 +165,7 @@ where
         tracer: tracer.clone(),
     }
     .with_filter(
-        filter::dynamic_filter_fn(|_, _| in_sampled_trace())
+        filter::dynamic_filter_fn(|meta, _| meta.target() == SQLX && in_sampled_trace())
             .with_callsite_filter(|meta| {
                 if meta.target() == SQLX {
                     Interest::sometimes()
@@ -205,19 +205,26 @@ fn in_sampled_trace() -> bool {
 /// sampled trace the [`CHILD`] spans and our crates' spans and events at
 /// `INFO` and above. Every other callsite is never asked about again.
 fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
-    filter::dynamic_filter_fn(|meta, _| meta.target() == ROOT || in_sampled_trace())
-        .with_callsite_filter(|meta| {
-            let target = meta.target();
-            let own = OWN_CRATES
-                .iter()
-                .any(|name| target == *name || target.starts_with(&format!("{name}::")));
-            if target == ROOT || target == CHILD || (own && *meta.level() <= tracing::Level::INFO) {
-                Interest::sometimes()
-            } else {
-                Interest::never()
-            }
-        })
-        .with_max_level_hint(tracing::level_filters::LevelFilter::INFO)
+    // `log` records (sqlx asks about its statements that way too) come
+    // without a callsite: the dynamic rule repeats the static one.
+    let wanted = |meta: &tracing::Metadata<'_>| {
+        let target = meta.target();
+        let own = OWN_CRATES
+            .iter()
+            .any(|name| target == *name || target.starts_with(&format!("{name}::")));
+        *meta.level() <= tracing::Level::INFO && (target == ROOT || target == CHILD || own)
+    };
+    filter::dynamic_filter_fn(move |meta, _| {
+        wanted(meta) && (meta.target() == ROOT || in_sampled_trace())
+    })
+    .with_callsite_filter(move |meta| {
+        if wanted(meta) {
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    })
+    .with_max_level_hint(tracing::level_filters::LevelFilter::INFO)
 }
 
 /// Turns sqlx's event after each statement into a client span that ends
