@@ -550,6 +550,17 @@ mod tests {
     }
 
     #[test]
+    fn with_no_endpoint_no_span_is_made() {
+        // Nothing in this test process starts tracing.
+        assert!(!enabled());
+        let header = |_: &str| Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        assert!(server_span("GET", Some("/x"), "/x", None, "id", header).is_none());
+        assert!(job_span("ping", 1, 1, None).is_none());
+        assert_eq!(inject(), None);
+        assert_eq!(current_ids(), None);
+    }
+
+    #[test]
     fn a_malformed_traceparent_is_no_parent() {
         let tracing = with(TracesSampler::ParentbasedAlwaysOn, 1.0);
         let good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
