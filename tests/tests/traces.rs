@@ -301,3 +301,42 @@ async fn a_cache_call_is_a_span_with_its_result_and_a_miss_holds_the_query() {
     assert_eq!(results[1], ("hit".to_owned(), 0), "{results:?}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_marks_its_span_an_error_with_the_cause() {
+    let (app, dir) = app().await;
+    let (token, _) = app.signed_up("ada").await;
+    // Storage fails: the tasks table is gone.
+    {
+        use sea_orm::ConnectionTrait as _;
+        let db = app.pool().await;
+        db.writer()
+            .execute_unprepared("DROP TABLE tasks")
+            .await
+            .unwrap();
+    }
+    let trace_id = "9bf92f3577b34da6a3ce929d0e0e4736";
+    let response = app
+        .client
+        .get(app.url("/v1/tasks/"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let spans = trace_with(trace_id, "GET /v1/tasks").await;
+    let request = named(&spans, "GET /v1/tasks");
+    assert_eq!(request.status_code, 2, "error");
+    assert_eq!(request.attributes["http.response.status_code"], "500");
+    let (_, exception) = request
+        .events
+        .iter()
+        .find(|(name, _)| name == "exception")
+        .expect("an exception event");
+    assert!(
+        exception["exception.message"].contains("storage failed"),
+        "{exception:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -337,7 +337,15 @@ fn traced_lines_carry_their_trace_and_sigterm_exports_the_buffered_spans() {
     let dir = scratch_dir("traces");
     let (mut child, address, lines) = start(
         &dir,
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str())],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=ours"),
+            // Not a setting: the exporter library would read it itself.
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "x-from-env=behind-our-back",
+            ),
+        ],
     );
     let trace_id = "6bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n");
@@ -366,11 +374,19 @@ fn traced_lines_carry_their_trace_and_sigterm_exports_the_buffered_spans() {
     }
     tests::process::signal(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
-    let exported: Vec<String> = receiver
-        .spans()
-        .into_iter()
-        .map(|span| span.trace_id)
-        .collect();
+    let spans = receiver.spans();
+    for span in &spans {
+        assert_eq!(
+            span.headers.get("x-api-key").map(String::as_str),
+            Some("ours")
+        );
+        assert!(
+            !span.headers.contains_key("x-from-env"),
+            "{:?}",
+            span.headers
+        );
+    }
+    let exported: Vec<String> = spans.into_iter().map(|span| span.trace_id).collect();
     assert!(exported.iter().any(|id| id == trace_id), "{exported:?}");
     for id in &burst {
         assert!(

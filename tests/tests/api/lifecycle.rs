@@ -29,15 +29,32 @@ async fn app_with_mail(extra: &[(&str, &str)]) -> (TestApp, PathBuf) {
 }
 
 /// Waits for the `nth` (from 1) mail to `to` whose subject contains
-/// `subject`, and returns it.
-async fn mail_to(dir: &Path, to: &str, subject: &str, nth: usize) -> mail::Delivered {
-    wait_for(&format!("mail {nth} to {to} ({subject})"), WAIT, || async {
+/// `subject`, and for its job to finish, and returns it: a token is valid
+/// once its job recorded the mail as sent, just after writing it.
+async fn mail_to(
+    app: &TestApp,
+    dir: &Path,
+    to: &str,
+    subject: &str,
+    nth: usize,
+) -> mail::Delivered {
+    let mail = wait_for(&format!("mail {nth} to {to} ({subject})"), WAIT, || async {
         mail::read_dir(dir)
             .into_iter()
             .filter(|mail| mail.to.contains(to) && mail.subject.contains(subject))
             .nth(nth - 1)
     })
-    .await
+    .await;
+    wait_for("the mail jobs to finish", WAIT, || async {
+        let counts = app.services.jobs.counts_by_state().await.unwrap();
+        let busy = ["available", "running", "retryable"];
+        counts
+            .iter()
+            .all(|(state, n)| *n == 0 || !busy.contains(&state.as_str()))
+            .then_some(())
+    })
+    .await;
+    mail
 }
 
 /// The token of the link to `path` in both bodies of `mail`, which agree.
@@ -107,7 +124,7 @@ async fn a_password_reset_follows_the_mailed_link_once_and_ends_every_login() {
     assert_eq!(asked.0, 202);
     assert_eq!(asked, unknown, "nothing tells whether the account exists");
 
-    let mail = mail_to(&dir, "ada@example.com", "Reset your password", 1).await;
+    let mail = mail_to(&app, &dir, "ada@example.com", "Reset your password", 1).await;
     assert!(
         mail.text
             .contains("https://app.example.com/reset-password?token=")
@@ -167,11 +184,20 @@ async fn a_reset_token_expires_and_a_newer_reset_retires_it() {
         )
     };
     ask().await;
-    let first = token(&mail_to(&dir, "ada", "Reset", 1).await, "/reset-password");
+    let first = token(
+        &mail_to(&app, &dir, "ada", "Reset", 1).await,
+        "/reset-password",
+    );
     ask().await;
-    let second = token(&mail_to(&dir, "ada", "Reset", 2).await, "/reset-password");
+    let second = token(
+        &mail_to(&app, &dir, "ada", "Reset", 2).await,
+        "/reset-password",
+    );
     ask().await;
-    let third = token(&mail_to(&dir, "ada", "Reset", 3).await, "/reset-password");
+    let third = token(
+        &mail_to(&app, &dir, "ada", "Reset", 3).await,
+        "/reset-password",
+    );
 
     // The third one expires (time moved on, in the database). A literal
     // both backends read, and that SQLite's text timestamps sort before now.
@@ -206,7 +232,7 @@ async fn registration_mails_a_verification_link_that_works_once() {
     let (access, _) = app.signed_up("ada").await;
     assert_eq!(me(&app, &access).await["email_verified"], false);
 
-    let welcome = mail_to(&dir, "ada@example.com", "Welcome", 1).await;
+    let welcome = mail_to(&app, &dir, "ada@example.com", "Welcome", 1).await;
     let token = token(&welcome, "/verify-email");
     assert!(!job_rows(&app).await.contains(&token), "no token in River");
     assert_eq!(
@@ -238,7 +264,7 @@ async fn a_resent_link_verifies_and_an_email_change_waits_for_the_new_address() 
         .post_json("/v1/users/verify-email/resend", &json!({}), Some(&access))
         .await;
     assert_eq!(asked.status(), 202);
-    let link = mail_to(&dir, "ada@example.com", "Confirm your email", 1).await;
+    let link = mail_to(&app, &dir, "ada@example.com", "Confirm your email", 1).await;
     let body = json!({"token": token(&link, "/verify-email")});
     assert_eq!(post(&app, "/v1/users/verify-email", body).await.0, 204);
 
@@ -249,12 +275,12 @@ async fn a_resent_link_verifies_and_an_email_change_waits_for_the_new_address() 
     assert_eq!(answer["email"], "ada@example.com", "still in force");
     assert_eq!(answer["pending_email"], "ada@new.example");
 
-    let notice = mail_to(&dir, "ada@example.com", "being changed", 1).await;
+    let notice = mail_to(&app, &dir, "ada@example.com", "being changed", 1).await;
     assert!(
         !notice.text.contains("token="),
         "the old address gets no link"
     );
-    let confirm = mail_to(&dir, "ada@new.example", "Confirm your email", 1).await;
+    let confirm = mail_to(&app, &dir, "ada@new.example", "Confirm your email", 1).await;
     assert_eq!(
         login_status(&app, "ada@new.example", PASSWORD).await,
         400,
@@ -293,7 +319,7 @@ async fn with_require_verified_email_only_a_verified_address_logs_in() {
         "said only to the owner"
     );
 
-    let welcome = mail_to(&dir, "ada@example.com", "Welcome", 1).await;
+    let welcome = mail_to(&app, &dir, "ada@example.com", "Welcome", 1).await;
     let body = json!({"token": token(&welcome, "/verify-email")});
     assert_eq!(post(&app, "/v1/users/verify-email", body).await.0, 204);
     assert_eq!(login_status(&app, "ada@example.com", PASSWORD).await, 200);
@@ -344,7 +370,7 @@ async fn an_account_squatted_before_the_admin_bootstrap_never_becomes_the_squatt
             .status(),
         200
     );
-    let moved = mail_to(&dir, "mallory@evil.example", "Confirm your email", 1).await;
+    let moved = mail_to(&app, &dir, "mallory@evil.example", "Confirm your email", 1).await;
 
     // The operator follows the README.
     let registration = application::services::auth::Registration {
@@ -376,7 +402,7 @@ async fn an_account_squatted_before_the_admin_bootstrap_never_becomes_the_squatt
     );
 
     // The owner of the mailbox sets the password and is the admin.
-    let reset = mail_to(&dir, "admin@example.com", "Reset your password", 1).await;
+    let reset = mail_to(&app, &dir, "admin@example.com", "Reset your password", 1).await;
     let body = json!({"token": token(&reset, "/reset-password"), "password": "Op3rator!pass"});
     assert_eq!(
         post(&app, "/v1/users/password-reset/confirm", body).await.0,

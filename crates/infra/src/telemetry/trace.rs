@@ -27,7 +27,7 @@ use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
     resource::TelemetryResourceDetector,
-    trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider},
+    trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanLimits},
 };
 use tracing::{Span, Subscriber, subscriber::Interest};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -158,6 +158,8 @@ where
     let provider = SdkTracerProvider::builder()
         .with_span_processor(batch)
         .with_sampler(Sampler::AlwaysOn)
+        // Set, so the `OTEL_SPAN_*` variables the builder reads are not used.
+        .with_span_limits(SpanLimits::default())
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("rust-production-template");
@@ -339,9 +341,24 @@ impl opentelemetry_http::HttpClient for OnRuntime {
         &self,
         mut request: http::Request<bytes::Bytes>,
     ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
-        for (name, value) in self.headers.iter() {
-            request.headers_mut().insert(name.clone(), value.clone());
+        // The exporter adds headers it read from the environment
+        // (`OTEL_EXPORTER_OTLP_*HEADERS`) behind the settings' back: keep
+        // only those that describe the body, then ours.
+        let body = [
+            http::header::CONTENT_TYPE,
+            http::header::CONTENT_ENCODING,
+            http::header::USER_AGENT,
+        ];
+        let mut headers = http::HeaderMap::new();
+        for name in body {
+            if let Some(value) = request.headers().get(&name) {
+                headers.insert(name, value.clone());
+            }
         }
+        for (name, value) in self.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+        *request.headers_mut() = headers;
         let client = self.client.clone();
         self.runtime
             .spawn(
