@@ -340,3 +340,37 @@ async fn a_5xx_marks_its_span_an_error_with_the_cause() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_attempt_marks_its_span_an_error_with_the_cause() {
+    receiver();
+    // Port 9 (discard) is closed here and in CI: every send fails.
+    let app = spawn_shared_app_with(&[
+        ("SMTP_URL", "smtp://127.0.0.1:9"),
+        ("JOB_POLL_INTERVAL_MS", "20"),
+    ])
+    .await;
+    let trace_id = "abf92f3577b34da6a3ce929d0e0e4736";
+    let response = app
+        .client
+        .post(app.url("/v1/users/"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "username": "ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let spans = trace_with(trace_id, "welcome_email process").await;
+    let attempt = named(&spans, "welcome_email process");
+    assert_eq!(attempt.status_code, 2, "error");
+    assert_eq!(attempt.attributes["job.outcome"], "retried");
+    let (_, exception) = attempt
+        .events
+        .iter()
+        .find(|(name, _)| name == "exception")
+        .expect("an exception event");
+    assert!(
+        exception["exception.message"].contains("SMTP"),
+        "{exception:?}"
+    );
+}
