@@ -141,6 +141,20 @@ fn descends(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &str) -> bool
     false
 }
 
+/// Asserts `span` is an error whose `exception` event's message holds `cause`.
+fn assert_failed(span: &ReceivedSpan, cause: &str) {
+    assert_eq!(span.status_code, 2, "error");
+    let (_, exception) = span
+        .events
+        .iter()
+        .find(|(name, _)| name == "exception")
+        .expect("an exception event");
+    assert!(
+        exception["exception.message"].contains(cause),
+        "{exception:?}"
+    );
+}
+
 fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
     spans.iter().find(|span| span.name == name).unwrap()
 }
@@ -329,15 +343,7 @@ async fn a_5xx_marks_its_span_an_error_with_the_cause() {
     let request = named(&spans, "GET /v1/tasks");
     assert_eq!(request.status_code, 2, "error");
     assert_eq!(request.attributes["http.response.status_code"], "500");
-    let (_, exception) = request
-        .events
-        .iter()
-        .find(|(name, _)| name == "exception")
-        .expect("an exception event");
-    assert!(
-        exception["exception.message"].contains("storage failed"),
-        "{exception:?}"
-    );
+    assert_failed(request, "storage failed");
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -364,13 +370,5 @@ async fn a_failed_attempt_marks_its_span_an_error_with_the_cause() {
     let attempt = named(&spans, "welcome_email process");
     assert_eq!(attempt.status_code, 2, "error");
     assert_eq!(attempt.attributes["job.outcome"], "retried");
-    let (_, exception) = attempt
-        .events
-        .iter()
-        .find(|(name, _)| name == "exception")
-        .expect("an exception event");
-    assert!(
-        exception["exception.message"].contains("SMTP"),
-        "{exception:?}"
-    );
+    assert_failed(attempt, "SMTP");
 }
