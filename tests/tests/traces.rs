@@ -35,6 +35,8 @@ fn receiver() -> &'static Receiver {
         let settings = infra::Settings::from_vars([
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret"),
+            // The startup test exports uncompressed.
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
             (
                 "OTEL_RESOURCE_ATTRIBUTES",
                 "deployment.environment.name=test",
@@ -66,11 +68,12 @@ async fn app() -> (TestApp, std::path::PathBuf) {
     (app, dir)
 }
 
-/// Waits until the spans of `trace_id` include one named `name`; returns
-/// them all.
-async fn trace_with(trace_id: &str, name: &str) -> Vec<ReceivedSpan> {
+/// Waits until the spans of `trace_id` include one named each of `names`;
+/// returns them all. Spans are exported as they end, in batches, so a job
+/// that ends before its request's response is written can arrive first.
+async fn trace_with(trace_id: &str, names: &[&str]) -> Vec<ReceivedSpan> {
     wait_for(
-        &format!("span {name} in trace {trace_id}"),
+        &format!("spans {names:?} in trace {trace_id}"),
         WAIT,
         || async {
             let spans: Vec<_> = receiver()
@@ -78,7 +81,10 @@ async fn trace_with(trace_id: &str, name: &str) -> Vec<ReceivedSpan> {
                 .into_iter()
                 .filter(|span| span.trace_id == trace_id)
                 .collect();
-            spans.iter().any(|span| span.name == name).then_some(spans)
+            names
+                .iter()
+                .all(|name| spans.iter().any(|span| span.name == *name))
+                .then_some(spans)
         },
     )
     .await
@@ -177,7 +183,7 @@ async fn a_registration_and_its_welcome_mail_are_one_trace_without_personal_data
         .unwrap()
         .to_owned();
 
-    let spans = trace_with(trace_id, "welcome_email process").await;
+    let spans = trace_with(trace_id, &["POST /v1/users", "welcome_email process"]).await;
     let request = named(&spans, "POST /v1/users");
     assert_eq!(
         request.parent_span_id, "00f067aa0ba902b7",
@@ -202,6 +208,10 @@ async fn a_registration_and_its_welcome_mail_are_one_trace_without_personal_data
     assert_eq!(
         request.headers.get("x-api-key").map(String::as_str),
         Some("s3cret")
+    );
+    assert_eq!(
+        request.headers.get("content-encoding").map(String::as_str),
+        Some("gzip")
     );
 
     request_internals(&spans, request);
@@ -296,7 +306,7 @@ async fn a_cache_call_is_a_span_with_its_result_and_a_miss_holds_the_query() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        let spans = trace_with(trace_id, "cache get_or_compute").await;
+        let spans = trace_with(trace_id, &["cache get_or_compute"]).await;
         let cache = named(&spans, "cache get_or_compute");
         assert_eq!(cache.attributes["cache.key_prefix"], "users:me");
         // Statements inside it (with Redis, its calls may have spans too).
@@ -339,7 +349,7 @@ async fn a_5xx_marks_its_span_an_error_with_the_cause() {
         .await
         .unwrap();
     assert_eq!(response.status(), 500);
-    let spans = trace_with(trace_id, "GET /v1/tasks").await;
+    let spans = trace_with(trace_id, &["GET /v1/tasks"]).await;
     let request = named(&spans, "GET /v1/tasks");
     assert_eq!(request.status_code, 2, "error");
     assert_eq!(request.attributes["http.response.status_code"], "500");
@@ -366,7 +376,7 @@ async fn a_failed_attempt_marks_its_span_an_error_with_the_cause() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let spans = trace_with(trace_id, "welcome_email process").await;
+    let spans = trace_with(trace_id, &["welcome_email process"]).await;
     let attempt = named(&spans, "welcome_email process");
     assert_eq!(attempt.status_code, 2, "error");
     assert_eq!(attempt.attributes["job.outcome"], "retried");

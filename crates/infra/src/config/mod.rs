@@ -26,8 +26,8 @@ pub use secret::{Secret, SecretUrl, mask_url};
 pub use sections::{
     AuthSettings, CacheSettings, CorsSettings, DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET_KEY,
     DatabaseSettings, Environment, HttpSettings, JobSettings, JwtAlgorithm, LogFormat,
-    MailSettings, MetricsSettings, OtelSettings, OtlpProtocol, RateLimitSettings, RedisSettings,
-    TelemetrySettings, TracesSampler,
+    MailSettings, MetricsSettings, OtelSettings, OtlpCompression, OtlpProtocol, RateLimitSettings,
+    RedisSettings, TelemetrySettings, TracesSampler,
 };
 
 use parse::{any_case, config_error};
@@ -178,6 +178,21 @@ impl Settings {
             return Err(ConfigError::new(
                 *name,
                 format!("is no longer a setting: {replacement}"),
+            ));
+        }
+        // The exporter reads the per-signal forms itself, ahead of the ones
+        // in the settings: refused, rather than obeyed or ignored unseen.
+        if let Some(name) = vars
+            .keys()
+            .find(|name| name.starts_with("OTEL_EXPORTER_OTLP_TRACES_"))
+        {
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "is not read: traces are the one signal exported, so set {} (an endpoint \
+                     is the base URL; spans go to {{endpoint}}/v1/traces)",
+                    name.replace("_TRACES_", "_")
+                ),
             ));
         }
         // Each variable as `section.field` in every section whose prefix it
@@ -849,8 +864,10 @@ mod tests {
                 "deployment.environment.name=staging,team=core",
             ),
             ("OTEL_SERVICE_NAME", "orders"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP"),
         ])
         .unwrap();
+        assert_eq!(s.otel.exporter_otlp_compression, OtlpCompression::Gzip);
         assert_eq!(
             s.otel.traces_url().as_deref(),
             Some("http://collector:4318/v1/traces")
@@ -874,6 +891,12 @@ mod tests {
             ("OTEL_TRACES_SAMPLER", "sometimes"),
             ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
             ("OTEL_RESOURCE_ATTRIBUTES", "no-equals-sign"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://c:4318/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
         ] {
             let err = settings(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable, "{value}");

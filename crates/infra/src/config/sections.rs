@@ -372,6 +372,10 @@ pub struct OtelSettings {
     /// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,...` sent with every export
     /// (often an API key, so kept secret).
     pub exporter_otlp_headers: Option<Secret>,
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` compresses each export
+    /// (several times smaller; OTLP receivers accept it), `none` does not.
+    #[serde(deserialize_with = "any_case")]
+    pub exporter_otlp_compression: OtlpCompression,
     /// `OTEL_SERVICE_NAME`: the `service.name` of every span; unset, the
     /// binary's name (`api`, `worker`).
     pub service_name: Option<String>,
@@ -423,6 +427,15 @@ impl OtelSettings {
 pub enum OtlpProtocol {
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`'s values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpCompression {
+    #[default]
+    None,
+    Gzip,
 }
 
 /// OpenTelemetry's sampler names (`OTEL_TRACES_SAMPLER`).

@@ -33,7 +33,7 @@ use tracing::{Span, Subscriber, subscriber::Interest};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{Layer, filter, registry::LookupSpan};
 
-use crate::config::{OtelSettings, TracesSampler};
+use crate::config::{OtelSettings, OtlpCompression, TracesSampler};
 
 /// The target of the spans that start or continue a trace here: a request's
 /// and a job attempt's. Only the OpenTelemetry layer enables it.
@@ -119,7 +119,7 @@ where
         .timeout(EXPORT_TIMEOUT)
         .build()
         .map_err(|err| fail("HTTP client", &err))?;
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(OnRuntime {
             client,
@@ -130,7 +130,14 @@ where
         .with_protocol(Protocol::HttpBinary)
         .with_timeout(EXPORT_TIMEOUT)
         // Retries hold the export thread: two, then the batch is dropped.
-        .with_retry_policy(RetryPolicy::default().with_max_retries(2))
+        .with_retry_policy(RetryPolicy::default().with_max_retries(2));
+    // With none given, the exporter reads `OTEL_EXPORTER_OTLP_COMPRESSION`
+    // itself: the variable `none` came from, so the two agree (and the
+    // `_TRACES_` form it would read first is refused by the settings).
+    if settings.exporter_otlp_compression == OtlpCompression::Gzip {
+        exporter = exporter.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    let exporter = exporter
         .build()
         .map_err(|err| fail("OTLP exporter", &err))?;
     let batch = BatchSpanProcessor::builder(exporter)
@@ -327,7 +334,7 @@ fn tls_config() -> rustls::ClientConfig {
 }
 
 /// reqwest's client, run on the process's runtime: the SDK's export thread
-/// has none. Our headers replace any the exporter read from the environment.
+/// has none. Adds `OTEL_EXPORTER_OTLP_HEADERS` from the settings.
 #[derive(Debug, Clone)]
 struct OnRuntime {
     client: reqwest::Client,
@@ -341,24 +348,12 @@ impl opentelemetry_http::HttpClient for OnRuntime {
         &self,
         mut request: http::Request<bytes::Bytes>,
     ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
-        // The exporter adds headers it read from the environment
-        // (`OTEL_EXPORTER_OTLP_*HEADERS`) behind the settings' back: keep
-        // only those that describe the body, then ours.
-        let body = [
-            http::header::CONTENT_TYPE,
-            http::header::CONTENT_ENCODING,
-            http::header::USER_AGENT,
-        ];
-        let mut headers = http::HeaderMap::new();
-        for name in body {
-            if let Some(value) = request.headers().get(&name) {
-                headers.insert(name, value.clone());
-            }
-        }
+        // Ours win over those the exporter read from the environment
+        // (`OTEL_EXPORTER_OTLP_HEADERS`, the same variable, unless the
+        // setting came from its `_FILE`).
         for (name, value) in self.headers.iter() {
-            headers.insert(name.clone(), value.clone());
+            request.headers_mut().insert(name.clone(), value.clone());
         }
-        *request.headers_mut() = headers;
         let client = self.client.clone();
         self.runtime
             .spawn(
