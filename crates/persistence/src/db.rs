@@ -127,6 +127,10 @@ impl Db {
     /// The transaction is sqlx's, begun by River's helpers (which are safe
     /// to abandon halfway, unlike sqlx's `begin`), so River can insert jobs
     /// into it ([`Tx::insert_job`]).
+    ///
+    /// Services use [`UnitOfWork::transaction`] instead: it commits or rolls
+    /// back for them, and a sampled trace shows it as a span holding its
+    /// statements.
     pub async fn begin(&self) -> Result<Tx> {
         let inner = match self.primary.get_database_backend() {
             DbBackend::Postgres => Inner::Postgres(

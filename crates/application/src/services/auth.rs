@@ -195,53 +195,67 @@ impl AuthService {
             .ok_or(INVALID)?;
         let user_id = domain::UserId(claims.sub.parse().map_err(|_| INVALID)?);
         let now = Utc::now();
-        let tx = self.db.begin().await?;
-        // Serialise with logout and password changes of this user, so a
-        // revocation never misses a token this refresh is about to issue.
-        self.users.lock(tx.conn(), user_id).await?;
-        // The conditional UPDATE settles races between refreshes: of two
-        // concurrent refreshes with one token, exactly one consumes it.
-        if self
-            .refresh_tokens
-            .mark_used(tx.conn(), claims.jti, now)
-            .await?
-        {
-            let Some(record) = self.refresh_tokens.find(tx.conn(), claims.jti).await? else {
-                return Err(INVALID);
-            };
-            // Tokens issued before logins had an end carry a later expiry
-            // than their login's; the stored start decides.
-            if self.tokens.login_expired(record.family_started_at) {
-                return Err(Error::Unauthorized("Login expired; log in again"));
-            }
-            let issued =
-                self.tokens
-                    .issue(record.user_id, record.family_id, record.family_started_at)?;
-            self.refresh_tokens
-                .insert(tx.conn(), issued.refresh)
-                .await?;
-            tx.commit().await?;
-            return Ok(issued.pair);
-        }
-        match self.refresh_tokens.find(tx.conn(), claims.jti).await? {
-            Some(record) if record.revoked_at.is_none() => {
-                // Used before and not revoked: this is a replay.
-                let revoked = self
+        // `Ok(Err(..))`: a replay, whose revocation commits before the
+        // refresh is refused.
+        let outcome = self
+            .db
+            .transaction(async |tx| {
+                // Serialise with logout and password changes of this user, so
+                // a revocation never misses a token this refresh is about to
+                // issue.
+                self.users.lock(tx.conn(), user_id).await?;
+                // The conditional UPDATE settles races between refreshes: of
+                // two concurrent refreshes with one token, exactly one
+                // consumes it.
+                if self
                     .refresh_tokens
-                    .revoke_family(tx.conn(), record.family_id, now)
-                    .await?;
-                tx.commit().await?;
-                self.sessions.forget(record.user_id);
-                tracing::warn!(
-                    user_id = %record.user_id,
-                    family_id = %record.family_id,
-                    revoked,
-                    "refresh token reused; login family revoked"
-                );
-            }
-            // Unknown (user deleted, or never issued by us) or revoked.
-            _ => {}
-        }
+                    .mark_used(tx.conn(), claims.jti, now)
+                    .await?
+                {
+                    let Some(record) = self.refresh_tokens.find(tx.conn(), claims.jti).await?
+                    else {
+                        return Err(INVALID);
+                    };
+                    // Tokens issued before logins had an end carry a later
+                    // expiry than their login's; the stored start decides.
+                    if self.tokens.login_expired(record.family_started_at) {
+                        return Err(Error::Unauthorized("Login expired; log in again"));
+                    }
+                    let issued = self.tokens.issue(
+                        record.user_id,
+                        record.family_id,
+                        record.family_started_at,
+                    )?;
+                    self.refresh_tokens
+                        .insert(tx.conn(), issued.refresh)
+                        .await?;
+                    return Ok(Ok(issued.pair));
+                }
+                match self.refresh_tokens.find(tx.conn(), claims.jti).await? {
+                    // Used before and not revoked: this is a replay.
+                    Some(record) if record.revoked_at.is_none() => {
+                        let revoked = self
+                            .refresh_tokens
+                            .revoke_family(tx.conn(), record.family_id, now)
+                            .await?;
+                        Ok(Err((record, revoked)))
+                    }
+                    // Unknown (user deleted, or never issued by us) or revoked.
+                    _ => Err(INVALID),
+                }
+            })
+            .await?;
+        let (record, revoked) = match outcome {
+            Ok(pair) => return Ok(pair),
+            Err(replay) => replay,
+        };
+        self.sessions.forget(record.user_id);
+        tracing::warn!(
+            user_id = %record.user_id,
+            family_id = %record.family_id,
+            revoked,
+            "refresh token reused; login family revoked"
+        );
         Err(INVALID)
     }
 
