@@ -378,7 +378,7 @@ async fn housekeeping_deletes_expired_refresh_tokens_only() {
     let ctx = JobContext {
         db: db.clone(),
         mailer: infra::mail::from_settings(&app.settings.mail).unwrap(),
-        templates: application::mails::MailTemplates::new(&app.settings.mail),
+        templates: application::mails::MailTemplates::new(&app.settings.mail, &app.settings.auth),
         token_lifetimes: application::jobs::TokenLifetimes::from_settings(&app.settings.auth),
     };
     Housekeeping::default().run(&ctx).await.unwrap();

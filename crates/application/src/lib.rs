@@ -86,7 +86,7 @@ impl Services {
         let ctx = JobContext {
             db: self.db.clone(),
             mailer: infra::mail::from_settings(&settings.mail).map_err(StartError::Mail)?,
-            templates: mails::MailTemplates::new(&settings.mail),
+            templates: mails::MailTemplates::new(&settings.mail, &settings.auth),
             token_lifetimes: jobs::TokenLifetimes::from_settings(&settings.auth),
         };
         let grace = settings.http.shutdown_grace();

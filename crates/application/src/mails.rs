@@ -9,7 +9,10 @@
 
 use askama::Template;
 use domain::Email;
-use infra::{config::MailSettings, mail::Mail};
+use infra::{
+    config::{AuthSettings, MailSettings},
+    mail::Mail,
+};
 
 /// Renders every mail the product sends.
 #[derive(Debug, Clone)]
@@ -19,6 +22,10 @@ pub struct MailTemplates {
     /// `PUBLIC_BASE_URL`, without a trailing slash (settings strip it):
     /// where the links in mails point.
     public_base_url: String,
+    /// How long a verification link works, in words ("48 hours").
+    verify_expires: String,
+    /// How long a reset link works, in words ("30 minutes").
+    reset_expires: String,
 }
 
 /// What the templates print. One set of fields for all of them keeps each
@@ -29,8 +36,8 @@ struct Fields<'a> {
     username: &'a str,
     /// The link the mail is about, if any.
     link: Option<String>,
-    /// How long the link works, where the mail says so.
-    expires_minutes: u32,
+    /// How long the link works, in words, where the mail says so.
+    expires: &'a str,
 }
 
 /// A text and an HTML template over the same [`Fields`].
@@ -59,13 +66,15 @@ template_pair! {
 
 impl MailTemplates {
     /// Templates naming the product and linking to the front end as the
-    /// mail settings say.
-    pub fn new(settings: &MailSettings) -> Self {
+    /// mail settings say, with the links' lifetimes the auth settings give.
+    pub fn new(settings: &MailSettings, auth: &AuthSettings) -> Self {
         Self {
             product_name: settings.product_name.clone(),
             // Settings already strip it; trimming again keeps links right
             // for settings built by hand.
             public_base_url: settings.public_base_url.trim_end_matches('/').to_owned(),
+            verify_expires: in_words(auth.email_verification_expire_hours, "hour"),
+            reset_expires: in_words(auth.password_reset_expire_minutes, "minute"),
         }
     }
 
@@ -74,6 +83,7 @@ impl MailTemplates {
     pub fn welcome(&self, to: &Email, username: &str, verify_token: Option<&str>) -> Mail {
         let m = Fields {
             link: verify_token.map(|token| self.link("verify-email", Some(token))),
+            expires: &self.verify_expires,
             ..self.fields(username)
         };
         mail(
@@ -89,6 +99,7 @@ impl MailTemplates {
     pub fn verify_email(&self, to: &Email, username: &str, token: &str) -> Mail {
         let m = Fields {
             link: Some(self.link("verify-email", Some(token))),
+            expires: &self.verify_expires,
             ..self.fields(username)
         };
         mail(
@@ -99,17 +110,11 @@ impl MailTemplates {
         )
     }
 
-    /// The password reset link, which works for `expires_minutes`.
-    pub fn password_reset(
-        &self,
-        to: &Email,
-        username: &str,
-        token: &str,
-        expires_minutes: u32,
-    ) -> Mail {
+    /// The password reset link.
+    pub fn password_reset(&self, to: &Email, username: &str, token: &str) -> Mail {
         let m = Fields {
             link: Some(self.link("reset-password", Some(token))),
-            expires_minutes,
+            expires: &self.reset_expires,
             ..self.fields(username)
         };
         mail(
@@ -141,7 +146,7 @@ impl MailTemplates {
             product: &self.product_name,
             username,
             link: None,
-            expires_minutes: 0,
+            expires: "",
         }
     }
 
@@ -152,6 +157,14 @@ impl MailTemplates {
             Some(token) => format!("{}/{page}?token={token}", self.public_base_url),
             None => format!("{}/{page}", self.public_base_url),
         }
+    }
+}
+
+/// `48 hours`, `1 minute`.
+fn in_words(count: u32, unit: &str) -> String {
+    match count {
+        1 => format!("1 {unit}"),
+        _ => format!("{count} {unit}s"),
     }
 }
 
@@ -192,7 +205,7 @@ mod tests {
             ("PRODUCT_NAME", "Acme"),
         ])
         .expect("valid settings");
-        MailTemplates::new(&settings.mail)
+        MailTemplates::new(&settings.mail, &settings.auth)
     }
 
     fn ada() -> Email {
@@ -207,7 +220,7 @@ mod tests {
         for (mail, link) in [
             (t.welcome(&ada(), "ada", Some("abc-_123")), verify),
             (t.verify_email(&ada(), "ada", "abc-_123"), verify),
-            (t.password_reset(&ada(), "ada", "xyz", 30), reset),
+            (t.password_reset(&ada(), "ada", "xyz"), reset),
             (
                 t.email_change_notice(&ada(), "ada"),
                 "https://app.example.com/reset-password",
@@ -233,7 +246,7 @@ mod tests {
             "Confirm your email address"
         );
         assert_eq!(
-            t.password_reset(&ada(), "ada", "t", 30).subject,
+            t.password_reset(&ada(), "ada", "t").subject,
             "Reset your password"
         );
         assert_eq!(
@@ -251,10 +264,27 @@ mod tests {
     }
 
     #[test]
-    fn the_reset_mail_says_when_it_expires_and_that_it_can_be_ignored() {
-        let mail = templates().password_reset(&ada(), "ada", "t", 45);
-        for body in [&mail.text, &mail.html] {
-            assert!(body.contains("expires in 45 minutes"), "{body}");
+    fn links_say_when_they_expire_and_that_they_can_be_ignored() {
+        let settings = infra::Settings::from_vars([
+            ("PASSWORD_RESET_EXPIRE_MINUTES", "45"),
+            ("EMAIL_VERIFICATION_EXPIRE_HOURS", "1"),
+        ])
+        .expect("valid settings");
+        let t = MailTemplates::new(&settings.mail, &settings.auth);
+        for (mail, expiry) in [
+            (
+                t.password_reset(&ada(), "ada", "t"),
+                "expires in 45 minutes",
+            ),
+            (t.verify_email(&ada(), "ada", "t"), "expires in 1 hour"),
+            (t.welcome(&ada(), "ada", Some("t")), "expires in 1 hour"),
+        ] {
+            for body in [&mail.text, &mail.html] {
+                assert!(body.contains(expiry), "{body}");
+            }
+        }
+        let reset = t.password_reset(&ada(), "ada", "t");
+        for body in [&reset.text, &reset.html] {
             assert!(body.contains("you can ignore this mail"), "{body}");
         }
     }

@@ -82,7 +82,6 @@ impl Job for PasswordResetEmail {
         let Some(user) = account(ctx, uuid).await? else {
             return Ok(());
         };
-        let minutes = ctx.token_lifetimes.reset_minutes;
         send_with_token(
             ctx,
             &user,
@@ -90,7 +89,7 @@ impl Job for PasswordResetEmail {
             &user.email,
             |token| {
                 ctx.templates
-                    .password_reset(&user.email, user.username.as_str(), token, minutes)
+                    .password_reset(&user.email, user.username.as_str(), token)
             },
         )
         .await
