@@ -8,7 +8,7 @@
 //! rather than drops when full, so no line is lost; [`LogGuard`] flushes it
 //! when the process ends.
 
-use tracing::{Event, Subscriber};
+use tracing::{Event, Subscriber, level_filters::LevelFilter};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer as _, fmt,
@@ -104,6 +104,8 @@ pub fn init(
             .parse()
             .expect("a valid directive"),
     );
+    // Without a hint (never for a parsed filter), assume it logs everything.
+    let log_max = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         // 16k lines (about 160 ms at 100k requests a second) rather than
@@ -134,7 +136,7 @@ pub fn init(
             .boxed(),
     };
     let registry = tracing_subscriber::registry().with(log);
-    let traces = if let Some((provider, layer)) = trace::start(otel, service, runtime)? {
+    let traces = if let Some((provider, layer)) = trace::start(otel, service, runtime, log_max)? {
         registry.with(layer).try_init()?;
         Some(provider)
     } else {

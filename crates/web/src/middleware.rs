@@ -86,35 +86,33 @@ pub(crate) async fn log_requests(
     let method = req.method().clone();
     let path = req.path().to_owned();
     // With tracing on and this trace sampled, the request's span (else a
-    // disabled one, which costs nothing).
-    // The route and client address are looked up only when tracing is on:
-    // with it off, a request pays nothing for it.
-    let span = if trace::enabled() {
-        trace::server_span(
-            method.as_str(),
-            // As routed once the trailing slash is trimmed (the innermost
-            // middleware does that).
+    // disabled one, which costs nothing). The route and client address are
+    // looked up only for a span that is made.
+    let span = trace::server_span(
+        method.as_str(),
+        // As routed once the trailing slash is trimmed (the innermost
+        // middleware does that).
+        || {
             req.request()
                 .resource_map()
                 .match_pattern(match path.trim_end_matches('/') {
                     "" => "/",
                     trimmed => trimmed,
                 })
-                .as_deref(),
-            &path,
+        },
+        &path,
+        || {
             web_data(req.request())
                 .ok()
-                .and_then(|(settings, _)| client_ip(req.request(), &settings.http.trusted_proxies)),
-            &id,
-            |name| {
-                req.headers()
-                    .get(name)
-                    .and_then(|value| value.to_str().ok())
-            },
-        )
-    } else {
-        tracing::Span::none()
-    };
+                .and_then(|(settings, _)| client_ip(req.request(), &settings.http.trusted_proxies))
+        },
+        &id,
+        |name| {
+            req.headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        },
+    );
     let result = REQUEST_ID
         .scope(id.clone(), next.call(req).instrument(span.clone()))
         .await;

@@ -31,7 +31,7 @@ use opentelemetry_sdk::{
 };
 use tracing::{Span, Subscriber, subscriber::Interest};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::{Layer, filter, registry::LookupSpan};
+use tracing_subscriber::{Layer, filter, filter::LevelFilter, registry::LookupSpan};
 
 use crate::config::{OtelSettings, OtlpCompression, TracesSampler};
 
@@ -89,6 +89,7 @@ pub(super) fn start<S>(
     settings: &OtelSettings,
     service: &str,
     runtime: tokio::runtime::Handle,
+    log_max: LevelFilter,
 ) -> Result<Option<(SdkTracerProvider, impl Layer<S>)>, TraceError>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -97,23 +98,7 @@ where
         return Ok(None);
     };
     let fail = |what: &str, err: &dyn std::fmt::Display| TraceError(format!("{what}: {err}"));
-    let headers = settings
-        .headers()
-        .map_err(|err| fail("OTEL_EXPORTER_OTLP_HEADERS", &err))?;
-    let mut header_map = http::HeaderMap::new();
-    for (name, value) in &headers {
-        // Checked as header syntax; the value is secret, so not quoted.
-        let name: http::HeaderName = name
-            .parse()
-            .map_err(|err| fail("OTEL_EXPORTER_OTLP_HEADERS", &err))?;
-        let value = http::HeaderValue::from_str(value).map_err(|_| {
-            fail(
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                &"a value is not a header value",
-            )
-        })?;
-        header_map.insert(name, value);
-    }
+    let header_map = header_map(settings)?;
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(tls_config())
         .timeout(EXPORT_TIMEOUT)
@@ -186,14 +171,16 @@ where
             // and every `log` record of every crate is then asked about.
             .with_max_level_hint(tracing::level_filters::LevelFilter::DEBUG),
     );
-    let layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_target(false)
-        .with_tracked_inactivity(false)
-        .with_filter(span_filter())
-        .and_then(statements);
+    let layer = Gate { log_max }.and_then(
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(span_filter())
+            .and_then(statements),
+    );
     TRACING
         .set(Tracing {
             sampler: settings.traces_sampler,
@@ -202,6 +189,21 @@ where
         })
         .map_err(|_| TraceError("tracing was set up twice".to_owned()))?;
     Ok(Some((provider, layer)))
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS` as HTTP headers, checked as header syntax
+/// (the values are secret, so an error does not quote them).
+fn header_map(settings: &OtelSettings) -> Result<http::HeaderMap, TraceError> {
+    let fail =
+        |err: &dyn std::fmt::Display| TraceError(format!("OTEL_EXPORTER_OTLP_HEADERS: {err}"));
+    let mut map = http::HeaderMap::new();
+    for (name, value) in settings.headers().map_err(|err| fail(&err))? {
+        let name: http::HeaderName = name.parse().map_err(|err| fail(&err))?;
+        let value = http::HeaderValue::from_str(&value)
+            .map_err(|_| fail(&"a value is not a header value"))?;
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 /// Whether the current context is a sampled trace (the OpenTelemetry
@@ -218,10 +220,7 @@ fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
     // without a callsite: the dynamic rule repeats the static one.
     let wanted = |meta: &tracing::Metadata<'_>| {
         let target = meta.target();
-        let own = OWN_CRATES
-            .iter()
-            .any(|name| target == *name || target.starts_with(&format!("{name}::")));
-        *meta.level() <= tracing::Level::INFO && (target == ROOT || target == CHILD || own)
+        *meta.level() <= tracing::Level::INFO && (target == ROOT || target == CHILD || own(target))
     };
     filter::dynamic_filter_fn(move |meta, _| {
         wanted(meta) && (meta.target() == ROOT || in_sampled_trace())
@@ -234,6 +233,62 @@ fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
         }
     })
     .with_max_level_hint(tracing::level_filters::LevelFilter::INFO)
+}
+
+/// Whether `target` is one of our crates or a module of one.
+fn own(target: &str) -> bool {
+    let crate_name = target.split("::").next().unwrap_or(target);
+    OWN_CRATES.contains(&crate_name)
+}
+
+/// A global filter in front of both layers. Per-layer filters that decide
+/// at run time (ours: "inside a sampled trace") cannot disable anything for
+/// the whole subscriber, so outside a sampled trace, spans and events only
+/// a trace wants would still be built: a span in the registry per cache
+/// call, and sqlx formatting every statement for an event no layer takes.
+/// The gate disables them there, for every layer; what the log may want
+/// (at or below its highest level, other than `otel*`) it leaves to the
+/// layers' own filters.
+struct Gate {
+    /// The log's highest level (`LOG_LEVEL`).
+    log_max: LevelFilter,
+}
+
+impl Gate {
+    /// Whether only a trace may want `meta`.
+    fn trace_only(&self, meta: &tracing::Metadata<'_>) -> bool {
+        let target = meta.target();
+        target == ROOT || target == CHILD || *meta.level() > self.log_max
+    }
+
+    /// Whether a sampled trace wants `meta`: [`span_filter`]'s callsites and
+    /// sqlx's statement event.
+    fn in_traces(meta: &tracing::Metadata<'_>) -> bool {
+        let target = meta.target();
+        (*meta.level() <= tracing::Level::INFO
+            && (target == ROOT || target == CHILD || own(target)))
+            || (target == SQLX && *meta.level() <= tracing::Level::DEBUG)
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Gate {
+    fn register_callsite(&self, meta: &'static tracing::Metadata<'static>) -> Interest {
+        match (self.trace_only(meta), Self::in_traces(meta)) {
+            (false, _) => Interest::always(),
+            (true, true) => Interest::sometimes(),
+            (true, false) => Interest::never(),
+        }
+    }
+
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        // Request and job spans are made only for sampled traces.
+        !self.trace_only(meta)
+            || (Self::in_traces(meta) && (meta.target() == ROOT || in_sampled_trace()))
+    }
 }
 
 /// Turns sqlx's event after each statement into a client span that ends
@@ -393,9 +448,9 @@ fn extract(tracing: &Tracing, carrier: &dyn Extractor) -> (Context, Option<bool>
 /// matches, which names the span (the method alone, for no route).
 pub fn server_span<'h>(
     method: &str,
-    route: Option<&str>,
+    route: impl FnOnce() -> Option<String>,
     path: &str,
-    client: Option<IpAddr>,
+    client: impl FnOnce() -> Option<IpAddr>,
     request_id: &str,
     header: impl Fn(&str) -> Option<&'h str>,
 ) -> Span {
@@ -406,6 +461,9 @@ pub fn server_span<'h>(
     if !sampled(tracing, parent) {
         return Span::none();
     }
+    // Looked up only for a span that will be made.
+    let (route, client) = (route(), client());
+    let route = route.as_deref();
     let name = match route {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
@@ -546,6 +604,29 @@ mod tests {
     }
 
     #[test]
+    fn outside_a_sampled_trace_what_only_a_trace_wants_is_never_built() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::sink)
+                    .with_filter(LevelFilter::INFO),
+            )
+            .with(Gate {
+                log_max: LevelFilter::INFO,
+            });
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::info_span!(target: "otel", "cache").is_disabled());
+            // sqlx asks before it formats a statement for its event.
+            assert!(!tracing::enabled!(target: "sqlx::query", tracing::Level::DEBUG));
+            assert!(!tracing::enabled!(target: "web", tracing::Level::DEBUG));
+            // What the log wants stays for the log.
+            assert!(tracing::enabled!(target: "web", tracing::Level::INFO));
+            assert!(!tracing::info_span!(target: "web", "work").is_disabled());
+        });
+    }
+
+    #[test]
     fn parent_based_samplers_follow_the_caller_and_ratios_hold() {
         let parent_based = with(TracesSampler::ParentbasedTraceidratio, 0.0);
         assert!(sampled(&parent_based, Some(true)));
@@ -566,7 +647,9 @@ mod tests {
         // Nothing in this test process starts tracing.
         assert!(!enabled());
         let header = |_: &str| Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-        assert!(server_span("GET", Some("/x"), "/x", None, "id", header).is_none());
+        assert!(
+            server_span("GET", || Some("/x".to_owned()), "/x", || None, "id", header).is_none()
+        );
         assert!(job_span("ping", 1, 1, None).is_none());
         assert_eq!(inject(), None);
         assert_eq!(current_ids(), None);
