@@ -215,6 +215,16 @@ async fn a_registration_and_its_welcome_mail_are_one_trace_without_personal_data
     );
 
     request_internals(&spans, request);
+    let events: Vec<_> = request
+        .events
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(events.contains(&"user registered"), "{events:?}");
+    assert!(
+        !events.contains(&"request"),
+        "the request line repeats the span"
+    );
 
     let job = named(&spans, "welcome_email process");
     // Enqueued in the request's transaction: the job's parent is in it.

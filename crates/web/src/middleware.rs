@@ -156,15 +156,15 @@ pub(crate) async fn log_requests(
                 res.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
             }
             if res.status().is_server_error() {
-                tracing::error!(request_id = %id, %method, %path, status, latency_ms, cause, "request failed");
+                tracing::error!(target: trace::ACCESS, request_id = %id, %method, %path, status, latency_ms, cause, "request failed");
             } else {
-                tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");
+                tracing::info!(target: trace::ACCESS, request_id = %id, %method, %path, status, latency_ms, "request");
             }
             Ok(res)
         }
         Err(err) => {
             trace::fail(&span, &err.to_string());
-            tracing::error!(request_id = %id, %method, %path, latency_ms, error = %err, "request failed");
+            tracing::error!(target: trace::ACCESS, request_id = %id, %method, %path, latency_ms, error = %err, "request failed");
             Err(err)
         }
     }

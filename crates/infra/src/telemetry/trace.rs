@@ -45,6 +45,11 @@ pub const ROOT: &str = "otel_root";
 /// do not depend on this one write the literal.
 pub const CHILD: &str = "otel";
 
+/// The target of the request's log line, which repeats what its span holds
+/// (method, path, status, request id; its cause is the span's exception
+/// event): logged inside the span, for the trace id, but not a span event.
+pub const ACCESS: &str = "web::access";
+
 /// The target of sqlx's event after each statement, which [`SqlSpans`]
 /// turns into a span.
 const SQLX: &str = "sqlx::query";
@@ -235,10 +240,11 @@ fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
     .with_max_level_hint(tracing::level_filters::LevelFilter::INFO)
 }
 
-/// Whether `target` is one of our crates or a module of one.
+/// Whether `target` is one of our crates or a module of one (other than
+/// the request's log line, [`ACCESS`]).
 fn own(target: &str) -> bool {
     let crate_name = target.split("::").next().unwrap_or(target);
-    OWN_CRATES.contains(&crate_name)
+    OWN_CRATES.contains(&crate_name) && target != ACCESS
 }
 
 /// A global filter in front of both layers. Per-layer filters that decide
