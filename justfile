@@ -108,7 +108,8 @@ check:
 
 # Release build, wrk, Postgres + Redis and the embedded default, with the
 # reference handlers (see BENCHMARKS.md). `just bench --duration 2` for a
-# quick run, `--config embedded` without Postgres.
+# quick run, `--config embedded` without Postgres, `--config traces` or
+# `--config trace-instructions` (valgrind) for the cost of tracing.
 # Load-test the API against the reference handlers (BENCHMARKS.md).
 bench *ARGS:
     python3 bench/bench.py {{ARGS}}

@@ -13,6 +13,10 @@ configuration a server at BENCH_DATABASE_URL (default compose.yaml's
 postgres://app:app@localhost:5432/app; a database named rpt_bench is
 dropped and recreated there) and Redis at BENCH_REDIS_URL (default
 redis://127.0.0.1:6379; keys under a fresh prefix), and psql on PATH.
+
+`--config traces` compares tracing off, 10 % and 100 % sampled by req/s;
+`--config trace-instructions` counts the same cases in instructions per
+request under valgrind (`apt install valgrind`), which noise does not move.
 """
 
 import argparse
@@ -29,6 +33,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.client import HTTPConnection
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
@@ -309,6 +314,18 @@ class Receiver:
         self.server.shutdown()
 
 
+TRACE_MODES = [("off", {}),
+               ("10 %", {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}),
+               ("100 %", {"OTEL_TRACES_SAMPLER": "always_on"})]
+
+
+def trace_env(database_url, extra):
+    env = api_env(database_url, None, False, "")
+    if extra:
+        env.update(extra, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{REF_PORT + 1}")
+    return env
+
+
 def run_traces(database_url, duration, connections):
     """Health and uncached /users/me with tracing off, sampling 10 % and 100 %
     of requests to a local receiver (BENCHMARKS.md, "Traces")."""
@@ -316,14 +333,9 @@ def run_traces(database_url, duration, connections):
     ready = f"{base}/v1/monitoring/ready"
     receiver = Receiver(REF_PORT + 1)
     rows, token = [], None
-    modes = [("off", {}),
-             ("10 %", {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}),
-             ("100 %", {"OTEL_TRACES_SAMPLER": "always_on"})]
     try:
-        for mode, extra in modes:
-            env = api_env(database_url, None, False, "")
-            if extra:
-                env.update(extra, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{REF_PORT + 1}")
+        for mode, extra in TRACE_MODES:
+            env = trace_env(database_url, extra)
             server = Server([os.path.join(RELEASE, "api")], env, ready)
             try:
                 if token is None:
@@ -338,6 +350,51 @@ def run_traces(database_url, duration, connections):
     finally:
         receiver.stop()
     return rows, receiver.counts
+
+
+def run_trace_instructions(database_url, n1=500, n2=4000):
+    """The same cases as instructions per request, counted by valgrind
+    (cachegrind, every thread): deterministic, where req/s on a shared machine
+    moves by 10-20 % between runs of one binary. Two runs per case, of n1 and
+    n2 sequential requests on one connection; their difference cancels
+    start-up and shutdown."""
+    base = f"http://127.0.0.1:{API_PORT}"
+    ready = f"{base}/v1/monitoring/ready"
+    seeder = Server([os.path.join(RELEASE, "api")], api_env(database_url, None, False, ""), ready)
+    try:
+        token = seed(base, "counter", 0)[0]
+    finally:
+        seeder.stop()
+
+    def count(env, path, n):
+        server = Server(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                         os.path.join(RELEASE, "api")], env, ready)
+        try:
+            connection = HTTPConnection("127.0.0.1", API_PORT, timeout=30)
+            for _ in range(n):
+                connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+                connection.getresponse().read()
+            time.sleep(1.5)  # a batch of spans goes out
+        finally:
+            server.stop()
+        return int(re.search(r"I\s+refs:\s+([\d,]+)", server.process.stderr.read()).group(1).replace(",", ""))
+
+    receiver = Receiver(REF_PORT + 1)
+    lines = ["### Traces: instructions per request (valgrind, embedded default, cache off)", "",
+             f"({n2} - {n1} sequential requests per case.)", "",
+             "| scenario | tracing | instructions | off ÷ this |", "|---|---|---:|---:|"]
+    try:
+        for name, path in (("health", "/v1/monitoring/health"), ("GET /v1/users/me (cache off)", "/v1/users/me")):
+            off = None
+            for mode, extra in TRACE_MODES:
+                log(f"[instructions] {name}, {mode}")
+                env = trace_env(database_url, extra)
+                per_request = (count(env, path, n2) - count(env, path, n1)) / (n2 - n1)
+                off = off or per_request
+                lines.append(f"| {name} | {mode} | {per_request:.0f} | {off / per_request:.2f} |")
+    finally:
+        receiver.stop()
+    return "\n".join(lines)
 
 
 def traces_table(rows, counts, connections):
@@ -422,11 +479,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (default 10)")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--config", choices=["all", "postgres", "embedded", "traces"], default="all")
+    parser.add_argument("--config", choices=["all", "postgres", "embedded", "traces", "trace-instructions"], default="all")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     parser.add_argument("--output", default=os.path.join(RELEASE, "bench-latest.md"))
     args = parser.parse_args()
 
+    if args.config == "trace-instructions":
+        if shutil.which("valgrind") is None:
+            sys.exit("valgrind is not installed: `apt install valgrind`")
+        if not args.no_build:
+            subprocess.run(["cargo", "build", "--release", "--bin", "api"], cwd=ROOT, check=True)
+        text = run_trace_instructions(f"sqlite://{tempfile.mkdtemp(prefix='rpt-bench-count-')}/app.db?mode=rwc")
+        print(text)
+        with open(args.output, "w") as f:
+            f.write(text + "\n")
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)")
     if not args.no_build:
