@@ -73,10 +73,10 @@ pub(crate) async fn trim_trailing_slash(
 
 /// Outermost middleware: assigns the request id, serves the request with
 /// it in the `REQUEST_ID` task-local (which the log formatters write into
-/// every line logged meanwhile; no span per request, see
+/// every line logged meanwhile; a span only when the request is traced, see
 /// `infra::telemetry`), echoes it on the response, and logs the request
-/// once when it completes. A 5xx is
-/// logged with its full cause chain, which the client never sees.
+/// once when it completes. A 5xx is logged with its full cause chain, which
+/// the client never sees.
 pub(crate) async fn log_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

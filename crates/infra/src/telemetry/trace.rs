@@ -82,11 +82,6 @@ struct Tracing {
 #[error("cannot set up trace export (OTEL_*): {0}")]
 pub struct TraceError(String);
 
-/// Whether spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` is set).
-pub fn enabled() -> bool {
-    TRACING.get().is_some()
-}
-
 /// The tracer provider for `settings`, exporting in batches through
 /// `runtime`, and the layer that turns `tracing` spans into its spans; `None`
 /// without an endpoint. Call once per process.
@@ -651,7 +646,7 @@ mod tests {
     #[test]
     fn with_no_endpoint_no_span_is_made() {
         // Nothing in this test process starts tracing.
-        assert!(!enabled());
+        assert!(TRACING.get().is_none());
         let header = |_: &str| Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
         assert!(
             server_span("GET", || Some("/x".to_owned()), "/x", || None, "id", header).is_none()
