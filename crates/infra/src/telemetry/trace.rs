@@ -218,21 +218,24 @@ fn in_sampled_trace() -> bool {
 fn span_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
     // `log` records (sqlx asks about its statements that way too) come
     // without a callsite: the dynamic rule repeats the static one.
-    let wanted = |meta: &tracing::Metadata<'_>| {
-        let target = meta.target();
-        *meta.level() <= tracing::Level::INFO && (target == ROOT || target == CHILD || own(target))
-    };
-    filter::dynamic_filter_fn(move |meta, _| {
-        wanted(meta) && (meta.target() == ROOT || in_sampled_trace())
+    filter::dynamic_filter_fn(|meta, _| {
+        span_layer_wants(meta) && (meta.target() == ROOT || in_sampled_trace())
     })
-    .with_callsite_filter(move |meta| {
-        if wanted(meta) {
+    .with_callsite_filter(|meta| {
+        if span_layer_wants(meta) {
             Interest::sometimes()
         } else {
             Interest::never()
         }
     })
     .with_max_level_hint(tracing::level_filters::LevelFilter::INFO)
+}
+
+/// [`span_filter`]'s rule, before sampling: the [`ROOT`] and [`CHILD`]
+/// spans, and our crates' spans and events, at `INFO` and above.
+fn span_layer_wants(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    *meta.level() <= tracing::Level::INFO && (target == ROOT || target == CHILD || own(target))
 }
 
 /// Whether `target` is one of our crates or a module of one (other than
@@ -265,10 +268,7 @@ impl Gate {
     /// Whether a sampled trace wants `meta`: [`span_filter`]'s callsites and
     /// sqlx's statement event.
     fn in_traces(meta: &tracing::Metadata<'_>) -> bool {
-        let target = meta.target();
-        (*meta.level() <= tracing::Level::INFO
-            && (target == ROOT || target == CHILD || own(target)))
-            || (target == SQLX && *meta.level() <= tracing::Level::DEBUG)
+        span_layer_wants(meta) || (meta.target() == SQLX && *meta.level() <= tracing::Level::DEBUG)
     }
 }
 
