@@ -104,6 +104,15 @@ impl Services {
         record_pool_gauges(&self.db);
     }
 
+    /// Connections of the primary pool in use now (what the
+    /// `db_pool_connections{state="in_use"}` gauge reports).
+    pub fn primary_connections_in_use(&self) -> u32 {
+        self.db
+            .pool_stats()
+            .first()
+            .map_or(0, |(_, open, idle)| open.saturating_sub(*idle))
+    }
+
     /// Closes the database pools (at shutdown, after the last request).
     pub async fn close(self) -> Result<()> {
         Ok(self.db.close().await?)

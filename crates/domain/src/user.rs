@@ -41,6 +41,11 @@ pub struct User {
     /// until this one is verified.
     #[serde(default)]
     pub pending_email: Option<Email>,
+    /// How many times `email` changed. A job or a mailed token made for
+    /// one version is void at another, so nothing mailed to an address
+    /// reaches or works for the account once it has another.
+    #[serde(default)]
+    pub email_version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -28,6 +28,7 @@ pub use jobs::JobStats;
 pub use repositories::{
     account_token::{AccountTokenRepository, ConsumedToken, NewAccountToken, TokenPurpose},
     base::BaseRepository,
+    email_change_notice::{EmailChangeNoticeRepository, PendingNotice},
     refresh_token::{NewRefreshToken, RefreshTokenRecord, RefreshTokenRepository},
     task::TaskRepository,
     user::{PasswordHash, UserRepository},

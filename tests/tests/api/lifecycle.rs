@@ -8,6 +8,8 @@ use std::{
     time::Duration,
 };
 
+use application::jobs::{InsertOpts, PasswordResetEmail};
+use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 use tests::{
     PASSWORD, TestApp, mail, scratch_dir, smtp::SmtpServer, spawn_shared_app_with, wait_for,
@@ -202,7 +204,6 @@ async fn a_reset_token_expires_and_a_newer_reset_retires_it() {
     // The third one expires (time moved on, in the database). A literal
     // both backends read, and that SQLite's text timestamps sort before now.
     {
-        use sea_orm::ConnectionTrait as _;
         let db = app.pool().await;
         db.writer()
             .execute_unprepared(
@@ -347,22 +348,29 @@ async fn mail_goes_out_over_smtp_with_a_text_and_an_html_body() {
     );
 }
 
+/// Mallory registers the operator's address (`admin@example.com`, password
+/// `Mall0ry!pass`) before the operator does, and logs in; returns her
+/// access token.
+async fn squat_the_admin_address(app: &TestApp) -> String {
+    let squat =
+        json!({"email": "admin@example.com", "password": "Mall0ry!pass", "username": "mallory"});
+    assert_eq!(post(app, "/v1/users/", squat).await.0, 201);
+    let (_, tokens) = post(
+        app,
+        "/v1/users/login",
+        json!({"email": "admin@example.com", "password": "Mall0ry!pass"}),
+    )
+    .await;
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_squatted_before_the_admin_bootstrap_never_becomes_the_squatters() {
     let (app, dir) = app_with_mail(&[]).await;
     let victim = app.register("bob").await;
     // Mallory registers the operator's address first, and asks to move it
     // to her own (still pending).
-    let squat =
-        json!({"email": "admin@example.com", "password": "Mall0ry!pass", "username": "mallory"});
-    assert_eq!(post(&app, "/v1/users/", squat).await.0, 201);
-    let (_, tokens) = post(
-        &app,
-        "/v1/users/login",
-        json!({"email": "admin@example.com", "password": "Mall0ry!pass"}),
-    )
-    .await;
-    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let access = squat_the_admin_address(&app).await;
     let change = json!({"email": "mallory@evil.example", "current_password": "Mall0ry!pass"});
     assert_eq!(
         app.patch_json("/v1/users/me", &change, Some(&access))
@@ -423,5 +431,248 @@ async fn an_account_squatted_before_the_admin_bootstrap_never_becomes_the_squatt
     );
     let path = format!("/v1/users/{}", victim["uuid"].as_str().unwrap());
     assert_eq!(app.delete(&path, Some(admin)).await.status(), 204);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Whether the app runs on Postgres (else SQLite).
+fn on_postgres(app: &TestApp) -> bool {
+    app.database.url.starts_with("postgres")
+}
+
+/// A transaction of the test's own holding the row lock of the account
+/// `email` (on SQLite, `BEGIN IMMEDIATE` holds the database's write lock),
+/// as a credential change in flight does.
+async fn hold_row(app: &TestApp, db: &persistence::Db, email: &str) -> persistence::Tx {
+    let tx = db.begin().await.unwrap();
+    if on_postgres(app) {
+        tx.conn()
+            .execute_unprepared(&format!(
+                "SELECT id FROM users WHERE email = '{email}' FOR UPDATE"
+            ))
+            .await
+            .unwrap();
+    }
+    tx
+}
+
+/// Waits until a statement of the app waits for the lock the test holds:
+/// on Postgres as `pg_stat_activity` shows it; on SQLite, a connection the
+/// app keeps busy (a transaction waiting for the write lock holds one;
+/// the app's reads hold theirs for far less than the three polls).
+async fn wait_until_blocked(app: &TestApp, db: &persistence::Db) {
+    if on_postgres(app) {
+        wait_for("a statement waiting for the row lock", WAIT, || async {
+            let sql = "SELECT count(*) AS n FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+            let row = db
+                .writer()
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    sql.to_owned(),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            (row.try_get::<i64>("", "n").unwrap() > 0).then_some(())
+        })
+        .await;
+    } else {
+        let mut seen = 0;
+        wait_for("a transaction waiting for the write lock", WAIT, || {
+            seen = if app.services.primary_connections_in_use() > 0 {
+                seen + 1
+            } else {
+                0
+            };
+            let done = seen >= 3;
+            async move { done.then_some(()) }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_decided_after_a_promotion_is_refused() {
+    // No worker: on SQLite, its polls would look like the waiting request.
+    let app = spawn_shared_app_with(&[("JOB_WORKER_IN_API", "false")]).await;
+    let access = squat_the_admin_address(&app).await;
+
+    // The squatter's password change has checked the password and waits
+    // for the row, while the operator's promotion holds it and replaces the
+    // hash the squatter's password matched.
+    let db = app.pool().await;
+    let held = hold_row(&app, &db, "admin@example.com").await;
+    let change = json!({"password": "Mall0ry!new1", "current_password": "Mall0ry!pass"});
+    let patch = {
+        let request = app
+            .client
+            .patch(app.url("/v1/users/me"))
+            .bearer_auth(&access)
+            .json(&change);
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    wait_until_blocked(&app, &db).await;
+    held.conn()
+        .execute_unprepared(
+            "UPDATE users SET password = '!promoted', is_admin = true \
+             WHERE email = 'admin@example.com'",
+        )
+        .await
+        .unwrap();
+    held.commit().await.unwrap();
+
+    let refused = patch.await.unwrap();
+    assert_eq!(refused.status(), 422, "decided on what the row holds now");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["detail"][0]["loc"][1], "current_password", "{body}");
+    for password in ["Mall0ry!new1", "Mall0ry!pass"] {
+        assert_eq!(
+            login_status(&app, "admin@example.com", password).await,
+            400,
+            "{password}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_after_a_phished_email_change_leaves_the_owner_in_control() {
+    let (app, dir) = app_with_mail(&[]).await;
+    app.register("ada").await;
+    // Mallory phished the password and moves the account to her address.
+    let (stolen, _) = app.login("ada").await;
+    let change = json!({"email": "mallory@evil.example", "current_password": PASSWORD});
+    let response = app.patch_json("/v1/users/me", &change, Some(&stolen)).await;
+    assert_eq!(response.status(), 200);
+    let hers = mail_to(&app, &dir, "mallory@evil.example", "Confirm your email", 1).await;
+    mail_to(&app, &dir, "ada@example.com", "being changed", 1).await;
+    assert!(
+        !job_rows(&app).await.contains("ada@example.com"),
+        "no address in River's rows"
+    );
+
+    // The notice says to reset the password; Ada does.
+    post(
+        &app,
+        "/v1/users/password-reset",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let reset = mail_to(&app, &dir, "ada@example.com", "Reset your password", 1).await;
+    let body = json!({"token": token(&reset, "/reset-password"), "password": "N3w!password"});
+    assert_eq!(
+        post(&app, "/v1/users/password-reset/confirm", body).await.0,
+        204
+    );
+
+    // Mallory's pending address and its link are gone with her login.
+    let body = json!({"token": token(&hers, "/verify-email")});
+    assert_eq!(
+        post(&app, "/v1/users/verify-email", body).await.1["message"],
+        INVALID
+    );
+    assert_eq!(app.get("/v1/users/me", Some(&stolen)).await.status(), 401);
+    let ask = json!({"email": "mallory@evil.example"});
+    assert_eq!(post(&app, "/v1/users/password-reset", ask).await.0, 202);
+    let (status, tokens) = post(
+        &app,
+        "/v1/users/login",
+        json!({"email": "ada@example.com", "password": "N3w!password"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let now = me(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(now["email"], "ada@example.com");
+    assert_eq!(now["pending_email"], Value::Null);
+    // The notice's address was kept only until the notice was sent.
+    let db = app.pool().await;
+    let backend = db.writer().get_database_backend();
+    let rows = db
+        .writer()
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id FROM email_change_notices".to_owned(),
+        ))
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "{} notices kept", rows.len());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Ada signs up, asks for a reset link, then to move to `ada@new.example`;
+/// returns her access token, the reset mail and the new address's
+/// verification mail.
+async fn reset_link_then_email_change(
+    app: &TestApp,
+    dir: &Path,
+) -> (String, mail::Delivered, mail::Delivered) {
+    let (access, _) = app.signed_up("ada").await;
+    let ask = json!({"email": "ada@example.com"});
+    assert_eq!(post(app, "/v1/users/password-reset", ask).await.0, 202);
+    let reset = mail_to(app, dir, "ada@example.com", "Reset your password", 1).await;
+    let change = json!({"email": "ada@new.example", "current_password": PASSWORD});
+    let response = app.patch_json("/v1/users/me", &change, Some(&access)).await;
+    assert_eq!(response.status(), 200);
+    let verify = mail_to(app, dir, "ada@new.example", "Confirm your email", 1).await;
+    (access, reset, verify)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_voids_the_pending_address_and_every_mailed_link() {
+    let (app, dir) = app_with_mail(&[]).await;
+    let (access, reset, verify) = reset_link_then_email_change(&app, &dir).await;
+
+    let change = json!({"password": "N3w!password", "current_password": PASSWORD});
+    let response = app.patch_json("/v1/users/me", &change, Some(&access)).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["pending_email"], Value::Null, "{answer}");
+
+    let body = json!({"token": token(&reset, "/reset-password"), "password": "Th1rd!password"});
+    let (status, answer) = post(&app, "/v1/users/password-reset/confirm", body).await;
+    assert_eq!((status, answer["message"].as_str()), (400, Some(INVALID)));
+    let body = json!({"token": token(&verify, "/verify-email")});
+    let (status, answer) = post(&app, "/v1/users/verify-email", body).await;
+    assert_eq!((status, answer["message"].as_str()), (400, Some(INVALID)));
+    assert_eq!(
+        login_status(&app, "ada@example.com", "N3w!password").await,
+        200
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_link_to_the_old_address_dies_with_a_verified_email_change() {
+    let (app, dir) = app_with_mail(&[]).await;
+    let (access, old, verify) = reset_link_then_email_change(&app, &dir).await;
+    let body = json!({"token": token(&verify, "/verify-email")});
+    assert_eq!(post(&app, "/v1/users/verify-email", body).await.0, 204);
+
+    let body = json!({"token": token(&old, "/reset-password"), "password": "N3w!password"});
+    let (status, answer) = post(&app, "/v1/users/password-reset/confirm", body).await;
+    assert_eq!((status, answer["message"].as_str()), (400, Some(INVALID)));
+    assert_eq!(login_status(&app, "ada@new.example", PASSWORD).await, 200);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_job_for_an_address_the_account_no_longer_has_mails_nothing() {
+    let (app, dir) = app_with_mail(&[]).await;
+    let user = app.register("ada").await;
+    mail_to(&app, &dir, "ada@example.com", "Welcome", 1).await;
+    let uuid = user["uuid"].as_str().unwrap().parse().unwrap();
+    for version in [1, 0] {
+        let job = PasswordResetEmail {
+            user_uuid: Some(uuid),
+            email_version: Some(version),
+        };
+        tests::jobs::enqueue(&app.services, job, InsertOpts::default()).await;
+    }
+    // Returns once both jobs have finished.
+    mail_to(&app, &dir, "ada@example.com", "Reset your password", 1).await;
+    let resets = mail::read_dir(&dir)
+        .into_iter()
+        .filter(|mail| mail.subject.contains("Reset"))
+        .count();
+    assert_eq!(resets, 1, "the job for version 1 sent nothing");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -13,7 +13,10 @@
 use chrono::Utc;
 use domain::{Email, User};
 use infra::{config::AuthSettings, mail::Mail};
-use persistence::{AccountTokenRepository, NewAccountToken, TokenPurpose, UserRepository};
+use persistence::{
+    AccountTokenRepository, EmailChangeNoticeRepository, NewAccountToken, TokenPurpose,
+    UserRepository,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -72,6 +75,28 @@ impl Job for VerificationEmail {
 #[river(kind = "password_reset_email")]
 pub struct PasswordResetEmail {
     pub user_uuid: Option<Uuid>,
+    /// The account's email version when the link was asked for: the mail
+    /// goes out only while the address is still that one, so a link asked
+    /// for one address never reaches another. `None` in jobs enqueued
+    /// before versions existed.
+    #[serde(default)]
+    pub email_version: Option<i64>,
+}
+
+impl PasswordResetEmail {
+    /// The job for an address without an account.
+    pub const NOBODY: Self = Self {
+        user_uuid: None,
+        email_version: None,
+    };
+
+    /// A link to `user`'s address as it is now.
+    pub fn to(user: &User) -> Self {
+        Self {
+            user_uuid: Some(user.uuid),
+            email_version: Some(user.email_version),
+        }
+    }
 }
 
 impl Job for PasswordResetEmail {
@@ -82,6 +107,13 @@ impl Job for PasswordResetEmail {
         let Some(user) = account(ctx, uuid).await? else {
             return Ok(());
         };
+        if self
+            .email_version
+            .is_some_and(|version| version != user.email_version)
+        {
+            tracing::info!(user_uuid = %user.uuid, "the address changed since the link was asked for; no mail");
+            return Ok(());
+        }
         send_with_token(
             ctx,
             &user,
@@ -97,13 +129,33 @@ impl Job for PasswordResetEmail {
 }
 
 /// Tells the address in force that a change away from it was asked for
-/// (it stays in force until the new one is verified). It carries that
-/// address: by the time it runs, the change may have taken effect.
+/// (it stays in force until the new one is verified). By the time it runs
+/// the change may have taken effect, so the address is the one the request
+/// recorded (`email_change_notices`); the arguments, which River keeps and
+/// shows, carry only that row's id, and the row goes once the notice is
+/// sent.
 #[derive(Debug, Clone, Serialize, Deserialize, JobArgs)]
 #[river(kind = "email_change_notice")]
 pub struct EmailChangeNotice {
     pub user_uuid: Uuid,
-    pub old_email: Email,
+    /// The `email_change_notices` row. `None` in jobs enqueued before it
+    /// existed, which carry the address in `old_email` instead.
+    #[serde(default)]
+    pub notice_id: Option<i64>,
+    /// Read from jobs enqueued before `notice_id`; never written.
+    #[serde(default, skip_serializing)]
+    pub old_email: Option<Email>,
+}
+
+impl EmailChangeNotice {
+    /// The notice recorded as row `notice_id`.
+    pub fn new(user_uuid: Uuid, notice_id: i64) -> Self {
+        Self {
+            user_uuid,
+            notice_id: Some(notice_id),
+            old_email: None,
+        }
+    }
 }
 
 impl Job for EmailChangeNotice {
@@ -111,10 +163,26 @@ impl Job for EmailChangeNotice {
         let Some(user) = account(ctx, self.user_uuid).await? else {
             return Ok(());
         };
+        let notices = EmailChangeNoticeRepository;
+        let to = match (self.notice_id, self.old_email) {
+            (Some(id), _) => {
+                let Some(notice) = notices.find(ctx.db.writer(), id).await? else {
+                    tracing::info!(notice_id = id, "the notice was sent already; no mail");
+                    return Ok(());
+                };
+                Email::parse(&notice.email)
+                    .map_err(|err| JobError::from(format!("notice {id}: {err}")))?
+            }
+            (None, Some(email)) => email,
+            (None, None) => return Err("the job names no notice".into()),
+        };
         let mail = ctx
             .templates
-            .email_change_notice(&self.old_email, user.username.as_str());
+            .email_change_notice(&to, user.username.as_str());
         ctx.mailer.send(&mail).await?;
+        if let Some(id) = self.notice_id {
+            notices.delete(ctx.db.writer(), id).await?;
+        }
         Ok(())
     }
 }
@@ -167,6 +235,7 @@ pub(super) async fn send_with_token(
                 user_id: user.id,
                 purpose,
                 email: to.as_str().to_owned(),
+                email_version: user.email_version,
                 expires_at: Utc::now() + lifetime,
             },
         )

@@ -55,18 +55,21 @@ impl AccountService {
     /// runs) and the same answer.
     pub async fn request_password_reset(&self, email: &Email) -> Result<()> {
         let user = self.users.find_credentials(self.db.writer(), email).await?;
-        let job = PasswordResetEmail {
-            user_uuid: user.map(|(user, _)| user.uuid),
-        };
+        let job = user.map_or(PasswordResetEmail::NOBODY, |(user, _)| {
+            PasswordResetEmail::to(&user)
+        });
         self.db
             .transaction(async |tx| self.jobs.enqueue(tx, job).await.map(drop))
             .await
     }
 
-    /// Sets a new password with a reset token. Every login of the account
-    /// ends (its refresh tokens are revoked, as a password change does), and
-    /// every other reset token of it stops working. The link reached the
-    /// account's address, so that address counts as verified too.
+    /// Sets a new password with a reset token, valid only while the account
+    /// still has the address it was mailed to. The owner ends in control:
+    /// every login of the account ends (its refresh tokens are revoked), a
+    /// pending address change is withdrawn, and every other mailed link
+    /// stops working, so whoever had the old password keeps nothing. The
+    /// link reached the account's address, so that address counts as
+    /// verified too.
     pub async fn reset_password(&self, token: &str, password: &Password) -> Result<()> {
         // Hashed before the transaction, which must not wait on it; and for
         // every token, so a bad one answers no faster.
@@ -79,15 +82,17 @@ impl AccountService {
                 let (token, user) = self
                     .use_token(tx, &token_hash, TokenPurpose::ResetPassword, now)
                     .await?;
-                let reached_current = user.email.as_str() == token.email;
+                if !mailed_to_current(&token, &user) {
+                    return Err(INVALID_TOKEN);
+                }
                 self.users
-                    .set_password(tx.conn(), user.id, hash, reached_current, false)
+                    .set_password(tx.conn(), user.id, hash, true, true)
                     .await?;
                 self.refresh_tokens
                     .revoke_all_for_user(tx.conn(), user.id, now)
                     .await?;
                 self.tokens
-                    .retire_all(tx.conn(), user.id, &[TokenPurpose::ResetPassword], now)
+                    .retire_all(tx.conn(), user.id, &TokenPurpose::ALL, now)
                     .await?;
                 Ok::<_, Error>(user.id)
             })
@@ -99,8 +104,9 @@ impl AccountService {
 
     /// Marks the address a verification token was sent to as verified: the
     /// account's current address, or the pending one, which then replaces
-    /// it. A token for an address the account no longer has or asks for is
-    /// invalid.
+    /// it; a new address voids every link mailed before it (a reset link in
+    /// the old mailbox included). A token for an address the account no
+    /// longer has or asks for is invalid.
     pub async fn verify_email(&self, token: &str) -> Result<()> {
         let token_hash = one_time::hash(token);
         let user_id = self
@@ -119,14 +125,20 @@ impl AccountService {
                         .check_unique(tx.conn(), Some(&email), None, Some(user.id))
                         .await?;
                     email
-                } else if user.email.as_str() == token.email && user.email_verified_at.is_none() {
+                } else if mailed_to_current(&token, &user) && user.email_verified_at.is_none() {
                     user.email.clone()
                 } else {
                     return Err(INVALID_TOKEN);
                 };
-                self.users
+                let confirmed = self
+                    .users
                     .confirm_email(tx.conn(), user.id, &email, now)
                     .await?;
+                if confirmed.email_version != user.email_version {
+                    self.tokens
+                        .retire_all(tx.conn(), user.id, &TokenPurpose::ALL, now)
+                        .await?;
+                }
                 Ok::<_, Error>(user.id)
             })
             .await?;
@@ -157,9 +169,12 @@ impl AccountService {
             .await
     }
 
-    /// Uses the token with `token_hash` for `purpose` in `tx`, and locks
-    /// and reads its account: the lock that logins, refreshes and password
-    /// changes take, so none of them interleaves with what follows.
+    /// Uses the token with `token_hash` for `purpose` in `tx`, under its
+    /// account's row lock (the lock that logins, refreshes and every
+    /// credential change take, so none of them interleaves with what
+    /// follows), and returns it with the account as the lock found it. The
+    /// account is locked before the token's row, in the order credential
+    /// changes take them, so the two never wait on each other.
     async fn use_token(
         &self,
         tx: &Tx,
@@ -167,13 +182,20 @@ impl AccountService {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> Result<(ConsumedToken, User)> {
+        let owner = self
+            .tokens
+            .owner(tx.conn(), token_hash)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        let (user, _) = match self.users.lock_credentials(tx.conn(), owner).await {
+            Err(persistence::Error::NotFound { .. }) => return Err(INVALID_TOKEN),
+            locked => locked?,
+        };
         let token = self
             .tokens
             .consume(tx.conn(), token_hash, purpose, now)
             .await?
             .ok_or(INVALID_TOKEN)?;
-        self.users.lock(tx.conn(), token.user_id).await?;
-        let user = self.users.get(tx.conn(), token.user_id).await?;
         Ok((token, user))
     }
 
@@ -185,4 +207,10 @@ impl AccountService {
             .await;
         self.auth.sessions.forget(id);
     }
+}
+
+/// Whether `token` was mailed to the address `user` has now, under the same
+/// email version (an address that left and came back is another version).
+fn mailed_to_current(token: &ConsumedToken, user: &User) -> bool {
+    token.email == user.email.as_str() && token.email_version == user.email_version
 }

@@ -6,8 +6,8 @@ use domain::{
 };
 use infra::cache::{Cache, CacheKey};
 use persistence::{
-    AccountTokenRepository, Db, PasswordHash, RefreshTokenRepository, TokenPurpose,
-    UnitOfWork as _, UserRepository,
+    AccountTokenRepository, Db, EmailChangeNoticeRepository, PasswordHash, RefreshTokenRepository,
+    TokenPurpose, UnitOfWork as _, UserRepository,
 };
 use uuid::Uuid;
 
@@ -35,6 +35,7 @@ pub struct UserService {
     users: UserRepository,
     refresh_tokens: RefreshTokenRepository,
     account_tokens: AccountTokenRepository,
+    notices: EmailChangeNoticeRepository,
     auth: AuthService,
     cache: Cache,
     jobs: JobQueue,
@@ -47,6 +48,7 @@ impl UserService {
             users: UserRepository::default(),
             refresh_tokens: RefreshTokenRepository,
             account_tokens: AccountTokenRepository,
+            notices: EmailChangeNoticeRepository,
             auth,
             cache,
             jobs,
@@ -125,12 +127,18 @@ impl UserService {
     }
 
     /// Changes the caller's email, username or password. Email and password
-    /// changes need the current password; a password change revokes every
-    /// refresh token of the user, the current login's included, in the same
-    /// transaction. A new email waits as the pending address, and the
-    /// current one stays in force, until the new one is verified: the same
-    /// transaction enqueues the verification mail to it and a notice to the
-    /// current one.
+    /// changes need the current password. A new email waits as the pending
+    /// address, and the current one stays in force, until the new one is
+    /// verified: the same transaction enqueues the verification mail to it
+    /// and a notice to the current one. A password change ends every login
+    /// of the account, the current one included, withdraws a pending
+    /// address (unless this change asks for one) and voids every link
+    /// mailed so far: whoever phished the old password keeps nothing.
+    ///
+    /// The password is checked before the transaction (hashing must not
+    /// hold a connection), so the transaction goes ahead only if the row,
+    /// read under its lock, still holds the hash that matched: a promotion
+    /// or a reset that committed meanwhile wins.
     pub async fn update_me(&self, principals: &Principals, change: ProfileChange) -> Result<User> {
         let caller = principals.require_caller()?;
         let me = self.load(caller).await?;
@@ -142,7 +150,13 @@ impl UserService {
             password,
             current_password,
         } = change;
-        if email.is_some() || password.is_some() {
+        let wrong_password = || Error::Invalid {
+            location: "body",
+            field: "current_password",
+            kind: "value_error",
+            message: "Value error, Current password is incorrect".into(),
+        };
+        let verified_hash = if email.is_some() || password.is_some() {
             let current = current_password.ok_or(Error::Invalid {
                 location: "body",
                 field: "current_password",
@@ -150,17 +164,13 @@ impl UserService {
                 message: "Field required to change the email or password".into(),
             })?;
             let hash = self.users.password_hash(self.db.writer(), me.id).await?;
-            if !self.auth.passwords.verify(current, hash).await? {
-                return Err(Error::Invalid {
-                    location: "body",
-                    field: "current_password",
-                    kind: "value_error",
-                    message: "Value error, Current password is incorrect".into(),
-                });
+            if !self.auth.passwords.verify(current, hash.clone()).await? {
+                return Err(wrong_password());
             }
-        }
-        // Hash before the transaction: it takes tens of milliseconds and
-        // must not hold a database connection meanwhile.
+            hash
+        } else {
+            None
+        };
         let password_hash = match &password {
             Some(password) => Some(PasswordHash(self.auth.passwords.hash(password).await?)),
             None => None,
@@ -174,9 +184,16 @@ impl UserService {
         let updated = self
             .db
             .transaction(async |tx| {
-                // Serialise with refreshes of this user: the revocation below
-                // must not miss a token a concurrent refresh is issuing.
-                self.users.lock(tx.conn(), me.id).await?;
+                // Serialises with refreshes (the revocation below must not
+                // miss a token one is issuing) and with every other
+                // credential change, whose outcome is decided on here.
+                let (locked, hash) = self.users.lock_credentials(tx.conn(), me.id).await?;
+                if verified_hash
+                    .as_ref()
+                    .is_some_and(|verified| *verified != hash)
+                {
+                    return Err(wrong_password());
+                }
                 self.users
                     .check_unique(
                         tx.conn(),
@@ -187,23 +204,29 @@ impl UserService {
                     .await?;
                 let updated = self
                     .users
-                    .update(tx.conn(), me.id, patch, password_hash)
+                    .update(tx.conn(), me.id, patch, password_hash, password_changed)
                     .await?;
-                if updated.pending_email.is_some() && updated.pending_email != me.pending_email {
+                if password_changed {
+                    let now = Utc::now();
+                    self.refresh_tokens
+                        .revoke_all_for_user(tx.conn(), me.id, now)
+                        .await?;
+                    self.account_tokens
+                        .retire_all(tx.conn(), me.id, &TokenPurpose::ALL, now)
+                        .await?;
+                }
+                if updated.pending_email.is_some() && updated.pending_email != locked.pending_email
+                {
                     let user_uuid = me.uuid;
                     self.jobs
                         .enqueue(tx, VerificationEmail { user_uuid })
                         .await?;
-                    let old_email = me.email.clone();
-                    let notice = EmailChangeNotice {
-                        user_uuid,
-                        old_email,
-                    };
-                    self.jobs.enqueue(tx, notice).await?;
-                }
-                if password_changed {
-                    self.refresh_tokens
-                        .revoke_all_for_user(tx.conn(), me.id, Utc::now())
+                    let notice_id = self
+                        .notices
+                        .insert(tx.conn(), me.id, locked.email.as_str())
+                        .await?;
+                    self.jobs
+                        .enqueue(tx, EmailChangeNotice::new(user_uuid, notice_id))
                         .await?;
                 }
                 Ok::<_, Error>(updated)
@@ -270,37 +293,41 @@ impl UserService {
     /// with an admin login, whoever registered it: every login of it ends,
     /// its password becomes unusable, a pending address change and every
     /// mailed token are dropped, and a reset link goes to its address, in
-    /// one transaction.
+    /// one transaction. The account is found and decided on under its row
+    /// lock, so a password change racing the promotion finds the hash it
+    /// checked gone and is refused; the reset job carries the account's
+    /// email version and mails only while the address is still the one the
+    /// operator typed.
     pub async fn promote_existing(&self, email: &Email) -> Result<User> {
-        let user = self.find_by_email(email).await?;
         let unusable = PasswordHash(self.auth.passwords.hash_unusable().await?);
         let admin = self
             .db
             .transaction(async |tx| {
                 let now = Utc::now();
-                self.users.lock(tx.conn(), user.id).await?;
+                let (user, _) = self
+                    .users
+                    .lock_by_email(tx.conn(), email)
+                    .await?
+                    .ok_or(Error::NotFound { entity: "User" })?;
                 self.users
                     .set_password(tx.conn(), user.id, unusable, false, true)
                     .await?;
                 self.refresh_tokens
                     .revoke_all_for_user(tx.conn(), user.id, now)
                     .await?;
-                let every = [TokenPurpose::VerifyEmail, TokenPurpose::ResetPassword];
                 self.account_tokens
-                    .retire_all(tx.conn(), user.id, &every, now)
+                    .retire_all(tx.conn(), user.id, &TokenPurpose::ALL, now)
                     .await?;
                 let admin = self.users.set_admin(tx.conn(), user.id, true).await?;
-                let job = PasswordResetEmail {
-                    user_uuid: Some(user.uuid),
-                };
+                let job = PasswordResetEmail::to(&user);
                 self.jobs.enqueue(tx, job).await?;
                 Ok::<_, Error>(admin)
             })
             .await?;
         self.cache
-            .invalidate_tags(&[tags::USERS.to_owned(), tags::user(user.id)])
+            .invalidate_tags(&[tags::USERS.to_owned(), tags::user(admin.id)])
             .await;
-        self.auth.sessions.forget(user.id);
+        self.auth.sessions.forget(admin.id);
         tracing::info!(user_uuid = %admin.uuid, "existing account promoted to admin; reset link mailed");
         Ok(admin)
     }

@@ -14,6 +14,9 @@ pub struct Model {
     /// The address the token was sent to (for verification: the address
     /// it proves).
     pub email: String,
+    /// The account's `email_version` when it was mailed: valid only while
+    /// the account's is the same.
+    pub email_version: i64,
     pub expires_at: DateTimeUtc,
     /// Set once the mail carrying it was handed over; valid only then.
     pub sent_at: Option<DateTimeUtc>,

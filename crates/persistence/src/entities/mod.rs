@@ -2,6 +2,7 @@
 //! (conversions, queries) lives in the repositories, not here.
 
 pub mod account_token;
+pub mod email_change_notice;
 pub mod refresh_token;
 pub mod task;
 pub mod user;

@@ -18,6 +18,9 @@ pub struct Model {
     pub email_verified_at: Option<DateTimeUtc>,
     /// An address the user asked to change to, in force once verified.
     pub pending_email: Option<String>,
+    /// How many times `email` changed: mailed tokens and jobs record the
+    /// version they were made for, and are void once it moved on.
+    pub email_version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

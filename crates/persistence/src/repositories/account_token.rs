@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::UserId;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+};
 
 use crate::{
     Connection, Error, Result,
@@ -22,6 +24,9 @@ pub enum TokenPurpose {
 }
 
 impl TokenPurpose {
+    /// Every purpose: what a credential change retires.
+    pub const ALL: [Self; 2] = [Self::VerifyEmail, Self::ResetPassword];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
@@ -38,6 +43,8 @@ pub struct NewAccountToken {
     pub purpose: TokenPurpose,
     /// The address the mail goes to.
     pub email: String,
+    /// The account's `email_version` the mail was made for.
+    pub email_version: i64,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -47,6 +54,8 @@ pub struct ConsumedToken {
     pub user_id: UserId,
     /// The address it was mailed to.
     pub email: String,
+    /// The account's `email_version` when it was mailed.
+    pub email_version: i64,
 }
 
 /// Storage of account tokens.
@@ -62,6 +71,7 @@ impl AccountTokenRepository {
             user_id: Set(token.user_id.0),
             purpose: Set(token.purpose.as_str().to_owned()),
             email: Set(token.email),
+            email_version: Set(token.email_version),
             expires_at: Set(token.expires_at),
             sent_at: Set(None),
             used_at: Set(None),
@@ -91,6 +101,19 @@ impl AccountTokenRepository {
         Ok(())
     }
 
+    /// The account the token with this hash belongs to, if any, whatever
+    /// its state: the account to lock before [`AccountTokenRepository::consume`].
+    pub async fn owner(self, conn: &impl Connection, token_hash: &str) -> Result<Option<UserId>> {
+        Ok(AccountTokens::find()
+            .filter(account_token::Column::TokenHash.eq(token_hash))
+            .select_only()
+            .column(account_token::Column::UserId)
+            .into_tuple::<i64>()
+            .one(conn)
+            .await?
+            .map(UserId))
+    }
+
     /// Uses the token with this hash, if it is one for `purpose` that was
     /// sent, is unused and has not expired. The condition is in the
     /// `UPDATE`, so of two concurrent uses exactly one wins.
@@ -113,6 +136,7 @@ impl AccountTokenRepository {
         Ok(used.into_iter().next().map(|model| ConsumedToken {
             user_id: UserId(model.user_id),
             email: model.email,
+            email_version: model.email_version,
         }))
     }
 

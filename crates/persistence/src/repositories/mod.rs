@@ -3,6 +3,7 @@
 
 pub mod account_token;
 pub mod base;
+pub mod email_change_notice;
 pub mod refresh_token;
 pub mod task;
 pub mod user;

@@ -8,8 +8,8 @@ use domain::{
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, EntityTrait, IntoActiveModel, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func},
+    ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, IntoCondition},
 };
 use uuid::Uuid;
 
@@ -68,6 +68,7 @@ impl UserRepository {
             is_admin: Set(false),
             email_verified_at: Set(None),
             pending_email: Set(None),
+            email_version: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -195,13 +196,15 @@ impl UserRepository {
     /// Applies a profile change; a taken username is a conflict. A new
     /// email becomes the pending address (one equal to the current address
     /// withdraws a pending change): it takes over once verified
-    /// ([`UserRepository::confirm_email`]).
+    /// ([`UserRepository::confirm_email`]). Without a new email,
+    /// `drop_pending` withdraws a pending one.
     pub async fn update(
         &self,
         conn: &impl Connection,
         id: UserId,
         patch: UserPatch,
         password_hash: Option<PasswordHash>,
+        drop_pending: bool,
     ) -> Result<User> {
         let mut row = self
             .base
@@ -218,6 +221,8 @@ impl UserRepository {
         if let Some(email) = email {
             let current = row.email.as_ref().as_str() == email.as_str();
             row.pending_email = Set((!current).then(|| email.as_str().to_owned()));
+        } else if drop_pending {
+            row.pending_email = Set(None);
         }
         if let Some(username) = username {
             row.username = Set(username.as_str().to_owned());
@@ -244,6 +249,49 @@ impl UserRepository {
         Ok(())
     }
 
+    /// Locks the user's row as [`UserRepository::lock`] does and reads it,
+    /// with its password hash, under the lock: what a credential change
+    /// decides on. `NotFound` if the account is gone.
+    pub async fn lock_credentials(
+        &self,
+        conn: &impl Connection,
+        id: UserId,
+    ) -> Result<(User, String)> {
+        self.locked(conn, user::Column::Id.eq(id.0))
+            .await?
+            .ok_or(Error::NotFound {
+                entity: ENTITY,
+                id: id.0.to_string(),
+            })
+    }
+
+    /// [`UserRepository::lock_credentials`] for the account whose address
+    /// is `email`, if there is one.
+    pub async fn lock_by_email(
+        &self,
+        conn: &impl Connection,
+        email: &Email,
+    ) -> Result<Option<(User, String)>> {
+        self.locked(conn, user::Column::Email.eq(email.as_str()))
+            .await
+    }
+
+    async fn locked(
+        &self,
+        conn: &impl Connection,
+        filter: impl IntoCondition,
+    ) -> Result<Option<(User, String)>> {
+        let Some(model) = Users::find()
+            .filter(filter)
+            .lock_exclusive()
+            .one(conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((to_domain(&model)?, model.password)))
+    }
+
     /// Grants or withdraws the admin role.
     pub async fn set_admin(
         &self,
@@ -262,8 +310,9 @@ impl UserRepository {
     }
 
     /// Makes `email` the user's verified address: the current one, or the
-    /// pending one, which then takes over. Another account holding `email`
-    /// by now is a conflict.
+    /// pending one, which then takes over (a new address bumps
+    /// `email_version`). Another account holding `email` by now is a
+    /// conflict.
     pub async fn confirm_email(
         &self,
         conn: &impl Connection,
@@ -273,7 +322,12 @@ impl UserRepository {
     ) -> Result<User> {
         let model = self.base.get_by(conn, user::Column::Id, id.0).await?;
         let was_pending = model.pending_email.as_deref() == Some(email.as_str());
+        let moved = model.email != email.as_str();
+        let version = model.email_version;
         let mut row = model.into_active_model();
+        if moved {
+            row.email_version = Set(version + 1);
+        }
         row.email = Set(email.as_str().to_owned());
         if was_pending {
             row.pending_email = Set(None);
@@ -333,6 +387,7 @@ fn to_domain(model: &user::Model) -> Result<User> {
             .map(Email::parse)
             .transpose()
             .map_err(corrupt)?,
+        email_version: model.email_version,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
