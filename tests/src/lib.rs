@@ -17,7 +17,9 @@
 //! - [`smtp`]: SMTP servers that misbehave on purpose;
 //! - [`mail`]: reading what was delivered (`MAIL_DIR`, or [`smtp`]'s
 //!   server), decoded, and the tokens in its links;
-//! - [`otlp`]: a receiver of exported spans (OTLP/HTTP), decoded.
+//! - [`otlp`]: a receiver of exported spans (OTLP/HTTP), decoded;
+//! - [`proxy`]: a TCP proxy in front of Redis or Postgres that hangs or
+//!   cuts its connections on demand.
 //!
 //! Set `TEST_LOG=1` to see the app's logs.
 
@@ -28,6 +30,7 @@ pub mod jobs;
 pub mod mail;
 pub mod otlp;
 pub mod process;
+pub mod proxy;
 pub mod redis;
 pub mod smtp;
 

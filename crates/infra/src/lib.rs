@@ -7,6 +7,7 @@
 //! settings as a value. It must not know about storage (persistence) or
 //! HTTP (actix, web).
 
+mod breaker;
 pub mod cache;
 pub mod config;
 pub mod mail;

@@ -6,7 +6,10 @@
 //! cannot hand out a connection), the hit is counted in this process
 //! instead: the limit then holds per instance, which is looser by the
 //! number of instances but never off. An outage of Redis must neither lock
-//! every user out of login nor open it to unlimited guessing.
+//! every user out of login nor open it to unlimited guessing. A hung Redis
+//! costs the timeout only until a circuit breaker (the cache's kind) opens:
+//! then the limiter counts in this process without asking Redis, and one
+//! call probes it after a cool-down.
 
 use std::{
     collections::HashMap,
@@ -16,7 +19,10 @@ use std::{
 
 use deadpool_redis::redis::Script;
 
-use crate::redis::{RedisError, RedisPool};
+use crate::{
+    breaker::Breaker,
+    redis::{RedisError, RedisPool},
+};
 
 /// The outcome of one hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,8 @@ pub struct RateLimiter {
     local: Arc<Mutex<Windows>>,
     /// Counters shared by all instances, when configured.
     redis: Option<RedisPool>,
+    /// Skips Redis while it keeps failing.
+    breaker: Arc<Breaker>,
 }
 
 /// This process's counters, and when to sweep out expired ones next.
@@ -75,12 +83,34 @@ impl RateLimiter {
         Self {
             local: Arc::default(),
             redis,
+            breaker: Arc::new(Breaker::new("rate limiter's Redis")),
+        }
+    }
+
+    /// Redis, unless there is none or its breaker is open.
+    fn shared(&self) -> Option<&RedisPool> {
+        self.redis.as_ref().filter(|_| self.breaker.allow())
+    }
+
+    /// Records the outcome of a Redis call: the breaker's input.
+    fn outcome<T>(&self, result: Result<T, RedisError>) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.breaker.succeeded();
+                Some(value)
+            }
+            Err(err) => {
+                metrics::counter!("rate_limit_errors_total").increment(1);
+                tracing::debug!(error = %err, "rate limiter's Redis failed; counting in this process");
+                self.breaker.failed();
+                None
+            }
         }
     }
 
     /// Records a hit on `key` (e.g. `login:203.0.113.9`) and decides.
     pub async fn hit(&self, key: &str, limit: u32, window: Duration) -> Decision {
-        let Some(pool) = &self.redis else {
+        let Some(pool) = self.shared() else {
             return Self::hit_memory(&self.local, key, limit, window);
         };
         let redis_key = format!("{}ratelimit:{key}", pool.prefix);
@@ -94,16 +124,13 @@ impl RateLimiter {
                     .await
             })
             .await;
-        match result {
-            Ok((hits, ttl_ms)) => decide(
+        match self.outcome(result) {
+            Some((hits, ttl_ms)) => decide(
                 hits,
                 limit,
                 Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
             ),
-            Err(err) => {
-                redis_failed(&err);
-                Self::hit_memory(&self.local, key, limit, window)
-            }
+            None => Self::hit_memory(&self.local, key, limit, window),
         }
     }
 
@@ -122,7 +149,7 @@ impl RateLimiter {
                 .filter(|w| w.started.elapsed() < window)
                 .map_or(0, |w| u64::from(w.hits))
         };
-        let Some(pool) = &self.redis else {
+        let Some(pool) = self.shared() else {
             return local();
         };
         let redis_key = format!("{}ratelimit:{key}", pool.prefix);
@@ -134,12 +161,9 @@ impl RateLimiter {
                     .await
             })
             .await;
-        match result {
-            Ok(hits) => hits.unwrap_or(0),
-            Err(err) => {
-                redis_failed(&err);
-                local()
-            }
+        match self.outcome(result) {
+            Some(hits) => hits.unwrap_or(0),
+            None => local(),
         }
     }
 
@@ -169,12 +193,6 @@ impl RateLimiter {
         let reset_after = window.saturating_sub(now.duration_since(entry.started));
         decide(u64::from(entry.hits), limit, reset_after)
     }
-}
-
-/// Counts and logs a failed Redis command; the caller counts in this process.
-fn redis_failed(err: &RedisError) {
-    metrics::counter!("rate_limit_errors_total").increment(1);
-    tracing::warn!(error = %err, "rate limiter's Redis unavailable; counting in this process");
 }
 
 fn decide(hits: u64, limit: u32, reset_after: Duration) -> Decision {

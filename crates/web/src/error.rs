@@ -31,6 +31,9 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("Request body is too large")]
     PayloadTooLarge,
+    /// 408: the body did not arrive within `BODY_TIMEOUT_SECONDS`.
+    #[error("Request body not received in time")]
+    BodyTimeout,
     /// 429: too many requests from this client; retry after the window.
     #[error("Too many requests; retry in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
@@ -91,6 +94,7 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -106,6 +110,10 @@ impl ResponseError for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", "5"));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still trickle in: end the connection.
+            response.force_close();
         }
         if let Self::MethodNotAllowed { allow } = self {
             response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
@@ -177,6 +185,7 @@ mod tests {
                 405,
             ),
             (ApiError::PayloadTooLarge, 413),
+            (ApiError::BodyTimeout, 408),
         ];
         for (error, status) in cases {
             assert_eq!(error.status_code().as_u16(), status, "{error:?}");

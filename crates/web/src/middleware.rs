@@ -21,6 +21,7 @@ use actix_web::{
 use application::Services;
 use infra::{
     Settings,
+    config::IpRange,
     telemetry::{REQUEST_ID, trace},
 };
 use tracing::Instrument as _;
@@ -254,14 +255,8 @@ pub(crate) async fn security_headers(
 /// trusted proxy. Entries further left are written by the client and never
 /// believed; an entry that does not parse (even after dropping a port)
 /// means the peer is used.
-pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
-    // IPv4 clients of a dual-stack listener arrive as `::ffff:a.b.c.d`;
-    // compare them as the IPv4 addresses they are.
-    let trusted = |ip: IpAddr| {
-        trusted_proxies
-            .iter()
-            .any(|proxy| proxy.to_canonical() == ip.to_canonical())
-    };
+pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpRange]) -> Option<IpAddr> {
+    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|range| range.contains(ip));
     let peer = req.peer_addr()?.ip();
     if !trusted(peer) {
         return Some(peer);

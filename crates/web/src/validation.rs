@@ -558,6 +558,9 @@ pub(crate) fn parse_body<R: JsonRequest>(json: bool, bytes: &[u8]) -> Result<R::
     R::parse(Fields::body(value).map_err(ApiError::Validation)?).map_err(ApiError::Validation)
 }
 
+/// The body deadline of an app built without settings (`BODY_TIMEOUT_SECONDS`'s default).
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl<R: JsonRequest + 'static> FromRequest for Valid<R> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -565,8 +568,18 @@ impl<R: JsonRequest + 'static> FromRequest for Valid<R> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = declares_json(req);
         let bytes = Bytes::from_request(req, payload);
+        // actix times out slow headers, not slow bodies: a client that
+        // trickles a body would hold its connection open for ever.
+        let deadline = req
+            .app_data::<actix_web::web::Data<infra::Settings>>()
+            .map_or(BODY_TIMEOUT, |settings| {
+                std::time::Duration::from_secs(settings.http.body_timeout_seconds)
+            });
         Box::pin(async move {
-            let bytes = bytes.await.map_err(|err| {
+            let bytes = tokio::time::timeout(deadline, bytes)
+                .await
+                .map_err(|_| ApiError::BodyTimeout)?;
+            let bytes = bytes.map_err(|err| {
                 // The body limit's overflow, in this API's error shape.
                 if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge.into()

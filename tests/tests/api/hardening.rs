@@ -471,3 +471,85 @@ async fn deeply_nested_bodies_are_422_and_the_body_limit_is_configurable() {
         .unwrap();
     assert_eq!(response.status(), 413);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_redis_costs_logins_its_timeout_only_until_the_breaker_opens() {
+    let Some(redis) = test_redis_url() else {
+        eprintln!("skipped: needs a Redis to hang (TEST_REDIS_URL)");
+        return;
+    };
+    let redis = url::Url::parse(&redis).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        redis.host_str().unwrap(),
+        redis.port().unwrap_or(6379)
+    );
+    let proxy = tests::proxy::TcpProxy::start(&upstream).await;
+    let app = spawn_app_with(&[
+        ("REDIS_URL", &proxy.url("redis", "")),
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN", "100"),
+        // Only the limiter talks to Redis here.
+        ("CACHE_ENABLED", "false"),
+        ("REDIS_TIMEOUT_MS", "200"),
+    ])
+    .await;
+    app.signed_up("ada").await;
+
+    proxy.hang();
+    for attempt in 0..10 {
+        let body = json!({"email": "ada@example.com", "password": PASSWORD});
+        let response = app.post_json("/v1/users/login", &body, None).await;
+        assert_eq!(response.status(), 200, "login {attempt}");
+    }
+    // Three limiter calls a login, 30 in all: without a breaker each waits
+    // for Redis. With one, Redis is tried until it opens.
+    let tried = proxy.held();
+    assert!(
+        (1..=12).contains(&tried),
+        "{tried} calls reached the hung Redis"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickled_body_is_cut_off_at_the_body_deadline() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app_with(&[("BODY_TIMEOUT_SECONDS", "1")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/users/login HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // One byte at a time until the server answers: never the whole body.
+    let mut answer = Vec::new();
+    let mut buf = [0_u8; 1024];
+    for _ in 0..199 {
+        tokio::select! {
+            read = stream.read(&mut buf) => {
+                let n = read.unwrap();
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if stream.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The connection ends: the rest of the body is not waited for.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
+}

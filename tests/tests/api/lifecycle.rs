@@ -643,7 +643,7 @@ async fn a_password_change_voids_the_pending_address_and_every_mailed_link() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reset_link_to_the_old_address_dies_with_a_verified_email_change() {
     let (app, dir) = app_with_mail(&[]).await;
-    let (access, old, verify) = reset_link_then_email_change(&app, &dir).await;
+    let (_, old, verify) = reset_link_then_email_change(&app, &dir).await;
     let body = json!({"token": token(&verify, "/verify-email")});
     assert_eq!(post(&app, "/v1/users/verify-email", body).await.0, 204);
 

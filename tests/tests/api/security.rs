@@ -132,13 +132,14 @@ async fn login_with(app: &tests::TestApp, email: &str, password: &str, from: &st
         .as_u16()
 }
 
-/// Spins up an app whose accounts take 3 failed logins per client.
+/// Spins up an app whose accounts take 3 failed logins per client, behind
+/// a proxy known by its range (as ingress pods are).
 async fn login_budget_app() -> tests::TestApp {
     spawn_app_with(&[
         ("RATE_LIMIT_ENABLED", "true"),
         ("RATE_LIMIT_LOGIN", "100"),
         ("RATE_LIMIT_LOGIN_ACCOUNT", "3"),
-        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
     ])
     .await
 }

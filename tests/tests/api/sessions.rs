@@ -203,12 +203,11 @@ async fn a_login_ends_session_max_days_after_it_began_however_often_refreshed() 
         )
         .await;
     assert_eq!(refreshed.status(), 200);
-    let refresh = refreshed.json::<Value>().await.unwrap()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pair = refreshed.json::<Value>().await.unwrap();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    let access = pair["access_token"].as_str().unwrap().to_owned();
     // The login began 30 days ago (as if refreshed every few days since):
-    // its latest refresh token no longer works.
+    // its latest refresh token no longer works, nor its access token.
     let began = chrono::Utc::now() - chrono::Duration::days(30);
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::FamilyStartedAt, Expr::value(began))
@@ -227,6 +226,7 @@ async fn a_login_ends_session_max_days_after_it_began_however_often_refreshed() 
         expired.json::<Value>().await.unwrap()["message"],
         "Login expired; log in again"
     );
+    assert_eq!(app.get("/v1/users/me", Some(&access)).await.status(), 401);
     // Logging in again starts a new login.
     app.login("ada").await;
 }

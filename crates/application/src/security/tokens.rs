@@ -107,7 +107,13 @@ impl TokenService {
 
     /// Whether a login that began `started_at` has ended.
     pub(crate) fn login_expired(&self, started_at: chrono::DateTime<Utc>) -> bool {
-        Utc::now() >= started_at + self.session_max
+        started_at <= self.oldest_live_login()
+    }
+
+    /// Logins that began at or before this instant have ended
+    /// (`SESSION_MAX_DAYS`).
+    pub(crate) fn oldest_live_login(&self) -> chrono::DateTime<Utc> {
+        Utc::now() - self.session_max
     }
 
     /// Signs a new access + refresh pair for `user` in login family

@@ -279,8 +279,8 @@ impl AuthService {
 
     /// The principals of the caller behind a request (the template's
     /// `get_user_principals`). The token alone is not enough: its login
-    /// must still be alive (not logged out, not ended by a password change
-    /// or a reused refresh token) and its user must still exist; the admin
+    /// must still be alive (not logged out, not ended by a password change,
+    /// a reused refresh token or `SESSION_MAX_DAYS`) and its user must still exist; the admin
     /// role is read from the user's current row. Otherwise this is 401.
     /// Read on the primary (a lagging replica would revive a login that just
     /// ended) and remembered by [`Sessions`].
@@ -299,9 +299,10 @@ impl AuthService {
                     Err(persistence::Error::NotFound { .. }) => return Ok(None),
                     Err(err) => return Err(Error::from(err)),
                 };
+                let started_after = self.tokens.oldest_live_login();
                 let alive = self
                     .refresh_tokens
-                    .family_active(conn, caller.user_id, caller.family_id)
+                    .family_active(conn, caller.user_id, caller.family_id, started_after)
                     .await?;
                 Ok(alive.then_some(user.is_admin))
             })

@@ -33,7 +33,6 @@
 //! once; the others wait and read the stored result.
 
 mod backend;
-mod breaker;
 
 use std::{
     collections::HashMap,
@@ -46,8 +45,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use tracing::Instrument as _;
 
 use backend::Backend;
+
+use crate::breaker::Breaker;
 pub use backend::CacheError;
-use breaker::Breaker;
 
 /// Format of stored values; bump when the encoding itself changes.
 const FORMAT: u8 = 1;
@@ -114,7 +114,7 @@ impl Cache {
             inner: Some(Arc::new(Inner {
                 backend,
                 default_ttl: Duration::from_secs(cache.ttl_seconds),
-                breaker: Breaker::default(),
+                breaker: Breaker::new("cache backend"),
                 flights: Mutex::default(),
             })),
         })

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use parse::{CommaList, KeyValue, Origin};
+pub use parse::{CommaList, IpRange, KeyValue, Origin};
 pub use secret::{Secret, SecretUrl, mask_url};
 pub use sections::{
     AuthSettings, CacheSettings, CorsSettings, DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET_KEY,
@@ -764,7 +764,7 @@ mod tests {
                 "CORS_ORIGINS",
                 "https://app.example.com/, http://localhost:3000",
             ),
-            ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
+            ("TRUSTED_PROXIES", "10.0.0.1, ::1, 10.0.0.0/8, fd00::/8"),
         ])
         .unwrap();
         let origins: Vec<&str> = s.cors.origins.iter().map(Origin::as_str).collect();
@@ -772,7 +772,21 @@ mod tests {
             origins,
             ["https://app.example.com", "http://localhost:3000"]
         );
-        assert_eq!(s.http.trusted_proxies.len(), 2);
+        assert_eq!(s.http.trusted_proxies.len(), 4);
+        let ranges = &s.http.trusted_proxies;
+        let trusted = |ip: &str| {
+            ranges
+                .iter()
+                .any(|range| range.contains(ip.parse().unwrap()))
+        };
+        assert!(trusted("10.42.7.9") && trusted("::ffff:10.1.2.3") && trusted("fd00::1"));
+        assert!(!trusted("11.0.0.1") && !trusted("::2"));
+        assert_eq!(
+            settings(&[("TRUSTED_PROXIES", "10.0.0.0/33")])
+                .unwrap_err()
+                .variable,
+            "TRUSTED_PROXIES"
+        );
         assert_eq!(
             settings(&[("CORS_ORIGINS", "app.example.com")])
                 .unwrap_err()

@@ -47,6 +47,39 @@ impl<T: fmt::Display> Serialize for CommaList<T> {
     }
 }
 
+/// An address or a range of them (`10.0.0.1`, `10.0.0.0/8`, `fd00::/8`):
+/// where the proxies in front of the API are. A range serves proxies whose
+/// addresses change, as ingress pods' do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange(ipnet::IpNet);
+
+impl IpRange {
+    /// Whether `ip` is in the range; IPv4 addresses mapped into IPv6
+    /// (`::ffff:10.0.0.1`, as a dual-stack listener reports them) count as
+    /// the IPv4 addresses they are.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl FromStr for IpRange {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        if let Ok(net) = raw.parse::<ipnet::IpNet>() {
+            return Ok(Self(net.trunc()));
+        }
+        raw.parse::<std::net::IpAddr>()
+            .map(|ip| Self(ipnet::IpNet::from(ip.to_canonical())))
+            .map_err(|_| format!("{raw:?} is neither an IP address nor a range such as 10.0.0.0/8"))
+    }
+}
+
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A browser origin (`https://app.example.com`, no trailing slash) or `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin(String);

@@ -3,15 +3,15 @@
 //! its default in `#[default(...)]` (none: the type's own), its rule in its
 //! type or `deserialize_with`.
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use smart_default::SmartDefault;
 
 use super::{
     parse::{
-        CommaList, KeyValue, Origin, any_case, base_url, base_url_opt, log_filter, mailbox, ratio,
-        within, within_opt,
+        CommaList, IpRange, KeyValue, Origin, any_case, base_url, base_url_opt, log_filter,
+        mailbox, ratio, within, within_opt,
     },
     secret::{Secret, SecretUrl},
 };
@@ -40,8 +40,15 @@ pub struct HttpSettings {
     #[default(64 * 1024)]
     #[serde(deserialize_with = "within::<_, _, 1024, 67_108_864>")]
     pub body_limit_bytes: usize,
-    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: CommaList<IpAddr>,
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed,
+    /// as addresses or ranges (`10.0.0.0/8`).
+    pub trusted_proxies: CommaList<IpRange>,
+    /// `BODY_TIMEOUT_SECONDS`: longest a client may take to send a request
+    /// body once its headers are in; a slower one gets 408 (a trickled body
+    /// would otherwise hold a connection open for ever).
+    #[default(10)]
+    #[serde(deserialize_with = "within::<_, _, 1, 3600>")]
+    pub body_timeout_seconds: u64,
     /// `SHUTDOWN_GRACE_SECONDS`: how long requests and jobs may finish after SIGTERM.
     #[default(30)]
     #[serde(deserialize_with = "within::<_, _, 0, 3600>")]

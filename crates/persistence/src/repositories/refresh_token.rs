@@ -103,7 +103,8 @@ impl RefreshTokenRepository {
         Ok(result.rows_affected == 1)
     }
 
-    /// Whether user `user_id`'s login `family_id` is still alive: it holds a
+    /// Whether user `user_id`'s login `family_id` is still alive: it began
+    /// after `started_after` (else `SESSION_MAX_DAYS` ended it) and holds a
     /// token nobody revoked (by logout, a password change or a detected
     /// reuse). Access tokens of a dead login are refused.
     pub async fn family_active(
@@ -111,6 +112,7 @@ impl RefreshTokenRepository {
         conn: &impl Connection,
         user_id: UserId,
         family_id: Uuid,
+        started_after: DateTime<Utc>,
     ) -> Result<bool> {
         let live = RefreshTokens::find()
             .select_only()
@@ -118,6 +120,7 @@ impl RefreshTokenRepository {
             .filter(refresh_token::Column::FamilyId.eq(family_id))
             .filter(refresh_token::Column::UserId.eq(user_id.0))
             .filter(refresh_token::Column::RevokedAt.is_null())
+            .filter(refresh_token::Column::FamilyStartedAt.gt(started_after))
             .into_tuple::<Uuid>()
             .one(conn)
             .await?;

@@ -1,4 +1,7 @@
-//! A circuit breaker for the cache backend.
+//! A circuit breaker for a Redis client (the cache's, the rate limiter's):
+//! after a few failures in a row, callers skip the server for a while
+//! instead of each waiting out its timeout, and one call probes it after
+//! the cool-down. Opening and closing are logged once each.
 
 use std::{
     sync::Mutex,
@@ -10,8 +13,10 @@ const THRESHOLD: u32 = 5;
 /// How long an open breaker skips the backend before letting one call probe.
 const COOL_DOWN: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Default)]
-pub(super) struct Breaker {
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    /// What is skipped, for the log ("cache backend").
+    name: &'static str,
     state: Mutex<State>,
 }
 
@@ -24,6 +29,13 @@ struct State {
 }
 
 impl Breaker {
+    pub(crate) fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            state: Mutex::default(),
+        }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()
@@ -32,7 +44,7 @@ impl Breaker {
 
     /// Whether to call the backend now. After the cool-down one call goes
     /// through (half-open); its outcome closes or re-opens the breaker.
-    pub(super) fn allow(&self) -> bool {
+    pub(crate) fn allow(&self) -> bool {
         let mut state = self.state();
         match state.open_until {
             Some(until) if Instant::now() < until => false,
@@ -46,38 +58,38 @@ impl Breaker {
     }
 
     /// Records a call that reached the backend and succeeded.
-    pub(super) fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         let mut state = self.state();
         if state.open_until.is_some() {
-            tracing::info!("cache backend answers again");
+            tracing::info!(what = self.name, "answers again");
         }
         state.failures = 0;
         state.open_until = None;
     }
 
-    /// Whether an invalidation was lost and the whole cache must be
+    /// Whether an invalidation was lost (the cache's use) and the whole cache must be
     /// flushed before it is trusted again.
-    pub(super) fn flush_pending(&self) -> bool {
+    pub(crate) fn flush_pending(&self) -> bool {
         self.state().lost_invalidation
     }
 
     /// The flush landed.
-    pub(super) fn flushed(&self) {
+    pub(crate) fn flushed(&self) {
         self.state().lost_invalidation = false;
     }
 
-    pub(super) fn failed(&self) {
+    pub(crate) fn failed(&self) {
         let mut state = self.state();
         state.failures = state.failures.saturating_add(1);
         if state.failures >= THRESHOLD {
             if state.open_until.is_none() {
-                tracing::warn!(cool_down = ?COOL_DOWN, "cache backend failing; skipping it for a while");
+                tracing::warn!(what = self.name, cool_down = ?COOL_DOWN, "failing; skipping it for a while");
             }
             state.open_until = Some(Instant::now() + COOL_DOWN);
         }
     }
 
-    pub(super) fn note_lost_invalidation(&self) {
+    pub(crate) fn note_lost_invalidation(&self) {
         self.state().lost_invalidation = true;
     }
 }

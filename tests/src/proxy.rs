@@ -1,0 +1,121 @@
+//! A TCP proxy in front of a real server (Redis, Postgres) that a test can
+//! make misbehave: hang (keep connections open and stop forwarding) or cut
+//! every open connection, as a network fault or a server restart would.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream, tcp::OwnedReadHalf, tcp::OwnedWriteHalf},
+    sync::watch,
+};
+
+/// What the connections do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mode {
+    forwarding: bool,
+    /// Bumped by [`TcpProxy::cut`]: connections older than it close.
+    cuts: u64,
+}
+
+/// A proxy on `127.0.0.1:port`, forwarding to one upstream address.
+#[derive(Debug)]
+pub struct TcpProxy {
+    pub port: u16,
+    mode: watch::Sender<Mode>,
+    /// Chunks clients sent while the proxy hung (never forwarded).
+    held: Arc<AtomicU64>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding to `upstream` (`host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream: SocketAddr = tokio::net::lookup_host(upstream)
+            .await
+            .expect("resolve the upstream")
+            .next()
+            .expect("an upstream address");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("local address").port();
+        let (mode, _) = watch::channel(Mode {
+            forwarding: true,
+            cuts: 0,
+        });
+        let held = Arc::new(AtomicU64::new(0));
+        let (modes, counter) = (mode.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let born = modes.borrow().cuts;
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                for (from, to) in [(client_read, server_write), (server_read, client_write)] {
+                    let (mode, held) = (modes.subscribe(), counter.clone());
+                    tokio::spawn(pump(from, to, mode, born, held));
+                }
+            }
+        });
+        Self { port, mode, held }
+    }
+
+    /// `scheme://127.0.0.1:port` plus `rest` (a path, a query).
+    pub fn url(&self, scheme: &str, rest: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}{rest}", self.port)
+    }
+
+    /// Stops forwarding: connections stay open, and what either side sends
+    /// is held, as a hung server's peer sees it.
+    pub fn hang(&self) {
+        self.mode.send_modify(|mode| mode.forwarding = false);
+    }
+
+    /// Closes every open connection at once (new ones still work).
+    pub fn cut(&self) {
+        self.mode.send_modify(|mode| mode.cuts += 1);
+    }
+
+    /// How many chunks clients sent while the proxy hung: the commands a
+    /// client tried on a server that never answered.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+}
+
+/// Copies `from` to `to` while the mode allows, until either side closes
+/// or a cut newer than `born` comes.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut mode: watch::Receiver<Mode>,
+    born: u64,
+    held: Arc<AtomicU64>,
+) {
+    let mut buf = vec![0_u8; 16 * 1024];
+    loop {
+        let read = tokio::select! {
+            read = from.read(&mut buf) => read,
+            _ = mode.wait_for(|mode| mode.cuts > born) => return,
+        };
+        let n = match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !mode.borrow().forwarding {
+            held.fetch_add(1, Ordering::SeqCst);
+            // Held until the connection is cut or closed.
+            let _ = mode.wait_for(|mode| mode.cuts > born).await;
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
