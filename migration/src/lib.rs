@@ -25,7 +25,7 @@ mod m20261203_000001_baseline;
 mod m20261203_000002_login_start;
 mod m20261203_000003_usernames_ignore_case;
 mod m20261203_000004_account_tokens;
-mod m20261208_000005_email_version;
+mod m20261208_000005_credential_state;
 
 pub use m20261203_000001_baseline::river_up;
 
@@ -41,7 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_login_start::Migration),
             Box::new(m20261203_000003_usernames_ignore_case::Migration),
             Box::new(m20261203_000004_account_tokens::Migration),
-            Box::new(m20261208_000005_email_version::Migration),
+            Box::new(m20261208_000005_credential_state::Migration),
             // new-resource: migrations
         ]
     }

@@ -215,7 +215,11 @@ async fn hashrate(seconds: u64) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let ok = hasher
-                    .verify("Str0ng!pass".to_owned(), Some(hash.clone()))
+                    .verify(
+                        "Str0ng!pass".to_owned(),
+                        Some(hash.clone()),
+                        application::Admission::Trusted,
+                    )
                     .await;
                 assert!(matches!(ok, Ok(true)), "the probe's own hash verifies");
                 done.fetch_add(1, Ordering::Relaxed);

@@ -347,6 +347,11 @@ export interface components {
         LocItem: string | number;
         /** @description Body of `POST /v1/users/login`. */
         LoginUserRequest: {
+            /**
+             * @description The `device_token` of this client's last login to the account:
+             *     with it, login limits never cap this client on it.
+             */
+            device_token?: string;
             /** @example john.doe@example.com */
             email: string;
             /** @example Str0ng!pass */
@@ -450,6 +455,13 @@ export interface components {
         TokenResponse: {
             /** @description Bearer token for API calls; expires after `JWT_EXPIRE_MINUTES`. */
             access_token: string;
+            /**
+             * @description Login only: keep it with the account's login and send it at the
+             *     next login; while someone guesses at the account's password, a
+             *     client that sends it is never refused. Ends with a password change
+             *     or reset.
+             */
+            device_token?: string | null;
             /** @description Exchange at `POST /v1/users/refresh` for a new pair; single use. */
             refresh_token: string;
         };

@@ -28,9 +28,15 @@ use crate::jobs::{JobContext, Worker};
 
 pub use access::Principals;
 pub use error::{Error, Result};
-pub use security::tokens::{Caller, TokenPair};
+pub use security::{
+    password::Admission,
+    tokens::{Caller, TokenPair},
+};
 pub use services::{
-    accounts::AccountService, auth::AuthService, tasks::TaskService, users::UserService,
+    accounts::AccountService,
+    auth::{AuthService, LoginAttempt},
+    tasks::TaskService,
+    users::UserService,
 };
 
 /// Every service, built once at start-up and shared by all requests.

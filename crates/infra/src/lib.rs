@@ -13,6 +13,7 @@ pub mod config;
 pub mod mail;
 pub mod metrics;
 pub mod process;
+pub mod pseudonym;
 pub mod rate_limit;
 pub mod redis;
 pub mod signal;

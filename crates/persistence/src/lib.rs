@@ -31,6 +31,7 @@ pub use repositories::{
     email_change_notice::{EmailChangeNoticeRepository, PendingNotice},
     refresh_token::{NewRefreshToken, RefreshTokenRecord, RefreshTokenRepository},
     task::TaskRepository,
+    trusted_login::{TrustKind, TrustedLoginRepository},
     user::{PasswordHash, UserRepository},
 };
 /// A pool connection or a transaction; every repository method takes one.

@@ -18,7 +18,7 @@ use actix_web::{
     middleware::Next,
     web,
 };
-use application::Services;
+use application::{Admission, Services};
 use infra::{
     Settings,
     config::IpRange,
@@ -286,7 +286,6 @@ pub(crate) fn client_ip(req: &HttpRequest, trusted_proxies: &[IpRange]) -> Optio
 /// The request budgets, each counted per client.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Bucket {
-    Login,
     Register,
     Refresh,
     /// Profile changes, which can check the current password: keyed by the
@@ -330,7 +329,12 @@ pub(crate) async fn rate_limit<B: MessageBody + 'static>(
 /// `RATE_LIMIT_ACCOUNT_MAIL` budget, so that no number of clients can flood
 /// one mailbox; a 429 once spent.
 pub(crate) async fn spend_on_address(req: &HttpRequest, email: &str) -> Result<(), ApiError> {
-    spend(req, Bucket::AccountMail, |_| Some(format!("email-{email}"))).await
+    let (_, deps) = web_data(req)?;
+    let account = deps.key_pseudonyms.of(email);
+    spend(req, Bucket::AccountMail, |_| {
+        Some(format!("email-{account}"))
+    })
+    .await
 }
 
 /// Counts one hit of the `client` (its key, made only when rate limits are
@@ -346,7 +350,6 @@ async fn spend(
         return Ok(());
     };
     let (name, limit) = match bucket {
-        Bucket::Login => ("login", limits.login),
         Bucket::Register => ("register", limits.register),
         Bucket::Refresh => ("refresh", limits.refresh),
         Bucket::Profile => ("profile", limits.login),
@@ -384,78 +387,105 @@ fn limited(bucket: &'static str, reset_after: Duration) -> ApiError {
     ApiError::RateLimited { retry_after_secs }
 }
 
-/// The first delay before checking the password of an account that others
-/// keep failing to log in to, doubled by each further failure up to
-/// [`LOGIN_DELAY_MAX`].
-const LOGIN_DELAY_STEP: Duration = Duration::from_millis(100);
-/// The longest a login waits, however many failures the account has had.
-const LOGIN_DELAY_MAX: Duration = Duration::from_secs(2);
-
-/// Failed logins, counted per account and client and per account, so that
-/// guessing fails without letting anyone lock the owner out.
+/// The login limits: failed logins are counted, never attempts, per client
+/// address, per account and client, and per account (an email, with an
+/// account or not). What they guarantee:
 ///
-/// A client (an address, an IPv6 /64) whose failed logins on one account
-/// reach `RATE_LIMIT_LOGIN_ACCOUNT` in a window gets 429 on that account
-/// until the window ends; successful logins and other clients spend
-/// nothing of it. Guessing spread over many clients is slowed instead: once
-/// the account has had more failures in the window than that budget, each
-/// login on it waits before its password is checked, 100 ms doubled per
-/// further failure up to 2 s. The owner may be slowed, never refused,
-/// while someone else guesses from elsewhere.
-pub(crate) struct LoginFailures {
-    /// The per-client and per-account keys, when rate limits are on.
-    keys: Option<(String, String)>,
+/// - A client the account knows (it sends a device token of the account,
+///   or comes from an address that logged in to it within
+///   `LOGIN_TRUST_DAYS`) is never capped, and gets the room the hashing
+///   queue keeps for such clients under a flood.
+/// - A client that fails `RATE_LIMIT_LOGIN` times in a window, on any
+///   accounts, gets 429 until the window ends; clients behind one address
+///   share that address's budget, of failures only.
+/// - A client that fails `RATE_LIMIT_LOGIN_ACCOUNT` times on one account
+///   gets 429 on that account.
+/// - Once an account has had that many failures from all clients, it is
+///   under attack: the clients it does not know share
+///   `RATE_LIMIT_LOGIN_UNTRUSTED` attempts per window on it, however many
+///   they are, and get 429 beyond it. A client sending nothing new from an
+///   address never seen before can then be refused; its owner is not.
+///
+/// Keys name the account by a pseudonym (`Pseudonyms`), never the email.
+pub(crate) struct LoginGate {
+    /// The per-client, per-account-and-client and per-account keys of the
+    /// failure counts, when rate limits are on.
+    keys: Option<[String; 3]>,
 }
 
-impl LoginFailures {
-    /// Refuses a client out of failures on `account`, or waits as long as
-    /// the account's failures ask; then the password may be checked.
-    pub async fn check(req: &HttpRequest, account: &str) -> Result<Self, ApiError> {
+impl LoginGate {
+    /// Refuses a login the limits refuse, or says who it is for: the
+    /// attempt to hand the auth service.
+    pub async fn check(
+        req: &HttpRequest,
+        services: &Services,
+        email: &domain::Email,
+        device_token: Option<String>,
+    ) -> Result<(Self, application::LoginAttempt), ApiError> {
         let (settings, deps) = web_data(req)?;
         let limits = &settings.rate_limits;
         let client = client_ip(req, &settings.http.trusted_proxies).map(client_key);
-        let Some(client) = client.filter(|_| limits.enabled) else {
-            return Ok(Self { keys: None });
+        let mut attempt = application::LoginAttempt {
+            device_token,
+            client: client.clone(),
+            admission: Admission::Untrusted,
         };
-        let keys = (
+        let auth = &services.auth;
+        let Some(client) = client.filter(|_| limits.enabled) else {
+            if auth.hashing_crowded() && auth.knows(email, &attempt).await? {
+                attempt.admission = Admission::Trusted;
+            }
+            return Ok((Self { keys: None }, attempt));
+        };
+        let account = deps.key_pseudonyms.of(email.as_str());
+        let keys = [
+            format!("login-failed-client:{client}"),
             format!("login-failed:{account}:{client}"),
             format!("login-failed:{account}"),
-        );
+        ];
         let window = Duration::from_secs(limits.window_seconds);
         let limiter = &deps.rate_limiter;
-        let budget = u64::from(limits.login_account);
-        if limiter.hits(&keys.0, window).await >= budget {
+        let client_spent = limiter.hits(&keys[0], window).await >= u64::from(limits.login);
+        let account_budget = u64::from(limits.login_account);
+        let account_client_spent = limiter.hits(&keys[1], window).await >= account_budget;
+        let under_attack = limiter.hits(&keys[2], window).await >= account_budget;
+        // Trust is looked up only where it changes the outcome.
+        let matters = client_spent
+            || account_client_spent
+            || under_attack
+            || attempt.device_token.is_some()
+            || auth.hashing_crowded();
+        if matters && auth.knows(email, &attempt).await? {
+            attempt.admission = Admission::Trusted;
+            return Ok((Self { keys: Some(keys) }, attempt));
+        }
+        if client_spent {
+            return Err(limited("login", window));
+        }
+        if account_client_spent {
             return Err(limited("login-account", window));
         }
-        let delay = login_delay(limiter.hits(&keys.1, window).await, budget);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        if under_attack {
+            let shared = format!("login-untrusted:{account}");
+            let decision = limiter.hit(&shared, limits.login_untrusted, window).await;
+            if !decision.allowed {
+                return Err(limited("login-untrusted", decision.reset_after));
+            }
+            attempt.admission = Admission::OverBudget;
         }
-        Ok(Self { keys: Some(keys) })
+        Ok((Self { keys: Some(keys) }, attempt))
     }
 
-    /// Counts a failed login against the client and the account.
+    /// Counts a failed login against the client, the account and client,
+    /// and the account.
     pub async fn failed(self, req: &HttpRequest) {
-        let (Some((client, account)), Ok((settings, deps))) = (self.keys, web_data(req)) else {
+        let (Some(keys), Ok((settings, deps))) = (self.keys, web_data(req)) else {
             return;
         };
         let window = Duration::from_secs(settings.rate_limits.window_seconds);
         // Counted, never refused here: `check` decides.
-        deps.rate_limiter.hit(&client, u32::MAX, window).await;
-        deps.rate_limiter.hit(&account, u32::MAX, window).await;
-    }
-}
-
-/// How long a login waits on an account with `failures` in the window,
-/// `free` of them without delay.
-fn login_delay(failures: u64, free: u64) -> Duration {
-    match failures.saturating_sub(free) {
-        0 => Duration::ZERO,
-        over => {
-            let doublings = u32::try_from(over - 1).unwrap_or(u32::MAX).min(16);
-            LOGIN_DELAY_STEP
-                .saturating_mul(1 << doublings)
-                .min(LOGIN_DELAY_MAX)
+        for key in &keys {
+            deps.rate_limiter.hit(key, u32::MAX, window).await;
         }
     }
 }
@@ -475,19 +505,6 @@ fn client_key(ip: IpAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_login_delay_grows_with_the_failures_past_the_budget_and_is_capped() {
-        use std::time::Duration;
-
-        use super::login_delay;
-        assert_eq!(login_delay(0, 10), Duration::ZERO);
-        assert_eq!(login_delay(10, 10), Duration::ZERO);
-        assert_eq!(login_delay(11, 10), Duration::from_millis(100));
-        assert_eq!(login_delay(13, 10), Duration::from_millis(400));
-        assert_eq!(login_delay(1_000, 10), Duration::from_secs(2));
-        assert_eq!(login_delay(u64::MAX, 0), Duration::from_secs(2));
-    }
-
     use super::client_key;
 
     #[test]

@@ -22,6 +22,9 @@ use crate::{ApiError, handlers, middleware, openapi};
 pub struct WebDeps {
     /// Counters for rate limits (Redis when configured, else in-process).
     pub rate_limiter: RateLimiter,
+    /// What rate-limit keys hold instead of an email address: keys live
+    /// in Redis, which must not learn who logs in.
+    pub key_pseudonyms: infra::pseudonym::Pseudonyms,
     /// Rendered at `/metrics` when enabled.
     pub metrics: Option<Metrics>,
     /// `Strict-Transport-Security` for every response
@@ -33,6 +36,10 @@ impl WebDeps {
     pub fn new(settings: &Settings, services: &Services, metrics: Option<Metrics>) -> Self {
         Self {
             rate_limiter: RateLimiter::new(services.redis().cloned()),
+            key_pseudonyms: infra::pseudonym::Pseudonyms::new(
+                settings.auth.secret_key.expose().as_bytes(),
+                "rate-limit-key",
+            ),
             metrics,
             hsts: settings.http.hsts_max_age_seconds.map(|seconds| {
                 header::HeaderValue::from_str(&format!("max-age={seconds}; includeSubDomains"))

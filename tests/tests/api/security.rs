@@ -174,23 +174,144 @@ async fn failed_logins_lock_out_the_client_that_fails_not_the_owner() {
     }
 }
 
-#[tokio::test]
-async fn guessing_from_many_clients_slows_the_account_but_never_refuses_the_owner() {
-    let app = login_budget_app().await;
-    app.signed_up("ada").await;
-    // Six failures from two clients: three past the account's free three.
-    for attacker in ["198.51.100.1", "198.51.100.2"] {
-        for _ in 0..3 {
-            assert_eq!(login(&app, "ada@example.com", attacker).await, 400);
-        }
+/// A login from `from`, sending `device` as its device token if any:
+/// the status and the body.
+async fn login_as(
+    app: &tests::TestApp,
+    email: &str,
+    password: &str,
+    from: &str,
+    device: Option<&str>,
+) -> (u16, Value) {
+    let mut body = json!({"email": email, "password": password});
+    if let Some(device) = device {
+        body["device_token"] = json!(device);
     }
-    let started = std::time::Instant::now();
-    assert_eq!(
-        login_with(&app, "ada@example.com", PASSWORD, "203.0.113.7").await,
-        200
-    );
-    // 100 ms doubled twice: the owner waited, and got in.
-    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    let response = app
+        .client
+        .post(app.url("/v1/users/login"))
+        .header("X-Forwarded-For", from)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An app whose accounts are under attack after 3 failures, when strangers
+/// share 2 attempts a window on them.
+async fn under_attack_app() -> tests::TestApp {
+    spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN", "100"),
+        ("RATE_LIMIT_LOGIN_ACCOUNT", "3"),
+        ("RATE_LIMIT_LOGIN_UNTRUSTED", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await
+}
+
+/// One wrong guess on `email` from each of `clients` addresses: the
+/// statuses, in order.
+async fn guesses(app: &tests::TestApp, email: &str, clients: u8) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for n in 1..=clients {
+        statuses.push(login(app, email, &format!("198.51.100.{n}")).await);
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn distributed_guessing_gets_a_small_shared_budget_and_never_refuses_a_known_client() {
+    let app = under_attack_app().await;
+    app.register("ada").await;
+    let (status, first) = login_as(&app, "ada@example.com", PASSWORD, "203.0.113.7", None).await;
+    assert_eq!(status, 200);
+    let device = first["device_token"]
+        .as_str()
+        .expect("a device token")
+        .to_owned();
+
+    // Twenty clients, one guess each: three free failures, then two shared
+    // attempts for every stranger together, then 429.
+    let expected: Vec<u16> = [[400; 5].as_slice(), &[429; 15]].concat();
+    assert_eq!(guesses(&app, "ada@example.com", 20).await, expected);
+    // An email without an account is treated alike: nothing tells them apart.
+    assert_eq!(guesses(&app, "nobody@example.com", 20).await, expected);
+
+    // The owner, from the address she logged in from, or from anywhere
+    // with her device token: in, and the token she sent is kept.
+    let (status, _) = login_as(&app, "ada@example.com", PASSWORD, "203.0.113.7", None).await;
+    assert_eq!(status, 200);
+    let (status, again) = login_as(
+        &app,
+        "ada@example.com",
+        PASSWORD,
+        "192.0.2.50",
+        Some(&device),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["device_token"], device.as_str());
+    // A client sending nothing new, from an address never seen: refused
+    // while the account is under attack, even with the right password.
+    let (status, _) = login_as(&app, "ada@example.com", PASSWORD, "192.0.2.99", None).await;
+    assert_eq!(status, 429);
+    // A made-up or another account's device token is no help.
+    let (status, _) = login_as(
+        &app,
+        "ada@example.com",
+        PASSWORD,
+        "192.0.2.99",
+        Some("made-up"),
+    )
+    .await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn an_address_budget_counts_failed_logins_only_and_spares_known_clients() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN", "3"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    app.register("ada").await;
+    app.register("carol").await;
+    let office = "203.0.113.7";
+    for _ in 0..5 {
+        let (status, _) = login_as(&app, "ada@example.com", PASSWORD, office, None).await;
+        assert_eq!(status, 200, "successes spend nothing");
+    }
+    for _ in 0..3 {
+        assert_eq!(login(&app, "bob@example.com", office).await, 400);
+    }
+    // The address's failures are spent: a colleague new to it waits...
+    let (status, _) = login_as(&app, "carol@example.com", PASSWORD, office, None).await;
+    assert_eq!(status, 429);
+    // ...but Ada's account knows the address.
+    let (status, _) = login_as(&app, "ada@example.com", PASSWORD, office, None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_password_change_forgets_every_known_client() {
+    let app = under_attack_app().await;
+    let (access, _) = app.signed_up("ada").await;
+    let (_, first) = login_as(&app, "ada@example.com", PASSWORD, "203.0.113.7", None).await;
+    let device = first["device_token"].as_str().unwrap().to_owned();
+    let change = json!({"password": "N3w!password", "current_password": PASSWORD});
+    let response = app.patch_json("/v1/users/me", &change, Some(&access)).await;
+    assert_eq!(response.status(), 200);
+    guesses(&app, "ada@example.com", 5).await;
+
+    // Whoever had the old password and its device token is a stranger now.
+    for (from, token) in [("192.0.2.1", Some(device.as_str())), ("203.0.113.7", None)] {
+        let (status, _) = login_as(&app, "ada@example.com", "N3w!password", from, token).await;
+        assert_eq!(status, 429, "{from}");
+    }
 }
 
 #[tokio::test]

@@ -150,11 +150,16 @@ async fn a_password_change_during_a_login_wins() {
     let verified = app
         .services
         .auth
-        .verify_credentials(&email, PASSWORD.to_owned())
+        .verify_credentials(&email, PASSWORD.to_owned(), application::Admission::Trusted)
         .await
         .unwrap();
     change_password(&app, &access).await;
-    let login = app.services.auth.start_login(verified).await;
+    let attempt = application::LoginAttempt {
+        device_token: None,
+        client: None,
+        admission: application::Admission::Trusted,
+    };
+    let login = app.services.auth.start_login(verified, &attempt).await;
     assert!(
         matches!(login, Err(application::Error::InvalidCredentials)),
         "{login:?}"

@@ -30,6 +30,8 @@ pub struct TokenLifetimes {
     pub verification_hours: u32,
     /// `PASSWORD_RESET_EXPIRE_MINUTES`.
     pub reset_minutes: u32,
+    /// `LOGIN_TRUST_DAYS`: how long an unused trusted client is kept.
+    pub login_trust_days: u32,
 }
 
 impl TokenLifetimes {
@@ -37,6 +39,7 @@ impl TokenLifetimes {
         Self {
             verification_hours: auth.email_verification_expire_hours,
             reset_minutes: auth.password_reset_expire_minutes,
+            login_trust_days: auth.login_trust_days,
         }
     }
 }

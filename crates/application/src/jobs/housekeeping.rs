@@ -1,9 +1,9 @@
 //! Periodic housekeeping (`JOB_CLEANUP_SCHEDULE`): deletes expired refresh
-//! and account tokens. River enqueues it on its elected leader, so each tick runs once
+//! and account tokens, and clients not seen within `LOGIN_TRUST_DAYS`. River enqueues it on its elected leader, so each tick runs once
 //! across all workers; River's own cleaner deletes old jobs.
 
 use chrono::Utc;
-use persistence::{AccountTokenRepository, RefreshTokenRepository};
+use persistence::{AccountTokenRepository, RefreshTokenRepository, TrustedLoginRepository};
 use serde::{Deserialize, Serialize};
 
 use super::{Job, JobArgs, JobContext, JobError};
@@ -23,9 +23,14 @@ impl Job for Housekeeping {
         let account = AccountTokenRepository
             .delete_expired(ctx.db.writer(), now)
             .await?;
+        let trust_for = chrono::Duration::days(i64::from(ctx.token_lifetimes.login_trust_days));
+        let clients = TrustedLoginRepository
+            .delete_stale(ctx.db.writer(), now - trust_for)
+            .await?;
         tracing::info!(
             expired_refresh_tokens = refresh,
             expired_account_tokens = account,
+            forgotten_clients = clients,
             "housekeeping deleted old rows"
         );
         Ok(())

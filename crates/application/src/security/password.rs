@@ -69,6 +69,38 @@ struct HashPool {
 /// gets quick 503s instead of an ever longer queue.
 const QUEUE_PER_THREAD: usize = 32;
 
+/// Who a hash is for, which decides how full the queue may be when it is
+/// admitted. A flood of logins fills the queue; it must not refuse the
+/// owners of accounts. So the queue sheds by trust and budget only, never
+/// by whether the email has an account (which would tell which do):
+/// attempts on an email past its failure budget go first, then clients
+/// the account does not know, and the last quarter of the queue is kept
+/// for clients it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A client the account knows (a device token, an address that logged
+    /// in to it), and the operator's commands: the whole queue.
+    Trusted,
+    /// Anyone else (registrations, password changes, unknown clients'
+    /// logins): up to three quarters of the queue.
+    Untrusted,
+    /// An unknown client's login on an email past its failure budget: the
+    /// first half of the queue only.
+    OverBudget,
+}
+
+impl Admission {
+    /// How many hashes may be queued or running when one of this kind is
+    /// admitted, of `limit` in all.
+    fn room(self, limit: usize) -> usize {
+        match self {
+            Self::Trusted => limit,
+            Self::Untrusted => limit * 3 / 4,
+            Self::OverBudget => limit / 2,
+        }
+    }
+}
+
 /// Gives a queue slot back when the work item is done or dropped.
 struct Slot(Arc<AtomicUsize>);
 
@@ -117,10 +149,14 @@ impl HashPool {
     }
 
     /// Runs `work` on a pool thread and waits for its result without
-    /// blocking the async runtime.
-    /// Refused with [`Error::Overloaded`] when the queue is full.
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        if self.pending.fetch_add(1, Ordering::AcqRel) >= self.limit {
+    /// blocking the async runtime. Refused with [`Error::Overloaded`] when
+    /// the queue holds as many as `admission` allows.
+    async fn run<T: Send + 'static>(
+        &self,
+        admission: Admission,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= admission.room(self.limit) {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::Overloaded {
                 what: "password hashing",
@@ -289,7 +325,9 @@ impl PasswordHasher {
             )?,
         );
         let decoy = pool
-            .run(|| hash_blocking(uuid::Uuid::new_v4().as_bytes()))
+            .run(Admission::Trusted, || {
+                hash_blocking(uuid::Uuid::new_v4().as_bytes())
+            })
             .await??;
         Ok(Self {
             decoy: decoy.into(),
@@ -302,7 +340,9 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &domain::Password) -> Result<String> {
         let plain = password.expose().to_owned();
         self.pool
-            .run(move || hash_blocking(plain.as_bytes()))
+            .run(Admission::Untrusted, move || {
+                hash_blocking(plain.as_bytes())
+            })
             .instrument(hash_span())
             .await?
     }
@@ -317,7 +357,7 @@ impl PasswordHasher {
             source: err.to_string().into(),
         })?;
         self.pool
-            .run(move || hash_blocking(&secret))
+            .run(Admission::Trusted, move || hash_blocking(&secret))
             .instrument(hash_span())
             .await?
     }
@@ -325,21 +365,35 @@ impl PasswordHasher {
     /// Whether `plain` matches `hash`. With no hash (unknown account) it
     /// checks against the decoy and returns `false`, spending the same time.
     /// A stored hash that does not parse counts as a mismatch, and is logged.
-    pub async fn verify(&self, plain: String, hash: Option<String>) -> Result<bool> {
+    /// `admission` says how full a queue it may join.
+    pub async fn verify(
+        &self,
+        plain: String,
+        hash: Option<String>,
+        admission: Admission,
+    ) -> Result<bool> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.decoy.to_string());
         let matches = self
             .pool
-            .run(move || match verify_blocking(plain.as_bytes(), &hash) {
-                Ok(matches) => matches,
-                Err(err) => {
-                    tracing::error!(error = %err, "stored password hash cannot be verified");
-                    false
+            .run(admission, move || {
+                match verify_blocking(plain.as_bytes(), &hash) {
+                    Ok(matches) => matches,
+                    Err(err) => {
+                        tracing::error!(error = %err, "stored password hash cannot be verified");
+                        false
+                    }
                 }
             })
             .instrument(hash_span())
             .await?;
         Ok(known && matches)
+    }
+
+    /// Whether the queue is so full that who a login is for decides
+    /// whether it is admitted (then trust is worth looking up).
+    pub fn crowded(&self) -> bool {
+        self.pool.pending.load(Ordering::Acquire) >= Admission::OverBudget.room(self.pool.limit)
     }
 }
 
@@ -358,13 +412,13 @@ mod tests {
         );
         assert!(
             hasher
-                .verify("Str0ng!pass".into(), Some(hash.clone()))
+                .verify("Str0ng!pass".into(), Some(hash.clone()), Admission::Trusted)
                 .await
                 .unwrap()
         );
         assert!(
             !hasher
-                .verify("Wr0ng!pass".into(), Some(hash.clone()))
+                .verify("Wr0ng!pass".into(), Some(hash.clone()), Admission::Trusted)
                 .await
                 .unwrap()
         );
@@ -380,13 +434,17 @@ mod tests {
         let theirs = argon2().hash_password(b"Str0ng!pass").unwrap().to_string();
         assert!(
             hasher
-                .verify("Str0ng!pass".into(), Some(theirs.clone()))
+                .verify(
+                    "Str0ng!pass".into(),
+                    Some(theirs.clone()),
+                    Admission::Trusted
+                )
                 .await
                 .unwrap()
         );
         assert!(
             !hasher
-                .verify("Wr0ng!pass".into(), Some(theirs))
+                .verify("Wr0ng!pass".into(), Some(theirs), Admission::Trusted)
                 .await
                 .unwrap()
         );
@@ -411,7 +469,7 @@ mod tests {
         .to_string();
         assert!(
             hasher
-                .verify("Str0ng!pass".into(), Some(old))
+                .verify("Str0ng!pass".into(), Some(old), Admission::Trusted)
                 .await
                 .unwrap()
         );
@@ -425,46 +483,76 @@ mod tests {
                        aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
         assert!(
             !hasher
-                .verify("x".into(), Some(planted.into()))
+                .verify("x".into(), Some(planted.into()), Admission::Trusted)
                 .await
                 .unwrap()
         );
         let slow = "$argon2id$v=19$m=19456,t=4000000,p=1$c2FsdHNhbHRzYWx0c2FsdA$\
                     aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
-        assert!(!hasher.verify("x".into(), Some(slow.into())).await.unwrap());
+        assert!(
+            !hasher
+                .verify("x".into(), Some(slow.into()), Admission::Trusted)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
-    async fn a_full_hashing_queue_refuses_at_once_instead_of_growing() {
-        let pool = Arc::new(HashPool::start(1, 2, KEEP_MEMORY_IDLE).unwrap());
+    async fn a_filling_queue_sheds_over_budget_then_untrusted_and_keeps_room_for_trusted() {
+        let pool = Arc::new(HashPool::start(1, 8, KEEP_MEMORY_IDLE).unwrap());
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let hold = Arc::new(std::sync::Mutex::new(hold));
-        // One running and one waiting fill the queue (limit 2).
-        let busy: Vec<_> = (0..2)
-            .map(|_| {
-                let (pool, hold) = (pool.clone(), hold.clone());
-                tokio::spawn(async move {
-                    pool.run(move || {
-                        let _ = hold.lock().unwrap().recv();
-                    })
-                    .await
+        let mut busy = Vec::new();
+        let mut admitted = |admission: Admission| {
+            let (pool, hold) = (pool.clone(), hold.clone());
+            let before = pool.pending.load(Ordering::Acquire);
+            busy.push(tokio::spawn(async move {
+                pool.run(admission, move || {
+                    let _ = hold.lock().unwrap().recv();
                 })
-            })
-            .collect();
-        while pool.pending.load(Ordering::Acquire) < 2 {
-            tokio::task::yield_now().await;
+                .await
+            }));
+            before
+        };
+        let wait_for = async |pending: usize| {
+            while pool.pending.load(Ordering::Acquire) < pending {
+                tokio::task::yield_now().await;
+            }
+        };
+        // Half the queue (4 of 8) held by untrusted work.
+        for n in 0..4 {
+            admitted(Admission::Untrusted);
+            wait_for(n + 1).await;
         }
-        assert!(matches!(
-            pool.run(|| ()).await,
-            Err(Error::Overloaded { .. })
-        ));
-        release.send(()).unwrap();
-        release.send(()).unwrap();
+        let refused = |result| matches!(result, Err(Error::Overloaded { .. }));
+        assert!(
+            refused(pool.run(Admission::OverBudget, || ()).await),
+            "over budget: shed first"
+        );
+        for n in 4..6 {
+            admitted(Admission::Untrusted);
+            wait_for(n + 1).await;
+        }
+        assert!(
+            refused(pool.run(Admission::Untrusted, || ()).await),
+            "untrusted: shed next"
+        );
+        for n in 6..8 {
+            admitted(Admission::Trusted);
+            wait_for(n + 1).await;
+        }
+        assert!(
+            refused(pool.run(Admission::Trusted, || ()).await),
+            "the queue is full"
+        );
+        for _ in 0..8 {
+            release.send(()).unwrap();
+        }
         for task in busy {
             assert!(task.await.unwrap().is_ok());
         }
-        // Slots are given back: hashing works again.
-        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+        // Slots are given back: hashing works again, for everyone.
+        assert_eq!(pool.run(Admission::OverBudget, || 7).await.unwrap(), 7);
     }
 
     #[tokio::test]
@@ -473,14 +561,17 @@ mod tests {
         let held = || MEMORY.with_borrow(Vec::len);
         // A hash, then what the thread holds right after it: kept for reuse.
         let hash_then_held = async || {
-            let hashed = pool.run(|| hash_blocking(b"password")).await.unwrap();
+            let hashed = pool
+                .run(Admission::Trusted, || hash_blocking(b"password"))
+                .await
+                .unwrap();
             assert!(hashed.is_ok());
-            pool.run(held).await.unwrap()
+            pool.run(Admission::Trusted, held).await.unwrap()
         };
         let standard = argon2().params().block_count();
         assert_eq!(hash_then_held().await, standard);
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(pool.run(held).await.unwrap(), 0);
+        assert_eq!(pool.run(Admission::Trusted, held).await.unwrap(), 0);
         // Hashing after the release allocates it again.
         assert_eq!(hash_then_held().await, standard);
     }
@@ -489,7 +580,12 @@ mod tests {
     async fn unknown_accounts_never_verify_and_use_the_same_parameters() {
         let hasher = PasswordHasher::new().await.unwrap();
         assert!(hasher.decoy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(!hasher.verify("anything".into(), None).await.unwrap());
+        assert!(
+            !hasher
+                .verify("anything".into(), None, Admission::Trusted)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -497,7 +593,7 @@ mod tests {
         let hasher = PasswordHasher::new().await.unwrap();
         assert!(
             !hasher
-                .verify("x".into(), Some("not-a-hash".into()))
+                .verify("x".into(), Some("not-a-hash".into()), Admission::Trusted)
                 .await
                 .unwrap()
         );

@@ -53,6 +53,9 @@ pub struct Caller {
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
+    /// Login only: the token that makes this client one the account knows
+    /// (login limits never cap it) when sent back at the next login.
+    pub device_token: Option<String>,
 }
 
 /// A freshly signed pair and its refresh token's row, to be stored.
@@ -142,6 +145,7 @@ impl TokenService {
             expires_at: (now + self.refresh_ttl).min(started_at + self.session_max),
         };
         let pair = TokenPair {
+            device_token: None,
             access_token: self.sign(&claims(
                 TokenKind::Access,
                 Uuid::new_v4(),

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use domain::{Email, Password, User, UserId};
 use infra::cache::Cache;
 use persistence::{
-    AccountTokenRepository, ConsumedToken, Db, PasswordHash, RefreshTokenRepository, TokenPurpose,
-    Tx, UnitOfWork as _, UserRepository,
+    AccountTokenRepository, ConsumedToken, Db, PasswordHash, TokenPurpose, Tx, UnitOfWork as _,
+    UserRepository,
 };
 
 use crate::{
@@ -30,7 +30,6 @@ pub struct AccountService {
     db: Db,
     users: UserRepository,
     tokens: AccountTokenRepository,
-    refresh_tokens: RefreshTokenRepository,
     auth: AuthService,
     cache: Cache,
     jobs: JobQueue,
@@ -42,7 +41,6 @@ impl AccountService {
             db,
             users: UserRepository::default(),
             tokens: AccountTokenRepository,
-            refresh_tokens: RefreshTokenRepository,
             auth,
             cache,
             jobs,
@@ -88,12 +86,7 @@ impl AccountService {
                 self.users
                     .set_password(tx.conn(), user.id, hash, true, true)
                     .await?;
-                self.refresh_tokens
-                    .revoke_all_for_user(tx.conn(), user.id, now)
-                    .await?;
-                self.tokens
-                    .retire_all(tx.conn(), user.id, &TokenPurpose::ALL, now)
-                    .await?;
+                self.auth.retire_credentials(tx, user.id, now).await?;
                 Ok::<_, Error>(user.id)
             })
             .await?;

@@ -5,18 +5,39 @@ use std::time::Duration;
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
 use infra::config::AuthSettings;
-use persistence::{Db, RefreshTokenRepository, UnitOfWork as _, UserRepository};
+use infra::pseudonym::Pseudonyms;
+use persistence::{
+    AccountTokenRepository, Db, RefreshTokenRepository, TokenPurpose, TrustKind,
+    TrustedLoginRepository, Tx, UnitOfWork as _, UserRepository,
+};
 use uuid::Uuid;
 
 use crate::{
     Error, Principals, Result,
     jobs::{JobQueue, WelcomeEmail},
     security::{
-        password::PasswordHasher,
+        one_time,
+        password::{Admission, PasswordHasher},
         sessions::Sessions,
         tokens::{Caller, TokenKind, TokenPair, TokenService},
     },
 };
+
+/// Device tokens an account keeps, the most recently used: a script that
+/// logs in without sending its token back makes a new one each time.
+const DEVICES_PER_ACCOUNT: u64 = 20;
+
+/// Who is logging in, as far as the request tells.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    /// The device token an earlier login of this account handed out, if
+    /// the client sent it back.
+    pub device_token: Option<String>,
+    /// The client's address as rate limits key it (an IPv6 /64), if known.
+    pub client: Option<String>,
+    /// How full a hashing queue the check may join.
+    pub admission: Admission,
+}
 
 /// A registration, already parsed from the request.
 #[derive(Debug, Clone)]
@@ -41,6 +62,11 @@ pub struct AuthService {
     jobs: JobQueue,
     /// `REQUIRE_VERIFIED_EMAIL`.
     require_verified_email: bool,
+    pub(crate) trusted_logins: TrustedLoginRepository,
+    /// Keyed hashes of client addresses, as `trusted_logins` stores them.
+    addresses: Pseudonyms,
+    /// `LOGIN_TRUST_DAYS`.
+    trust_for: chrono::Duration,
 }
 
 /// Proof that a password matched a user's hash, for
@@ -73,6 +99,9 @@ impl AuthService {
             sessions: Sessions::new(Duration::from_secs(settings.session_recheck_seconds)),
             jobs,
             require_verified_email: settings.require_verified_email,
+            trusted_logins: TrustedLoginRepository,
+            addresses: Pseudonyms::new(settings.secret_key.expose().as_bytes(), "trusted-address"),
+            trust_for: chrono::Duration::days(i64::from(settings.login_trust_days)),
         })
     }
 
@@ -122,11 +151,47 @@ impl AuthService {
     }
 
     /// Exchanges email and password for a token pair, starting a new login
-    /// family. An unknown email and a wrong password are indistinguishable,
-    /// in the answer and in the time it takes.
-    pub async fn login(&self, email: &Email, password: String) -> Result<TokenPair> {
-        let verified = self.verify_credentials(email, password).await?;
-        self.start_login(verified).await
+    /// family, and a device token that makes this client one the account
+    /// knows at its next login. An unknown email and a wrong password are
+    /// indistinguishable, in the answer and in the time it takes.
+    pub async fn login(
+        &self,
+        email: &Email,
+        password: String,
+        attempt: &LoginAttempt,
+    ) -> Result<TokenPair> {
+        let verified = self
+            .verify_credentials(email, password, attempt.admission)
+            .await?;
+        self.start_login(verified, attempt).await
+    }
+
+    /// Whether the account with `email` knows the client of `attempt`: it
+    /// holds a device token of the account, or comes from an address that
+    /// logged in to it within `LOGIN_TRUST_DAYS`. One query, whether or not
+    /// the email has an account; `false` for one that has none.
+    pub async fn knows(&self, email: &Email, attempt: &LoginAttempt) -> Result<bool> {
+        let device = attempt.device_token.as_deref().map(one_time::hash);
+        let address = attempt
+            .client
+            .as_deref()
+            .map(|client| self.addresses.of(client));
+        Ok(self
+            .trusted_logins
+            .trusts(
+                self.db.writer(),
+                email,
+                device.as_deref(),
+                address.as_deref(),
+                Utc::now() - self.trust_for,
+            )
+            .await?)
+    }
+
+    /// Whether the password hashing queue is so full that who a login is
+    /// for decides whether it gets in (see [`Admission`]).
+    pub fn hashing_crowded(&self) -> bool {
+        self.passwords.crowded()
     }
 
     /// The first half of [`AuthService::login`]: checks the password.
@@ -134,13 +199,17 @@ impl AuthService {
         &self,
         email: &Email,
         password: String,
+        admission: Admission,
     ) -> Result<VerifiedLogin> {
         let found = self.users.find_credentials(self.db.writer(), email).await?;
         let (user, hash) = match found {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
-        let verified = self.passwords.verify(password, hash.clone()).await?;
+        let verified = self
+            .passwords
+            .verify(password, hash.clone(), admission)
+            .await?;
         match (user, hash) {
             // Said only to whoever knows the password.
             (Some(user), Some(_))
@@ -163,11 +232,16 @@ impl AuthService {
     /// stored after it would never be revoked. So the tokens are stored
     /// under the user's row lock, the lock password changes take too, and
     /// only if the hash is still the one the password matched.
-    pub async fn start_login(&self, verified: VerifiedLogin) -> Result<TokenPair> {
+    pub async fn start_login(
+        &self,
+        verified: VerifiedLogin,
+        attempt: &LoginAttempt,
+    ) -> Result<TokenPair> {
         let issued = self
             .tokens
             .issue(verified.user, Uuid::new_v4(), Utc::now())?;
-        self.db
+        let device_token = self
+            .db
             .transaction(async |tx| {
                 self.users.lock(tx.conn(), verified.user).await?;
                 let current = self.users.password_hash(tx.conn(), verified.user).await?;
@@ -177,10 +251,82 @@ impl AuthService {
                 self.refresh_tokens
                     .insert(tx.conn(), issued.refresh)
                     .await?;
-                Ok(())
+                self.remember_client(tx, verified.user, attempt).await
             })
             .await?;
-        Ok(issued.pair)
+        Ok(TokenPair {
+            device_token: Some(device_token),
+            ..issued.pair
+        })
+    }
+
+    /// What every credential change (password change, reset, promotion)
+    /// ends, in its transaction: every login of `user` (its refresh
+    /// tokens), every unused mailed link, and every client the account
+    /// knew, so that whoever held the old credentials keeps nothing.
+    pub(crate) async fn retire_credentials(
+        &self,
+        tx: &Tx,
+        user: domain::UserId,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        self.refresh_tokens
+            .revoke_all_for_user(tx.conn(), user, now)
+            .await?;
+        AccountTokenRepository
+            .retire_all(tx.conn(), user, &TokenPurpose::ALL, now)
+            .await?;
+        self.trusted_logins.forget_all(tx.conn(), user).await?;
+        Ok(())
+    }
+
+    /// Records, for a successful login of `user`, the client it came from
+    /// and its device token: the one it sent, if the account holds it,
+    /// else a new one, which is returned to hand out.
+    async fn remember_client(
+        &self,
+        tx: &Tx,
+        user: domain::UserId,
+        attempt: &LoginAttempt,
+    ) -> Result<String> {
+        let now = Utc::now();
+        let trusted = self.trusted_logins;
+        let presented = match attempt.device_token.as_deref() {
+            Some(token)
+                if trusted
+                    .has_device(tx.conn(), user, &one_time::hash(token))
+                    .await? =>
+            {
+                Some(token.to_owned())
+            }
+            _ => None,
+        };
+        let minted = presented.is_none();
+        let device = match presented {
+            Some(token) => token,
+            None => one_time::mint()?.raw,
+        };
+        trusted
+            .seen(
+                tx.conn(),
+                user,
+                TrustKind::Device,
+                one_time::hash(&device),
+                now,
+            )
+            .await?;
+        if minted {
+            trusted
+                .keep_latest(tx.conn(), user, TrustKind::Device, DEVICES_PER_ACCOUNT)
+                .await?;
+        }
+        if let Some(client) = attempt.client.as_deref() {
+            let address = self.addresses.of(client);
+            trusted
+                .seen(tx.conn(), user, TrustKind::Address, address, now)
+                .await?;
+        }
+        Ok(device)
     }
 
     /// Rotates a refresh token: the presented one stops working and a new

@@ -2,18 +2,16 @@
 
 use chrono::Utc;
 use domain::{
-    Email, MAX_PAGE_SIZE, Page, Password, Sort, User, UserPatch, Username, acl::Permission,
+    Email, MAX_PAGE_SIZE, Page, Password, Sort, User, UserId, UserPatch, Username, acl::Permission,
 };
 use infra::cache::{Cache, CacheKey};
-use persistence::{
-    AccountTokenRepository, Db, EmailChangeNoticeRepository, PasswordHash, RefreshTokenRepository,
-    TokenPurpose, UnitOfWork as _, UserRepository,
-};
+use persistence::{Db, EmailChangeNoticeRepository, PasswordHash, UnitOfWork as _, UserRepository};
 use uuid::Uuid;
 
 use crate::{
     AuthService, Caller, Error, Principals, Result, cache_tags as tags,
     jobs::{EmailChangeNotice, JobQueue, PasswordResetEmail, VerificationEmail},
+    security::password::Admission,
     services::auth::Registration,
 };
 
@@ -33,8 +31,6 @@ pub struct ProfileChange {
 pub struct UserService {
     db: Db,
     users: UserRepository,
-    refresh_tokens: RefreshTokenRepository,
-    account_tokens: AccountTokenRepository,
     notices: EmailChangeNoticeRepository,
     auth: AuthService,
     cache: Cache,
@@ -46,8 +42,6 @@ impl UserService {
         Self {
             db,
             users: UserRepository::default(),
-            refresh_tokens: RefreshTokenRepository,
-            account_tokens: AccountTokenRepository,
             notices: EmailChangeNoticeRepository,
             auth,
             cache,
@@ -150,24 +144,8 @@ impl UserService {
             password,
             current_password,
         } = change;
-        let wrong_password = || Error::Invalid {
-            location: "body",
-            field: "current_password",
-            kind: "value_error",
-            message: "Value error, Current password is incorrect".into(),
-        };
         let verified_hash = if email.is_some() || password.is_some() {
-            let current = current_password.ok_or(Error::Invalid {
-                location: "body",
-                field: "current_password",
-                kind: "missing",
-                message: "Field required to change the email or password".into(),
-            })?;
-            let hash = self.users.password_hash(self.db.writer(), me.id).await?;
-            if !self.auth.passwords.verify(current, hash.clone()).await? {
-                return Err(wrong_password());
-            }
-            hash
+            self.check_password(me.id, current_password).await?
         } else {
             None
         };
@@ -207,13 +185,7 @@ impl UserService {
                     .update(tx.conn(), me.id, patch, password_hash, password_changed)
                     .await?;
                 if password_changed {
-                    let now = Utc::now();
-                    self.refresh_tokens
-                        .revoke_all_for_user(tx.conn(), me.id, now)
-                        .await?;
-                    self.account_tokens
-                        .retire_all(tx.conn(), me.id, &TokenPurpose::ALL, now)
-                        .await?;
+                    self.auth.retire_credentials(tx, me.id, Utc::now()).await?;
                 }
                 if updated.pending_email.is_some() && updated.pending_email != locked.pending_email
                 {
@@ -242,6 +214,30 @@ impl UserService {
             self.auth.sessions.forget(me.id);
         }
         Ok(updated)
+    }
+
+    /// Checks `current_password` (required) against user `id`'s hash;
+    /// returns the hash it matched.
+    async fn check_password(&self, id: UserId, current: Option<String>) -> Result<Option<String>> {
+        let current = current.ok_or(Error::Invalid {
+            location: "body",
+            field: "current_password",
+            kind: "missing",
+            message: "Field required to change the email or password".into(),
+        })?;
+        let hash = self.users.password_hash(self.db.writer(), id).await?;
+        // Not `Trusted`: a stolen access token must not take the room kept
+        // for the owners' logins.
+        let admission = Admission::Untrusted;
+        if !self
+            .auth
+            .passwords
+            .verify(current, hash.clone(), admission)
+            .await?
+        {
+            return Err(wrong_password());
+        }
+        Ok(hash)
     }
 
     /// Deletes a user (admins only); their tasks and tokens go with them.
@@ -312,12 +308,7 @@ impl UserService {
                 self.users
                     .set_password(tx.conn(), user.id, unusable, false, true)
                     .await?;
-                self.refresh_tokens
-                    .revoke_all_for_user(tx.conn(), user.id, now)
-                    .await?;
-                self.account_tokens
-                    .retire_all(tx.conn(), user.id, &TokenPurpose::ALL, now)
-                    .await?;
+                self.auth.retire_credentials(tx, user.id, now).await?;
                 let admin = self.users.set_admin(tx.conn(), user.id, true).await?;
                 let job = PasswordResetEmail::to(&user);
                 self.jobs.enqueue(tx, job).await?;
@@ -368,5 +359,15 @@ impl UserService {
             .await;
         self.auth.sessions.forget(id);
         Ok(user)
+    }
+}
+
+/// A `current_password` that does not match.
+fn wrong_password() -> Error {
+    Error::Invalid {
+        location: "body",
+        field: "current_password",
+        kind: "value_error",
+        message: "Value error, Current password is incorrect".into(),
     }
 }

@@ -141,6 +141,12 @@ pub struct AuthSettings {
     /// `REQUIRE_VERIFIED_EMAIL`: accounts whose address is not verified
     /// cannot sign in (default false).
     pub require_verified_email: bool,
+    /// `LOGIN_TRUST_DAYS`: how long an account remembers a client that
+    /// logged in to it (its device token, its address): login limits never
+    /// cap a remembered client (1 to 365, default 30).
+    #[default(30)]
+    #[serde(deserialize_with = "within::<_, _, 1, 365>")]
+    pub login_trust_days: u32,
 }
 
 impl AuthSettings {
@@ -246,16 +252,23 @@ pub struct RateLimitSettings {
     #[default(60)]
     #[serde(deserialize_with = "within::<_, _, 1, 86_400>")]
     pub window_seconds: u64,
-    /// `RATE_LIMIT_LOGIN`: logins per client address (IPv6: per /64).
+    /// `RATE_LIMIT_LOGIN`: failed logins per client address (IPv6: per
+    /// /64), whatever the account; successful ones spend nothing.
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub login: u32,
     /// `RATE_LIMIT_LOGIN_ACCOUNT`: failed logins on one email per client
-    /// address; past as many from all addresses, logins on it are slowed
-    /// (`web::middleware::LoginFailures`).
+    /// address; past as many from all addresses, the account is under
+    /// attack (`web::middleware::LoginGate`).
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub login_account: u32,
+    /// `RATE_LIMIT_LOGIN_UNTRUSTED`: logins per window on an account under
+    /// attack from clients it does not know, all of them together; clients
+    /// it knows are never capped (default 3).
+    #[default(3)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
+    pub login_untrusted: u32,
     /// `RATE_LIMIT_REGISTER`: registrations.
     #[default(5)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]

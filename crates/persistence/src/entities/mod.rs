@@ -5,4 +5,5 @@ pub mod account_token;
 pub mod email_change_notice;
 pub mod refresh_token;
 pub mod task;
+pub mod trusted_login;
 pub mod user;

@@ -6,4 +6,5 @@ pub mod base;
 pub mod email_change_notice;
 pub mod refresh_token;
 pub mod task;
+pub mod trusted_login;
 pub mod user;

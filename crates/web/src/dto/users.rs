@@ -34,6 +34,7 @@ request_body! {
 pub struct Login {
     pub email: Email,
     pub password: String,
+    pub device_token: Option<String>,
 }
 
 request_body! {
@@ -43,6 +44,9 @@ request_body! {
         required email: Email,
         #[example = "Str0ng!pass"]
         required password: String,
+        /// The `device_token` of this client's last login to the account:
+        /// with it, login limits never cap this client on it.
+        optional device_token: String,
     }
 }
 
@@ -171,6 +175,12 @@ pub struct TokenResponse {
     pub access_token: String,
     /// Exchange at `POST /v1/users/refresh` for a new pair; single use.
     pub refresh_token: String,
+    /// Login only: keep it with the account's login and send it at the
+    /// next login; while someone guesses at the account's password, a
+    /// client that sends it is never refused. Ends with a password change
+    /// or reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 impl From<TokenPair> for TokenResponse {
@@ -178,6 +188,7 @@ impl From<TokenPair> for TokenResponse {
         Self {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
+            device_token: pair.device_token,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::{
     error::{ErrorBody, ValidationErrorBody},
     extract::{CurrentUser, ListQuery, Principals},
     handlers::{limited, list_response, resource},
-    middleware::{Bucket, LoginFailures},
+    middleware::{Bucket, LoginGate},
     validation::{Valid, path_uuid},
 };
 
@@ -61,12 +61,17 @@ pub async fn login(
 ) -> Result {
     let login = body.into_inner();
     // `Email` is stored lower-cased: one count per account.
-    let failures = LoginFailures::check(&req, login.email.as_str()).await?;
-    match services.auth.login(&login.email, login.password).await {
+    let (gate, attempt) =
+        LoginGate::check(&req, &services, &login.email, login.device_token).await?;
+    match services
+        .auth
+        .login(&login.email, login.password, &attempt)
+        .await
+    {
         Ok(pair) => Ok(tokens(pair)),
         Err(error) => {
             if matches!(error, application::Error::InvalidCredentials) {
-                failures.failed(&req).await;
+                gate.failed(&req).await;
             }
             Err(error.into())
         }
@@ -253,7 +258,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ))
     .service(resource(
         "/v1/users/login",
-        [(Method::POST, limited(web::to(login), Bucket::Login))],
+        // No request budget: `LoginGate` counts failed logins.
+        [(Method::POST, web::to(login))],
     ))
     .service(resource(
         "/v1/users/refresh",

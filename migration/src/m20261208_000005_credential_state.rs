@@ -4,6 +4,9 @@
 //! mailed to an address the account no longer has stops working even if
 //! the address comes back. `email_change_notices` holds the address an
 //! email-change notice goes to, so the job's arguments carry only its id.
+//! `trusted_logins` remembers the clients that logged in to an account (a
+//! device token's hash, or a keyed hash of the client's address), which
+//! login limits never cap.
 
 use sea_orm_migration::{
     prelude::*,
@@ -60,13 +63,65 @@ impl MigrationTrait for Migration {
                     .col(EmailChangeNotices::UserId)
                     .to_owned(),
             )
-            .await
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(TrustedLogins::Table)
+                    .col(big_pk_auto(TrustedLogins::Id))
+                    .col(big_integer(TrustedLogins::UserId))
+                    .col(string(TrustedLogins::Kind))
+                    .col(string(TrustedLogins::KeyHash))
+                    .col(timestamp_with_time_zone(TrustedLogins::CreatedAt))
+                    .col(timestamp_with_time_zone(TrustedLogins::LastSeenAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_trusted_logins_user_id")
+                            .from(TrustedLogins::Table, TrustedLogins::UserId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        for (name, columns, unique) in [
+            (
+                "idx_trusted_logins_user_kind_key",
+                &[
+                    TrustedLogins::UserId,
+                    TrustedLogins::Kind,
+                    TrustedLogins::KeyHash,
+                ][..],
+                true,
+            ),
+            (
+                "idx_trusted_logins_last_seen_at",
+                &[TrustedLogins::LastSeenAt][..],
+                false,
+            ),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(TrustedLogins::Table);
+            for column in columns {
+                index.col(*column);
+            }
+            if unique {
+                index.unique();
+            }
+            manager.create_index(index.clone()).await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(EmailChangeNotices::Table).to_owned())
-            .await?;
+        for table in [
+            TrustedLogins::Table.into_iden(),
+            EmailChangeNotices::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
         for (table, column) in [
             (
                 AccountTokens::Table.into_iden(),
@@ -102,4 +157,15 @@ enum EmailChangeNotices {
     UserId,
     Email,
     CreatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum TrustedLogins {
+    Table,
+    Id,
+    UserId,
+    Kind,
+    KeyHash,
+    CreatedAt,
+    LastSeenAt,
 }
