@@ -292,7 +292,7 @@ pub(crate) enum Bucket {
     /// signed-in user so a stolen access token cannot guess it quickly.
     Profile,
     /// Requests for a password-reset mail, per client (and, through
-    /// [`spend_on_address`], per address).
+    /// [`reset_mail_allowed`], per address).
     AccountMail,
     /// Requests for a new verification mail, per signed-in user.
     AccountMailUser,
@@ -325,16 +325,30 @@ pub(crate) async fn rate_limit<B: MessageBody + 'static>(
         .map(ServiceResponse::map_into_left_body)
 }
 
-/// Counts a request for mail to `email` against the address's own
-/// `RATE_LIMIT_ACCOUNT_MAIL` budget, so that no number of clients can flood
-/// one mailbox; a 429 once spent.
-pub(crate) async fn spend_on_address(req: &HttpRequest, email: &str) -> Result<(), ApiError> {
-    let (_, deps) = web_data(req)?;
-    let account = deps.key_pseudonyms.of(email);
-    spend(req, Bucket::AccountMail, |_| {
-        Some(format!("email-{account}"))
-    })
-    .await
+/// Whether a reset mail to `email` is within the address's own budget,
+/// `RATE_LIMIT_RESET_MAILS_PER_ADDRESS` per reset link lifetime (at most an
+/// hour), so that no number of clients can flood one mailbox. Past it the
+/// request is answered as any other and mails nothing: a refusal would let
+/// anyone stop an owner from asking. The window is no longer than a link
+/// lives, and a new link retires none, so whenever the cap holds back a
+/// mail the owner has a working link from a recent one.
+pub(crate) async fn reset_mail_allowed(req: &HttpRequest, email: &str) -> Result<bool, ApiError> {
+    let (settings, deps) = web_data(req)?;
+    let limits = &settings.rate_limits;
+    if !limits.enabled {
+        return Ok(true);
+    }
+    let lifetime = u64::from(settings.auth.password_reset_expire_minutes) * 60;
+    let window = Duration::from_secs(lifetime.min(3600));
+    let key = format!("reset-mail:{}", deps.key_pseudonyms.of(email));
+    let decision = deps
+        .rate_limiter
+        .hit(&key, limits.reset_mails_per_address, window)
+        .await;
+    if !decision.allowed {
+        metrics::counter!("rate_limited_total", "bucket" => "reset-mail-address").increment(1);
+    }
+    Ok(decision.allowed)
 }
 
 /// Counts one hit of the `client` (its key, made only when rate limits are

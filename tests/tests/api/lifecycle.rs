@@ -676,3 +676,47 @@ async fn a_reset_job_for_an_address_the_account_no_longer_has_mails_nothing() {
     assert_eq!(resets, 1, "the job for version 1 sent nothing");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_past_its_reset_mail_cap_gets_the_same_answer_and_no_mail() {
+    let (app, dir) = app_with_mail(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_ACCOUNT_MAIL", "100"),
+        ("RATE_LIMIT_RESET_MAILS_PER_ADDRESS", "3"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    app.register("ada").await;
+    let mut answers = Vec::new();
+    for n in 1..=6 {
+        let response = app
+            .client
+            .post(app.url("/v1/users/password-reset"))
+            .header("X-Forwarded-For", format!("198.51.100.{n}"))
+            .json(&json!({"email": "ada@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        answers.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    assert!(
+        answers.iter().all(|answer| *answer == answers[0]),
+        "{answers:?}"
+    );
+    assert_eq!(answers[0].0, 202);
+
+    let first = mail_to(&app, &dir, "ada@example.com", "Reset your password", 1).await;
+    mail_to(&app, &dir, "ada@example.com", "Reset your password", 3).await;
+    let resets = mail::read_dir(&dir)
+        .into_iter()
+        .filter(|mail| mail.subject.contains("Reset"))
+        .count();
+    assert_eq!(resets, 3, "three mails, then nothing more");
+    // The owner holds working links: newer ones retired none.
+    let body = json!({"token": token(&first, "/reset-password"), "password": "N3w!password"});
+    assert_eq!(
+        post(&app, "/v1/users/password-reset/confirm", body).await.0,
+        204
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -283,6 +283,12 @@ pub struct RateLimitSettings {
     #[default(5)]
     #[serde(deserialize_with = "within::<_, _, 1, 1_000_000>")]
     pub account_mail: u32,
+    /// `RATE_LIMIT_RESET_MAILS_PER_ADDRESS`: reset mails one address gets
+    /// per reset link lifetime (at most an hour), however many clients ask;
+    /// more requests are answered alike and mail nothing (default 3).
+    #[default(3)]
+    #[serde(deserialize_with = "within::<_, _, 1, 1000>")]
+    pub reset_mails_per_address: u32,
 }
 
 /// Background jobs (`JOB_*`), run by River. The rest of River's knobs keep

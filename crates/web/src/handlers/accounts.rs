@@ -35,7 +35,7 @@ fn accepted(message: &str) -> HttpResponse {
     responses(
         (status = 202, description = "If the address has an account, a reset link is mailed to it", body = AcceptedResponse),
         (status = 422, description = "Invalid input", body = ValidationErrorBody),
-        (status = 429, description = "Too many requests from this address, or for this email", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client address (an email's own cap answers 202 and mails nothing)", body = ErrorBody),
     ),
 )]
 pub async fn request_password_reset(
@@ -44,8 +44,9 @@ pub async fn request_password_reset(
     body: Valid<PasswordResetRequest>,
 ) -> Result {
     let email = body.into_inner().email;
-    middleware::spend_on_address(&req, email.as_str()).await?;
-    services.accounts.request_password_reset(&email).await?;
+    if middleware::reset_mail_allowed(&req, email.as_str()).await? {
+        services.accounts.request_password_reset(&email).await?;
+    }
     Ok(accepted(
         "If an account has this address, a reset link is on its way",
     ))
