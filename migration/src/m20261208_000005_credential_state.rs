@@ -2,7 +2,9 @@
 //! counts the account's address changes, and each mailed token records the
 //! version it was mailed under (`account_tokens.email_version`), so a link
 //! mailed to an address the account no longer has stops working even if
-//! the address comes back. `email_change_notices` holds the address an
+//! the address comes back. `credentials_version` does the same for
+//! password changes, resets and promotions, so a link a mail job minted
+//! while one of them committed never works. `email_change_notices` holds the address an
 //! email-change notice goes to, so the job's arguments carry only its id.
 //! `trusted_logins` remembers the clients that logged in to an account (a
 //! device token's hash, or a keyed hash of the client's address), which
@@ -26,6 +28,14 @@ impl MigrationTrait for Migration {
             (
                 AccountTokens::Table.into_iden(),
                 AccountTokens::EmailVersion.into_iden(),
+            ),
+            (
+                Users::Table.into_iden(),
+                Users::CredentialsVersion.into_iden(),
+            ),
+            (
+                AccountTokens::Table.into_iden(),
+                AccountTokens::CredentialsVersion.into_iden(),
             ),
         ] {
             manager
@@ -125,6 +135,14 @@ impl MigrationTrait for Migration {
         for (table, column) in [
             (
                 AccountTokens::Table.into_iden(),
+                AccountTokens::CredentialsVersion.into_iden(),
+            ),
+            (
+                Users::Table.into_iden(),
+                Users::CredentialsVersion.into_iden(),
+            ),
+            (
+                AccountTokens::Table.into_iden(),
                 AccountTokens::EmailVersion.into_iden(),
             ),
             (Users::Table.into_iden(), Users::EmailVersion.into_iden()),
@@ -142,12 +160,14 @@ enum Users {
     Table,
     Id,
     EmailVersion,
+    CredentialsVersion,
 }
 
 #[derive(DeriveIden)]
 enum AccountTokens {
     Table,
     EmailVersion,
+    CredentialsVersion,
 }
 
 #[derive(DeriveIden)]

@@ -54,6 +54,19 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start_held() -> Self {
+        Self::start(None).await
+    }
+
+    /// A released server that answers `command` (`RCPT`, `MAIL`) with
+    /// `reply` (`550 5.1.1 ...`), as a real one refuses a recipient or a
+    /// sender.
+    pub async fn refusing(command: &'static str, reply: &'static str) -> Self {
+        let server = Self::start(Some((command, reply))).await;
+        server.release();
+        server
+    }
+
+    async fn start(refuse: Option<(&'static str, &'static str)>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let gate = Arc::new(Semaphore::new(0));
@@ -74,7 +87,7 @@ impl SmtpServer {
                         permit.forget();
                         gate.add_permits(1);
                     }
-                    let _ = converse(socket, &received).await;
+                    let _ = converse(socket, &received, refuse).await;
                 });
             }
         });
@@ -104,13 +117,18 @@ impl SmtpServer {
 async fn converse(
     socket: tokio::net::TcpStream,
     received: &Mutex<Vec<String>>,
+    refuse: Option<(&str, &str)>,
 ) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read).lines();
     write.write_all(b"220 test ESMTP\r\n").await?;
     while let Some(line) = lines.next_line().await? {
         let command = line.to_ascii_uppercase();
-        if command.starts_with("EHLO") || command.starts_with("HELO") {
+        if let Some((refused, reply)) = refuse
+            && command.starts_with(refused)
+        {
+            write.write_all(format!("{reply}\r\n").as_bytes()).await?;
+        } else if command.starts_with("EHLO") || command.starts_with("HELO") {
             write.write_all(b"250 test\r\n").await?;
         } else if command.starts_with("DATA") {
             write.write_all(b"354 go ahead\r\n").await?;

@@ -1152,7 +1152,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many requests from this address, or for this email */
+            /** @description Too many requests from this client address (an email's own cap answers 202 and mails nothing) */
             429: {
                 headers: {
                     [name: string]: unknown;

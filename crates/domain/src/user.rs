@@ -46,6 +46,10 @@ pub struct User {
     /// reaches or works for the account once it has another.
     #[serde(default)]
     pub email_version: i64,
+    /// How many times the account's credentials were retired (password
+    /// change, reset, promotion): a link minted at another is void.
+    #[serde(default)]
+    pub credentials_version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

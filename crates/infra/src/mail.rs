@@ -35,16 +35,27 @@ pub struct Mail {
     pub html: String,
 }
 
-/// Why a message could not be sent. The message is safe to log: it never
-/// contains credentials.
+/// Why a message could not be sent. The message is safe to log, record and
+/// store: it never contains credentials, nor a recipient's address (SMTP
+/// servers quote it in their replies; [`scrub`] takes it out).
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("invalid address {address:?}: {reason}")]
     Address { address: String, reason: String },
     #[error("could not build the message: {0}")]
     Build(String),
+    /// The server may take it later (a transient reply, a network error).
     #[error("SMTP delivery failed: {0}")]
     Smtp(String),
+    /// The server refused the recipient for good (`5.1.1 user unknown`):
+    /// sending again would fail again.
+    #[error("SMTP server refused the recipient: {0}")]
+    RecipientRefused(String),
+    /// The server refused for good for another reason (authentication,
+    /// the sender, relaying): the operator's configuration, which a fix
+    /// makes work, so the mail is tried again.
+    #[error("SMTP server refused the message: {0}")]
+    Refused(String),
     #[error("could not write the message to {path}: {source}")]
     Write {
         path: String,
@@ -95,15 +106,84 @@ pub fn parse_mailbox(raw: &str) -> Result<Mailbox, MailError> {
 }
 
 fn build(from: &Mailbox, mail: &Mail) -> Result<lettre::Message, MailError> {
+    let to = parse_mailbox(&mail.to).map_err(|err| match err {
+        MailError::Address { reason, .. } => MailError::Address {
+            address: "(the recipient)".to_owned(),
+            reason: scrub(&reason),
+        },
+        other => other,
+    })?;
     lettre::Message::builder()
         .from(from.clone())
-        .to(parse_mailbox(&mail.to)?)
+        .to(to)
         .subject(&mail.subject)
         .multipart(MultiPart::alternative_plain_html(
             mail.text.clone(),
             mail.html.clone(),
         ))
         .map_err(|err| MailError::Build(err.to_string()))
+}
+
+/// lettre's error, classified, with every address taken out of the
+/// server's reply. lettre does not say which command a reply answered, so
+/// a recipient refusal is told by its enhanced status code (RFC 3463:
+/// `5.1.1`-`5.1.3`, `5.1.6`, `5.1.10` bad mailbox; `5.2.1`, `5.2.2` mailbox
+/// disabled or full) or, from servers without them, by a 550, 551 or 553
+/// that names the recipient, mailbox or user.
+fn smtp_error(err: &lettre::transport::smtp::Error) -> MailError {
+    let text = scrub(&err.to_string());
+    if !err.is_permanent() {
+        return MailError::Smtp(text);
+    }
+    let lower = text.to_ascii_lowercase();
+    let enhanced = [
+        "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.2.2",
+    ];
+    let by_enhanced = enhanced.iter().any(|code| {
+        lower
+            .match_indices(code)
+            .any(|(at, _)| !lower[at + code.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    });
+    let code = err.status().map(|code| code.to_string());
+    let by_text = matches!(code.as_deref(), Some("550" | "551" | "553"))
+        && ["recipient", "mailbox", "user unknown", "no such user"]
+            .iter()
+            .any(|word| lower.contains(word))
+        && !["sender", "relay", "auth"]
+            .iter()
+            .any(|word| lower.contains(word));
+    if by_enhanced || by_text {
+        MailError::RecipientRefused(text)
+    } else {
+        MailError::Refused(text)
+    }
+}
+
+/// `text` with every word that holds an `@` (an address, bracketed or not)
+/// replaced by `<address>`: what is left of an SMTP reply is safe to log.
+pub fn scrub(text: &str) -> String {
+    let boundary = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | '[' | ']'
+            )
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let start = rest[..at].rfind(boundary).map_or(0, |i| i + 1);
+        let end = rest[at..].find(boundary).map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        out.push_str("<address>");
+        rest = rest[end..].trim_start_matches('>');
+        if out.ends_with("<<address>") {
+            out.truncate(out.len() - "<<address>".len());
+            out.push_str("<address>");
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Delivers through an SMTP server.
@@ -128,7 +208,7 @@ impl Mailer for SmtpMailer {
             self.transport
                 .send(message)
                 .await
-                .map_err(|err| MailError::Smtp(err.to_string()))?;
+                .map_err(|err| smtp_error(&err))?;
             Ok(())
         })
     }
@@ -236,6 +316,21 @@ mod tests {
         assert!(text.contains("Hello Ada"), "{text}");
         assert!(text.contains("<p>Hello <b>Ada</b></p>"), "{text}");
         std::fs::remove_dir_all(dir).expect("cleaned up");
+    }
+
+    #[test]
+    fn replies_lose_every_address() {
+        assert_eq!(
+            scrub(
+                "permanent error (550): 5.1.1 <bounce.me@example.com>: Recipient address rejected"
+            ),
+            "permanent error (550): 5.1.1 <address>: Recipient address rejected"
+        );
+        assert_eq!(
+            scrub("to a@b.example, c@d.example."),
+            "to <address>, <address>"
+        );
+        assert_eq!(scrub("no address here"), "no address here");
     }
 
     #[tokio::test]

@@ -103,9 +103,9 @@ pub(crate) async fn log_requests(
         },
         &path,
         || {
-            web_data(req.request())
-                .ok()
-                .and_then(|(settings, _)| client_ip(req.request(), &settings.http.trusted_proxies))
+            let (settings, _) = web_data(req.request()).ok()?;
+            let ip = client_ip(req.request(), &settings.http.trusted_proxies)?;
+            settings.otel.client_address.of(ip)
         },
         &id,
         |name| {
@@ -363,6 +363,8 @@ async fn spend(
     let Some(client) = limits.enabled.then(|| client(settings)).flatten() else {
         return Ok(());
     };
+    // Redis holds the key, and must not learn who asks.
+    let client = deps.key_pseudonyms.of(&client);
     let (name, limit) = match bucket {
         Bucket::Register => ("register", limits.register),
         Bucket::Refresh => ("refresh", limits.refresh),
@@ -407,8 +409,9 @@ fn limited(bucket: &'static str, reset_after: Duration) -> ApiError {
 ///
 /// - A client the account knows (it sends a device token of the account,
 ///   or comes from an address that logged in to it within
-///   `LOGIN_TRUST_DAYS`) is never capped, and gets the room the hashing
-///   queue keeps for such clients under a flood.
+///   `LOGIN_TRUST_DAYS`) is never capped by anyone else's failures, and
+///   gets the room the hashing queue keeps for such clients under a flood
+///   (two checks per account at a time).
 /// - A client that fails `RATE_LIMIT_LOGIN` times in a window, on any
 ///   accounts, gets 429 until the window ends; clients behind one address
 ///   share that address's budget, of failures only.
@@ -420,7 +423,8 @@ fn limited(bucket: &'static str, reset_after: Duration) -> ApiError {
 ///   they are, and get 429 beyond it. A client sending nothing new from an
 ///   address never seen before can then be refused; its owner is not.
 ///
-/// Keys name the account by a pseudonym (`Pseudonyms`), never the email.
+/// Keys name the account and the client by a pseudonym (`Pseudonyms`),
+/// never the email or the address.
 pub(crate) struct LoginGate {
     /// The per-client, per-account-and-client and per-account keys of the
     /// failure counts, when rate limits are on.
@@ -452,6 +456,7 @@ impl LoginGate {
             return Ok((Self { keys: None }, attempt));
         };
         let account = deps.key_pseudonyms.of(email.as_str());
+        let client = deps.key_pseudonyms.of(&client);
         let keys = [
             format!("login-failed-client:{client}"),
             format!("login-failed:{account}:{client}"),
@@ -463,9 +468,12 @@ impl LoginGate {
         let account_budget = u64::from(limits.login_account);
         let account_client_spent = limiter.hits(&keys[1], window).await >= account_budget;
         let under_attack = limiter.hits(&keys[2], window).await >= account_budget;
+        // A client's own failures on the account cap it, known or not.
+        if account_client_spent {
+            return Err(limited("login-account", window));
+        }
         // Trust is looked up only where it changes the outcome.
         let matters = client_spent
-            || account_client_spent
             || under_attack
             || attempt.device_token.is_some()
             || auth.hashing_crowded();
@@ -475,9 +483,6 @@ impl LoginGate {
         }
         if client_spent {
             return Err(limited("login", window));
-        }
-        if account_client_spent {
-            return Err(limited("login-account", window));
         }
         if under_attack {
             let shared = format!("login-untrusted:{account}");
@@ -507,6 +512,13 @@ impl LoginGate {
 /// The key an address is counted under: IPv4 addresses one by one, IPv6
 /// ones by /64, the block one subscriber usually gets (counting each of its
 /// 2^64 addresses apart would give every client unlimited budgets).
+/// The client's address as rate limits and trusted logins key it
+/// ([`client_ip`], an IPv6 address as its /64).
+pub(crate) fn client_of(req: &HttpRequest) -> Option<String> {
+    let (settings, _) = web_data(req).ok()?;
+    client_ip(req, &settings.http.trusted_proxies).map(client_key)
+}
+
 fn client_key(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),

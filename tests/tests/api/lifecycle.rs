@@ -720,3 +720,51 @@ async fn an_address_past_its_reset_mail_cap_gets_the_same_answer_and_no_mail() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Registers `name` (`{name}@example.com`) on an app that mails through a
+/// server answering `command` with `reply`, and waits until the welcome
+/// job is in `state`; returns what River keeps of the jobs.
+async fn welcome_refused(command: &'static str, reply: &'static str, state: &str) -> String {
+    let server = SmtpServer::refusing(command, reply).await;
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let app = spawn_shared_app_with(&[
+        ("SMTP_URL", &url),
+        ("JOB_POLL_INTERVAL_MS", "20"),
+        ("JOB_BACKOFF_BASE_MS", "60000"),
+    ])
+    .await;
+    app.register("bounce").await;
+    wait_for(&format!("the welcome job to be {state}"), WAIT, || async {
+        let counts = app.services.jobs.counts_by_state().await.unwrap();
+        counts
+            .iter()
+            .any(|(s, n)| s == state && *n > 0)
+            .then_some(())
+    })
+    .await;
+    job_rows(&app).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_recipient_ends_its_mail_job_and_nothing_keeps_the_address() {
+    let rows = welcome_refused(
+        "RCPT",
+        "550 5.1.1 <bounce@example.com>: Recipient address rejected",
+        "cancelled",
+    )
+    .await;
+    assert!(rows.contains("Recipient address rejected"), "{rows}");
+    assert!(!rows.contains("bounce@example.com"), "{rows}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_of_the_operators_configuration_is_retried() {
+    let rows = welcome_refused(
+        "MAIL",
+        "553 5.7.1 <noreply@example.com>: Sender address rejected: not owned by user",
+        "retryable",
+    )
+    .await;
+    assert!(rows.contains("Sender address rejected"), "{rows}");
+    assert!(!rows.contains("@example.com"), "{rows}");
+}

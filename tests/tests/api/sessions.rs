@@ -235,3 +235,45 @@ async fn a_login_ends_session_max_days_after_it_began_however_often_refreshed() 
     // Logging in again starts a new login.
     app.login("ada").await;
 }
+
+#[tokio::test]
+async fn redis_keys_name_no_email_and_no_client_address() {
+    let Some(url) = test_redis_url() else {
+        eprintln!("skipped: needs TEST_REDIS_URL");
+        return;
+    };
+    let app = tests::spawn_app_with(&[("RATE_LIMIT_ENABLED", "true")]).await;
+    app.register("ada").await;
+    let wrong = json!({"email": "ada@example.com", "password": "Wr0ng!pass"});
+    assert_eq!(
+        app.post_json("/v1/users/login", &wrong, None)
+            .await
+            .status(),
+        400
+    );
+    let reset = json!({"email": "ada@example.com"});
+    app.post_json("/v1/users/password-reset", &reset, None)
+        .await;
+    let prefix = &app.settings.redis.key_prefix;
+    let keys = std::process::Command::new("redis-cli")
+        .args([
+            "-u",
+            &url,
+            "--scan",
+            "--pattern",
+            &format!("{prefix}ratelimit:*"),
+        ])
+        .output()
+        .unwrap();
+    let keys = String::from_utf8(keys.stdout).unwrap();
+    assert!(
+        keys.contains("login-failed:"),
+        "the limits are in Redis: {keys}"
+    );
+    for key in keys.lines() {
+        assert!(
+            !key.contains("example.com") && !key.contains("127.0.0.1"),
+            "{key}"
+        );
+    }
+}

@@ -12,7 +12,10 @@
 
 use chrono::Utc;
 use domain::{Email, User};
-use infra::{config::AuthSettings, mail::Mail};
+use infra::{
+    config::AuthSettings,
+    mail::{Mail, MailError},
+};
 use persistence::{
     AccountTokenRepository, EmailChangeNoticeRepository, NewAccountToken, TokenPurpose,
     UserRepository,
@@ -182,7 +185,7 @@ impl Job for EmailChangeNotice {
         let mail = ctx
             .templates
             .email_change_notice(&to, user.username.as_str());
-        ctx.mailer.send(&mail).await?;
+        deliver(ctx, &mail).await?;
         if let Some(id) = self.notice_id {
             notices.delete(ctx.db.writer(), id).await?;
         }
@@ -239,16 +242,38 @@ pub(super) async fn send_with_token(
                 purpose,
                 email: to.as_str().to_owned(),
                 email_version: user.email_version,
+                credentials_version: user.credentials_version,
                 expires_at: Utc::now() + lifetime,
             },
         )
         .await?;
-    if let Err(err) = ctx.mailer.send(&render(&minted.raw)).await {
+    if let Err(err) = deliver(ctx, &render(&minted.raw)).await {
         if let Err(cleanup) = tokens.delete(conn, id).await {
             tracing::warn!(error = %cleanup, "could not delete the token of an unsent mail; it stays invalid");
         }
-        return Err(err.into());
+        return Err(err);
     }
     tokens.mark_sent(conn, id, Utc::now()).await?;
     Ok(())
+}
+
+/// Sends `mail`. A recipient the server refuses for good cancels the job
+/// (no retry would fare better), with the reason, which holds no address;
+/// any other permanent refusal is the operator's configuration (the
+/// credentials, the sender, relaying): it fails the attempt, so the job is
+/// retried with backoff until the configuration is fixed, and counts in
+/// `mail_refused_total`.
+pub(super) async fn deliver(ctx: &JobContext, mail: &Mail) -> Result<(), JobError> {
+    match ctx.mailer.send(mail).await {
+        Ok(()) => Ok(()),
+        Err(err @ MailError::RecipientRefused(_)) => {
+            metrics::counter!("mail_refused_total", "reason" => "recipient").increment(1);
+            Err(riverqueue::JobCancelError::new(err).into())
+        }
+        Err(err @ MailError::Refused(_)) => {
+            metrics::counter!("mail_refused_total", "reason" => "configuration").increment(1);
+            Err(err.into())
+        }
+        Err(err) => Err(err.into()),
+    }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     Job, JobArgs, JobContext, JobError,
-    account_mail::{account, send_with_token},
+    account_mail::{account, deliver, send_with_token},
 };
 
 /// Sends the welcome email to a newly registered user, with a verification
@@ -33,10 +33,7 @@ impl Job for WelcomeEmail {
         };
         let (to, username) = (&user.email, user.username.as_str());
         if user.email_verified_at.is_some() {
-            ctx.mailer
-                .send(&ctx.templates.welcome(to, username, None))
-                .await?;
-            return Ok(());
+            return deliver(ctx, &ctx.templates.welcome(to, username, None)).await;
         }
         send_with_token(ctx, &user, TokenPurpose::VerifyEmail, to, |token| {
             ctx.templates.welcome(to, username, Some(token))

@@ -68,7 +68,14 @@ impl AccountService {
     /// stops working, so whoever had the old password keeps nothing. The
     /// link reached the account's address, so that address counts as
     /// verified too.
-    pub async fn reset_password(&self, token: &str, password: &Password) -> Result<()> {
+    /// `client` (the asking client's address, as rate limits key it) stays
+    /// trusted: the owner can log in from it at once, under attack or not.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &Password,
+        client: Option<&str>,
+    ) -> Result<()> {
         // Hashed before the transaction, which must not wait on it; and for
         // every token, so a bad one answers no faster.
         let hash = PasswordHash(self.auth.passwords.hash(password).await?);
@@ -86,7 +93,9 @@ impl AccountService {
                 self.users
                     .set_password(tx.conn(), user.id, hash, true, true)
                     .await?;
-                self.auth.retire_credentials(tx, user.id, now).await?;
+                self.auth
+                    .retire_credentials(tx, user.id, now, client)
+                    .await?;
                 Ok::<_, Error>(user.id)
             })
             .await?;
@@ -189,6 +198,11 @@ impl AccountService {
             .consume(tx.conn(), token_hash, purpose, now)
             .await?
             .ok_or(INVALID_TOKEN)?;
+        // The transaction rolls back with the error: the token stays as it
+        // was, void either way.
+        if !minted_since_retirement(&token, &user) {
+            return Err(INVALID_TOKEN);
+        }
         Ok((token, user))
     }
 
@@ -206,4 +220,11 @@ impl AccountService {
 /// email version (an address that left and came back is another version).
 fn mailed_to_current(token: &ConsumedToken, user: &User) -> bool {
     token.email == user.email.as_str() && token.email_version == user.email_version
+}
+
+/// Whether `token` was minted since `user`'s credentials were last retired
+/// (a mail job that read the account just before a reset, a password
+/// change or a promotion mints a token that must not work).
+fn minted_since_retirement(token: &ConsumedToken, user: &User) -> bool {
+    token.credentials_version == user.credentials_version
 }

@@ -1,6 +1,6 @@
 //! Registration, login, token refresh and logout.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use domain::{Email, NewUser, Password, User, Username, acl::principals_of};
@@ -26,6 +26,56 @@ use crate::{
 /// Device tokens an account keeps, the most recently used: a script that
 /// logs in without sending its token back makes a new one each time.
 const DEVICES_PER_ACCOUNT: u64 = 20;
+
+/// Trusted password checks one account may have queued or running at
+/// once. An owner needs one; the room the hashing queue keeps for trusted
+/// clients must not go to whoever floods the logins of an account that
+/// trusts them (their own).
+const TRUSTED_PER_ACCOUNT: u32 = 2;
+
+/// Trusted password checks in flight, per email (in this process only).
+#[derive(Debug, Default)]
+struct TrustedSlots(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+/// One trusted check in flight; given back when dropped.
+struct TrustedSlot<'a> {
+    slots: &'a TrustedSlots,
+    key: String,
+}
+
+impl TrustedSlots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u32>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for `email`, unless it has [`TRUSTED_PER_ACCOUNT`] already.
+    fn take(&self, email: &Email) -> Option<TrustedSlot<'_>> {
+        let mut slots = self.lock();
+        let taken = slots.entry(email.as_str().to_owned()).or_insert(0);
+        if *taken >= TRUSTED_PER_ACCOUNT {
+            return None;
+        }
+        *taken += 1;
+        Some(TrustedSlot {
+            slots: self,
+            key: email.as_str().to_owned(),
+        })
+    }
+}
+
+impl Drop for TrustedSlot<'_> {
+    fn drop(&mut self) {
+        let mut slots = self.slots.lock();
+        if let Some(taken) = slots.get_mut(&self.key) {
+            *taken -= 1;
+            if *taken == 0 {
+                slots.remove(&self.key);
+            }
+        }
+    }
+}
 
 /// Who is logging in, as far as the request tells.
 #[derive(Debug, Clone)]
@@ -67,6 +117,7 @@ pub struct AuthService {
     addresses: Pseudonyms,
     /// `LOGIN_TRUST_DAYS`.
     trust_for: chrono::Duration,
+    trusted_slots: Arc<TrustedSlots>,
 }
 
 /// Proof that a password matched a user's hash, for
@@ -102,6 +153,7 @@ impl AuthService {
             trusted_logins: TrustedLoginRepository,
             addresses: Pseudonyms::new(settings.secret_key.expose().as_bytes(), "trusted-address"),
             trust_for: chrono::Duration::days(i64::from(settings.login_trust_days)),
+            trusted_slots: Arc::default(),
         })
     }
 
@@ -160,9 +212,34 @@ impl AuthService {
         password: String,
         attempt: &LoginAttempt,
     ) -> Result<TokenPair> {
-        let verified = self
-            .verify_credentials(email, password, attempt.admission)
-            .await?;
+        let mut admission = attempt.admission;
+        let mut slot = None;
+        if admission == Admission::Trusted {
+            slot = self.trusted_slots.take(email);
+            if slot.is_none() {
+                admission = Admission::Untrusted;
+            }
+        }
+        let verified = match self
+            .verify_credentials(email, password.clone(), admission)
+            .await
+        {
+            // The queue filled since the web layer decided without asking
+            // who this is for: a client the account knows still gets in.
+            Err(Error::Overloaded { .. })
+                if slot.is_none() && self.knows(email, attempt).await? =>
+            {
+                slot = self.trusted_slots.take(email);
+                let admission = if slot.is_some() {
+                    Admission::Trusted
+                } else {
+                    admission
+                };
+                self.verify_credentials(email, password, admission).await?
+            }
+            other => other?,
+        };
+        drop(slot);
         self.start_login(verified, attempt).await
     }
 
@@ -262,13 +339,15 @@ impl AuthService {
 
     /// What every credential change (password change, reset, promotion)
     /// ends, in its transaction: every login of `user` (its refresh
-    /// tokens), every unused mailed link, and every client the account
-    /// knew, so that whoever held the old credentials keeps nothing.
+    /// tokens), every unused mailed link (and any a mail job is minting),
+    /// and every client the account knew but `keep_client`, the one making
+    /// the change, so that whoever held the old credentials keeps nothing.
     pub(crate) async fn retire_credentials(
         &self,
         tx: &Tx,
         user: domain::UserId,
         now: chrono::DateTime<Utc>,
+        keep_client: Option<&str>,
     ) -> Result<()> {
         self.refresh_tokens
             .revoke_all_for_user(tx.conn(), user, now)
@@ -277,6 +356,17 @@ impl AuthService {
             .retire_all(tx.conn(), user, &TokenPurpose::ALL, now)
             .await?;
         self.trusted_logins.forget_all(tx.conn(), user).await?;
+        // A mail job that read the account before this commits mints a
+        // token under the old version: void.
+        self.users.bump_credentials(tx.conn(), user).await?;
+        if let Some(client) = keep_client {
+            // Whoever made the change may log in from there at once, even
+            // while the account is under attack.
+            let address = self.addresses.of(client);
+            self.trusted_logins
+                .seen(tx.conn(), user, TrustKind::Address, address, now)
+                .await?;
+        }
         Ok(())
     }
 

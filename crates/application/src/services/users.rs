@@ -133,7 +133,15 @@ impl UserService {
     /// hold a connection), so the transaction goes ahead only if the row,
     /// read under its lock, still holds the hash that matched: a promotion
     /// or a reset that committed meanwhile wins.
-    pub async fn update_me(&self, principals: &Principals, change: ProfileChange) -> Result<User> {
+    ///
+    /// `client` (the asking client's address, as rate limits key it) stays
+    /// trusted through a password change.
+    pub async fn update_me(
+        &self,
+        principals: &Principals,
+        change: ProfileChange,
+        client: Option<&str>,
+    ) -> Result<User> {
         let caller = principals.require_caller()?;
         let me = self.load(caller).await?;
         principals.assert_access(Permission::Edit, &[&me])?;
@@ -185,7 +193,9 @@ impl UserService {
                     .update(tx.conn(), me.id, patch, password_hash, password_changed)
                     .await?;
                 if password_changed {
-                    self.auth.retire_credentials(tx, me.id, Utc::now()).await?;
+                    self.auth
+                        .retire_credentials(tx, me.id, Utc::now(), client)
+                        .await?;
                 }
                 if updated.pending_email.is_some() && updated.pending_email != locked.pending_email
                 {
@@ -308,7 +318,7 @@ impl UserService {
                 self.users
                     .set_password(tx.conn(), user.id, unusable, false, true)
                     .await?;
-                self.auth.retire_credentials(tx, user.id, now).await?;
+                self.auth.retire_credentials(tx, user.id, now, None).await?;
                 let admin = self.users.set_admin(tx.conn(), user.id, true).await?;
                 let job = PasswordResetEmail::to(&user);
                 self.jobs.enqueue(tx, job).await?;

@@ -442,6 +442,37 @@ mod tests {
     }
 
     #[test]
+    fn spans_carry_the_client_network_unless_told_otherwise() {
+        use sections::ClientAddress;
+        let ip = |raw: &str| raw.parse().unwrap();
+        let of = |mode: ClientAddress, raw: &str| mode.of(ip(raw));
+        let default = settings(&[]).unwrap().otel.client_address;
+        assert_eq!(
+            of(default, "203.0.113.9").as_deref(),
+            Some("203.0.113.0/24")
+        );
+        assert_eq!(
+            of(default, "2001:db8:1:2::9").as_deref(),
+            Some("2001:db8:1:2::/64")
+        );
+        assert_eq!(
+            of(ClientAddress::Full, "::ffff:203.0.113.9").as_deref(),
+            Some("203.0.113.9")
+        );
+        let off = settings(&[("OTEL_CLIENT_ADDRESS", "OFF")])
+            .unwrap()
+            .otel
+            .client_address;
+        assert_eq!(of(off, "203.0.113.9"), None);
+        assert_eq!(
+            settings(&[("OTEL_CLIENT_ADDRESS", "hashed")])
+                .unwrap_err()
+                .variable,
+            "OTEL_CLIENT_ADDRESS"
+        );
+    }
+
+    #[test]
     fn defaults_serve_the_embedded_development_setup() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.environment, Environment::Development);

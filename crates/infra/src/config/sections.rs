@@ -416,6 +416,41 @@ pub struct OtelSettings {
     /// `OTEL_RESOURCE_ATTRIBUTES`: `key=value,...` on every span
     /// (`deployment.environment.name=production`, say).
     pub resource_attributes: CommaList<KeyValue>,
+    /// `OTEL_CLIENT_ADDRESS`: the client's address on request spans, which
+    /// is personal data: `truncated` (the default: its /24, or /64 for
+    /// IPv6), `full`, or `off`.
+    #[serde(deserialize_with = "any_case")]
+    pub client_address: ClientAddress,
+}
+
+/// `OTEL_CLIENT_ADDRESS`'s values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAddress {
+    /// The network, not the host: an IPv4 /24, an IPv6 /64.
+    #[default]
+    Truncated,
+    Full,
+    Off,
+}
+
+impl ClientAddress {
+    /// What a span records of `ip`.
+    pub fn of(self, ip: std::net::IpAddr) -> Option<String> {
+        use std::net::IpAddr;
+        match (self, ip.to_canonical()) {
+            (Self::Off, _) => None,
+            (Self::Full, ip) => Some(ip.to_string()),
+            (Self::Truncated, IpAddr::V4(v4)) => {
+                let [a, b, c, _] = v4.octets();
+                Some(format!("{a}.{b}.{c}.0/24"))
+            }
+            (Self::Truncated, IpAddr::V6(v6)) => {
+                let network = u128::from(v6) & !u128::from(u64::MAX);
+                Some(format!("{}/64", std::net::Ipv6Addr::from(network)))
+            }
+        }
+    }
 }
 
 impl OtelSettings {

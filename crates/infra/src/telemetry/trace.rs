@@ -15,7 +15,7 @@
 //! ([`OnRuntime`]). Every value comes from [`OtelSettings`]: the
 //! exporter's own reading of `OTEL_*` variables is overridden or bypassed.
 
-use std::{collections::HashMap, net::IpAddr, sync::Arc, sync::OnceLock, time::Duration};
+use std::{collections::HashMap, sync::Arc, sync::OnceLock, time::Duration};
 
 use opentelemetry::{
     Context, KeyValue,
@@ -451,7 +451,7 @@ pub fn server_span<'h>(
     method: &str,
     route: impl FnOnce() -> Option<String>,
     path: &str,
-    client: impl FnOnce() -> Option<IpAddr>,
+    client: impl FnOnce() -> Option<String>,
     request_id: &str,
     header: impl Fn(&str) -> Option<&'h str>,
 ) -> Span {
@@ -478,7 +478,7 @@ pub fn server_span<'h>(
         http.request.method = %method,
         http.route = route,
         url.path = %path,
-        client.address = client.map(tracing::field::display),
+        client.address = client,
         http.response.status_code = tracing::field::Empty,
         request_id = %request_id,
     );

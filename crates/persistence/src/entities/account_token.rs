@@ -17,6 +17,8 @@ pub struct Model {
     /// The account's `email_version` when it was mailed: valid only while
     /// the account's is the same.
     pub email_version: i64,
+    /// The account's `credentials_version` when it was minted.
+    pub credentials_version: i64,
     pub expires_at: DateTimeUtc,
     /// Set once the mail carrying it was handed over; valid only then.
     pub sent_at: Option<DateTimeUtc>,

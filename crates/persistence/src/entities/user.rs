@@ -21,6 +21,10 @@ pub struct Model {
     /// How many times `email` changed: mailed tokens and jobs record the
     /// version they were made for, and are void once it moved on.
     pub email_version: i64,
+    /// How many times the credentials were retired (a password change, a
+    /// reset, a promotion): mailed tokens record it, and are void once it
+    /// moved on.
+    pub credentials_version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -45,6 +45,8 @@ pub struct NewAccountToken {
     pub email: String,
     /// The account's `email_version` the mail was made for.
     pub email_version: i64,
+    /// The account's `credentials_version` when it was minted.
+    pub credentials_version: i64,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -56,6 +58,8 @@ pub struct ConsumedToken {
     pub email: String,
     /// The account's `email_version` when it was mailed.
     pub email_version: i64,
+    /// The account's `credentials_version` when it was minted.
+    pub credentials_version: i64,
 }
 
 /// Storage of account tokens.
@@ -72,6 +76,7 @@ impl AccountTokenRepository {
             purpose: Set(token.purpose.as_str().to_owned()),
             email: Set(token.email),
             email_version: Set(token.email_version),
+            credentials_version: Set(token.credentials_version),
             expires_at: Set(token.expires_at),
             sent_at: Set(None),
             used_at: Set(None),
@@ -137,6 +142,7 @@ impl AccountTokenRepository {
             user_id: UserId(model.user_id),
             email: model.email,
             email_version: model.email_version,
+            credentials_version: model.credentials_version,
         }))
     }
 

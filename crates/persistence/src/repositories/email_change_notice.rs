@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use domain::UserId;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::{
     Connection, Result,
@@ -44,6 +44,20 @@ impl EmailChangeNoticeRepository {
                 user_id: UserId(model.user_id),
                 email: model.email,
             }))
+    }
+
+    /// Forgets notices recorded before `before` whose job never sent them
+    /// (cancelled or discarded): their addresses are kept no longer.
+    pub async fn delete_older_than(
+        self,
+        conn: &impl Connection,
+        before: chrono::DateTime<Utc>,
+    ) -> Result<u64> {
+        let result = Notices::delete_many()
+            .filter(email_change_notice::Column::CreatedAt.lt(before))
+            .exec(conn)
+            .await?;
+        Ok(result.rows_affected)
     }
 
     /// Forgets notice `id` and its address: it was sent.

@@ -69,6 +69,7 @@ impl UserRepository {
             email_verified_at: Set(None),
             pending_email: Set(None),
             email_version: Set(0),
+            credentials_version: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -292,6 +293,20 @@ impl UserRepository {
         Ok(Some((to_domain(&model)?, model.password)))
     }
 
+    /// Bumps user `id`'s `credentials_version`: every token minted before
+    /// is void.
+    pub async fn bump_credentials(&self, conn: &impl Connection, id: UserId) -> Result<()> {
+        Users::update_many()
+            .col_expr(
+                user::Column::CredentialsVersion,
+                Expr::col(user::Column::CredentialsVersion).add(1),
+            )
+            .filter(user::Column::Id.eq(id.0))
+            .exec(conn)
+            .await?;
+        Ok(())
+    }
+
     /// Grants or withdraws the admin role.
     pub async fn set_admin(
         &self,
@@ -388,6 +403,7 @@ fn to_domain(model: &user::Model) -> Result<User> {
             .transpose()
             .map_err(corrupt)?,
         email_version: model.email_version,
+        credentials_version: model.credentials_version,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })

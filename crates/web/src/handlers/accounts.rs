@@ -67,13 +67,15 @@ pub async fn request_password_reset(
     ),
 )]
 pub async fn confirm_password_reset(
+    req: HttpRequest,
     services: web::Data<Services>,
     body: Valid<PasswordResetConfirmRequest>,
 ) -> Result {
     let reset = body.into_inner();
+    let client = middleware::client_of(&req);
     services
         .accounts
-        .reset_password(&reset.token, &reset.password)
+        .reset_password(&reset.token, &reset.password, client.as_deref())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

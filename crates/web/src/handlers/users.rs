@@ -219,13 +219,15 @@ pub async fn delete(
     ),
 )]
 pub async fn update_me(
+    req: HttpRequest,
     services: web::Data<Services>,
     principals: Principals,
     body: Valid<UpdateUserRequest>,
 ) -> Result<web::Json<MeResponse>> {
+    let client = crate::middleware::client_of(&req);
     let user = services
         .users
-        .update_me(&principals.0, body.into_inner())
+        .update_me(&principals.0, body.into_inner(), client.as_deref())
         .await?;
     Ok(web::Json(user.into()))
 }
