@@ -47,7 +47,9 @@ pub async fn spawn_app_beside(first: &TestApp, extra: &[(&str, &str)]) -> TestAp
     spawn_app_on(TestDatabase::beside(&first.database), extra).await
 }
 
-async fn spawn_app_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
+/// Spawns the app on `db` (a [`TestDatabase`] the test made, to reach it
+/// through a proxy, say) with `extra` settings.
+pub async fn spawn_app_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     // The cache (and, when enabled, rate limits) on the real Redis, under a
     // prefix of this test's own; `extra` comes last, so it can override.
     let redis = test_redis_url().map(|url| {

@@ -35,8 +35,8 @@ pub mod redis;
 pub mod smtp;
 
 pub use app::{
-    PASSWORD, PRODUCTION, TestApp, settings_for, spawn_app, spawn_app_beside, spawn_app_with,
-    spawn_shared_app_with,
+    PASSWORD, PRODUCTION, TestApp, settings_for, spawn_app, spawn_app_beside, spawn_app_on,
+    spawn_app_with, spawn_shared_app_with,
 };
 pub use database::TestDatabase;
 pub use process::{LogLines, files_in, scratch_dir, wait_for};

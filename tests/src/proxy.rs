@@ -20,6 +20,9 @@ use tokio::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Mode {
     forwarding: bool,
+    /// Bytes that, seen in what a client sends, make the proxy hang before
+    /// forwarding them ([`TcpProxy::hang_on`]).
+    hang_on: Option<&'static [u8]>,
     /// Bumped by [`TcpProxy::cut`]: connections older than it close.
     cuts: u64,
 }
@@ -45,6 +48,7 @@ impl TcpProxy {
         let port = listener.local_addr().expect("local address").port();
         let (mode, _) = watch::channel(Mode {
             forwarding: true,
+            hang_on: None,
             cuts: 0,
         });
         let held = Arc::new(AtomicU64::new(0));
@@ -57,9 +61,13 @@ impl TcpProxy {
                 let born = modes.borrow().cuts;
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                for (from, to) in [(client_read, server_write), (server_read, client_write)] {
+                for (from, to, from_client) in [
+                    (client_read, server_write, true),
+                    (server_read, client_write, false),
+                ] {
                     let (mode, held) = (modes.subscribe(), counter.clone());
-                    tokio::spawn(pump(from, to, mode, born, held));
+                    let modes = modes.clone();
+                    tokio::spawn(pump(from, to, (mode, modes), born, held, from_client));
                 }
             }
         });
@@ -75,6 +83,20 @@ impl TcpProxy {
     /// is held, as a hung server's peer sees it.
     pub fn hang(&self) {
         self.mode.send_modify(|mode| mode.forwarding = false);
+    }
+
+    /// Forwards until a client sends a chunk holding `bytes` (`b"COMMIT"`),
+    /// then hangs, that chunk held: the server never sees it.
+    pub fn hang_on(&self, bytes: &'static [u8]) {
+        self.mode.send_modify(|mode| mode.hang_on = Some(bytes));
+    }
+
+    /// Forwards again, as a server back from an outage does.
+    pub fn resume(&self) {
+        self.mode.send_modify(|mode| {
+            mode.forwarding = true;
+            mode.hang_on = None;
+        });
     }
 
     /// Closes every open connection at once (new ones still work).
@@ -94,9 +116,10 @@ impl TcpProxy {
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
-    mut mode: watch::Receiver<Mode>,
+    (mut mode, modes): (watch::Receiver<Mode>, watch::Sender<Mode>),
     born: u64,
     held: Arc<AtomicU64>,
+    from_client: bool,
 ) {
     let mut buf = vec![0_u8; 16 * 1024];
     loop {
@@ -108,6 +131,13 @@ async fn pump(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let trigger = mode.borrow().hang_on;
+        if from_client
+            && let Some(bytes) = trigger
+            && buf[..n].windows(bytes.len()).any(|window| window == bytes)
+        {
+            modes.send_modify(|mode| mode.forwarding = false);
+        }
         if !mode.borrow().forwarding {
             held.fetch_add(1, Ordering::SeqCst);
             // Held until the connection is cut or closed.

@@ -49,6 +49,10 @@ pub enum Error {
     /// request may succeed if retried later.
     #[error("Service temporarily unavailable")]
     Unavailable(#[source] persistence::Error),
+    /// The database connection was lost while the write committed: it may
+    /// or may not have taken effect (503 without `Retry-After`).
+    #[error("Service temporarily unavailable; the change may or may not have been made")]
+    OutcomeUnknown(#[source] persistence::Error),
     /// A bounded internal queue (password hashing) is full: the request
     /// may succeed if retried shortly.
     #[error("Service temporarily unavailable")]
@@ -80,6 +84,7 @@ impl From<persistence::Error> for Error {
                 message: format!("Cannot sort by {requested:?}; expected one of: {allowed}"),
             },
             unavailable @ persistence::Error::Unavailable(_) => Self::Unavailable(unavailable),
+            unknown @ persistence::Error::OutcomeUnknown(_) => Self::OutcomeUnknown(unknown),
             other => Self::Storage(other),
         }
     }

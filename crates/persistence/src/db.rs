@@ -229,9 +229,11 @@ impl Tx {
         &self.conn
     }
 
-    /// Makes the transaction's writes permanent.
+    /// Makes the transaction's writes permanent. A connection lost on the
+    /// way is [`crate::Error::OutcomeUnknown`]: the database may have
+    /// committed.
     pub async fn commit(self) -> Result<()> {
-        Ok(self.conn.commit().await?)
+        self.conn.commit().await.map_err(crate::Error::from_commit)
     }
 
     /// Inserts a River job in this transaction: it exists, and workers are

@@ -1,6 +1,9 @@
 //! Storage errors, in terms a service can act on.
 
-use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx::error::DatabaseError};
+use sea_orm::{
+    DbErr, RuntimeErr, SqlErr,
+    sqlx::{Error as Sqlx, error::DatabaseError},
+};
 
 /// Result of a storage operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -31,6 +34,11 @@ pub enum Error {
     /// ran past its timeout: worth retrying later (503).
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// The connection failed while COMMIT was on its way: the database may
+    /// or may not have committed, and nobody here can tell (503 without
+    /// `Retry-After`: a retried write may be done twice).
+    #[error("database connection lost during COMMIT; outcome unknown")]
+    OutcomeUnknown(#[source] DbErr),
     /// The database failed or could not be reached.
     #[error("database error")]
     Database(#[source] DbErr),
@@ -60,6 +68,33 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A failed COMMIT: lost on the connection, its outcome is unknown;
+    /// refused by the database (a deferred constraint, a serialization
+    /// failure), it did not happen.
+    pub(crate) fn from_commit(err: DbErr) -> Self {
+        if connection_lost(&err) {
+            Self::OutcomeUnknown(err)
+        } else {
+            Self::from(err)
+        }
+    }
+}
+
+/// Whether `err` is the connection failing (I/O, TLS, the server going
+/// away mid-statement), not the database answering with an error.
+fn connection_lost(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(runtime))
+    | DbErr::Query(RuntimeErr::SqlxError(runtime))) = err
+    else {
+        return false;
+    };
+    matches!(
+        &**runtime,
+        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::Protocol(_) | Sqlx::PoolClosed | Sqlx::WorkerCrashed
+    )
+}
+
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         let unavailable = match &err {
@@ -77,7 +112,9 @@ impl From<DbErr> for Error {
                 }),
             _ => false,
         };
-        if unavailable {
+        // Before COMMIT is sent, a lost connection committed nothing: the
+        // request can be retried (a restart, a failover, a cut link).
+        if unavailable || connection_lost(&err) {
             Self::Unavailable(err)
         } else {
             Self::Database(err)
@@ -93,5 +130,41 @@ impl From<riverqueue::Error> for Error {
             riverqueue::Error::Database(err) => crate::tx::exec_err(err).into(),
             other => Self::Job(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+
+    use super::Error;
+
+    /// What sqlx reports when Postgres restarts under a TLS connection.
+    fn tls_cut() -> DbErr {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        );
+        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(io))))
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable_before_commit_and_unknown_during_it() {
+        assert!(matches!(Error::from(tls_cut()), Error::Unavailable(_)));
+        assert!(matches!(
+            Error::from_commit(tls_cut()),
+            Error::OutcomeUnknown(_)
+        ));
+        let refused = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Protocol(
+            "unexpected message".into(),
+        ))));
+        assert!(matches!(
+            Error::from_commit(refused),
+            Error::OutcomeUnknown(_)
+        ));
+        let custom = DbErr::Custom("constraint".into());
+        assert!(matches!(Error::from_commit(custom), Error::Database(_)));
     }
 }

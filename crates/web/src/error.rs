@@ -88,7 +88,9 @@ impl ResponseError for ApiError {
             Self::App(E::Forbidden | E::EmailNotVerified) => StatusCode::FORBIDDEN,
             Self::App(E::NotFound { .. }) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::App(E::Invalid { .. }) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::App(E::Unavailable(_) | E::Overloaded { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::App(E::Unavailable(_) | E::Overloaded { .. } | E::OutcomeUnknown(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::App(E::Storage(_) | E::Crypto { .. } | E::Jobs(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -108,7 +110,11 @@ impl ResponseError for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Retrying is safe only where nothing was done; after a lost COMMIT
+        // a retried write may be done twice, so the client is not invited.
+        if status == StatusCode::SERVICE_UNAVAILABLE
+            && !matches!(self, Self::App(application::Error::OutcomeUnknown(_)))
+        {
             response.insert_header(("Retry-After", "5"));
         }
         if status == StatusCode::REQUEST_TIMEOUT {

@@ -553,3 +553,86 @@ async fn a_trickled_body_is_cut_off_at_the_body_deadline() {
     .await;
     assert!(closed.is_ok(), "the connection stayed open");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_database_connection_is_a_503_and_a_lost_commit_is_one_without_retry() {
+    let db = tests::TestDatabase::create().await;
+    if !db.url.starts_with("postgres") {
+        eprintln!("skipped: needs Postgres behind a proxy (TEST_DATABASE_URL)");
+        return;
+    }
+    let mut proxied = url::Url::parse(&db.url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        proxied.host_str().unwrap(),
+        proxied.port().unwrap_or(5432)
+    );
+    let proxy = tests::proxy::TcpProxy::start(&upstream).await;
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(proxy.port)).unwrap();
+    // In clear, so the proxy can tell the COMMIT from other statements (the
+    // mapping of TLS errors is a unit test in `persistence`).
+    proxied.query_pairs_mut().append_pair("sslmode", "disable");
+    let app = tests::spawn_app_on(
+        db,
+        &[
+            ("DATABASE_URL", proxied.as_str()),
+            ("JOB_WORKER_IN_API", "false"),
+            ("CACHE_ENABLED", "false"),
+        ],
+    )
+    .await;
+    let (token, _) = app.signed_up("ada").await;
+    // Sends `request`, waits until the proxy holds what it sent (or it
+    // already failed on a connection cut before), then cuts every
+    // connection, as a database restart does.
+    let cut_while_held = async |request: reqwest::RequestBuilder| {
+        let before = proxy.held();
+        let response = tokio::spawn(request.send());
+        tests::wait_for(
+            "a statement held by the proxy",
+            Duration::from_secs(10),
+            || {
+                let held = proxy.held() > before || response.is_finished();
+                async move { held.then_some(()) }
+            },
+        )
+        .await;
+        proxy.cut();
+        let response = response.await.unwrap().unwrap();
+        proxy.resume();
+        response
+    };
+
+    // COMMIT sent, connection gone: the write may have happened. 503, and
+    // no invitation to retry.
+    proxy.hang_on(b"COMMIT");
+    // A profile change is one transaction.
+    let change = json!({"username": "ada2"});
+    let request = app
+        .client
+        .patch(app.url("/v1/users/me"))
+        .bearer_auth(&token)
+        .json(&change);
+    let unknown = cut_while_held(request).await;
+    assert_eq!(unknown.status(), 503);
+    assert!(unknown.headers().get("retry-after").is_none());
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["message"], "Service temporarily unavailable");
+
+    // A statement on a connection that dies (a restart, a failover) before
+    // any COMMIT: 503, retry later.
+    proxy.hang();
+    let body = json!({"email": "ada@example.com", "password": PASSWORD});
+    let lost = cut_while_held(app.client.post(app.url("/v1/users/login")).json(&body)).await;
+    assert_eq!(lost.status(), 503);
+    assert_eq!(lost.headers()["retry-after"], "5");
+
+    // Back to normal once the pool has replaced its dead connections.
+    tests::wait_for(
+        "the API to answer again",
+        Duration::from_secs(10),
+        || async { (app.get("/v1/users/me", Some(&token)).await.status() == 200).then_some(()) },
+    )
+    .await;
+}
