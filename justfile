@@ -8,7 +8,7 @@ export DATABASE_URL := env("DATABASE_URL", "sqlite://data/app.db?mode=rwc")
 
 # Postgres and Redis for `just test-pg` (compose.yaml's, or your own).
 pg_url := env("TEST_DATABASE_URL", "postgres://app:app@localhost:5432/app")
-redis_url := env("TEST_REDIS_URL", "redis://localhost:6379")
+redis_url := env("TEST_REDIS_URL", "redis://:app@localhost:6379")
 
 # List the recipes.
 default:
@@ -149,4 +149,5 @@ stack-secrets:
     mkdir -p -m 0700 deploy/secrets
     test -s deploy/secrets/secret_key || openssl rand -hex 32 > deploy/secrets/secret_key
     test -s deploy/secrets/database_url || echo 'postgres://app:app@postgres:5432/app' > deploy/secrets/database_url
-    chmod 0644 deploy/secrets/secret_key deploy/secrets/database_url
+    test -s deploy/secrets/redis_url || echo 'redis://:app@redis:6379' > deploy/secrets/redis_url
+    chmod 0644 deploy/secrets/secret_key deploy/secrets/database_url deploy/secrets/redis_url
