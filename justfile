@@ -148,6 +148,7 @@ deploy-check:
 stack-secrets:
     mkdir -p -m 0700 deploy/secrets
     test -s deploy/secrets/secret_key || openssl rand -hex 32 > deploy/secrets/secret_key
-    test -s deploy/secrets/database_url || echo 'postgres://app:app@postgres:5432/app' > deploy/secrets/database_url
+    test -s deploy/secrets/database_url || echo 'postgres://app_api:change-me-api@postgres:5432/app' > deploy/secrets/database_url
+    test -s deploy/secrets/database_migration_url || echo 'postgres://app_migrator:change-me-migrator@postgres:5432/app' > deploy/secrets/database_migration_url
     test -s deploy/secrets/redis_url || echo 'redis://:app@redis:6379' > deploy/secrets/redis_url
-    chmod 0644 deploy/secrets/secret_key deploy/secrets/database_url deploy/secrets/redis_url
+    chmod 0644 deploy/secrets/secret_key deploy/secrets/database_url deploy/secrets/database_migration_url deploy/secrets/redis_url

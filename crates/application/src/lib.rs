@@ -172,37 +172,56 @@ pub enum StartError {
 
 /// Applies the pending migrations, ours and River's, whatever
 /// `DATABASE_AUTO_MIGRATE` says: `api migrate`, the step a deploy runs once
-/// before the new version serves.
+/// before the new version serves. It connects as `DATABASE_MIGRATION_URL`
+/// (the role that may change the schema) when set, else `DATABASE_URL`.
 pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
-    let db = connect(settings, true).await?;
+    let database = &settings.database;
+    let url = database.migration_url.as_ref().unwrap_or(&database.url);
+    let db = open(settings, url, None, false).await?;
+    db.migrate().await.map_err(StartError::Migrate)?;
     db.close().await.map_err(StartError::Migrate)
 }
 
-/// Opens the pools and, when `migrate`, brings the schema up to date.
+/// Opens the pools and, when `migrate`, brings the schema up to date
+/// first: as `DATABASE_MIGRATION_URL` on a pool of its own, closed before
+/// the app's opens, when set; else on the app's pool.
 async fn connect(settings: &Settings, migrate: bool) -> Result<Db, StartError> {
     let database = &settings.database;
-    let db = Db::connect(&DbOptions {
-        url: database.url.expose().to_owned(),
-        read_url: database
-            .read_url
-            .as_ref()
-            .map(|url| url.expose().to_owned()),
-        max_connections: database.max_connections,
-        acquire_timeout: Duration::from_secs(database.acquire_timeout_seconds),
-        statement_timeout: Some(Duration::from_secs(database.statement_timeout_seconds))
-            .filter(|timeout| !timeout.is_zero()),
-        // Without start-up migrations nothing needs the database before the
-        // first request: start anyway and let readiness report it.
-        connect_lazy: !migrate,
-        ping_after_idle: persistence::PING_AFTER_IDLE,
-    })
-    .await
-    .map_err(|source| StartError::Connect {
-        url: database.url.to_string(),
-        source,
-    })?;
+    let read_url = database.read_url.as_ref();
+    if migrate && database.migration_url.is_some() {
+        self::migrate(settings).await?;
+        return open(settings, &database.url, read_url, false).await;
+    }
+    // Without start-up migrations nothing needs the database before the
+    // first request: start anyway and let readiness report it.
+    let db = open(settings, &database.url, read_url, !migrate).await?;
     if migrate {
         db.migrate().await.map_err(StartError::Migrate)?;
     }
     Ok(db)
+}
+
+/// Pools on `url` (and `read_url`) with the database settings.
+async fn open(
+    settings: &Settings,
+    url: &infra::config::SecretUrl,
+    read_url: Option<&infra::config::SecretUrl>,
+    connect_lazy: bool,
+) -> Result<Db, StartError> {
+    let database = &settings.database;
+    Db::connect(&DbOptions {
+        url: url.expose().to_owned(),
+        read_url: read_url.map(|url| url.expose().to_owned()),
+        max_connections: database.max_connections,
+        acquire_timeout: Duration::from_secs(database.acquire_timeout_seconds),
+        statement_timeout: Some(Duration::from_secs(database.statement_timeout_seconds))
+            .filter(|timeout| !timeout.is_zero()),
+        connect_lazy,
+        ping_after_idle: persistence::PING_AFTER_IDLE,
+    })
+    .await
+    .map_err(|source| StartError::Connect {
+        url: url.to_string(),
+        source,
+    })
 }

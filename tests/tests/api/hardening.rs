@@ -636,3 +636,75 @@ async fn a_lost_database_connection_is_a_503_and_a_lost_commit_is_one_without_re
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_role_has_no_ddl_rights_and_the_app_works_on_it() {
+    use sea_orm::{ConnectionTrait as _, Database};
+
+    let db = tests::TestDatabase::create().await;
+    if !db.url.starts_with("postgres") {
+        eprintln!("skipped: needs Postgres (TEST_DATABASE_URL)");
+        return;
+    }
+    let server = url::Url::parse(&db.url).unwrap();
+    let name = server.path().trim_start_matches('/').to_owned();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (migrator, api) = (format!("mig_{suffix}"), format!("api_{suffix}"));
+    // deploy/postgres/roles.sql, with this test's names.
+    let roles = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/postgres/roles.sql"
+    ))
+    .unwrap()
+    .replace("app_migrator", &migrator)
+    .replace("app_api", &api)
+    .replace("DATABASE app", &format!("DATABASE {name}"));
+    let admin = Database::connect(db.url.as_str()).await.unwrap();
+    admin.execute_unprepared(&roles).await.unwrap();
+    let as_role = |role: &str| {
+        let mut url = server.clone();
+        url.set_username(role).unwrap();
+        url.set_password(None).unwrap();
+        url.to_string()
+    };
+    let (migrator_url, api_url) = (as_role(&migrator), as_role(&api));
+
+    let app = tests::spawn_app_on(
+        db,
+        &[
+            ("DATABASE_URL", &api_url),
+            ("DATABASE_MIGRATION_URL", &migrator_url),
+        ],
+    )
+    .await;
+    let (token, _) = app.signed_up("ada").await;
+    app.create_task(&token, "works as the API role").await;
+    let ready = app.get("/v1/monitoring/ready", None).await;
+    assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
+
+    let as_api = Database::connect(api_url.as_str()).await.unwrap();
+    let refused = as_api
+        .execute_unprepared("CREATE TABLE intruder (id integer)")
+        .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|err| err.to_string().contains("permission denied")),
+        "{refused:?}"
+    );
+    let refused = as_api.execute_unprepared("DROP TABLE tasks").await;
+    assert!(refused.is_err(), "{refused:?}");
+    as_api.close().await.ok();
+    admin.close().await.ok();
+    // Dropping the database dropped what the roles owned and were granted
+    // there; the roles belong to the server: drop them too.
+    drop(app);
+    let server = Database::connect(std::env::var("TEST_DATABASE_URL").unwrap().as_str())
+        .await
+        .unwrap();
+    server
+        .execute_unprepared(&format!("DROP ROLE {migrator}, {api}"))
+        .await
+        .unwrap();
+    server.close().await.ok();
+}

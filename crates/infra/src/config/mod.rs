@@ -243,8 +243,8 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Rules that span fields or depend on the environment.
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Every URL setting starts with a scheme its client speaks.
+    fn check_schemes(&self) -> Result<(), ConfigError> {
         const DATABASE: &[&str] = &["sqlite:", "postgres://", "postgresql://"];
         const REDIS: &[&str] = &["redis://", "rediss://"];
         const SMTP: &[&str] = &["smtp://", "smtps://"];
@@ -252,6 +252,11 @@ impl Settings {
         let urls = [
             ("DATABASE_URL", Some(&database.url), DATABASE),
             ("DATABASE_READ_URL", database.read_url.as_ref(), DATABASE),
+            (
+                "DATABASE_MIGRATION_URL",
+                database.migration_url.as_ref(),
+                DATABASE,
+            ),
             ("REDIS_URL", self.redis.url.as_ref(), REDIS),
             ("SMTP_URL", self.mail.smtp_url.as_ref(), SMTP),
         ];
@@ -271,6 +276,12 @@ impl Settings {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Rules that span fields or depend on the environment.
+    fn check(&self) -> Result<(), ConfigError> {
+        self.check_schemes()?;
         // Anyone who has read this repository knows the development secret
         // and can sign tokens for any user: never serve it to a network.
         // Loopback (`127.0.0.1`, `::1`, `localhost`): only this machine connects.

@@ -165,6 +165,10 @@ pub struct DatabaseSettings {
     pub url: SecretUrl,
     /// `DATABASE_READ_URL`: a read replica, for reads outside transactions.
     pub read_url: Option<SecretUrl>,
+    /// `DATABASE_MIGRATION_URL`: the role that changes the schema, for
+    /// `api migrate` and start-up migrations; unset, `DATABASE_URL`'s. In
+    /// production the API's own role then has no DDL rights.
+    pub migration_url: Option<SecretUrl>,
     /// `DATABASE_MAX_CONNECTIONS`: pool size, per pool.
     #[default(10)]
     #[serde(deserialize_with = "within::<_, _, 1, 10_000>")]
