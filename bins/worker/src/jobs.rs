@@ -13,6 +13,7 @@ use riverqueue::{JobListOrderBy, JobListParams, SortDirection};
 pub const USAGE: &str = "\
 Usage:
   worker                      run jobs until SIGTERM/SIGINT (settings from the environment and .env)
+  worker healthcheck          exit 0 if this worker read its queue lately (its /metrics on METRICS_PORT)
   worker jobs failed [LIMIT]  list discarded jobs (attempts used up), newest first, with their last error
   worker jobs retry ID        run a discarded, cancelled or retryable job again, now, with one more attempt
   worker jobs cancel ID       cancel a job that has not finished (a running one is told to stop)

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         [] => runtime.block_on(run(settings)),
         ["jobs", command @ ..] => runtime.block_on(jobs::run(settings, command)),
+        ["healthcheck"] => healthcheck(settings),
         ["-h" | "--help" | "help"] => {
             println!("{}", jobs::USAGE);
             Ok(())
@@ -36,6 +37,46 @@ fn main() -> ExitCode {
         }
     };
     infra::process::exit_code(result)
+}
+
+/// `worker healthcheck`, the liveness probe: `Ok` if the running worker's
+/// `/metrics` (on `METRICS_PORT`) says it read its queue within
+/// `application::jobs::progress_deadline`; a worker whose loop stalled, or
+/// a process that no longer answers, fails it.
+fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let port = settings.metrics.own_port().context(
+        "worker healthcheck reads the worker's /metrics: set METRICS_PORT (and METRICS_ENABLED)",
+    )?;
+    let address = infra::probe::own_address(settings.http.ip(), port);
+    let (status, body) = infra::probe::get(address, "/metrics", std::time::Duration::from_secs(3))
+        .with_context(|| format!("no answer from http://{address}/metrics"))?;
+    if status.split(' ').nth(1) != Some("200") {
+        anyhow::bail!("http://{address}/metrics answered {:?}", status.trim());
+    }
+    let gauge = application::jobs::PROGRESS_GAUGE;
+    let last: f64 = body
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(gauge)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .with_context(|| format!("the worker has not read its queue yet ({gauge} is missing)"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs_f64();
+    let deadline = application::jobs::progress_deadline(&settings.jobs);
+    let stale = now - last;
+    if stale > deadline.as_secs_f64() {
+        anyhow::bail!(
+            "the worker last read its queue {stale:.0} s ago (more than {} s): stuck",
+            deadline.as_secs()
+        );
+    }
+    Ok(())
 }
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {

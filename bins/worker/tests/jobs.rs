@@ -312,3 +312,43 @@ async fn the_worker_serves_queue_and_pool_metrics_on_its_own_port() {
     worker.signal("-TERM");
     assert_eq!(worker.wait(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_worker_fails_its_healthcheck_and_passes_once_it_moves_again() {
+    let db = TestDatabase::create_shared().await;
+    let _services = services(&db).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let extra = [("METRICS_ENABLED", "true"), ("METRICS_PORT", port.as_str())];
+    let healthy = || {
+        command(&db, &extra)
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    // No worker at all: nothing answers.
+    assert!(!healthy());
+    let worker = WorkerProcess::start(&db, &extra);
+    wait_for("a healthy worker", WAIT, || async {
+        healthy().then_some(())
+    })
+    .await;
+
+    // Stopped (as a wedged runtime is): its loop makes no progress and its
+    // port answers nothing, so the probe fails within its timeout.
+    worker.signal("-STOP");
+    assert!(!healthy(), "a stopped worker passed its health check");
+    worker.signal("-CONT");
+    wait_for("the worker to be healthy again", WAIT, || async {
+        healthy().then_some(())
+    })
+    .await;
+    worker.signal("-TERM");
+    assert_eq!(worker.wait(), Some(0));
+}

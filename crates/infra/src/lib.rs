@@ -12,6 +12,7 @@ pub mod cache;
 pub mod config;
 pub mod mail;
 pub mod metrics;
+pub mod probe;
 pub mod process;
 pub mod pseudonym;
 pub mod rate_limit;

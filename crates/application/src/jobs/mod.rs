@@ -35,7 +35,7 @@ pub use housekeeping::Housekeeping;
 pub use ping::Ping;
 pub use riverqueue::{InsertOpts, JobArgs, JobRow, JobState};
 pub use welcome_email::WelcomeEmail;
-pub use worker::{Worker, WorkerHandle, cleanup_schedule};
+pub use worker::{PROGRESS_GAUGE, Worker, WorkerHandle, cleanup_schedule, progress_deadline};
 
 use crate::Error;
 

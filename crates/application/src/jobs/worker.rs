@@ -117,7 +117,7 @@ impl Worker {
             client,
             concurrency,
             db: db.clone(),
-            sample_every: poll_interval.clamp(Duration::from_secs(1), Duration::from_secs(15)),
+            sample_every: sample_interval(settings),
         })
     }
 
@@ -188,10 +188,36 @@ async fn sample_gauges(db: Db, client: riverqueue::Client, every: Duration) {
     loop {
         ticks.tick().await;
         crate::record_pool_gauges(&db);
-        if let Err(err) = sample_backlog(&db, &client).await {
-            tracing::warn!(error = %err, "cannot sample the job queue for the metrics");
+        match sample_backlog(&db, &client).await {
+            Ok(()) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                metrics::gauge!(PROGRESS_GAUGE).set(now.as_secs_f64());
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot sample the job queue for the metrics");
+            }
         }
     }
+}
+
+/// When this worker last read its queue from the database (Unix seconds):
+/// what `worker healthcheck` reads. The loop runs on the runtime the jobs
+/// run on and queries the database they use, so a stalled runtime, a hung
+/// pool or an unreachable database stop it.
+pub const PROGRESS_GAUGE: &str = "job_worker_progress_timestamp_seconds";
+
+/// How stale [`PROGRESS_GAUGE`] may be before the worker counts as stuck:
+/// three sampling intervals, plus the database's own timeouts.
+pub fn progress_deadline(settings: &JobSettings) -> Duration {
+    sample_interval(settings) * 3 + Duration::from_secs(10)
+}
+
+/// How often the gauges are sampled: the poll interval, between 1 and 15 s.
+fn sample_interval(settings: &JobSettings) -> Duration {
+    Duration::from_millis(settings.poll_interval_ms)
+        .clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
 async fn sample_backlog(db: &Db, client: &riverqueue::Client) -> Result<(), crate::Error> {
