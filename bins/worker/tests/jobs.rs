@@ -89,6 +89,16 @@ fn run(db: &TestDatabase, args: &[&str]) -> Output {
     command(db, &[]).args(args).output().unwrap()
 }
 
+/// A port nothing listens on now, for a worker's `METRICS_PORT`.
+fn free_port() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -287,12 +297,7 @@ async fn sigterm_stops_fetching_lets_the_running_job_finish_and_exits_0() {
 async fn the_worker_serves_queue_and_pool_metrics_on_its_own_port() {
     let db = TestDatabase::create_shared().await;
     let _services = services(&db).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port();
     let worker = WorkerProcess::start(
         &db,
         &[("METRICS_ENABLED", "true"), ("METRICS_PORT", port.as_str())],
@@ -317,12 +322,7 @@ async fn the_worker_serves_queue_and_pool_metrics_on_its_own_port() {
 async fn a_stalled_worker_fails_its_healthcheck_and_passes_once_it_moves_again() {
     let db = TestDatabase::create_shared().await;
     let _services = services(&db).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port();
     let extra = [("METRICS_ENABLED", "true"), ("METRICS_PORT", port.as_str())];
     let healthy = || {
         command(&db, &extra)
