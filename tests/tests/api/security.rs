@@ -339,3 +339,64 @@ async fn ipv6_clients_share_a_budget_per_64() {
     // The next /64 is another subscriber.
     assert_eq!(login(&app, "d@example.com", "2001:db8:1:3::1").await, 400);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_flood_sheds_strangers_and_lets_a_known_client_in() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN", "1000"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    app.register("ada").await;
+    let (_, first) = login_as(&app, "ada@example.com", PASSWORD, "203.0.113.7", None).await;
+    let device = first["device_token"].as_str().unwrap().to_owned();
+
+    // Far more logins for unknown emails, from as many addresses, than the
+    // hashing queue holds, kept up while the owner logs in, again and again.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..100_u32)
+        .map(|n| {
+            let (client, url, stop) = (app.client.clone(), app.url("/v1/users/login"), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = json!({"email": format!("nobody{n}@example.com"), "password": "Wr0ng!pass"});
+                    let response = client
+                        .post(&url)
+                        .header("X-Forwarded-For", format!("198.51.100.{}", n + 1))
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    statuses.push(response.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut owner = Vec::new();
+    for _ in 0..3 {
+        let (status, _) = login_as(
+            &app,
+            "ada@example.com",
+            PASSWORD,
+            "192.0.2.50",
+            Some(&device),
+        )
+        .await;
+        owner.push(status);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for worker in flood {
+        statuses.extend(worker.await.unwrap());
+    }
+    let shed = statuses.iter().filter(|status| **status == 503).count();
+    assert!(shed > 0, "the flood never filled the queue");
+    assert!(statuses.iter().all(|status| [400, 503].contains(status)));
+    assert_eq!(
+        owner, [200; 3],
+        "the owner was shed ({shed} strangers were)"
+    );
+}
