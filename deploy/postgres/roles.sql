@@ -11,7 +11,9 @@ CREATE ROLE app_migrator LOGIN PASSWORD 'change-me-migrator';
 CREATE ROLE app_api LOGIN PASSWORD 'change-me-api';
 
 GRANT CONNECT ON DATABASE app TO app_migrator, app_api;
--- Postgres 15 and later grant no CREATE on `public` to everyone.
+-- Postgres 15 and later grant no CREATE on `public` to everyone; 14 and
+-- earlier do, which would give the API's role DDL after all.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE, CREATE ON SCHEMA public TO app_migrator;
 GRANT USAGE ON SCHEMA public TO app_api;
 
@@ -22,3 +24,9 @@ ALTER DEFAULT PRIVILEGES FOR ROLE app_migrator IN SCHEMA public
   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO app_api;
 ALTER DEFAULT PRIVILEGES FOR ROLE app_migrator IN SCHEMA public
   GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO app_api;
+
+-- River's leader rebuilds its job indexes daily (REINDEX CONCURRENTLY),
+-- which takes the indexes' owner: as app_api it logs a failure and skips
+-- them. On Postgres 17 and later let it:
+--   GRANT MAINTAIN ON ALL TABLES IN SCHEMA public TO app_api;
+-- or rebuild them as app_migrator now and then.

@@ -126,37 +126,53 @@ fn build(from: &Mailbox, mail: &Mail) -> Result<lettre::Message, MailError> {
 
 /// lettre's error, classified, with every address taken out of the
 /// server's reply. lettre does not say which command a reply answered, so
-/// a recipient refusal is told by its enhanced status code (RFC 3463:
-/// `5.1.1`-`5.1.3`, `5.1.6`, `5.1.10` bad mailbox; `5.2.1`, `5.2.2` mailbox
-/// disabled or full) or, from servers without them, by a 550, 551 or 553
-/// that names the recipient, mailbox or user.
+/// a recipient refusal is told by the enhanced status code that starts the
+/// reply (RFC 3463: `5.1.1`-`5.1.3`, `5.1.6`, `5.1.10` bad mailbox;
+/// `5.2.1`, `5.2.2` mailbox disabled or full) or, from servers without
+/// them, by a 550, 551 or 553 that names the recipient, mailbox or user.
+/// Policy refusals (`5.7.x`, a blocked host, the sender, relaying,
+/// authentication) are the operator's to fix, never the recipient's.
 fn smtp_error(err: &lettre::transport::smtp::Error) -> MailError {
     let text = scrub(&err.to_string());
     if !err.is_permanent() {
         return MailError::Smtp(text);
     }
-    let lower = text.to_ascii_lowercase();
-    let enhanced = [
-        "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.2.2",
-    ];
-    let by_enhanced = enhanced.iter().any(|code| {
-        lower
-            .match_indices(code)
-            .any(|(at, _)| !lower[at + code.len()..].starts_with(|c: char| c.is_ascii_digit()))
-    });
     let code = err.status().map(|code| code.to_string());
-    let by_text = matches!(code.as_deref(), Some("550" | "551" | "553"))
-        && ["recipient", "mailbox", "user unknown", "no such user"]
-            .iter()
-            .any(|word| lower.contains(word))
-        && !["sender", "relay", "auth"]
-            .iter()
-            .any(|word| lower.contains(word));
-    if by_enhanced || by_text {
+    if recipient_refused(code.as_deref(), &text) {
         MailError::RecipientRefused(text)
     } else {
         MailError::Refused(text)
     }
+}
+
+/// Whether a permanent refusal with reply `code` and `text` (lettre's:
+/// `permanent error (550): <the server's reply>`) is of the recipient.
+fn recipient_refused(code: Option<&str>, text: &str) -> bool {
+    // The enhanced code, if any, starts the server's reply.
+    let reply = text.split_once("): ").map_or(text, |(_, reply)| reply);
+    let lower = reply.to_ascii_lowercase();
+    let enhanced = lower.split_whitespace().next().unwrap_or("");
+    let operator = enhanced.starts_with("5.7.")
+        || ["sender", "relay", "auth", "blocked", "policy"]
+            .iter()
+            .any(|word| lower.contains(word));
+    if operator {
+        return false;
+    }
+    let recipient_codes = [
+        "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.2.2",
+    ];
+    let words = [
+        "recipient",
+        "mailbox",
+        "user unknown",
+        "unknown user",
+        "no such user",
+        "unrouteable",
+    ];
+    recipient_codes.contains(&enhanced)
+        || (matches!(code, Some("550" | "551" | "553"))
+            && words.iter().any(|word| lower.contains(word)))
 }
 
 /// `text` with every word that holds an `@` (an address, bracketed or not)
@@ -316,6 +332,30 @@ mod tests {
         assert!(text.contains("Hello Ada"), "{text}");
         assert!(text.contains("<p>Hello <b>Ada</b></p>"), "{text}");
         std::fs::remove_dir_all(dir).expect("cleaned up");
+    }
+
+    #[test]
+    fn permanent_refusals_tell_a_bad_recipient_from_a_bad_configuration() {
+        let refused = |reply: &str| {
+            recipient_refused(Some("550"), &format!("permanent error (550): {reply}"))
+        };
+        for reply in [
+            "5.1.1 <address>: Recipient address rejected",
+            "Unknown user",
+            "Unrouteable address",
+            "5.2.2 mailbox full",
+        ] {
+            assert!(refused(reply), "{reply}");
+        }
+        for reply in [
+            "5.7.1 Client host [35.2.1.14] blocked",
+            "Client host [192.5.1.1] blocked",
+            "5.7.1 <address>: Relay access denied",
+            "Sender address rejected: not owned by user",
+            "5.5.1 Authentication required",
+        ] {
+            assert!(!refused(reply), "{reply}");
+        }
     }
 
     #[test]

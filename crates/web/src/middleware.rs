@@ -468,8 +468,18 @@ impl LoginGate {
         let account_budget = u64::from(limits.login_account);
         let account_client_spent = limiter.hits(&keys[1], window).await >= account_budget;
         let under_attack = limiter.hits(&keys[2], window).await >= account_budget;
-        // A client's own failures on the account cap it, known or not.
+        // Failures from the client's address cap it on the account, known
+        // address or not (a neighbour behind the same NAT may be the one
+        // failing); only the account's own device token goes past.
         if account_client_spent {
+            let device_only = application::LoginAttempt {
+                client: None,
+                ..attempt.clone()
+            };
+            if device_only.device_token.is_some() && auth.knows(email, &device_only).await? {
+                attempt.admission = Admission::Trusted;
+                return Ok((Self { keys: Some(keys) }, attempt));
+            }
             return Err(limited("login-account", window));
         }
         // Trust is looked up only where it changes the outcome.

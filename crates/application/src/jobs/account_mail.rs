@@ -185,7 +185,15 @@ impl Job for EmailChangeNotice {
         let mail = ctx
             .templates
             .email_change_notice(&to, user.username.as_str());
-        deliver(ctx, &mail).await?;
+        if let Err(err) = deliver(ctx, &mail).await {
+            // A refused recipient ends the job: the address goes with it.
+            if riverqueue::JobCancelError::is_in_chain(&*err)
+                && let Some(id) = self.notice_id
+            {
+                notices.delete(ctx.db.writer(), id).await?;
+            }
+            return Err(err);
+        }
         if let Some(id) = self.notice_id {
             notices.delete(ctx.db.writer(), id).await?;
         }
@@ -261,8 +269,8 @@ pub(super) async fn send_with_token(
 /// (no retry would fare better), with the reason, which holds no address;
 /// any other permanent refusal is the operator's configuration (the
 /// credentials, the sender, relaying): it fails the attempt, so the job is
-/// retried with backoff until the configuration is fixed, and counts in
-/// `mail_refused_total`.
+/// retried with backoff (`JOB_MAX_ATTEMPTS`, then `worker jobs retry`
+/// once the configuration is fixed), and counts in `mail_refused_total`.
 pub(super) async fn deliver(ctx: &JobContext, mail: &Mail) -> Result<(), JobError> {
     match ctx.mailer.send(mail).await {
         Ok(()) => Ok(()),
