@@ -87,7 +87,9 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     if settings.http.docs_enabled {
         tracing::info!("API docs at {base}/docs (OpenAPI at {base}/openapi.json)");
     }
-    app.run_until_stopped().await?;
+    // Boxed: the server's future holds every resource's services, and
+    // grows with each a fork adds (clippy's large_futures).
+    Box::pin(app.run_until_stopped()).await?;
     tracing::info!("server stopped");
     Ok(())
 }
