@@ -442,7 +442,7 @@ impl LoginGate {
     ) -> Result<(Self, application::LoginAttempt), ApiError> {
         let (settings, deps) = web_data(req)?;
         let limits = &settings.rate_limits;
-        let client = client_ip(req, &settings.http.trusted_proxies).map(client_key);
+        let client = client_of(req);
         let mut attempt = application::LoginAttempt {
             device_token,
             client: client.clone(),

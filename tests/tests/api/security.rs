@@ -121,15 +121,7 @@ async fn login(app: &tests::TestApp, email: &str, forwarded_for: &str) -> u16 {
 }
 
 async fn login_with(app: &tests::TestApp, email: &str, password: &str, from: &str) -> u16 {
-    app.client
-        .post(app.url("/v1/users/login"))
-        .header("X-Forwarded-For", from)
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    login_as(app, email, password, from, None).await.0
 }
 
 /// Spins up an app whose accounts take 3 failed logins per client, behind
